@@ -1,0 +1,101 @@
+/**
+ * A certificate template as an administrator thinks of it (the semantic model). The MS-CRTD
+ * msPKI-* flag words that MS-XCEP carries are derived from it in src/policy/flags.ts, never
+ * stored twice. Persisted as JSON in the `templates` table; round-tripped by
+ * `opences template import|export` (YAML, validated by src/policy/template-schema.ts).
+ */
+export type KeyAlgorithm = 'RSA' | 'ECDSA_P256' | 'ECDSA_P384';
+
+export type KeyUsageName =
+  | 'digitalSignature'
+  | 'nonRepudiation'
+  | 'keyEncipherment'
+  | 'dataEncipherment'
+  | 'keyAgreement'
+  | 'keyCertSign'
+  | 'cRLSign';
+
+/** Where an identity-built subject/SAN takes its values from (ADCS "Build from this AD information"). */
+export interface SubjectFromIdentity {
+  /** Subject name format: none, commonName only (CN=name), or full DN style (CN plus E=). */
+  subjectFormat: 'none' | 'commonName' | 'commonNameAndEmail';
+  sanDns: boolean;
+  sanUpn: boolean;
+  sanEmail: boolean;
+}
+
+export interface TemplatePermission {
+  /** `user:<principal name>` or `group:<group name>`. */
+  principal: string;
+  read: boolean;
+  enroll: boolean;
+  autoenroll: boolean;
+}
+
+export interface Template {
+  /** Common name (CN of the template, e.g. `WebServer`); unique; used on the wire. */
+  name: string;
+  displayName: string;
+  /** Template OID (msPKI-Cert-Template-OID), under the deployment's enterprise arc. */
+  oid: string;
+  schemaVersion: 1 | 2 | 3 | 4;
+  majorRevision: number;
+  minorRevision: number;
+  enabled: boolean;
+  validityPeriodSeconds: number;
+  renewalPeriodSeconds: number;
+  privateKey: {
+    algorithms: KeyAlgorithm[];
+    minimalKeyLength: number;
+    /** 1 = AT_KEYEXCHANGE, 2 = AT_SIGNATURE (MS-XCEP keySpec). */
+    keySpec: 1 | 2;
+    exportable: boolean;
+    /** CSP / KSP names a Windows client may use; empty means any. */
+    providers: string[];
+    /** Requires strong key protection (user prompt) on the client. */
+    strongProtection: boolean;
+  };
+  subject: {
+    /** Enrollee supplies subject (and SANs) in the request (CT_FLAG_ENROLLEE_SUPPLIES_SUBJECT). */
+    enrolleeSupplies: boolean;
+    /** SAN types the enrollee may supply when enrolleeSupplies is true. */
+    allowedSanTypes: ('dns' | 'ip' | 'email' | 'upn' | 'uri')[];
+    /** Built from the requester's identity when the enrollee does not supply it. */
+    fromIdentity: SubjectFromIdentity;
+    /** Issuance requires at least one SAN of each listed kind (ADCS CT_FLAG_SUBJECT_ALT_REQUIRE_*). */
+    requireSan: ('dns' | 'upn' | 'email')[];
+    /**
+     * Strict mode: a request carrying a subject or SAN the template does not let the enrollee
+     * supply is denied, instead of having it silently replaced by the identity's values.
+     */
+    strict: boolean;
+  };
+  enrollment: {
+    /** Every request waits for a certificate manager (CT_FLAG_PEND_ALL_REQUESTS). */
+    pendAllRequests: boolean;
+    autoEnrollment: boolean;
+    includeSymmetricAlgorithms: boolean;
+    publishToDs: boolean;
+    /** Allow renewal authenticated only by the certificate being renewed (key-based renewal). */
+    allowKeyBasedRenewal: boolean;
+    /** Renewal must reuse the same key (CT_FLAG_REQUIRE_SAME_KEY_RENEWAL). */
+    requireSameKeyRenewal: boolean;
+  };
+  extensions: {
+    /** EKU / application policy OIDs. */
+    ekus: string[];
+    keyUsage: KeyUsageName[];
+    keyUsageCritical: boolean;
+    issuancePolicies: string[];
+    /** Add the szOID_NTDS_CA_SECURITY_EXT-free template-information extension (1.3.6.1.4.1.311.21.7). */
+    templateInformation: boolean;
+  };
+  /** Number of RA (enrollment agent) signatures required; 0 for none. */
+  raSignatures: number;
+  raApplicationPolicies: string[];
+  raIssuancePolicies: string[];
+  /** Template names this one supersedes. */
+  supersededTemplates: string[];
+  hashAlgorithm: 'SHA256' | 'SHA384' | 'SHA512';
+  permissions: TemplatePermission[];
+}
