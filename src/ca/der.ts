@@ -1,0 +1,124 @@
+/**
+ * A minimal DER encoder for the issuance hot path (facts.md: building certificates through
+ * @peculiar/x509 costs ~4–5 ms each). Only what certificates and CRLs need; every function
+ * returns the complete TLV as a Buffer so pieces can be pre-encoded once and concatenated.
+ */
+function length(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  while (n > 0) {
+    bytes.unshift(n & 0xff);
+    n = Math.floor(n / 256);
+  }
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+export function tlv(tag: number, content: Uint8Array | Uint8Array[]): Buffer {
+  const body = Array.isArray(content) ? Buffer.concat(content.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength))) : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+  return Buffer.concat([Buffer.from([tag]), length(body.length), body]);
+}
+
+export const seq = (...items: Uint8Array[]): Buffer => tlv(0x30, items);
+export const set = (...items: Uint8Array[]): Buffer => tlv(0x31, items);
+/** SET OF: DER requires the elements sorted by their encodings. */
+export const setOf = (...items: Uint8Array[]): Buffer => tlv(0x31, [...items].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+export const octetString = (b: Uint8Array): Buffer => tlv(0x04, b);
+export const bitString = (b: Uint8Array, unused = 0): Buffer => tlv(0x03, [Buffer.from([unused]), b]);
+export const nullValue = (): Buffer => Buffer.from([0x05, 0x00]);
+export const boolean = (v: boolean): Buffer => Buffer.from([0x01, 0x01, v ? 0xff : 0x00]);
+export const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
+export const printable = (s: string): Buffer => tlv(0x13, Buffer.from(s, 'ascii'));
+export const ia5 = (s: string): Buffer => tlv(0x16, Buffer.from(s, 'ascii'));
+export const bmp = (s: string): Buffer => {
+  const b = Buffer.alloc(s.length * 2);
+  for (let i = 0; i < s.length; i++) b.writeUInt16BE(s.charCodeAt(i), i * 2);
+  return tlv(0x1e, b);
+};
+/** [n] EXPLICIT (constructed context tag). */
+export const explicit = (n: number, inner: Uint8Array): Buffer => tlv(0xa0 | n, inner);
+/** [n] IMPLICIT primitive. */
+export const implicitPrim = (n: number, content: Uint8Array): Buffer => tlv(0x80 | n, content);
+/** [n] IMPLICIT constructed (content is already the inner elements). */
+export const implicitCons = (n: number, content: Uint8Array[]): Buffer => tlv(0xa0 | n, content);
+
+/** INTEGER from unsigned big-endian bytes (adds the 0x00 that keeps it positive). */
+export function integerFromBytes(b: Uint8Array): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0 && (b[i + 1]! & 0x80) === 0) i++;
+  let body = Buffer.from(b.subarray(i));
+  if (body.length === 0) body = Buffer.from([0]);
+  if (body[0]! & 0x80) body = Buffer.concat([Buffer.from([0]), body]);
+  return tlv(0x02, body);
+}
+
+export function integer(n: number | bigint): Buffer {
+  let v = BigInt(n);
+  if (v < 0n) throw new Error('negative integers are not needed here');
+  const bytes: number[] = [];
+  do {
+    bytes.unshift(Number(v & 0xffn));
+    v >>= 8n;
+  } while (v > 0n);
+  return integerFromBytes(Buffer.from(bytes));
+}
+
+export function oid(dotted: string): Buffer {
+  const parts = dotted.split('.').map((p) => BigInt(p));
+  if (parts.length < 2) throw new Error(`bad OID ${dotted}`);
+  const out: number[] = [];
+  const push = (v: bigint): void => {
+    const stack = [Number(v & 0x7fn)];
+    v >>= 7n;
+    while (v > 0n) {
+      stack.unshift(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    out.push(...stack);
+  };
+  push(parts[0]! * 40n + parts[1]!);
+  for (const p of parts.slice(2)) push(p);
+  return tlv(0x06, Buffer.from(out));
+}
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; always Z, no fractions. */
+export function time(d: Date): Buffer {
+  const y = d.getUTCFullYear();
+  const rest = `${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
+  if (y >= 1950 && y < 2050) return tlv(0x17, Buffer.from(`${pad(y % 100)}${rest}`, 'ascii'));
+  return tlv(0x18, Buffer.from(`${pad(y, 4)}${rest}`, 'ascii'));
+}
+
+export function generalizedTime(d: Date): Buffer {
+  const s = `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
+  return tlv(0x18, Buffer.from(s, 'ascii'));
+}
+
+/** Reads one TLV header at `offset`: returns tag, header length and content length. */
+export function readTlv(b: Uint8Array, offset = 0): { tag: number; header: number; length: number } {
+  const tag = b[offset]!;
+  let len = b[offset + 1]!;
+  let header = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[offset + 2 + i]!;
+    header += n;
+  }
+  return { tag, header, length: len };
+}
+
+/** The i-th element of a SEQUENCE's content, as its complete TLV bytes. */
+export function child(b: Uint8Array, index: number): Uint8Array {
+  const outer = readTlv(b, 0);
+  let off = outer.header;
+  for (let i = 0; ; i++) {
+    const t = readTlv(b, off);
+    if (i === index) return b.subarray(off, off + t.header + t.length);
+    off += t.header + t.length;
+    if (off >= outer.header + outer.length) throw new Error('no such element');
+  }
+}

@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import type { KeyUsageName } from '../policy/template.js';
+import { bitString, boolean, explicit, ia5, implicitPrim, implicitCons, integer, octetString, oid, seq, child, readTlv } from './der.js';
+import { encodeGeneralName } from './name.js';
+import type { SanEntry } from './types.js';
+
+export const EXT = {
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  crlNumber: '2.5.29.20',
+  crlReason: '2.5.29.21',
+  cRLDistributionPoints: '2.5.29.31',
+  certificatePolicies: '2.5.29.32',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  deltaCrlIndicator: '2.5.29.27',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  msCertificateTemplate: '1.3.6.1.4.1.311.21.7',
+} as const;
+
+export function extension(id: string, critical: boolean, value: Uint8Array): Buffer {
+  return critical ? seq(oid(id), boolean(true), octetString(value)) : seq(oid(id), octetString(value));
+}
+
+/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING contents. */
+export function keyIdentifier(spki: Uint8Array): Buffer {
+  const bits = child(spki, 1);
+  const t = readTlv(bits, 0);
+  // skip the "unused bits" byte
+  return createHash('sha1').update(bits.subarray(t.header + 1, t.header + t.length)).digest();
+}
+
+export const subjectKeyIdentifier = (spki: Uint8Array): Buffer => extension(EXT.subjectKeyIdentifier, false, octetString(keyIdentifier(spki)));
+export const authorityKeyIdentifier = (issuerKeyId: Uint8Array): Buffer => extension(EXT.authorityKeyIdentifier, false, seq(implicitPrim(0, issuerKeyId)));
+
+export function basicConstraints(ca: boolean, pathLen?: number): Buffer {
+  const items: Buffer[] = [];
+  if (ca) items.push(boolean(true));
+  if (ca && pathLen !== undefined) items.push(integer(pathLen));
+  return extension(EXT.basicConstraints, true, seq(...items));
+}
+
+const KU_BITS: Record<KeyUsageName, number> = {
+  digitalSignature: 0,
+  nonRepudiation: 1,
+  keyEncipherment: 2,
+  dataEncipherment: 3,
+  keyAgreement: 4,
+  keyCertSign: 5,
+  cRLSign: 6,
+};
+
+export function keyUsage(usages: KeyUsageName[], critical: boolean): Buffer {
+  let v = 0;
+  for (const u of usages) v |= 0x80 >> KU_BITS[u];
+  // DER: drop trailing zero bits and say how many are unused.
+  let unused = 0;
+  if (v === 0) return extension(EXT.keyUsage, critical, bitString(Buffer.alloc(0)));
+  while (((v >> unused) & 1) === 0) unused++;
+  return extension(EXT.keyUsage, critical, bitString(Buffer.from([v]), unused));
+}
+
+export const extKeyUsage = (ekus: string[]): Buffer => extension(EXT.extKeyUsage, false, seq(...ekus.map(oid)));
+
+export const subjectAltName = (sans: SanEntry[], critical: boolean): Buffer => extension(EXT.subjectAltName, critical, seq(...sans.map(encodeGeneralName)));
+
+export const certificatePolicies = (policies: string[]): Buffer => extension(EXT.certificatePolicies, false, seq(...policies.map((p) => seq(oid(p)))));
+
+export const authorityInfoAccess = (caIssuersUrl: string): Buffer =>
+  extension(EXT.authorityInfoAccess, false, seq(seq(oid('1.3.6.1.5.5.7.48.2'), implicitPrim(6, Buffer.from(caIssuersUrl, 'ascii')))));
+
+export const crlDistributionPoints = (url: string): Buffer =>
+  // DistributionPoint { distributionPoint [0] { fullName [0] GeneralNames } }
+  extension(EXT.cRLDistributionPoints, false, seq(seq(implicitCons(0, [implicitCons(0, [implicitPrim(6, Buffer.from(url, 'ascii'))])]))));
+
+/** Microsoft certificate template information: SEQUENCE { templateID OID, major INTEGER, minor INTEGER }. */
+export const templateInformation = (templateOid: string, major: number, minor: number): Buffer =>
+  extension(EXT.msCertificateTemplate, false, seq(oid(templateOid), integer(major), integer(minor)));
+
+export { explicit, ia5 };

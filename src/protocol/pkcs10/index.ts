@@ -1,0 +1,3 @@
+export * from './base64.js';
+export * from './csr.js';
+export * from './verify.js';

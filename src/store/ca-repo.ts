@@ -1,0 +1,47 @@
+import type { Queryable } from './db.js';
+
+export interface CaRow {
+  id: number;
+  name: string;
+  slug: string;
+  kind: 'root' | 'issuing';
+  parentId: number | null;
+  certificate: Uint8Array;
+  keyRef: string;
+  keyType: string;
+}
+
+interface DbRow {
+  id: number;
+  name: string;
+  slug: string;
+  kind: 'root' | 'issuing';
+  parent_id: number | null;
+  certificate: Uint8Array;
+  key_ref: string;
+  key_type: string;
+}
+
+const toRow = (r: DbRow): CaRow => ({
+  id: r.id,
+  name: r.name,
+  slug: r.slug,
+  kind: r.kind,
+  parentId: r.parent_id,
+  certificate: new Uint8Array(r.certificate),
+  keyRef: r.key_ref,
+  keyType: r.key_type,
+});
+
+export async function listCas(q: Queryable): Promise<CaRow[]> {
+  const r = await q.query<DbRow>('SELECT id, name, slug, kind, parent_id, certificate, key_ref, key_type FROM cas ORDER BY id');
+  return r.rows.map(toRow);
+}
+
+export async function insertCa(q: Queryable, c: Omit<CaRow, 'id'>): Promise<number> {
+  const r = await q.query<{ id: number }>(
+    `INSERT INTO cas (name, slug, kind, parent_id, certificate, key_ref, key_type) VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id`,
+    [c.name, c.slug, c.kind, c.parentId, Buffer.from(c.certificate), c.keyRef, c.keyType],
+  );
+  return r.rows[0]!.id;
+}

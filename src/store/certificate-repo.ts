@@ -1,0 +1,115 @@
+import type { Queryable } from './db.js';
+
+export interface CertificateRecord {
+  serial: string;
+  caId: number;
+  requestId: string | null;
+  subject: string;
+  sans: string[];
+  template: string | null;
+  requester: string | null;
+  notBefore: Date;
+  notAfter: Date;
+  der: Uint8Array;
+  issuedAt: Date;
+  revokedAt: Date | null;
+  revocationReason: number | null;
+}
+
+interface DbRow {
+  serial: string;
+  ca_id: number;
+  request_id: string | null;
+  subject: string;
+  sans: string[];
+  template: string | null;
+  requester: string | null;
+  not_before: Date | string;
+  not_after: Date | string;
+  der: Uint8Array;
+  issued_at: Date | string;
+  revoked_at: Date | string | null;
+  revocation_reason: number | null;
+}
+
+const COLS = `serial, ca_id, request_id::text AS request_id, subject, sans, template, requester, not_before, not_after, der, issued_at, revoked_at, revocation_reason`;
+
+const toRecord = (r: DbRow): CertificateRecord => ({
+  serial: r.serial,
+  caId: r.ca_id,
+  requestId: r.request_id,
+  subject: r.subject,
+  sans: r.sans ?? [],
+  template: r.template,
+  requester: r.requester,
+  notBefore: new Date(r.not_before),
+  notAfter: new Date(r.not_after),
+  der: new Uint8Array(r.der),
+  issuedAt: new Date(r.issued_at),
+  revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+  revocationReason: r.revocation_reason,
+});
+
+export type NewCertificate = Omit<CertificateRecord, 'issuedAt' | 'revokedAt' | 'revocationReason'>;
+
+/** Inserts; returns false when the serial already exists (the caller draws a new one). */
+export async function insertCertificate(q: Queryable, c: NewCertificate & { issuedAt: Date }): Promise<boolean> {
+  const r = await q.query(
+    `INSERT INTO certificates (serial, ca_id, request_id, subject, sans, template, requester, not_before, not_after, der, issued_at)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (serial) DO NOTHING`,
+    [c.serial, c.caId, c.requestId, c.subject, c.sans, c.template, c.requester, c.notBefore, c.notAfter, Buffer.from(c.der), c.issuedAt],
+  );
+  return r.rowCount === 1;
+}
+
+export async function findBySerial(q: Queryable, serial: string): Promise<CertificateRecord | null> {
+  const s = serial.toLowerCase().replace(/[^0-9a-f]/g, '');
+  const r = await q.query<DbRow>(`SELECT ${COLS} FROM certificates WHERE serial = $1`, [s]);
+  return r.rows[0] ? toRecord(r.rows[0]) : null;
+}
+
+export async function findByRequestId(q: Queryable, requestId: string): Promise<CertificateRecord | null> {
+  const r = await q.query<DbRow>(`SELECT ${COLS} FROM certificates WHERE request_id = $1`, [requestId]);
+  return r.rows[0] ? toRecord(r.rows[0]) : null;
+}
+
+export interface CertificateFilter {
+  requester?: string;
+  template?: string;
+  /** Case-insensitive substring of the subject or any SAN. */
+  text?: string;
+  expiringBefore?: Date;
+  revoked?: boolean;
+  limit?: number;
+  offset?: number;
+}
+
+export async function listCertificates(q: Queryable, f: CertificateFilter = {}): Promise<CertificateRecord[]> {
+  const where: string[] = [];
+  const p: unknown[] = [];
+  if (f.requester) where.push(`requester = $${p.push(f.requester)}`);
+  if (f.template) where.push(`template = $${p.push(f.template)}`);
+  if (f.text) {
+    const n = p.push(`%${f.text.replace(/[\\%_]/g, (m) => '\\' + m)}%`);
+    where.push(`(subject ILIKE $${n} OR EXISTS (SELECT 1 FROM unnest(sans) s WHERE s ILIKE $${n}) OR serial = lower($${p.push(f.text)}))`);
+  }
+  if (f.expiringBefore) where.push(`not_after < $${p.push(f.expiringBefore)}`);
+  if (f.revoked !== undefined) where.push(f.revoked ? 'revoked_at IS NOT NULL' : 'revoked_at IS NULL');
+  const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
+  const offset = Math.max(f.offset ?? 0, 0);
+  const r = await q.query<DbRow>(`SELECT ${COLS} FROM certificates ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY issued_at DESC, serial LIMIT ${limit} OFFSET ${offset}`, p);
+  return r.rows.map(toRecord);
+}
+
+export async function setRevocation(q: Queryable, serial: string, at: Date | null, reason: number | null): Promise<void> {
+  await q.query('UPDATE certificates SET revoked_at = $2, revocation_reason = $3 WHERE serial = $1', [serial, at, reason]);
+}
+
+export async function listRevoked(q: Queryable, caId: number, since?: Date): Promise<{ serial: string; revokedAt: Date; reason: number }[]> {
+  const r = await q.query<{ serial: string; revoked_at: Date | string; revocation_reason: number }>(
+    `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE ca_id = $1 AND revoked_at IS NOT NULL
+       AND not_after > now() - interval '1 day' ${since ? 'AND revoked_at >= $2' : ''} ORDER BY serial`,
+    since ? [caId, since] : [caId],
+  );
+  return r.rows.map((x) => ({ serial: x.serial, revokedAt: new Date(x.revoked_at), reason: x.revocation_reason }));
+}

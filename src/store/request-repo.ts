@@ -1,0 +1,189 @@
+import type { Queryable } from './db.js';
+
+export type RequestStatus = 'pending' | 'issued' | 'denied' | 'failed';
+export type RequestFormat = 'pkcs10' | 'cmc' | 'pkcs7';
+
+/** MS-WCCE dispositions (what ICertRequest::Submit returns). */
+export const DISPOSITION = {
+  incomplete: 0,
+  error: 1,
+  denied: 2,
+  issued: 3,
+  issuedOutOfBand: 4,
+  underSubmission: 5,
+  revoked: 6,
+} as const;
+
+export interface RequestRow {
+  id: string;
+  status: RequestStatus;
+  requester: string;
+  authMethod: string;
+  clientAddress: string | null;
+  template: string | null;
+  requestFormat: RequestFormat;
+  rawRequest: Uint8Array;
+  csrDer: Uint8Array | null;
+  csrSha256: string | null;
+  issuanceOrder: unknown;
+  disposition: number;
+  dispositionMessage: string;
+  errorCode: number | null;
+  serial: string | null;
+  renewalOf: string | null;
+  attributes: Record<string, string>;
+  submittedAt: Date;
+  resolvedAt: Date | null;
+  resolvedBy: string | null;
+}
+
+interface DbRow {
+  id: string;
+  status: RequestStatus;
+  requester: string;
+  auth_method: string;
+  client_address: string | null;
+  template: string | null;
+  request_format: RequestFormat;
+  raw_request: Uint8Array;
+  csr_der: Uint8Array | null;
+  csr_sha256: string | null;
+  issuance_order: unknown;
+  disposition: number;
+  disposition_message: string;
+  error_code: string | number | null;
+  serial: string | null;
+  renewal_of: string | null;
+  attributes: Record<string, string> | null;
+  submitted_at: Date | string;
+  resolved_at: Date | string | null;
+  resolved_by: string | null;
+}
+
+const COLUMNS = `id::text AS id, status, requester, auth_method, client_address, template, request_format, raw_request,
+  csr_der, csr_sha256, issuance_order, disposition, disposition_message, error_code, serial, renewal_of, attributes,
+  submitted_at, resolved_at, resolved_by`;
+
+function toRow(r: DbRow): RequestRow {
+  return {
+    id: r.id,
+    status: r.status,
+    requester: r.requester,
+    authMethod: r.auth_method,
+    clientAddress: r.client_address,
+    template: r.template,
+    requestFormat: r.request_format,
+    rawRequest: r.raw_request,
+    csrDer: r.csr_der,
+    csrSha256: r.csr_sha256,
+    issuanceOrder: r.issuance_order,
+    disposition: r.disposition,
+    dispositionMessage: r.disposition_message,
+    errorCode: r.error_code === null ? null : Number(r.error_code),
+    serial: r.serial,
+    renewalOf: r.renewal_of,
+    attributes: r.attributes ?? {},
+    submittedAt: new Date(r.submitted_at),
+    resolvedAt: r.resolved_at === null ? null : new Date(r.resolved_at),
+    resolvedBy: r.resolved_by,
+  };
+}
+
+export interface NewRequest {
+  status: RequestStatus;
+  requester: string;
+  authMethod: string;
+  clientAddress?: string;
+  template?: string;
+  requestFormat: RequestFormat;
+  rawRequest: Uint8Array;
+  csrDer?: Uint8Array;
+  csrSha256?: string;
+  issuanceOrder?: unknown;
+  disposition: number;
+  dispositionMessage: string;
+  errorCode?: number;
+  renewalOf?: string;
+  attributes?: Record<string, string>;
+  submittedAt: Date;
+  resolvedAt?: Date;
+}
+
+export async function insertRequest(q: Queryable, r: NewRequest): Promise<string> {
+  const res = await q.query<{ id: string }>(
+    `INSERT INTO requests (status, requester, auth_method, client_address, template, request_format, raw_request, csr_der,
+       csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id::text AS id`,
+    [
+      r.status,
+      r.requester,
+      r.authMethod,
+      r.clientAddress ?? null,
+      r.template ?? null,
+      r.requestFormat,
+      Buffer.from(r.rawRequest),
+      r.csrDer ? Buffer.from(r.csrDer) : null,
+      r.csrSha256 ?? null,
+      r.issuanceOrder === undefined ? null : JSON.stringify(r.issuanceOrder),
+      r.disposition,
+      r.dispositionMessage,
+      r.errorCode ?? null,
+      r.renewalOf ?? null,
+      JSON.stringify(r.attributes ?? {}),
+      r.submittedAt,
+      r.resolvedAt ?? null,
+    ],
+  );
+  return res.rows[0]!.id;
+}
+
+export async function getRequest(q: Queryable, id: string, opts: { forUpdate?: boolean } = {}): Promise<RequestRow | null> {
+  if (!/^\d{1,18}$/.test(id)) return null;
+  const r = await q.query<DbRow>(`SELECT ${COLUMNS} FROM requests WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+  return r.rows[0] ? toRow(r.rows[0]) : null;
+}
+
+/** The newest request with the same CSR from the same requester since `since` (idempotent retries). */
+export async function findRecentDuplicate(q: Queryable, requester: string, csrSha256: string, since: Date): Promise<RequestRow | null> {
+  const r = await q.query<DbRow>(
+    `SELECT ${COLUMNS} FROM requests WHERE requester = $1 AND csr_sha256 = $2 AND submitted_at >= $3
+       AND status IN ('pending', 'issued') ORDER BY id DESC LIMIT 1`,
+    [requester, csrSha256, since],
+  );
+  return r.rows[0] ? toRow(r.rows[0]) : null;
+}
+
+export async function resolveRequest(
+  q: Queryable,
+  id: string,
+  r: { status: RequestStatus; disposition: number; message: string; errorCode?: number; resolvedBy?: string; at: Date },
+): Promise<void> {
+  await q.query(
+    `UPDATE requests SET status = $2, disposition = $3, disposition_message = $4, error_code = $5, resolved_by = $6, resolved_at = $7
+     WHERE id = $1`,
+    [id, r.status, r.disposition, r.message, r.errorCode ?? null, r.resolvedBy ?? null, r.at],
+  );
+}
+
+export interface RequestFilter {
+  status?: RequestStatus;
+  requester?: string;
+  template?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export async function listRequests(q: Queryable, f: RequestFilter = {}): Promise<RequestRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.status) where.push(`status = $${params.push(f.status)}`);
+  if (f.requester) where.push(`requester = $${params.push(f.requester)}`);
+  if (f.template) where.push(`template = $${params.push(f.template)}`);
+  const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
+  const offset = Math.max(f.offset ?? 0, 0);
+  const r = await q.query<DbRow>(
+    `SELECT ${COLUMNS} FROM requests ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit} OFFSET ${offset}`,
+    params,
+  );
+  return r.rows.map(toRow);
+}
