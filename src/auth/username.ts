@@ -1,0 +1,125 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
+import { OpencesError } from '../errors.js';
+import type { Db } from '../store/db.js';
+import { getAccountForLogin } from './accounts.js';
+import { verifyPassword } from './password.js';
+import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
+import { FailureLimiter } from './rate-limit.js';
+import { NonceGuard } from './replay.js';
+
+export interface UsernameToken {
+  username: string;
+  password: string;
+  nonce?: Uint8Array;
+  created?: Date;
+}
+
+export interface UsernameAuthOptions {
+  db: Db;
+  clock: Clock;
+  audit: AuditLog;
+  /** Realms / NetBIOS domains accepted as `alice@domain` or `DOMAIN\alice`; empty: any. */
+  domains?: string[];
+  cacheTtlMs?: number;
+  maxFailuresPerAccount?: number;
+  maxFailuresPerAddress?: number;
+  failureWindowMs?: number;
+}
+
+const FAILED = (): OpencesError => new OpencesError('unauthenticated', 'authentication failed');
+
+/**
+ * WS-Security UsernameToken (PasswordText over TLS) against local accounts. Verified credentials
+ * are cached briefly under an HMAC of user and password (never the password itself) so that
+ * scrypt does not run per request; failures are rate limited and audited without saying which
+ * part was wrong.
+ */
+export class UsernameAuthenticator {
+  private readonly cacheKey = randomBytes(32);
+  private readonly cache = new Map<string, { principal: Principal; expires: number; account: string }>();
+  private readonly perAccount: FailureLimiter;
+  private readonly perAddress: FailureLimiter;
+  private readonly nonces: NonceGuard;
+  private readonly ttl: number;
+
+  constructor(private readonly o: UsernameAuthOptions) {
+    const window = o.failureWindowMs ?? 5 * 60_000;
+    const now = (): number => o.clock.now().getTime();
+    this.perAccount = new FailureLimiter(o.maxFailuresPerAccount ?? 10, window, now);
+    this.perAddress = new FailureLimiter(o.maxFailuresPerAddress ?? 50, window, now);
+    this.nonces = new NonceGuard(o.db);
+    this.ttl = o.cacheTtlMs ?? 30_000;
+  }
+
+  /** `alice@example.test` / `EXAMPLE\alice` → candidate account names, most specific first. */
+  accountNames(username: string): { names: string[]; domain?: string } {
+    const u = username.trim();
+    const domains = (this.o.domains ?? []).map((d) => d.toLowerCase());
+    const accepts = (d: string): boolean => domains.length === 0 || domains.includes(d.toLowerCase());
+    const bs = u.indexOf('\\');
+    if (bs > 0) {
+      const domain = u.slice(0, bs);
+      return { names: accepts(domain) ? [u, u.slice(bs + 1)] : [u], domain };
+    }
+    const at = u.lastIndexOf('@');
+    if (at > 0) {
+      const domain = u.slice(at + 1);
+      return { names: accepts(domain) ? [u, u.slice(0, at)] : [u], domain };
+    }
+    return { names: [u] };
+  }
+
+  invalidate(account?: string): void {
+    if (!account) this.cache.clear();
+    else for (const [k, v] of this.cache) if (v.account === account) this.cache.delete(k);
+  }
+
+  async authenticate(token: UsernameToken, ctx: { address: string }): Promise<Principal> {
+    const now = this.o.clock.now();
+    const fail = async (reason: string, account?: string): Promise<never> => {
+      if (account) this.perAccount.fail(account.toLowerCase());
+      this.perAddress.fail(ctx.address);
+      await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', principal: token.username.slice(0, 256), method: 'username', address: ctx.address, reason });
+      throw FAILED();
+    };
+    if (!token.username || token.username.length > 256 || !token.password || token.password.length > 1024) return fail('missing or oversize credentials');
+    const key = createHmac('sha256', this.cacheKey).update(token.username).update('\0').update(token.password).digest('base64');
+
+    const replay = await this.nonces.check(token.nonce, token.created, now);
+    if (replay) return fail(replay);
+
+    const hit = this.cache.get(key);
+    if (hit && hit.expires > now.getTime()) return hit.principal;
+
+    const { names, domain } = this.accountNames(token.username);
+    const limitedKey = names[names.length - 1]!.toLowerCase();
+    if (this.perAccount.isLimited(limitedKey) || this.perAddress.isLimited(ctx.address)) {
+      await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', principal: token.username.slice(0, 256), method: 'username', address: ctx.address, reason: 'rate limited' });
+      throw new OpencesError('rateLimited', 'too many failed sign-ins; try again later');
+    }
+    let account = null;
+    for (const n of names) {
+      account = await getAccountForLogin(this.o.db, n);
+      if (account) break;
+    }
+    // Always run scrypt, even for unknown accounts, so timing says nothing.
+    const ok = await verifyPassword(token.password, account?.passwordHash);
+    if (!account) return fail('unknown account', limitedKey);
+    if (!ok) return fail('wrong password', account.name);
+    if (account.disabled) return fail('account disabled', account.name);
+
+    const principal: Principal = {
+      name: account.name,
+      displayName: account.name,
+      groups: [AUTHENTICATED_GROUP, ...account.groups],
+      method: 'username',
+      ...(domain ? { upn: `${account.name}@${domain}`, realm: domain } : {}),
+      ...(account.email ? { email: account.email } : {}),
+    };
+    this.cache.set(key, { principal, expires: now.getTime() + this.ttl, account: account.name });
+    if (this.cache.size > 50_000) this.cache.clear();
+    return principal;
+  }
+}
