@@ -1,0 +1,67 @@
+import { LineCounter, isMap, isPair, isScalar, parseDocument, stringify, type Node } from 'yaml';
+import type { z } from 'zod';
+import { OpencesError } from '../errors.js';
+import type { Template } from './template.js';
+import { templateFileSchema } from './template-schema.js';
+
+/** Templates as YAML (policy as code). Always a `templates:` list, every field spelled out. */
+export function templatesToYaml(templates: Template[]): string {
+  return stringify({ templates }, { lineWidth: 0 });
+}
+
+/**
+ * Parses and validates template YAML. Errors name the line and the path of the offending key:
+ * `line 12: templates[0].subject.foo: unknown key`.
+ */
+export function templatesFromYaml(text: string): Template[] {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const line = lc.linePos(e.pos[0]).line;
+    throw new OpencesError('malformed', `line ${line}: ${e.message.split('\n')[0]}`, { line });
+  }
+  const data: unknown = doc.toJS();
+  const r = templateFileSchema.safeParse(data);
+  if (r.success) return 'templates' in r.data ? (r.data.templates as Template[]) : [r.data as Template];
+
+  // The union reports for both shapes; prefer the branch the document actually uses.
+  const isList = typeof data === 'object' && data !== null && 'templates' in data;
+  const issues = flatten(r.error.issues).filter((i) => (isList ? i.path[0] === 'templates' : i.path[0] !== 'templates'));
+  const issue = issues[0] ?? r.error.issues[0]!;
+  const unknownKey = issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys[0] : undefined;
+  const path = unknownKey ? [...issue.path, unknownKey] : issue.path;
+  const line = lineOf(doc.contents, path, lc, Boolean(unknownKey));
+  const field = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const msg = unknownKey ? 'unknown key' : issue.message;
+  throw new OpencesError('malformed', `${line ? `line ${line}: ` : ''}${field || '(document)'}: ${msg}`, { field, line });
+}
+
+function flatten(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const out: z.core.$ZodIssue[] = [];
+  for (const i of issues) {
+    if (i.code === 'invalid_union') for (const branch of (i as { errors: z.core.$ZodIssue[][] }).errors) out.push(...flatten(branch.map((b) => ({ ...b, path: [...i.path, ...b.path] }))));
+    else out.push(i);
+  }
+  return out.sort((a, b) => b.path.length - a.path.length);
+}
+
+function lineOf(root: unknown, path: PropertyKey[], lc: LineCounter, wantKey: boolean): number | undefined {
+  let node = root as Node | null | undefined;
+  let keyNode: Node | undefined;
+  for (const seg of path) {
+    if (!node) break;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
+      keyNode = pair?.key as Node | undefined;
+      node = (pair?.value as Node | undefined) ?? undefined;
+      if (!pair) break;
+    } else if ('items' in node && Array.isArray((node as { items: unknown[] }).items) && typeof seg === 'number') {
+      node = (node as { items: Node[] }).items[seg];
+      keyNode = node;
+    } else break;
+  }
+  const target = wantKey ? keyNode : (node ?? keyNode);
+  const offset = target?.range?.[0];
+  return offset === undefined ? undefined : lc.linePos(offset).line;
+}

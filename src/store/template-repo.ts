@@ -1,0 +1,57 @@
+import type { Queryable } from './db.js';
+import type { Template } from '../policy/template.js';
+import { defaultTemplates } from '../policy/defaults.js';
+
+interface DbRow {
+  name: string;
+  enabled: boolean;
+  definition: Template;
+  updated_at: Date | string;
+}
+
+// The enabled column is authoritative (enable/disable does not rewrite the definition).
+const toTemplate = (r: DbRow): Template => ({ ...r.definition, name: r.name, enabled: r.enabled });
+
+export async function listTemplates(q: Queryable): Promise<Template[]> {
+  const r = await q.query<DbRow>('SELECT name, enabled, definition, updated_at FROM templates ORDER BY name');
+  return r.rows.map(toTemplate);
+}
+
+export async function getTemplate(q: Queryable, name: string): Promise<Template | null> {
+  const r = await q.query<DbRow>('SELECT name, enabled, definition, updated_at FROM templates WHERE lower(name) = lower($1)', [name]);
+  return r.rows[0] ? toTemplate(r.rows[0]) : null;
+}
+
+export async function upsertTemplate(q: Queryable, t: Template): Promise<void> {
+  await q.query(
+    `INSERT INTO templates (name, oid, enabled, definition) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (name) DO UPDATE SET oid = EXCLUDED.oid, enabled = EXCLUDED.enabled, definition = EXCLUDED.definition, updated_at = now()`,
+    [t.name, t.oid, t.enabled, JSON.stringify(t)],
+  );
+}
+
+export async function setEnabled(q: Queryable, name: string, enabled: boolean): Promise<boolean> {
+  const r = await q.query('UPDATE templates SET enabled = $2, updated_at = now() WHERE lower(name) = lower($1)', [name, enabled]);
+  return r.rowCount > 0;
+}
+
+export async function deleteTemplate(q: Queryable, name: string): Promise<boolean> {
+  const r = await q.query('DELETE FROM templates WHERE lower(name) = lower($1)', [name]);
+  return r.rowCount > 0;
+}
+
+export async function latestTemplateChange(q: Queryable): Promise<Date | null> {
+  const r = await q.query<{ t: Date | string | null }>('SELECT max(updated_at) AS t FROM templates');
+  const t = r.rows[0]?.t;
+  return t ? new Date(t) : null;
+}
+
+/** Inserts the default templates on a new deployment; safe when several nodes start at once. Returns true when it created any. */
+export async function seedDefaultTemplates(q: Queryable, arc: string): Promise<boolean> {
+  const seeded = await q.query(`INSERT INTO settings (key, value) VALUES ('templates_seeded', 'true') ON CONFLICT (key) DO NOTHING`);
+  if (seeded.rowCount === 0) return false;
+  for (const t of defaultTemplates(arc)) {
+    await q.query('INSERT INTO templates (name, oid, enabled, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [t.name, t.oid, t.enabled, JSON.stringify(t)]);
+  }
+  return true;
+}
