@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     setupFiles: ['test/helpers/setup.ts'],
     pool: 'forks',
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    maxWorkers: 2,
   },
 });

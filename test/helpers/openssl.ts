@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,4 +64,20 @@ export function writeTmp(dir: string, name: string, content: string | Uint8Array
   const p = join(dir, name);
   writeFileSync(p, content);
   return p;
+}
+
+/** Async openssl for talking to an in-process server (a sync spawn would block its event loop). */
+export function opensslAsync(args: string[], input = ''): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const t = setTimeout(() => p.kill(), 15_000);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code: code ?? 1, out });
+    });
+    p.stdin.end(input);
+  });
 }

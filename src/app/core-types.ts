@@ -1,0 +1,29 @@
+import type { AuditLog } from '../audit/log.js';
+import type { CaBackend, CrlPublisher } from '../ca/types.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { RegistrationAuthority } from '../enrollment/ra.js';
+import type { Logger } from '../log.js';
+import type { Db } from '../store/db.js';
+import type { TemplateService } from './template-service.js';
+import type { UsernameAuthenticator } from '../auth/username.js';
+
+/**
+ * Everything a node needs apart from its front ends: the composition root's product. The
+ * server mounts HTTP on it; operator commands use it directly when no server runs.
+ */
+export interface Core {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  audit: AuditLog;
+  /** Absent on nodes without the `ca` role that have no remote CA configured. */
+  ca: CaBackend & Partial<CrlPublisher>;
+  templates: TemplateService;
+  ra: RegistrationAuthority;
+  usernameAuth: UsernameAuthenticator;
+  /** Deployment-wide identifiers (stable across nodes on one database). */
+  deployment: { policyId: string; enterpriseArc: string };
+  close(): Promise<void>;
+}

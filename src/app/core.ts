@@ -1,0 +1,130 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditLog } from '../audit/log.js';
+import { CrlBuilder } from '../ca/crl.js';
+import { LocalCa } from '../ca/engine.js';
+import { keyIdentifier } from '../ca/extensions.js';
+import { certificateParts } from '../ca/certificate-builder.js';
+import { initCa, openCaSigner, pem } from '../ca/init.js';
+import { FileKeyStore } from '../ca/keys/file.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { RegistrationAuthority } from '../enrollment/ra.js';
+import { UsernameAuthenticator } from '../auth/username.js';
+import { createLogger, type Logger } from '../log.js';
+import { generateEnterpriseArc } from '../policy/defaults.js';
+import type { Db } from '../store/db.js';
+import { openDb } from '../store/open.js';
+import { seedDefaultTemplates } from '../store/template-repo.js';
+import { latestCrl } from '../store/crl-repo.js';
+import { listCas } from '../store/ca-repo.js';
+import type { Core } from './core-types.js';
+import { TemplateService } from './template-service.js';
+import type { PkiSource } from '../http/pki.js';
+
+/** Profile name of the server's own TLS certificate: not a template, but the CA must accept it. */
+export const INTERNAL_TLS_PROFILE = 'opences-tls';
+
+export interface CoreOptions {
+  clock?: Clock;
+  log?: Logger;
+  random?: (n: number) => Uint8Array;
+}
+
+export interface CoreWithPki extends Core {
+  pki: PkiSource;
+  /** What first start created, for the start-up banner. */
+  initialised: { ca: boolean; templates: boolean };
+}
+
+async function deploymentSetting(db: Db, key: string, make: () => string): Promise<string> {
+  await db.query(`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, JSON.stringify(make())]);
+  const r = await db.query<{ value: string }>('SELECT value FROM settings WHERE key = $1', [key]);
+  return r.rows[0]!.value;
+}
+
+/**
+ * The composition root: database, audit log, CA, templates and RA for one node. Everything a
+ * front end or an operator command needs, and nothing that speaks HTTP.
+ */
+export async function createCore(config: Config, opts: CoreOptions = {}): Promise<CoreWithPki> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? createLogger(config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = await openDb({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
+  try {
+    const policyId = await deploymentSetting(db, 'policy_id', () => `{${randomUUID().toUpperCase()}}`);
+    const enterpriseArc = await deploymentSetting(db, 'enterprise_oid_arc', () => generateEnterpriseArc(opts.random ?? ((n) => randomBytes(n))));
+    const seeded = await seedDefaultTemplates(db, enterpriseArc);
+    const audit = new AuditLog(db, clock);
+    const templates = new TemplateService(db);
+
+    const keyStore = new FileKeyStore(config.dataDir, process.env.OPENCES_CA_KEY_PASSPHRASE || undefined);
+    const h = await initCa({ db, keyStore, keyType: config.ca.keyType, caName: config.ca.name, rootName: config.ca.rootName, pkiBaseUrl: config.pkiBaseUrl, clock });
+    if (h.created) await audit.record({ type: 'ca.init', outcome: 'success', actor: 'opences', details: { root: h.root.name, issuing: h.issuing.name, keyType: config.ca.keyType } });
+    const signer = await openCaSigner(keyStore, h.issuing);
+    const ca = new LocalCa({
+      db,
+      clock,
+      signer,
+      info: h.info,
+      issuingCaId: h.issuing.id,
+      pkiBaseUrl: config.pkiBaseUrl,
+      random: opts.random,
+      crlValidityHours: config.ca.crlValidityHours,
+      templateGate: async (name) => name === INTERNAL_TLS_PROFILE || (await templates.get(name))?.enabled === true,
+    });
+    // The root signs only its own (empty) CRL here; an offline root is a deployment choice (docs/deployment.md).
+    const rootCrl = (await keyStore.exists(h.root.keyRef))
+      ? new CrlBuilder({ db, clock, signer: await keyStore.open(h.root.keyRef), caId: h.root.id, issuerName: certificateParts(h.root.certificate).subjectName, issuerKeyId: keyIdentifier(certificateParts(h.root.certificate).spki), validityHours: config.ca.crlValidityHours })
+      : null;
+
+    const certsDir = join(config.dataDir, 'certs');
+    mkdirSync(certsDir, { recursive: true });
+    writeFileSync(join(certsDir, 'root_ca.crt'), pem(h.info.rootCertificate));
+    writeFileSync(join(certsDir, 'issuing_ca.crt'), pem(h.info.issuingCertificate));
+    writeFileSync(join(certsDir, 'ca_chain.crt'), pem(h.info.issuingCertificate) + pem(h.info.rootCertificate));
+
+    const ra = new RegistrationAuthority({ db, ca, templates, audit, clock });
+    const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains });
+
+    const pki: PkiSource = {
+      async certificate(slug) {
+        const c = (await listCas(db)).find((x) => x.slug === slug);
+        return c?.certificate ?? null;
+      },
+      async crl(slug) {
+        const c = (await listCas(db)).find((x) => x.slug === slug);
+        if (!c) return null;
+        const latest = await latestCrl(db, c.id);
+        if (latest && latest.nextUpdate.getTime() > clock.now().getTime()) return latest.der;
+        // Missing or stale: publish now, so a CDP never points at nothing.
+        if (c.id === h.issuing.id) return ca.publishCrl();
+        if (c.id === h.root.id && rootCrl) return rootCrl.publish();
+        return latest?.der ?? null;
+      },
+    };
+
+    return {
+      config,
+      db,
+      clock,
+      log,
+      audit,
+      ca,
+      templates,
+      ra,
+      usernameAuth,
+      pki,
+      deployment: { policyId, enterpriseArc },
+      initialised: { ca: h.created, templates: seeded },
+      async close() {
+        await db.close();
+      },
+    };
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,67 @@
+import type { Server } from 'node:http';
+import type { Express } from 'express';
+import type { Config } from '../config.js';
+import { createLogger } from '../log.js';
+import { listen, type HttpFrontEnds } from '../http/server.js';
+import type { Metrics } from '../http/metrics.js';
+import { startControlSocket } from '../ops/control-socket.js';
+import { runOperation } from '../ops/operations.js';
+import { createCore, type CoreOptions, type CoreWithPki } from './core.js';
+import { ensureTlsCertificate } from './tls.js';
+import { mountServices } from '../http/services.js';
+
+export interface RunningServer {
+  core: CoreWithPki;
+  http: HttpFrontEnds;
+  /** https://host:port as clients should use it. */
+  url: string;
+  pkiUrl: string;
+  close(): Promise<void>;
+}
+
+/** `opences serve`: core + TLS + front ends for the configured roles + control socket. */
+export async function startServer(config: Config, opts: CoreOptions = {}): Promise<RunningServer> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const core = await createCore(config, { ...opts, log });
+  let http: HttpFrontEnds | undefined;
+  let control: Server | undefined;
+  try {
+    const tls = await ensureTlsCertificate({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock });
+    http = await listen({
+      core,
+      tls: { cert: tls.cert, key: tls.key },
+      pki: core.pki,
+      mount: (app: Express, metrics: Metrics) => mountServices(app, core, metrics),
+    });
+    control = await startControlSocket(config.dataDir, (op, args, actor) => runOperation(core, op, args, actor));
+    const crlTimer = setInterval(() => {
+      core.ca.publishCrl?.().catch((e: unknown) => log.error({ err: e }, 'scheduled CRL publication failed'));
+    }, config.ca.crlPeriodHours * 3600_000);
+    crlTimer.unref();
+    const url = `https://${config.hostname}:${http.httpsPort}`;
+    const pkiUrl = `http://${config.hostname}:${http.pkiPort}`;
+    if (core.initialised.ca) log.info({ root: `${config.dataDir}/certs/root_ca.crt` }, 'initialised a new root CA and issuing CA');
+    if (core.initialised.templates) log.info('created the default templates User, Machine, WebServer, WebServerApproval');
+    if (tls.created) log.info({ cert: `${config.dataDir}/certs/tls.crt` }, 'issued the TLS server certificate');
+    log.info({ https: url, pki: pkiUrl, roles: config.roles, database: core.db.engine, rootCertificate: `${config.dataDir}/certs/root_ca.crt` }, 'opences is serving');
+    const front = http;
+    const ctl = control;
+    return {
+      core,
+      http: front,
+      url,
+      pkiUrl,
+      async close() {
+        clearInterval(crlTimer);
+        await new Promise<void>((r) => ctl.close(() => r()));
+        await front.close();
+        await core.close();
+      },
+    };
+  } catch (e) {
+    if (control) control.close();
+    await http?.close().catch(() => undefined);
+    await core.close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { Command, Option } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { addCommonOptions, configFrom, print, type CommonOptions } from './common.js';
+import { operate } from './operator.js';
+import { fail } from './exit.js';
+import { serveCommand } from './serve.js';
+
+const program = new Command();
+program
+  .name('opences')
+  .description('open Certificate Enrollment Services: MS-XCEP policy and MS-WSTEP enrollment server with its own CA')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+serveCommand(program);
+
+function opCommand(parent: Command, name: string, description: string): Command {
+  return addCommonOptions(parent.command(name).description(description)).option('--json', 'machine-readable output');
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+type Opts = CommonOptions & Record<string, unknown>;
+const run = <A extends unknown[]>(fn: (...a: A) => Promise<void>) => (...a: A): Promise<void> => fn(...a).catch(fail);
+
+// --- accounts
+const user = program.command('user').description('local accounts for UsernameToken authentication');
+opCommand(user, 'add', 'create a local account')
+  .argument('<name>', 'account name (users sign in as NAME, NAME@domain or DOMAIN\\NAME)')
+  .option('--group <group>', 'group membership (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--email <address>', 'e-mail address (used by identity-built subjects)')
+  .option('--password-stdin', 'read the password from standard input (first line)')
+  .action(run(async (name: string, opts: Opts) => {
+    const password = opts.passwordStdin ? (await readStdin()).split(/\r?\n/)[0] : undefined;
+    if (opts.passwordStdin && !password) throw new Error('no password on standard input');
+    const r = await operate(configFrom(opts), 'user.add', { name, password, groups: opts.group, email: opts.email });
+    print(opts.json, r, () => `account ${name} created${password ? '' : ' (no password: it cannot sign in until one is set)'}`);
+  }));
+opCommand(user, 'list', 'list local accounts').action(run(async (opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'user.list', {})) as { name: string; groups: string[]; disabled: boolean }[];
+  print(opts.json, r, () => r.map((u) => `${u.name}\t${u.groups.join(',')}${u.disabled ? '\t(disabled)' : ''}`).join('\n') || '(no accounts)');
+}));
+opCommand(user, 'disable', 'disable a local account').argument('<name>').action(run(async (name: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'user.disable', { name });
+  print(opts.json, r, () => `account ${name} disabled`);
+}));
+
+// --- templates
+const template = program.command('template').description('certificate templates (policy as code)');
+opCommand(template, 'list', 'list templates').action(run(async (opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'template.list', {})) as { name: string; displayName: string; oid: string; enabled: boolean; pendAllRequests: boolean }[];
+  print(opts.json, r, () => r.map((t) => `${t.name}\t${t.enabled ? 'enabled' : 'disabled'}\t${t.pendAllRequests ? 'approval' : 'auto'}\t${t.oid}\t${t.displayName}`).join('\n'));
+}));
+opCommand(template, 'show', 'show one template as YAML').argument('<name>').action(run(async (name: string, opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'template.show', { name })) as { yaml: string };
+  print(opts.json, r, () => r.yaml.trimEnd());
+}));
+opCommand(template, 'export', 'write templates as YAML (to FILE or standard output)').argument('[file]').option('--name <name>', 'only this template (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .action(run(async (file: string | undefined, opts: Opts) => {
+    const r = (await operate(configFrom(opts), 'template.export', { names: opts.name })) as { yaml: string };
+    if (file) writeFileSync(file, r.yaml);
+    else process.stdout.write(r.yaml);
+  }));
+opCommand(template, 'import', 'create or replace templates from a YAML file (validated; unknown keys refused)').argument('<file>').action(run(async (file: string, opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'template.import', { yaml: readFileSync(file, 'utf8') })) as { imported: string[] };
+  print(opts.json, r, () => `imported ${r.imported.join(', ')}`);
+}));
+for (const verb of ['enable', 'disable'] as const) {
+  opCommand(template, verb, `${verb} a template`).argument('<name>').action(run(async (name: string, opts: Opts) => {
+    const r = await operate(configFrom(opts), `template.${verb}`, { name });
+    print(opts.json, r, () => `template ${name} ${verb}d`);
+  }));
+}
+
+// --- requests
+const request = program.command('request').description('enrollment requests (certificate manager)');
+opCommand(request, 'list', 'list requests').addOption(new Option('--status <status>', 'filter by status').choices(['pending', 'issued', 'denied', 'failed'])).option('--requester <name>').option('--template <name>')
+  .action(run(async (opts: Opts) => {
+    const r = (await operate(configFrom(opts), 'request.list', { status: opts.status, requester: opts.requester, template: opts.template })) as { id: string; status: string; requester: string; template: string | null; submittedAt: string; message: string }[];
+    print(opts.json, r, () => r.map((x) => `${x.id}\t${x.status}\t${x.requester}\t${x.template ?? '-'}\t${x.submittedAt}\t${x.message}`).join('\n') || '(no requests)');
+  }));
+opCommand(request, 'show', 'show one request').argument('<id>').action(run(async (id: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'request.show', { id });
+  print(true, r, () => '');
+}));
+opCommand(request, 'approve', 'approve a pending request: the CA issues it').argument('<id>').action(run(async (id: string, opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'request.approve', { id })) as { serial: string };
+  print(opts.json, r, () => `request ${id} approved; certificate ${r.serial} issued`);
+}));
+opCommand(request, 'deny', 'deny a pending request').argument('<id>').option('--reason <text>', 'reason given to the requester', '').action(run(async (id: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'request.deny', { id, reason: opts.reason });
+  print(opts.json, r, () => `request ${id} denied`);
+}));
+
+// --- certificates
+const cert = program.command('cert').description('issued certificates');
+opCommand(cert, 'list', 'list or search issued certificates').option('--requester <name>').option('--template <name>').option('--search <text>', 'subject, SAN or serial contains').option('--revoked', 'only revoked certificates')
+  .action(run(async (opts: Opts) => {
+    const r = (await operate(configFrom(opts), 'cert.list', { requester: opts.requester, template: opts.template, text: opts.search, revoked: opts.revoked ? true : undefined })) as { serial: string; subject: string; template: string | null; notAfter: string; revokedAt: string | null }[];
+    print(opts.json, r, () => r.map((c) => `${c.serial}\t${c.subject}\t${c.template ?? '-'}\t${c.notAfter}${c.revokedAt ? '\trevoked' : ''}`).join('\n') || '(no certificates)');
+  }));
+opCommand(cert, 'show', 'show one certificate (with PEM)').argument('<serial>').action(run(async (serial: string, opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'cert.show', { serial })) as { pem: string };
+  print(opts.json, r, () => `${JSON.stringify({ ...r, pem: undefined }, null, 2)}\n${r.pem}`);
+}));
+opCommand(cert, 'revoke', 'revoke a certificate (it appears in the next CRL; `opences crl publish` for now)').argument('<serial>')
+  .addOption(new Option('--reason <reason>', 'RFC 5280 reason').choices(['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn', 'aACompromise']).default('unspecified'))
+  .action(run(async (serial: string, opts: Opts) => {
+    const r = await operate(configFrom(opts), 'cert.revoke', { serial, reason: opts.reason });
+    print(opts.json, r, () => `certificate ${serial} revoked (${String(opts.reason)})`);
+  }));
+opCommand(cert, 'unrevoke', 'release a certificate from certificateHold').argument('<serial>').action(run(async (serial: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'cert.unrevoke', { serial });
+  print(opts.json, r, () => `certificate ${serial} released from hold`);
+}));
+
+// --- CRL
+const crl = program.command('crl').description('certificate revocation lists');
+opCommand(crl, 'publish', 'publish a new CRL now').option('--delta', 'publish a delta CRL').action(run(async (opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'crl.publish', { delta: opts.delta === true })) as { url: string; bytes: number };
+  print(opts.json, r, () => `CRL published (${r.bytes} bytes) at ${r.url}`);
+}));
+
+// --- audit
+const audit = program.command('audit').description('the hash-chained audit log');
+opCommand(audit, 'verify', 'check the audit chain: changed, removed or reordered rows are reported').action(run(async (opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'audit.verify', {})) as { ok: boolean; count?: number; firstBrokenSeq?: number; reason?: string };
+  print(opts.json, r, () => (r.ok ? `audit log intact: ${r.count} events` : `audit log BROKEN at event ${r.firstBrokenSeq}: ${r.reason}`));
+  if (!r.ok) process.exit(1);
+}));
+
+
+program.parseAsync(process.argv).catch(fail);

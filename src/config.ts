@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { OpencesError } from './errors.js';
+
+/**
+ * One typed configuration, validated at start with errors that name the key. Precedence:
+ * command-line flags > environment > config file > defaults (conventions.md).
+ */
+export const ROLES = ['cep', 'ces', 'ca', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+const roleList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
+  .transform((v) => (v.includes('all') ? [...ROLES] : v))
+  .pipe(z.array(z.enum(ROLES)).min(1));
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().default('./data'),
+    host: z.string().default('0.0.0.0'),
+    port: port.default(8443),
+    pkiPort: port.default(8080),
+    /** Host name clients use; goes into the TLS certificate and (by default) the public URLs. */
+    hostname: z.string().default(hostname()),
+    /** Base URL clients reach the HTTPS endpoints at (behind a load balancer: its URL). */
+    publicUrl: z.string().url().optional(),
+    /** Base URL for AIA/CDP (plain HTTP, /pki/). */
+    pkiBaseUrl: z.string().url().optional(),
+    databaseUrl: z.string().optional(),
+    databasePoolSize: z.coerce.number().int().min(1).max(200).default(10),
+    roles: roleList.default([...ROLES]),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    maxBodyBytes: z.coerce.number().int().min(1024).default(1024 * 1024),
+    /** Worker processes for the HTTPS front ends (0 = one per core when on PostgreSQL). */
+    workers: z.coerce.number().int().min(0).max(64).default(1),
+    ca: z
+      .object({
+        name: z.string().default('opences Issuing CA'),
+        rootName: z.string().default('opences Root CA'),
+        keyType: z.enum(['RSA-2048', 'RSA-3072', 'RSA-4096', 'P-256', 'P-384']).default('RSA-2048'),
+        crlPeriodHours: z.coerce.number().positive().default(24),
+        crlValidityHours: z.coerce.number().positive().default(7 * 24),
+      })
+      .strict()
+      .prefault({}),
+    tls: z
+      .object({
+        certFile: z.string().optional(),
+        keyFile: z.string().optional(),
+        /** Extra CA bundle trusted for TLS client certificates (partners add their own roots). */
+        clientCaFile: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
+    policy: z
+      .object({
+        friendlyName: z.string().default('opences enrollment policy'),
+        nextUpdateHours: z.coerce.number().int().positive().default(8),
+        /** Authentication methods offered as CES URIs in GetPolicies. */
+        cesAuth: z.array(z.enum(['Kerberos', 'UsernamePassword', 'Certificate'])).default(['UsernamePassword']),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        /** Realms / NetBIOS domains accepted in `alice@domain` and `DOMAIN\alice` user names. */
+        domains: z.array(z.string()).default([]),
+        ldap: z
+          .object({
+            url: z.string(),
+            bindDnTemplate: z.string(),
+            groupAttribute: z.string().optional(),
+            tlsCaFile: z.string().optional(),
+          })
+          .strict()
+          .optional(),
+        kerberos: z
+          .object({
+            keytab: z.string().optional(),
+            servicePrincipal: z.string().optional(),
+            /** principal (alice@REALM) or @REALM → extra groups */
+            groups: z.record(z.string(), z.array(z.string())).prefault({}),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema> & { publicUrl: string; pkiBaseUrl: string };
+
+/** Environment variables honoured, mapped to config keys. */
+const ENV: Record<string, string> = {
+  OPENCES_DATA_DIR: 'dataDir',
+  OPENCES_PORT: 'port',
+  OPENCES_PKI_PORT: 'pkiPort',
+  OPENCES_HOST: 'host',
+  OPENCES_HOSTNAME: 'hostname',
+  OPENCES_PUBLIC_URL: 'publicUrl',
+  OPENCES_PKI_BASE_URL: 'pkiBaseUrl',
+  DATABASE_URL: 'databaseUrl',
+  OPENCES_ROLE: 'roles',
+  OPENCES_LOG_LEVEL: 'logLevel',
+  OPENCES_WORKERS: 'workers',
+};
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur = target;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof cur[p] !== 'object' || cur[p] === null) cur[p] = {};
+    cur = cur[p] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]!] = value;
+}
+
+export interface LoadConfigInput {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values already mapped to config paths (e.g. {'dataDir': 'x', 'ca.url': 'https://…'}). */
+  flags?: Record<string, unknown>;
+}
+
+export function loadConfig(input: LoadConfigInput = {}): Config {
+  const env = input.env ?? process.env;
+  const raw: Record<string, unknown> = {};
+  const file = input.file ?? env.OPENCES_CONFIG;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new OpencesError('malformed', `cannot read config file ${file}: ${(e as Error).message}`);
+    }
+    const parsed: unknown = parseYaml(text);
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new OpencesError('malformed', `${file}: expected a mapping at the top level`);
+      Object.assign(raw, parsed);
+    }
+  }
+  for (const [name, path] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') setPath(raw, path, v);
+  }
+  for (const [path, v] of Object.entries(input.flags ?? {})) {
+    if (v !== undefined) setPath(raw, path, v);
+  }
+  const r = configSchema.safeParse(raw);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    const where = first.path.join('.') || '(top level)';
+    throw new OpencesError('malformed', `configuration: ${where}: ${first.message}`, { field: where });
+  }
+  const c = r.data;
+  const dataDir = resolve(c.dataDir);
+  const publicUrl = (c.publicUrl ?? `https://${c.hostname}:${c.port}`).replace(/\/+$/, '');
+  const pkiBaseUrl = (c.pkiBaseUrl ?? `http://${c.hostname}:${c.pkiPort}`).replace(/\/+$/, '');
+  return { ...c, dataDir, publicUrl, pkiBaseUrl };
+}

@@ -1,0 +1,383 @@
+import { createHash } from 'node:crypto';
+import type { Principal } from '../auth/principal.js';
+import type { AuditLog, AuditEvent } from '../audit/log.js';
+import type { CaBackend, IssuanceOrder } from '../ca/types.js';
+import type { Clock } from '../clock.js';
+import type { Db } from '../store/db.js';
+import { HRESULT, OpencesError, isOpencesError } from '../errors.js';
+import type { Template } from '../policy/template.js';
+import { rightsFor } from '../policy/permissions.js';
+import { decideSubject } from '../policy/subject.js';
+import { decideValidity, inRenewalWindow } from '../policy/validity.js';
+import { chooseTemplateName } from '../policy/template-choice.js';
+import { checkKeyPolicy } from '../ca/keypolicy.js';
+import { verifyCsrSignature } from '../protocol/pkcs10/index.js';
+import { findBySerial, type CertificateRecord } from '../store/certificate-repo.js';
+import {
+  DISPOSITION,
+  findRecentDuplicate,
+  getRequest,
+  insertRequest,
+  resolveRequest,
+  type RequestRow,
+} from '../store/request-repo.js';
+import { decodeRequest, type DecodedRequest } from './decode.js';
+import { certificateIdentity, spkiOfCertificate } from './certificate-identity.js';
+import { isStoredOrder, loadOrder, storeOrder } from './order-codec.js';
+import type { DeniedOutcome, EnrollmentOutcome, IssuedOutcome, PendingOutcome, SubmitInput } from './types.js';
+
+/** Templates as the RA sees them: read-mostly, cached by the caller. */
+export interface TemplateSource {
+  list(): Promise<Template[]>;
+  get(name: string): Promise<Template | null>;
+}
+
+export interface RaOptions {
+  db: Db;
+  ca: CaBackend;
+  templates: TemplateSource;
+  audit: AuditLog;
+  clock: Clock;
+  /** A retried identical request within this window returns the first outcome (default 10 min). */
+  idempotencyWindowMs?: number;
+  /** Partner principals may only use these templates (principal.partner → names). */
+  partnerScope?: (partner: string) => string[] | undefined;
+}
+
+const MSG = {
+  issued: 'Issued',
+  pending: 'Taken Under Submission',
+};
+
+class Denial {
+  constructor(
+    readonly message: string,
+    readonly hresult: number,
+    readonly invalidRequest = false,
+  ) {}
+}
+
+/**
+ * The registration authority: applies the template and the caller's rights to a request,
+ * records it, and either asks the CA to sign, leaves it for a certificate manager, or denies it.
+ * Knows nothing about XML or HTTP; every decision writes an audit event.
+ */
+export class RegistrationAuthority {
+  private readonly window: number;
+
+  constructor(private readonly o: RaOptions) {
+    this.window = o.idempotencyWindowMs ?? 10 * 60_000;
+  }
+
+  async submit(input: SubmitInput): Promise<EnrollmentOutcome> {
+    const now = this.o.clock.now();
+    const base: AuditEvent = {
+      type: input.kind === 'renew' ? 'enroll.renew' : 'enroll.issue',
+      outcome: 'denied',
+      principal: input.principal.name,
+      method: input.principal.method,
+      address: input.address,
+    };
+    let decoded: DecodedRequest;
+    try {
+      decoded = await decodeRequest(input.format, input.raw);
+    } catch (e) {
+      if (!isOpencesError(e)) throw e;
+      await this.o.audit.record({ ...base, reason: `malformed request: ${e.message}` });
+      return { status: 'denied', disposition: 2, message: e.message, hresult: HRESULT.CRYPT_E_ASN1_BADTAG, invalidRequest: true };
+    }
+    const csrSha256 = createHash('sha256').update(decoded.csrDer).digest('hex');
+
+    // Idempotence: the same CSR from the same requester within the window gets the first answer.
+    const dup = await findRecentDuplicate(this.o.db, input.principal.name, csrSha256, new Date(now.getTime() - this.window));
+    if (dup) return this.answerFor(dup, input.principal, { retry: true });
+
+    let template: Template | undefined;
+    let renewalOf: CertificateRecord | undefined;
+    try {
+      if (input.renewalOnly && input.kind !== 'renew') {
+        throw new Denial('this enrollment endpoint accepts renewal requests only', HRESULT.E_ACCESSDENIED);
+      }
+      if (input.kind === 'renew') {
+        renewalOf = await this.checkRenewal(decoded, input.principal, now);
+      }
+      template = await this.pickTemplate(decoded, input, renewalOf);
+      const order = await this.decide(decoded, input.principal, template, now, renewalOf);
+      const pend = template.enrollment.pendAllRequests;
+      const requestId = await this.o.db.transaction(async (tx) => {
+        const id = await insertRequest(tx, {
+          status: 'pending',
+          requester: input.principal.name,
+          authMethod: input.principal.method,
+          clientAddress: input.address,
+          template: template!.name,
+          requestFormat: input.format,
+          rawRequest: input.raw,
+          csrDer: decoded.csrDer,
+          csrSha256,
+          issuanceOrder: storeOrder(order.stored, pend ? 'approval' : undefined),
+          disposition: DISPOSITION.underSubmission,
+          dispositionMessage: MSG.pending,
+          renewalOf: renewalOf?.serial,
+          attributes: decoded.attributes,
+          submittedAt: now,
+        });
+        await this.o.audit.record(
+          {
+            ...base,
+            outcome: pend ? 'pending' : 'info',
+            template: template!.name,
+            requestId: id,
+            reason: pend ? 'template requires CA manager approval' : 'accepted; sent to the CA',
+            details: { dropped: order.dropped, subject: order.stored.subject, sans: order.stored.sans, renewalOf: renewalOf?.serial },
+          },
+          tx,
+        );
+        return id;
+      });
+      if (pend) return { status: 'pending', requestId, disposition: 5, message: MSG.pending };
+      return await this.issue(requestId, loadOrder(requestId, storeOrder(order.stored), decoded.csrDer), input.principal);
+    } catch (e) {
+      const d = toDenial(e);
+      if (!d) throw e;
+      const requestId = await this.o.db.transaction(async (tx) => {
+        const id = await insertRequest(tx, {
+          status: 'denied',
+          requester: input.principal.name,
+          authMethod: input.principal.method,
+          clientAddress: input.address,
+          template: template?.name,
+          requestFormat: input.format,
+          rawRequest: input.raw,
+          csrDer: decoded.csrDer,
+          csrSha256,
+          disposition: DISPOSITION.denied,
+          dispositionMessage: d.message,
+          errorCode: d.hresult,
+          renewalOf: renewalOf?.serial,
+          attributes: decoded.attributes,
+          submittedAt: now,
+          resolvedAt: now,
+        });
+        await this.o.audit.record({ ...base, template: template?.name, requestId: id, reason: d.message, details: { hresult: d.hresult } }, tx);
+        return id;
+      });
+      return { status: 'denied', requestId, disposition: 2, message: d.message, hresult: d.hresult, invalidRequest: d.invalidRequest };
+    }
+  }
+
+  /** QueryTokenStatus: only the requester sees their request. */
+  async status(requestId: string, principal: Principal): Promise<EnrollmentOutcome> {
+    const row = await getRequest(this.o.db, requestId);
+    if (!row || row.requester !== principal.name) {
+      // Same answer for "no such request" and "not yours": request ids are guessable.
+      throw new OpencesError('notFound', `no request ${requestId} for this caller`, { hresult: HRESULT.CERTSRV_E_NO_REQUEST });
+    }
+    return this.answerFor(row, principal, { retry: false });
+  }
+
+  /** A certificate manager approves a pending request: the CA signs the stored order. */
+  async approve(requestId: string, officer: string): Promise<IssuedOutcome> {
+    const row = await getRequest(this.o.db, requestId);
+    if (!row) throw new OpencesError('notFound', `no request ${requestId}`);
+    if (row.status !== 'pending') throw new OpencesError('conflict', `request ${requestId} is ${row.status}, not pending`);
+    if (row.requester === officer) {
+      await this.o.audit.record({ type: 'request.approve', outcome: 'denied', actor: officer, requestId, template: row.template ?? undefined, reason: 'a certificate manager cannot approve their own request' });
+      throw new OpencesError('forbidden', 'a certificate manager cannot approve their own request', { hresult: HRESULT.CERTSRV_E_RESTRICTEDOFFICER });
+    }
+    if (!isStoredOrder(row.issuanceOrder) || !row.csrDer) throw new OpencesError('internal', `request ${requestId} has no issuance order`);
+    await this.o.audit.record({ type: 'request.approve', outcome: 'success', actor: officer, principal: row.requester, requestId, template: row.template ?? undefined });
+    const out = await this.issue(requestId, loadOrder(requestId, row.issuanceOrder, row.csrDer), { name: row.requester, groups: [], method: 'local' }, officer);
+    return out;
+  }
+
+  async deny(requestId: string, officer: string, reason: string): Promise<void> {
+    const now = this.o.clock.now();
+    await this.o.db.transaction(async (tx) => {
+      const row = await getRequest(tx, requestId, { forUpdate: true });
+      if (!row) throw new OpencesError('notFound', `no request ${requestId}`);
+      if (row.status !== 'pending') throw new OpencesError('conflict', `request ${requestId} is ${row.status}, not pending`);
+      const message = `Denied by ${officer}${reason ? `: ${reason}` : ''}`;
+      await resolveRequest(tx, requestId, { status: 'denied', disposition: DISPOSITION.denied, message, errorCode: HRESULT.CERTSRV_E_TEMPLATE_DENIED, resolvedBy: officer, at: now });
+      await this.o.audit.record({ type: 'request.deny', outcome: 'success', actor: officer, principal: row.requester, requestId, template: row.template ?? undefined, reason }, tx);
+    });
+  }
+
+  private async issue(requestId: string, order: IssuanceOrder, principal: Principal, officer?: string): Promise<IssuedOutcome> {
+    try {
+      const cert = await this.o.ca.issue(order);
+      if (!cert.replayed) {
+        await this.o.audit.record({
+          type: 'certificate.issue',
+          outcome: 'success',
+          actor: officer,
+          principal: order.requester,
+          method: principal.method,
+          template: order.template,
+          requestId,
+          serial: cert.serial,
+        });
+      }
+      return { status: 'issued', requestId, disposition: 3, message: MSG.issued, certificate: cert.der, chain: cert.chain, serial: cert.serial };
+    } catch (e) {
+      // The request stays pending (not pend-for-approval): a retry of the same request issues it.
+      await this.o.audit.record({ type: 'certificate.issue', outcome: 'failure', principal: order.requester, template: order.template, requestId, reason: e instanceof Error ? e.message : 'CA failure' });
+      throw e;
+    }
+  }
+
+  private async answerFor(row: RequestRow, principal: Principal, opts: { retry: boolean }): Promise<EnrollmentOutcome> {
+    switch (row.status) {
+      case 'issued': {
+        const cert = row.serial ? await findBySerial(this.o.db, row.serial) : null;
+        if (!cert) throw new OpencesError('internal', `request ${row.id} is issued but its certificate is missing`);
+        return { status: 'issued', requestId: row.id, disposition: 3, message: MSG.issued, certificate: cert.der, chain: this.o.ca.info().chain, serial: cert.serial };
+      }
+      case 'pending': {
+        const order = row.issuanceOrder;
+        if (isStoredOrder(order) && order.pendReason !== 'approval' && row.csrDer) {
+          // Accepted but never signed (a crash or CA outage in between): sign it now, once.
+          return this.issue(row.id, loadOrder(row.id, order, row.csrDer), principal);
+        }
+        const p: PendingOutcome = { status: 'pending', requestId: row.id, disposition: 5, message: MSG.pending };
+        return p;
+      }
+      case 'denied':
+      case 'failed': {
+        const d: DeniedOutcome = {
+          status: 'denied',
+          requestId: row.id,
+          disposition: 2,
+          message: row.dispositionMessage,
+          hresult: row.errorCode ?? HRESULT.CERTSRV_E_TEMPLATE_DENIED,
+          invalidRequest: false,
+        };
+        void opts;
+        return d;
+      }
+    }
+  }
+
+  private async checkRenewal(decoded: DecodedRequest, principal: Principal, now: Date): Promise<CertificateRecord> {
+    const signer = decoded.signer;
+    if (!signer?.certificateDer) throw new Denial('a renewal must be a PKCS#7 signed with the certificate being renewed', HRESULT.CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE, true);
+    if (!signer.signatureValid) throw new Denial('the renewal signature does not verify', HRESULT.NTE_BAD_SIGNATURE);
+    const { serial } = certificateIdentity(signer.certificateDer);
+    const old = await findBySerial(this.o.db, serial);
+    if (!old || !sameBytes(old.der, signer.certificateDer)) {
+      throw new Denial('the renewal is signed by a certificate this CA did not issue', HRESULT.CERT_E_UNTRUSTEDROOT);
+    }
+    if (old.revokedAt) throw new Denial(`the certificate being renewed (serial ${serial}) is revoked`, HRESULT.CRYPT_E_REVOKED);
+    if (old.notAfter.getTime() <= now.getTime()) throw new Denial(`the certificate being renewed (serial ${serial}) has expired`, HRESULT.CERT_E_EXPIRED);
+    if (principal.method === 'certificate' && principal.certificate && principal.certificate.serial !== serial && !principal.partner) {
+      // Authenticated with one certificate, renewing another: allowed only through normal rights (checked later).
+    }
+    return old;
+  }
+
+  private async pickTemplate(decoded: DecodedRequest, input: SubmitInput, renewalOf?: CertificateRecord): Promise<Template> {
+    const all = await this.o.templates.list();
+    if (renewalOf) {
+      const t = all.find((x) => x.name === renewalOf.template);
+      if (!t || !t.enabled) throw new Denial(`the template ${renewalOf.template ?? '(none)'} of the certificate being renewed is not available`, HRESULT.CERTSRV_E_UNSUPPORTED_CERT_TYPE);
+      let named: Template | undefined;
+      try {
+        named = chooseTemplateName(decoded.templateHints(input.additionalContext), all);
+      } catch {
+        named = undefined;
+      }
+      if (named && named.name !== t.name) throw new Denial(`a renewal must be for the same template (${t.name}), not ${named.name}`, HRESULT.CERTSRV_E_TEMPLATE_CONFLICT);
+      return t;
+    }
+    try {
+      return chooseTemplateName(decoded.templateHints(input.additionalContext), all);
+    } catch (e) {
+      if (isOpencesError(e)) throw new Denial(e.message, HRESULT.CERTSRV_E_UNSUPPORTED_CERT_TYPE);
+      throw e;
+    }
+  }
+
+  private async decide(
+    decoded: DecodedRequest,
+    principal: Principal,
+    template: Template,
+    now: Date,
+    renewalOf?: CertificateRecord,
+  ): Promise<{ stored: Omit<IssuanceOrder, 'orderId'>; dropped: unknown }> {
+    if (!template.enabled) throw new Denial(`the template ${template.name} is disabled`, HRESULT.CERTSRV_E_UNSUPPORTED_CERT_TYPE);
+
+    // Who may use the template: normal rights, or key-based renewal by the certificate itself.
+    const scope = principal.partner ? this.o.partnerScope?.(principal.partner) : undefined;
+    const rights = rightsFor(principal, template, scope);
+    const keyBased =
+      renewalOf !== undefined &&
+      principal.method === 'certificate' &&
+      principal.certificate?.serial === renewalOf.serial &&
+      template.enrollment.allowKeyBasedRenewal;
+    if (!(rights.enroll || rights.autoenroll) && !keyBased) {
+      throw new Denial(`${principal.name} does not have permission to enroll for the template ${template.name}`, HRESULT.CERTSRV_E_TEMPLATE_DENIED);
+    }
+    if (renewalOf && !inRenewalWindow(template, renewalOf.notAfter, now)) {
+      throw new Denial(`the certificate ${renewalOf.serial} is not yet in the renewal period of the template ${template.name}`, HRESULT.CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE);
+    }
+
+    // Proof of possession of the new key.
+    if (!(await verifyCsrSignature(decoded.csrDer))) {
+      throw new Denial('the request signature does not verify (proof of possession failed)', HRESULT.NTE_BAD_SIGNATURE, true);
+    }
+    try {
+      checkKeyPolicy(decoded.csr.publicKey, { allowed: template.privateKey.algorithms, minimalKeyLength: template.privateKey.minimalKeyLength });
+    } catch (e) {
+      if (isOpencesError(e)) throw new Denial(e.message, typeof e.details.hresult === 'number' ? e.details.hresult : HRESULT.NTE_BAD_KEY_LENGTH);
+      throw e;
+    }
+
+    let subject, sans, dropped: unknown;
+    if (renewalOf) {
+      if (template.enrollment.requireSameKeyRenewal && !sameBytes(spkiOfCertificate(renewalOf.der), decoded.csr.spki)) {
+        throw new Denial('the template requires renewal with the same key', HRESULT.CERTSRV_E_BAD_RENEWAL_SUBJECT);
+      }
+      // A renewed certificate keeps the subject and names of the one it renews.
+      const id = certificateIdentity(renewalOf.der);
+      subject = id.subject;
+      sans = id.sans;
+      dropped = { subject: decoded.csr.subject, sans: decoded.csr.sans };
+    } else {
+      const d = decideSubject({ principal, template, requestedSubject: decoded.csr.subject, requestedSans: decoded.csr.sans });
+      if ('refused' in d) throw new Denial(d.reason, d.hresult);
+      subject = d.subject;
+      sans = d.sans;
+      dropped = d.dropped;
+    }
+    const validity = decideValidity(template, now);
+    return {
+      stored: {
+        template: template.name,
+        templateInfo: template.extensions.templateInformation ? { oid: template.oid, majorRevision: template.majorRevision, minorRevision: template.minorRevision } : undefined,
+        csrDer: decoded.csrDer,
+        subject,
+        sans,
+        keyUsage: template.extensions.keyUsage,
+        keyUsageCritical: template.extensions.keyUsageCritical,
+        ekus: template.extensions.ekus,
+        issuancePolicies: template.extensions.issuancePolicies,
+        notBefore: validity.notBefore,
+        notAfter: validity.notAfter,
+        requester: principal.name,
+      },
+      dropped,
+    };
+  }
+}
+
+function toDenial(e: unknown): Denial | null {
+  if (e instanceof Denial) return e;
+  if (isOpencesError(e) && ['badCsr', 'badPublicKey', 'badSignature', 'policyDenied', 'templateDenied', 'templateNotFound'].includes(e.kind)) {
+    return new Denial(e.message, typeof e.details.hresult === 'number' ? e.details.hresult : HRESULT.CERTSRV_E_TEMPLATE_DENIED, e.kind === 'badCsr');
+  }
+  return null;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+}

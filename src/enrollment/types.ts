@@ -1,0 +1,46 @@
+import type { Principal } from '../auth/principal.js';
+import type { RequestFormat } from '../store/request-repo.js';
+
+/** What a front end hands the RA: transport-free, XML-free. */
+export interface SubmitInput {
+  principal: Principal;
+  address: string;
+  kind: 'issue' | 'renew';
+  format: RequestFormat;
+  raw: Uint8Array;
+  /** WS-Trust AdditionalContext items (CertificateTemplate, ccm, rmd, …). */
+  additionalContext: { name: string; value: string }[];
+  /** The endpoint accepts only renewals (ADCS renewalOnly). */
+  renewalOnly?: boolean;
+}
+
+export interface IssuedOutcome {
+  status: 'issued';
+  requestId: string;
+  disposition: 3;
+  message: string;
+  certificate: Uint8Array;
+  /** Issuing CA first, root last. */
+  chain: Uint8Array[];
+  serial: string;
+}
+
+export interface PendingOutcome {
+  status: 'pending';
+  requestId: string;
+  disposition: 5;
+  message: string;
+}
+
+export interface DeniedOutcome {
+  status: 'denied';
+  /** Set when the request was recorded (a malformed one never is). */
+  requestId?: string;
+  disposition: 2;
+  message: string;
+  hresult: number;
+  /** The request itself is malformed (MS-WSTEP InvalidRequest). */
+  invalidRequest: boolean;
+}
+
+export type EnrollmentOutcome = IssuedOutcome | PendingOutcome | DeniedOutcome;

@@ -1,0 +1,44 @@
+import type { IncomingMessage } from 'node:http';
+import { OpencesError } from '../errors.js';
+
+/**
+ * Reads the request body up to `limit` bytes. Refuses early on a declared Content-Length above
+ * the limit and stops reading (without buffering the rest) when a chunked body grows past it,
+ * so an oversize body costs neither memory nor time.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    return Promise.reject(new OpencesError('tooLarge', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > limit) {
+        done = true;
+        chunks.length = 0;
+        req.resume();
+        reject(new OpencesError('tooLarge', `request body exceeds the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!done) {
+        done = true;
+        resolve(Buffer.concat(chunks, size));
+      }
+    });
+    req.on('error', (e) => {
+      if (!done) {
+        done = true;
+        reject(new OpencesError('malformed', `error reading the request body: ${e.message}`));
+      }
+    });
+  });
+}

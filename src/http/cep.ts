@@ -1,0 +1,155 @@
+import type { Request } from 'express';
+import type { Principal } from '../auth/principal.js';
+import type { Core } from '../app/core-types.js';
+import { child, readTlv } from '../ca/der.js';
+import { extKeyUsage, keyUsage, templateInformation, certificatePolicies } from '../ca/extensions.js';
+import { enrollmentFlags, generalFlags, privateKeyFlags, subjectNameFlags } from '../policy/flags.js';
+import { permissionSetKey, visibleTemplates, type Rights } from '../policy/permissions.js';
+import type { Template } from '../policy/template.js';
+import type { SoapEnvelope } from '../protocol/soap/envelope.js';
+import { OID_GROUP, XCEP_ACTION, buildGetPoliciesResponseBody, parseGetPolicies, type XcepExtension, type XcepOid, type XcepPolicy, type XcepResponse } from '../protocol/xcep/index.js';
+import { CLIENT_AUTHENTICATION, cesPath, type EndpointAuth } from './endpoints.js';
+import type { SoapOperation } from './soap-endpoint.js';
+
+const HASH_OIDS: Record<Template['hashAlgorithm'], string> = { SHA256: '2.16.840.1.101.3.4.2.1', SHA384: '2.16.840.1.101.3.4.2.2', SHA512: '2.16.840.1.101.3.4.2.3' };
+
+/** The value (extnValue contents) of an Extension we encoded. */
+function extensionValue(ext: Uint8Array): Uint8Array {
+  const last = child(ext, countChildren(ext) - 1);
+  const t = readTlv(last);
+  return last.subarray(t.header, t.header + t.length);
+}
+
+function countChildren(der: Uint8Array): number {
+  let n = 0;
+  for (;;) {
+    try {
+      child(der, n);
+      n++;
+    } catch {
+      return n;
+    }
+  }
+}
+
+class OidTable {
+  readonly list: XcepOid[] = [];
+  private readonly index = new Map<string, number>();
+  ref(value: string, group: number, defaultName?: string): number {
+    const key = `${group}|${value}`;
+    let id = this.index.get(key);
+    if (id === undefined) {
+      id = this.list.length;
+      this.index.set(key, id);
+      this.list.push({ value, group, oIDReferenceID: id, defaultName });
+    }
+    return id;
+  }
+}
+
+/** Builds the MS-XCEP response for the templates a caller sees: pure, cacheable by rights. */
+export function buildPolicyResponse(o: {
+  policyId: string;
+  friendlyName: string;
+  nextUpdateHours: number;
+  notChanged: boolean;
+  visible: { template: Template; rights: Rights }[];
+  caCertificate: Uint8Array;
+  cesUris: { auth: EndpointAuth; uri: string }[];
+}): XcepResponse {
+  const oids = new OidTable();
+  const policies: XcepPolicy[] = o.visible.map(({ template: t, rights }) => {
+    const exts: XcepExtension[] = [];
+    const add = (extDer: Uint8Array, oidValue: string, name: string, critical: boolean): void => {
+      exts.push({ oIDReference: oids.ref(oidValue, OID_GROUP.extension, name), critical, value: extensionValue(extDer) });
+    };
+    if (t.extensions.templateInformation) add(templateInformation(t.oid, t.majorRevision, t.minorRevision), '1.3.6.1.4.1.311.21.7', 'Certificate Template Information', false);
+    if (t.extensions.ekus.length) add(extKeyUsage(t.extensions.ekus), '2.5.29.37', 'Enhanced Key Usage', false);
+    if (t.extensions.keyUsage.length) add(keyUsage(t.extensions.keyUsage, t.extensions.keyUsageCritical), '2.5.29.15', 'Key Usage', t.extensions.keyUsageCritical);
+    if (t.extensions.issuancePolicies.length) add(certificatePolicies(t.extensions.issuancePolicies), '2.5.29.32', 'Certificate Policies', false);
+    return {
+      policyOIDReference: oids.ref(t.oid, OID_GROUP.template, t.name),
+      cAs: [0],
+      attributes: {
+        commonName: t.name,
+        policySchema: t.schemaVersion,
+        validityPeriodSeconds: t.validityPeriodSeconds,
+        renewalPeriodSeconds: t.renewalPeriodSeconds,
+        enroll: rights.enroll,
+        autoEnroll: rights.autoenroll,
+        privateKey: {
+          minimalKeyLength: t.privateKey.minimalKeyLength,
+          keySpec: t.privateKey.keySpec,
+          cryptoProviders: t.privateKey.providers,
+          algorithmOIDReference: t.schemaVersion >= 3 && t.privateKey.algorithms.length === 1 ? oids.ref(t.privateKey.algorithms[0] === 'RSA' ? '1.2.840.113549.1.1.1' : '1.2.840.10045.2.1', OID_GROUP.publicKey, t.privateKey.algorithms[0] === 'RSA' ? 'RSA' : 'ECC') : undefined,
+        },
+        majorRevision: t.majorRevision,
+        minorRevision: t.minorRevision,
+        supersededPolicies: t.supersededTemplates,
+        privateKeyFlags: privateKeyFlags(t),
+        subjectNameFlags: subjectNameFlags(t),
+        enrollmentFlags: enrollmentFlags(t),
+        generalFlags: generalFlags(t),
+        hashAlgorithmOIDReference: oids.ref(HASH_OIDS[t.hashAlgorithm], OID_GROUP.hash, t.hashAlgorithm.toLowerCase()),
+        raRequirements: t.raSignatures > 0 ? { rASignatures: t.raSignatures, rAEKUs: t.raApplicationPolicies.map((p) => oids.ref(p, OID_GROUP.eku)), rAPolicies: t.raIssuancePolicies.map((p) => oids.ref(p, OID_GROUP.issuancePolicy)) } : undefined,
+        extensions: exts,
+      },
+    };
+  });
+  return {
+    policyID: o.policyId,
+    policyFriendlyName: o.friendlyName,
+    nextUpdateHours: o.nextUpdateHours,
+    policiesNotChanged: o.notChanged,
+    policies: o.notChanged ? undefined : policies,
+    cAs: [
+      {
+        uris: o.cesUris.map((u) => ({ clientAuthentication: CLIENT_AUTHENTICATION[u.auth], uri: u.uri, priority: 1, renewalOnly: false })),
+        certificate: o.caCertificate,
+        enrollPermission: o.visible.some((v) => v.rights.enroll),
+        cAReferenceID: 0,
+      },
+    ],
+    oIDs: oids.list,
+  };
+}
+
+/** GetPolicies: the templates this caller may enroll for, with the CES URLs to use. */
+export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperation {
+  const cache = new Map<string, string>();
+  let cacheVersion = -1;
+  return {
+    service: 'cep',
+    actions: [XCEP_ACTION.getPolicies],
+    async handle(env: SoapEnvelope, principal: Principal, _req: Request) {
+      const request = parseGetPolicies(env);
+      const templates = await core.templates.list();
+      const latest = await core.templates.latestChange();
+      const notChanged = Boolean(request.lastUpdate && latest && request.lastUpdate.getTime() >= latest.getTime());
+      const visible = visibleTemplates(principal, templates);
+      if (core.templates.version !== cacheVersion) {
+        cache.clear();
+        cacheVersion = core.templates.version;
+      }
+      const key = `${notChanged ? 'nc' : 'full'}|${permissionSetKey(visible)}`;
+      let body = cache.get(key);
+      if (!body) {
+        const info = core.ca.info();
+        body = buildGetPoliciesResponseBody(
+          buildPolicyResponse({
+            policyId: core.deployment.policyId,
+            friendlyName: core.config.policy.friendlyName,
+            nextUpdateHours: core.config.policy.nextUpdateHours,
+            notChanged,
+            visible,
+            caCertificate: info.issuingCertificate,
+            cesUris: cesAuths.map((auth) => ({ auth, uri: `${core.config.publicUrl}${cesPath(info.name, auth)}` })),
+          }),
+        );
+        if (cache.size > 1000) cache.clear();
+        cache.set(key, body);
+      }
+      return { action: XCEP_ACTION.getPoliciesResponse, bodyXml: body };
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import type { Express, Request, Response } from 'express';
+
+/** What PKI publishing needs: CA certificates and their latest CRLs, by slug. */
+export interface PkiSource {
+  certificate(slug: string): Promise<Uint8Array | null>;
+  crl(slug: string): Promise<Uint8Array | null>;
+}
+
+// Slugs are [A-Za-z0-9_.-]; anything else (path traversal, encoded slashes) is a plain 404.
+const PKI_PATH = /^\/pki\/([A-Za-z0-9_.-]{1,128})\.(crt|crl)$/;
+
+/** AIA (caIssuers) and CDP targets: `/pki/<ca>.crt` (DER) and `/pki/<ca>.crl` (DER). */
+export function mountPki(app: Express, source: PkiSource): void {
+  app.get(/^\/pki\/.*/, async (req: Request, res: Response) => {
+    const m = PKI_PATH.exec(req.path);
+    if (!m) {
+      res.status(404).type('text/plain').send('not found\n');
+      return;
+    }
+    const [, slug, ext] = m;
+    const body = ext === 'crt' ? await source.certificate(slug!) : await source.crl(slug!);
+    if (!body) {
+      res.status(404).type('text/plain').send('not found\n');
+      return;
+    }
+    res
+      .status(200)
+      .type(ext === 'crt' ? 'application/pkix-cert' : 'application/pkix-crl')
+      .set('cache-control', ext === 'crl' ? 'public, max-age=300' : 'public, max-age=86400')
+      .send(Buffer.from(body));
+  });
+}

@@ -1,0 +1,103 @@
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
+import type { Core } from '../app/core-types.js';
+import { mountHealth } from './health.js';
+import { Metrics } from './metrics.js';
+import { mountPki, type PkiSource } from './pki.js';
+
+export interface HttpFrontEnds {
+  httpsServer: HttpsServer;
+  pkiServer: HttpServer;
+  httpsPort: number;
+  pkiPort: number;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+export interface ListenOptions {
+  core: Core;
+  tls: { cert: string; key: string; ca?: string[] };
+  pki: PkiSource;
+  /** Mounts the role-specific routes (CEP, CES, admin) on the HTTPS app. */
+  mount: (app: Express, metrics: Metrics) => void | Promise<void>;
+}
+
+/**
+ * HTTPS for the services and plain HTTP for /pki/. The TLS server asks for a client certificate
+ * but does not require one: the `_Certificate` endpoints check it, the others ignore it.
+ */
+export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
+  const { config } = o.core;
+  const metrics = new Metrics();
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  mountHealth(app, o.core.db, metrics);
+  mountPki(app, o.pki);
+  await o.mount(app, metrics);
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send('not found\n');
+  });
+
+  const httpsServer = createHttpsServer(
+    {
+      cert: o.tls.cert,
+      key: o.tls.key,
+      requestCert: true,
+      rejectUnauthorized: false,
+      ...(o.tls.ca ? { ca: o.tls.ca } : {}),
+      minVersion: 'TLSv1.2',
+    },
+    app,
+  );
+  httpsServer.keepAliveTimeout = 65_000;
+  httpsServer.headersTimeout = 30_000;
+  httpsServer.requestTimeout = 60_000;
+
+  const pkiApp = express();
+  pkiApp.disable('x-powered-by');
+  mountPki(pkiApp, o.pki);
+  pkiApp.get('/healthz', (_req, res) => {
+    res.type('application/json').send({ status: 'ok' });
+  });
+  pkiApp.use((_req, res) => {
+    res.status(404).type('text/plain').send('not found\n');
+  });
+  const pkiServer = createHttpServer(pkiApp);
+
+  await listenOn(httpsServer, config.port, config.host);
+  await listenOn(pkiServer, config.pkiPort, config.host);
+
+  return {
+    httpsServer,
+    pkiServer,
+    httpsPort: (httpsServer.address() as AddressInfo).port,
+    pkiPort: (pkiServer.address() as AddressInfo).port,
+    metrics,
+    async close() {
+      await Promise.all([closeServer(httpsServer), closeServer(pkiServer)]);
+    },
+  };
+}
+
+function listenOn(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    // In-flight requests get a moment to finish; then connections are cut.
+    setTimeout(() => server.closeAllConnections(), 2_000).unref();
+  });
+}

@@ -1,0 +1,79 @@
+import type { Express, Request, Response } from 'express';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Core } from '../app/core-types.js';
+import { OpencesError } from '../errors.js';
+import type { SoapEnvelope } from '../protocol/soap/envelope.js';
+import { buildResponseEnvelope } from '../protocol/soap/build.js';
+import { cepOperation } from './cep.js';
+import { cesOperation, clientAddress } from './ces.js';
+import { cepPath, cesPath, type EndpointAuth } from './endpoints.js';
+import type { Metrics } from './metrics.js';
+import { soapEndpoint, type EndpointAuthenticator } from './soap-endpoint.js';
+
+const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl');
+
+/** UsernamePassword endpoints: WS-Security UsernameToken (PasswordText), over TLS only. */
+function usernameAuthenticator(core: Core): EndpointAuthenticator {
+  return {
+    async message(env: SoapEnvelope, req: Request) {
+      const t = env.header.security?.usernameToken;
+      if (!t) throw new OpencesError('unauthenticated', 'no UsernameToken in the WS-Security header');
+      return core.usernameAuth.authenticate({ username: t.username, password: t.password, nonce: t.nonce, created: t.created }, { address: clientAddress(req) });
+    },
+  };
+}
+
+function authenticatorFor(core: Core, auth: EndpointAuth): EndpointAuthenticator | null {
+  switch (auth) {
+    case 'UsernamePassword':
+      return usernameAuthenticator(core);
+    default:
+      return null;
+  }
+}
+
+/** Serves the WSDL as WCF does at `?wsdl` / `?singleWsdl`, with this endpoint's address filled in. */
+function wsdlHandler(file: string, address: string) {
+  let text: string | undefined;
+  return (req: Request, res: Response, next: () => void): void => {
+    if (req.method !== 'GET' || !('wsdl' in req.query || 'singleWsdl' in req.query || 'singlewsdl' in req.query)) return next();
+    text ??= readFileSync(join(WSDL_DIR, file), 'utf8');
+    res.type('text/xml; charset=utf-8').send(text.replaceAll('{{ADDRESS}}', address));
+  };
+}
+
+/** Mounts CEP and CES on the ADCS-compatible paths for the node's roles (conventions.md). */
+export function mountServices(app: Express, core: Core, metrics: Metrics): void {
+  const { config } = core;
+  const auths = config.policy.cesAuth.filter((a) => authenticatorFor(core, a) !== null);
+  const buildResponse = buildResponseEnvelope;
+  const common = { maxBodyBytes: config.maxBodyBytes, log: core.log, metrics, buildResponse };
+
+  if (config.roles.includes('cep')) {
+    const op = cepOperation(core, auths);
+    for (const auth of auths) {
+      const path = cepPath(auth);
+      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(core, auth)!, operation: op });
+      const wsdl = wsdlHandler('xcep.wsdl', `${config.publicUrl}${path}`);
+      for (const p of [path, `${path}/`]) {
+        app.get(p, wsdl);
+        app.post(p, handler);
+      }
+    }
+  }
+  if (config.roles.includes('ces')) {
+    const caName = core.ca.info().name;
+    for (const auth of auths) {
+      const path = cesPath(caName, auth);
+      const op = cesOperation(core, { endpointUrl: `${config.publicUrl}${path}`, renewalOnly: false, maxTokenBytes: config.maxBodyBytes });
+      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(core, auth)!, operation: op });
+      const wsdl = wsdlHandler('wstep.wsdl', `${config.publicUrl}${path}`);
+      for (const p of [path, `${path}/`]) {
+        app.get(p, wsdl);
+        app.post(p, handler);
+      }
+    }
+  }
+}

@@ -1,0 +1,182 @@
+import { z } from 'zod';
+import type { Core } from '../app/core-types.js';
+import { OpencesError } from '../errors.js';
+import { REVOCATION_REASON_CODES, type RevocationReason } from '../ca/types.js';
+import { findBySerial, listCertificates } from '../store/certificate-repo.js';
+import { getRequest, listRequests } from '../store/request-repo.js';
+import { addUser, disableUser, listUsers } from '../auth/accounts.js';
+import { deleteTemplate, getTemplate, listTemplates, setEnabled, upsertTemplate } from '../store/template-repo.js';
+import { templatesFromYaml, templatesToYaml } from '../policy/template-yaml.js';
+import { pem } from '../ca/init.js';
+
+/**
+ * Operator operations: one function per verb, validated input, audited, shared by the CLI (direct
+ * database access) and the control socket of a running server. JSON in, JSON out.
+ */
+type Op = (core: Core, args: unknown, actor: string) => Promise<unknown>;
+
+const reasons = Object.keys(REVOCATION_REASON_CODES) as [RevocationReason, ...RevocationReason[]];
+
+function parse<T extends z.ZodTypeAny>(schema: T, args: unknown): z.infer<T> {
+  const r = schema.safeParse(args ?? {});
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new OpencesError('malformed', `${i.path.join('.') || 'arguments'}: ${i.message}`, { field: i.path.join('.') });
+  }
+  return r.data;
+}
+
+const requestView = (r: Awaited<ReturnType<typeof listRequests>>[number]) => ({
+  id: r.id,
+  status: r.status,
+  requester: r.requester,
+  authMethod: r.authMethod,
+  template: r.template,
+  disposition: r.disposition,
+  message: r.dispositionMessage,
+  serial: r.serial,
+  submittedAt: r.submittedAt.toISOString(),
+  resolvedAt: r.resolvedAt?.toISOString() ?? null,
+  resolvedBy: r.resolvedBy,
+});
+
+const certView = (c: NonNullable<Awaited<ReturnType<typeof findBySerial>>>) => ({
+  serial: c.serial,
+  subject: c.subject,
+  sans: c.sans,
+  template: c.template,
+  requester: c.requester,
+  requestId: c.requestId,
+  notBefore: c.notBefore.toISOString(),
+  notAfter: c.notAfter.toISOString(),
+  revokedAt: c.revokedAt?.toISOString() ?? null,
+  revocationReason: c.revocationReason === null ? null : (reasons.find((k) => REVOCATION_REASON_CODES[k] === c.revocationReason) ?? c.revocationReason),
+});
+
+export const OPERATIONS: Record<string, Op> = {
+  ping: async () => ({ pong: true }),
+
+  'user.add': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string(), password: z.string().optional(), groups: z.array(z.string()).default([]), email: z.string().optional() }), args);
+    await addUser(core.db, a);
+    await core.audit.record({ type: 'account.add', outcome: 'success', actor, principal: a.name, details: { groups: a.groups } });
+    return { name: a.name, groups: a.groups };
+  },
+  'user.list': async (core) => listUsers(core.db),
+  'user.disable': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    await disableUser(core.db, a.name);
+    await core.audit.record({ type: 'account.disable', outcome: 'success', actor, principal: a.name });
+    return { name: a.name, disabled: true };
+  },
+
+  'template.list': async (core) =>
+    (await listTemplates(core.db)).map((t) => ({ name: t.name, displayName: t.displayName, oid: t.oid, enabled: t.enabled, schemaVersion: t.schemaVersion, pendAllRequests: t.enrollment.pendAllRequests })),
+  'template.show': async (core, args) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    const t = await getTemplate(core.db, a.name);
+    if (!t) throw new OpencesError('notFound', `no template ${a.name}`);
+    return { yaml: templatesToYaml([t]), template: t };
+  },
+  'template.export': async (core, args) => {
+    const a = parse(z.object({ names: z.array(z.string()).optional() }), args);
+    const all = await listTemplates(core.db);
+    return { yaml: templatesToYaml(a.names?.length ? all.filter((t) => a.names!.includes(t.name)) : all) };
+  },
+  'template.import': async (core, args, actor) => {
+    const a = parse(z.object({ yaml: z.string() }), args);
+    const templates = templatesFromYaml(a.yaml);
+    await core.db.transaction(async (tx) => {
+      for (const t of templates) {
+        await upsertTemplate(tx, t);
+        await core.audit.record({ type: 'template.change', outcome: 'success', actor, template: t.name, reason: 'imported' }, tx);
+      }
+    });
+    core.templates.invalidate();
+    return { imported: templates.map((t) => t.name) };
+  },
+  'template.enable': async (core, args, actor) => setTemplateEnabled(core, args, actor, true),
+  'template.disable': async (core, args, actor) => setTemplateEnabled(core, args, actor, false),
+  'template.delete': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    await deleteTemplate(core.db, a.name);
+    await core.audit.record({ type: 'template.change', outcome: 'success', actor, template: a.name, reason: 'deleted' });
+    core.templates.invalidate();
+    return { name: a.name, deleted: true };
+  },
+
+  'request.list': async (core, args) => {
+    const a = parse(z.object({ status: z.enum(['pending', 'issued', 'denied', 'failed']).optional(), requester: z.string().optional(), template: z.string().optional(), limit: z.number().int().optional() }), args);
+    return (await listRequests(core.db, a)).map(requestView);
+  },
+  'request.show': async (core, args) => {
+    const a = parse(z.object({ id: z.string() }), args);
+    const r = await getRequest(core.db, a.id);
+    if (!r) throw new OpencesError('notFound', `no request ${a.id}`);
+    return { ...requestView(r), attributes: r.attributes, order: r.issuanceOrder };
+  },
+  'request.approve': async (core, args, actor) => {
+    const a = parse(z.object({ id: z.string() }), args);
+    const out = await core.ra.approve(a.id, actor);
+    return { id: out.requestId, status: out.status, serial: out.serial };
+  },
+  'request.deny': async (core, args, actor) => {
+    const a = parse(z.object({ id: z.string(), reason: z.string().default('') }), args);
+    await core.ra.deny(a.id, actor, a.reason);
+    return { id: a.id, status: 'denied' };
+  },
+
+  'cert.list': async (core, args) => {
+    const a = parse(z.object({ requester: z.string().optional(), template: z.string().optional(), text: z.string().optional(), revoked: z.boolean().optional(), limit: z.number().int().optional() }), args);
+    return (await listCertificates(core.db, a)).map(certView);
+  },
+  'cert.show': async (core, args) => {
+    const a = parse(z.object({ serial: z.string() }), args);
+    const c = await findBySerial(core.db, a.serial);
+    if (!c) throw new OpencesError('notFound', `no certificate with serial ${a.serial}`);
+    return { ...certView(c), pem: pem(c.der) };
+  },
+  'cert.revoke': async (core, args, actor) => {
+    const a = parse(z.object({ serial: z.string(), reason: z.enum(reasons).default('unspecified') }), args);
+    const c = await findBySerial(core.db, a.serial);
+    try {
+      await core.ca.revoke(a.serial, a.reason);
+    } catch (e) {
+      await core.audit.record({ type: 'certificate.revoke', outcome: 'failure', actor, serial: a.serial, reason: e instanceof Error ? e.message : 'failed' });
+      throw e;
+    }
+    await core.audit.record({ type: 'certificate.revoke', outcome: 'success', actor, serial: c?.serial ?? a.serial, template: c?.template ?? undefined, principal: c?.requester ?? undefined, reason: a.reason });
+    return { serial: c?.serial ?? a.serial, revoked: true, reason: a.reason };
+  },
+  'cert.unrevoke': async (core, args, actor) => {
+    const a = parse(z.object({ serial: z.string() }), args);
+    await core.ca.unrevoke(a.serial);
+    await core.audit.record({ type: 'certificate.unrevoke', outcome: 'success', actor, serial: a.serial });
+    return { serial: a.serial, revoked: false };
+  },
+
+  'crl.publish': async (core, args, actor) => {
+    const a = parse(z.object({ delta: z.boolean().default(false) }), args);
+    if (!core.ca.publishCrl) throw new OpencesError('unsupported', 'this node has no CA that publishes CRLs');
+    const der = await core.ca.publishCrl({ delta: a.delta });
+    await core.audit.record({ type: 'crl.publish', outcome: 'success', actor, details: { delta: a.delta, bytes: der.length } });
+    return { published: true, delta: a.delta, bytes: der.length, url: `${core.config.pkiBaseUrl}/pki/${core.ca.info().slug}.crl` };
+  },
+
+  'audit.verify': async (core) => core.audit.verify(),
+};
+
+async function setTemplateEnabled(core: Core, args: unknown, actor: string, enabled: boolean): Promise<unknown> {
+  const a = parse(z.object({ name: z.string() }), args);
+  const done = await setEnabled(core.db, a.name, enabled);
+  if (!done) throw new OpencesError('notFound', `no template ${a.name}`);
+  await core.audit.record({ type: 'template.change', outcome: 'success', actor, template: a.name, reason: enabled ? 'enabled' : 'disabled' });
+  core.templates.invalidate();
+  return { name: a.name, enabled };
+}
+
+export function runOperation(core: Core, op: string, args: unknown, actor: string): Promise<unknown> {
+  const fn = OPERATIONS[op];
+  if (!fn) return Promise.reject(new OpencesError('notFound', `unknown operation ${op}`));
+  return fn(core, args, actor);
+}

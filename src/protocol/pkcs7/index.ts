@@ -1,0 +1,2 @@
+export * from './signed-data.js';
+export * from './build.js';

@@ -1,0 +1,5 @@
+export * from './namespaces.js';
+export * from './envelope.js';
+export * from './build.js';
+export * from './wssecurity.js';
+export { esc, elem, nil, child, children, childElements, text, optionalText, isNil, type El } from './xml.js';

@@ -1,0 +1,62 @@
+import type { Element as XElement, Node as XNode } from '@xmldom/xmldom';
+import { NS } from './namespaces.js';
+
+export type El = XElement;
+
+const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+export function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ESC[c]!);
+}
+
+const ELEMENT_NODE = 1;
+const TEXT_NODE = 3;
+const CDATA_NODE = 4;
+
+export function childElements(el: El): El[] {
+  const out: El[] = [];
+  for (let n: XNode | null = el.firstChild; n; n = n.nextSibling) if (n.nodeType === ELEMENT_NODE) out.push(n as El);
+  return out;
+}
+
+export function children(el: El, ns: string, local: string): El[] {
+  return childElements(el).filter((c) => c.namespaceURI === ns && c.localName === local);
+}
+
+export function child(el: El | undefined, ns: string, local: string): El | undefined {
+  if (!el) return undefined;
+  for (let n: XNode | null = el.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === ELEMENT_NODE && (n as El).namespaceURI === ns && (n as El).localName === local) return n as El;
+  }
+  return undefined;
+}
+
+/** Text content of an element's direct text children (no markup). */
+export function text(el: El | undefined): string | undefined {
+  if (!el) return undefined;
+  let s = '';
+  for (let n: XNode | null = el.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === TEXT_NODE || n.nodeType === CDATA_NODE) s += n.nodeValue ?? '';
+  }
+  return s;
+}
+
+export function isNil(el: El | undefined): boolean {
+  if (!el) return true;
+  const v = el.getAttributeNS(NS.xsi, 'nil');
+  return v === 'true' || v === '1';
+}
+
+/** The value of a nillable element: undefined when absent, nil or empty. */
+export function optionalText(el: El | undefined): string | undefined {
+  if (!el || isNil(el)) return undefined;
+  const t = text(el)?.trim();
+  return t === '' ? undefined : t;
+}
+
+export function nil(name: string): string {
+  return `<${name} xsi:nil="true"/>`;
+}
+
+export function elem(name: string, value: string | number | boolean | undefined | null): string {
+  return value === undefined || value === null ? nil(name) : `<${name}>${esc(String(value))}</${name}>`;
+}

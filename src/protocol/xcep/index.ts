@@ -1,0 +1,3 @@
+export * from './types.js';
+export * from './request.js';
+export * from './response.js';
