@@ -14,6 +14,8 @@ export interface UsernameToken {
   password: string;
   nonce?: Uint8Array;
   created?: Date;
+  /** WS-Addressing MessageID of the message carrying the token (replay detection). */
+  messageId?: string;
 }
 
 export interface UsernameAuthOptions {
@@ -87,7 +89,7 @@ export class UsernameAuthenticator {
     if (!token.username || token.username.length > 256 || !token.password || token.password.length > 1024) return fail('missing or oversize credentials');
     const key = createHmac('sha256', this.cacheKey).update(token.username).update('\0').update(token.password).digest('base64');
 
-    const replay = await this.nonces.check(token.nonce, token.created, now);
+    const replay = await this.nonces.check(token.nonce, token.created, token.messageId, now);
     if (replay) return fail(replay);
 
     const hit = this.cache.get(key);

@@ -20,7 +20,7 @@ function usernameAuthenticator(core: Core): EndpointAuthenticator {
     async message(env: SoapEnvelope, req: Request) {
       const t = env.header.security?.usernameToken;
       if (!t) throw new OpencesError('unauthenticated', 'no UsernameToken in the WS-Security header');
-      return core.usernameAuth.authenticate({ username: t.username, password: t.password, nonce: t.nonce, created: t.created }, { address: clientAddress(req) });
+      return core.usernameAuth.authenticate({ username: t.username, password: t.password, nonce: t.nonce, created: t.created, messageId: env.header.messageId }, { address: clientAddress(req) });
     },
   };
 }

@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { makeCsr, opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
+import { runCepces, cepcesSource, CERTMONGER } from './cepces.js';
+import { runOperation } from '../../src/ops/operations.js';
+
+describe('cepces (openSUSE, certmonger helper) against opences', () => {
+  let s: TestServer;
+  const creds = { username: 'alice@example.test', password: 'S3cret-pass' };
+  beforeAll(async () => {
+    cepcesSource(); // fail loudly when the checkout is missing
+    s = await startTestServer();
+    await runOperation(s.core, 'user.add', { name: 'alice', password: creds.password, groups: ['staff'] }, 'test');
+  });
+  afterAll(async () => s?.stop());
+
+  const base = () => ({ server: s.url, auth: 'UsernamePassword' as const, caBundle: join(s.dataDir, 'certs/root_ca.crt'), ...creds });
+
+  it('lists our templates through the UsernamePassword CEP endpoint (GET-SUPPORTED-TEMPLATES)', async () => {
+    const r = await runCepces({ ...base(), operation: 'GET-SUPPORTED-TEMPLATES' });
+    expect(r.exitCode, r.stderr).toBe(CERTMONGER.ISSUED);
+    expect(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort()).toEqual(['Machine', 'User', 'WebServer', 'WebServerApproval']);
+  });
+
+  it('enrolls for WebServer (SUBMIT) and openssl verifies the certificate', async () => {
+    const csr = makeCsr({ key: 'rsa:2048', subject: 'CN=cepces.example.test', sans: ['DNS:cepces.example.test'], templateName: 'WebServer' });
+    const r = await runCepces({ ...base(), operation: 'SUBMIT', csrPem: csr.csrPem });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(CERTMONGER.ISSUED);
+    const d = tmp();
+    const leaf = writeTmp(d, 'leaf.pem', r.stdout);
+    const v = opensslStatus(['verify', '-CAfile', join(s.dataDir, 'certs/root_ca.crt'), '-untrusted', join(s.dataDir, 'certs/issuing_ca.crt'), leaf]);
+    expect(v.out).toContain('OK');
+    expect(v.code).toBe(0);
+  });
+
+  it('gets a cookie for WebServerApproval, and POLL returns the certificate after approval', async () => {
+    const csr = makeCsr({ key: 'ec:P-256', subject: 'CN=approve.example.test', sans: ['DNS:approve.example.test'], templateName: 'WebServerApproval' });
+    const r = await runCepces({ ...base(), operation: 'SUBMIT', csrPem: csr.csrPem });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(CERTMONGER.WAITMORE);
+    const cookie = r.stdout.trim().split('\n')[1]!;
+    const [requestId, reference] = cookie.split(',');
+    expect(reference).toContain('_CES_UsernamePassword/service.svc/CES');
+    const again = await runCepces({ ...base(), operation: 'POLL', cookie });
+    expect(again.exitCode, again.stderr).toBe(CERTMONGER.WAITMORE);
+    await runOperation(s.core, 'request.approve', { id: requestId }, 'local:manager');
+    const done = await runCepces({ ...base(), operation: 'POLL', cookie });
+    expect(done.exitCode, done.stderr).toBe(CERTMONGER.ISSUED);
+    const leaf = writeTmp(tmp(), 'leaf.pem', done.stdout);
+    expect(opensslStatus(['verify', '-CAfile', join(s.dataDir, 'certs/root_ca.crt'), '-untrusted', join(s.dataDir, 'certs/issuing_ca.crt'), leaf]).code).toBe(0);
+  });
+
+  it('is rejected with a wrong password', async () => {
+    const r = await runCepces({ ...base(), password: 'wrong', operation: 'GET-SUPPORTED-TEMPLATES' });
+    expect(r.exitCode).not.toBe(CERTMONGER.ISSUED);
+  });
+});
