@@ -138,7 +138,7 @@ export class AuditLog {
   async record(e: AuditEvent, tx?: Queryable): Promise<void> {
     const write = async (q: Queryable): Promise<void> => {
       await q.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-      const last = await q.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+      const last = await q.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM audit_events ORDER BY audit_events.seq DESC LIMIT 1');
       const prev = last.rows[0];
       // Milliseconds only: what PostgreSQL stores back must hash the same at verify time.
       const at = new Date(Math.floor(this.clock.now().getTime()));
@@ -167,7 +167,7 @@ export class AuditLog {
     let expectedSeq = 1;
     let count = 0;
     for (;;) {
-      const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT ${pageSize}`, [expectedSeq]);
+      const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events WHERE seq >= $1 ORDER BY audit_events.seq LIMIT ${pageSize}`, [expectedSeq]);
       if (r.rows.length === 0) return { ok: true, count };
       for (const raw of r.rows) {
         const row = toRow(raw);
@@ -190,7 +190,7 @@ export class AuditLog {
     if (f.to) where.push(`at < $${p.push(f.to)}`);
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
     const offset = Math.max(f.offset ?? 0, 0);
-    const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ${limit} OFFSET ${offset}`, p);
+    const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY audit_events.seq DESC LIMIT ${limit} OFFSET ${offset}`, p);
     return r.rows.map(toRow);
   }
 
@@ -199,7 +199,7 @@ export class AuditLog {
     let after = 0;
     let n = 0;
     for (;;) {
-      const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT ${pageSize}`, [after]);
+      const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events WHERE seq > $1 ORDER BY audit_events.seq LIMIT ${pageSize}`, [after]);
       if (r.rows.length === 0) return n;
       for (const raw of r.rows) {
         const row = toRow(raw);

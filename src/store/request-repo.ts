@@ -147,7 +147,7 @@ export async function getRequest(q: Queryable, id: string, opts: { forUpdate?: b
 export async function findRecentDuplicate(q: Queryable, requester: string, csrSha256: string, since: Date): Promise<RequestRow | null> {
   const r = await q.query<DbRow>(
     `SELECT ${COLUMNS} FROM requests WHERE requester = $1 AND csr_sha256 = $2 AND submitted_at >= $3
-       AND status IN ('pending', 'issued') ORDER BY id DESC LIMIT 1`,
+       AND status IN ('pending', 'issued') ORDER BY requests.id DESC LIMIT 1`,
     [requester, csrSha256, since],
   );
   return r.rows[0] ? toRow(r.rows[0]) : null;
@@ -182,7 +182,7 @@ export async function listRequests(q: Queryable, f: RequestFilter = {}): Promise
   const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
   const offset = Math.max(f.offset ?? 0, 0);
   const r = await q.query<DbRow>(
-    `SELECT ${COLUMNS} FROM requests ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit} OFFSET ${offset}`,
+    `SELECT ${COLUMNS} FROM requests ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY requests.id DESC LIMIT ${limit} OFFSET ${offset}`,
     params,
   );
   return r.rows.map(toRow);

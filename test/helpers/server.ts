@@ -50,7 +50,7 @@ export async function startTestServer(o: { embedded?: boolean; clock?: Clock; co
       ...(o.config ?? {}),
     },
   });
-  const s = await startServer(config, { clock: o.clock, log: createLogger('silent') });
+  const s = await startServer(config, { clock: o.clock, log: createLogger(process.env.OPENCES_TEST_LOG ?? 'silent') });
   const { readFileSync } = await import('node:fs');
   return Object.assign(s, {
     config,
