@@ -60,6 +60,8 @@ export function defaultTemplates(arc: string): Template[] {
 
   const machine = base(arc, 2, 'Machine', 'Computer');
   machine.subject.fromIdentity = { subjectFormat: 'commonName', sanDns: true, sanUpn: false, sanEmail: false };
+  // A computer certificate names the computer: callers without a DNS name (users) cannot get one.
+  machine.subject.requireSan = ['dns'];
   machine.extensions.ekus = [EKU.clientAuth, EKU.serverAuth];
 
   const web = base(arc, 3, 'WebServer', 'Web Server');
