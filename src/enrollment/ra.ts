@@ -321,15 +321,15 @@ export class RegistrationAuthority {
       throw new Denial(`the certificate ${renewalOf.serial} is not yet in the renewal period of the template ${template.name}`, HRESULT.CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE);
     }
 
-    // Proof of possession of the new key.
-    if (!(await verifyCsrSignature(decoded.csrDer))) {
-      throw new Denial('the request signature does not verify (proof of possession failed)', HRESULT.NTE_BAD_SIGNATURE, true);
-    }
+    // Is the key acceptable at all (cheap, and the clearest answer), then proof of possession.
     try {
       checkKeyPolicy(decoded.csr.publicKey, { allowed: template.privateKey.algorithms, minimalKeyLength: template.privateKey.minimalKeyLength });
     } catch (e) {
       if (isOpencesError(e)) throw new Denial(e.message, typeof e.details.hresult === 'number' ? e.details.hresult : HRESULT.NTE_BAD_KEY_LENGTH);
       throw e;
+    }
+    if (!(await verifyCsrSignature(decoded.csrDer))) {
+      throw new Denial('the request signature does not verify (proof of possession failed)', HRESULT.NTE_BAD_SIGNATURE, true);
     }
 
     let subject, sans, dropped: unknown;
