@@ -37,8 +37,6 @@ export const configSchema = z
     roles: roleList.default([...ROLES]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     maxBodyBytes: z.coerce.number().int().min(1024).default(1024 * 1024),
-    /** Worker processes for the HTTPS front ends (0 = one per core when on PostgreSQL). */
-    workers: z.coerce.number().int().min(0).max(64).default(1),
     ca: z
       .object({
         name: z.string().default('opences Issuing CA'),
@@ -109,7 +107,6 @@ const ENV: Record<string, string> = {
   DATABASE_URL: 'databaseUrl',
   OPENCES_ROLE: 'roles',
   OPENCES_LOG_LEVEL: 'logLevel',
-  OPENCES_WORKERS: 'workers',
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

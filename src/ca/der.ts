@@ -3,6 +3,8 @@
  * @peculiar/x509 costs ~4–5 ms each). Only what certificates and CRLs need; every function
  * returns the complete TLV as a Buffer so pieces can be pre-encoded once and concatenated.
  */
+import { OpencesError } from '../errors.js';
+
 function length(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
   const bytes: number[] = [];
@@ -92,33 +94,54 @@ export function time(d: Date): Buffer {
   return tlv(0x18, Buffer.from(`${pad(y, 4)}${rest}`, 'ascii'));
 }
 
+export function utcTime(d: Date): Buffer {
+  const y = d.getUTCFullYear();
+  if (y < 1950 || y > 2049) throw new Error(`UTCTime cannot hold the year ${y}`);
+  return time(d);
+}
+
 export function generalizedTime(d: Date): Buffer {
   const s = `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
   return tlv(0x18, Buffer.from(s, 'ascii'));
 }
 
-/** Reads one TLV header at `offset`: returns tag, header length and content length. */
+function malformed(why: string): never {
+  throw new OpencesError('malformed', `malformed DER: ${why}`);
+}
+
+/**
+ * Reads one TLV header at `offset`: returns tag, header length and content length. Bounds are
+ * checked (the bytes may come from a client), and only DER's definite, minimal lengths pass.
+ */
 export function readTlv(b: Uint8Array, offset = 0): { tag: number; header: number; length: number } {
+  if (offset + 2 > b.length) malformed('truncated header');
   const tag = b[offset]!;
+  if ((tag & 0x1f) === 0x1f) malformed('multi-byte tags are not used here');
   let len = b[offset + 1]!;
   let header = 2;
   if (len & 0x80) {
     const n = len & 0x7f;
+    if (n === 0) malformed('indefinite length');
+    if (n > 4) malformed('length too large');
+    if (offset + 2 + n > b.length) malformed('truncated length');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + b[offset + 2 + i]!;
     header += n;
   }
+  if (offset + header + len > b.length) malformed('content runs past the end');
   return { tag, header, length: len };
 }
 
-/** The i-th element of a SEQUENCE's content, as its complete TLV bytes. */
+/** The i-th element of a constructed value's content, as its complete TLV bytes; throws past the end. */
 export function child(b: Uint8Array, index: number): Uint8Array {
   const outer = readTlv(b, 0);
+  const end = outer.header + outer.length;
   let off = outer.header;
-  for (let i = 0; ; i++) {
+  for (let i = 0; off < end; i++) {
     const t = readTlv(b, off);
+    if (off + t.header + t.length > end) malformed('element runs past its parent');
     if (i === index) return b.subarray(off, off + t.header + t.length);
     off += t.header + t.length;
-    if (off >= outer.header + outer.length) throw new Error('no such element');
   }
+  return malformed(`no element ${index}`);
 }

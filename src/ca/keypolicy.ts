@@ -3,42 +3,89 @@ import type { CsrPublicKey } from '../protocol/pkcs10/csr.js';
 import { HRESULT, OpencesError } from '../errors.js';
 
 /**
- * Is this public key acceptable? (Boulder's goodkey.) Global floor first, then the template's
- * own requirements. Refusals name the key and the rule.
+ * Is this public key acceptable? (Boulder's goodkey.) The CA-wide floor first, then the
+ * template's own requirements. Refusals name the key and the rule, and carry an HRESULT a
+ * Windows client shows (NTE_BAD_KEY_LENGTH for sizes, NTE_BAD_KEY for everything else).
  */
+export interface KeyPolicyOptions {
+  /** CA-wide RSA floor (default 2048; cannot be set below 2048). */
+  minRsaBits?: number;
+  /** CA-wide RSA ceiling (default and maximum 8192: larger keys only cost CPU). */
+  maxRsaBits?: number;
+  /** Accept ECDSA P-521 (default false: few Windows templates ask for it). */
+  allowP521?: boolean;
+  /** Accept Ed25519 (default false: Windows clients neither make nor accept it). */
+  allowEd25519?: boolean;
+}
+
+/** A template's own requirements (MS-XCEP privateKeyAttributes). */
 export interface KeyRequirements {
   allowed?: KeyAlgorithm[];
   minimalKeyLength?: number;
 }
 
-const GLOBAL_MIN_RSA = 2048;
-const MAX_RSA = 8192;
+const ABSOLUTE_MIN_RSA = 2048;
+const ABSOLUTE_MAX_RSA = 8192;
 
-export function checkKeyPolicy(k: CsrPublicKey, req: KeyRequirements = {}): void {
+/** Odd primes below 752, as Boulder's goodkey uses: a modulus divisible by one is broken. */
+const SMALL_PRIMES: bigint[] = (() => {
+  const out: bigint[] = [];
+  for (let n = 3; n < 752; n += 2) {
+    let prime = true;
+    for (let d = 3; d * d <= n; d += 2) if (n % d === 0) prime = false;
+    if (prime) out.push(BigInt(n));
+  }
+  return out;
+})();
+
+function refuse(message: string, hresult: number): never {
+  throw new OpencesError('badPublicKey', message, { hresult });
+}
+
+export function checkKeyPolicy(k: CsrPublicKey, req: KeyRequirements = {}, policy: KeyPolicyOptions = {}): void {
+  const minRsa = Math.max(ABSOLUTE_MIN_RSA, policy.minRsaBits ?? ABSOLUTE_MIN_RSA);
+  const maxRsa = Math.min(ABSOLUTE_MAX_RSA, policy.maxRsaBits ?? ABSOLUTE_MAX_RSA);
   switch (k.algorithm) {
     case 'RSA': {
-      if (k.bits < GLOBAL_MIN_RSA) throw new OpencesError('badPublicKey', `RSA-${k.bits} keys are too short: at least ${GLOBAL_MIN_RSA} bits are required`, { hresult: HRESULT.NTE_BAD_KEY_LENGTH });
-      if (k.bits > MAX_RSA) throw new OpencesError('badPublicKey', `RSA-${k.bits} keys are longer than the supported ${MAX_RSA} bits`, { hresult: HRESULT.NTE_BAD_KEY_LENGTH });
-      if (k.exponent !== undefined && (k.exponent < 3 || k.exponent % 2 === 0)) throw new OpencesError('badPublicKey', `RSA public exponent ${k.exponent} is not acceptable`, { hresult: HRESULT.NTE_BAD_KEY });
-      if (req.allowed && !req.allowed.includes('RSA')) throw new OpencesError('badPublicKey', 'the template does not allow RSA keys', { hresult: HRESULT.NTE_BAD_KEY });
+      if (k.bits < minRsa) refuse(`RSA-${k.bits} keys are too short: at least ${minRsa} bits are required`, HRESULT.NTE_BAD_KEY_LENGTH);
+      if (k.bits > maxRsa) refuse(`RSA-${k.bits} keys are longer than the supported ${maxRsa} bits`, HRESULT.NTE_BAD_KEY_LENGTH);
+      // 65537 is what every client uses; other small odd exponents ≥ 3 are sound. Huge ones are
+      // a sign of a crafted key (and Number() would have lost their parity anyway).
+      if (k.exponent === undefined || k.exponent < 3 || k.exponent % 2 === 0 || k.exponent > 0xffffffff) {
+        refuse(`RSA public exponent ${k.exponent ?? 'missing'} is not acceptable (use 65537)`, HRESULT.NTE_BAD_KEY);
+      }
+      if (k.modulus !== undefined) {
+        if (k.modulus % 2n === 0n) refuse('the RSA modulus is even', HRESULT.NTE_BAD_KEY);
+        for (const p of SMALL_PRIMES) if (k.modulus % p === 0n) refuse(`the RSA modulus is divisible by the small prime ${p}`, HRESULT.NTE_BAD_KEY);
+      }
+      if (req.allowed && !req.allowed.includes('RSA')) refuse('the template does not allow RSA keys', HRESULT.NTE_BAD_KEY);
       if (req.minimalKeyLength && k.bits < req.minimalKeyLength) {
-        throw new OpencesError('badPublicKey', `the template requires RSA keys of at least ${req.minimalKeyLength} bits; the request has ${k.bits}`, { hresult: HRESULT.NTE_BAD_KEY_LENGTH });
+        refuse(`the template requires RSA keys of at least ${req.minimalKeyLength} bits; the request has ${k.bits}`, HRESULT.NTE_BAD_KEY_LENGTH);
       }
       return;
     }
     case 'EC': {
+      if (k.curve === 'P-521') {
+        if (!policy.allowP521) refuse('elliptic curve P-521 is not enabled on this CA (P-256 and P-384 are)', HRESULT.NTE_BAD_KEY);
+        // ADCS templates have no P-521 algorithm name; a template that lists algorithms excludes it.
+        if (req.allowed) refuse('the template does not allow P-521 keys', HRESULT.NTE_BAD_KEY);
+        return;
+      }
       const alg: KeyAlgorithm | undefined = k.curve === 'P-256' ? 'ECDSA_P256' : k.curve === 'P-384' ? 'ECDSA_P384' : undefined;
-      if (!alg) throw new OpencesError('badPublicKey', `elliptic curve ${k.curve ?? 'unknown'} is not supported (P-256 and P-384 are)`, { hresult: HRESULT.NTE_BAD_KEY });
-      if (req.allowed && !req.allowed.includes(alg)) throw new OpencesError('badPublicKey', `the template does not allow ${k.curve} keys`, { hresult: HRESULT.NTE_BAD_KEY });
+      if (!alg) refuse(`elliptic curve ${k.curve ?? 'unknown'} is not supported (P-256 and P-384 are)`, HRESULT.NTE_BAD_KEY);
+      if (req.allowed && !req.allowed.includes(alg)) refuse(`the template does not allow ${k.curve} keys`, HRESULT.NTE_BAD_KEY);
       // minimalKeyLength is an RSA notion in ADCS templates; EC curves are judged by the list above.
       return;
     }
-    case 'DSA':
-      throw new OpencesError('badPublicKey', 'DSA keys are not accepted', { hresult: HRESULT.NTE_BAD_KEY });
     case 'Ed25519':
+      if (!policy.allowEd25519) refuse('Ed25519 keys are not accepted by this CA', HRESULT.NTE_BAD_KEY);
+      if (req.allowed) refuse('the template does not allow Ed25519 keys', HRESULT.NTE_BAD_KEY);
+      return;
+    case 'DSA':
+      return refuse('DSA keys are not accepted', HRESULT.NTE_BAD_KEY);
     case 'Ed448':
-      throw new OpencesError('badPublicKey', `${k.algorithm} keys are not accepted by this CA`, { hresult: HRESULT.NTE_BAD_KEY });
+      return refuse('Ed448 keys are not accepted by this CA', HRESULT.NTE_BAD_KEY);
     default:
-      throw new OpencesError('badPublicKey', `unknown public key algorithm ${k.oid}`, { hresult: HRESULT.NTE_BAD_KEY });
+      return refuse(`unknown public key algorithm ${k.oid}`, HRESULT.NTE_BAD_KEY);
   }
 }

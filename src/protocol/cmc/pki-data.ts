@@ -52,6 +52,15 @@ function collectPairs(values: asn1js.AsnType[], into: Record<string, string>): v
 
 /** RFC 5272 PKIData, bare or inside a CMS SignedData (as Windows sends it). Only tcr (PKCS#10) requests are accepted. */
 export function parsePkiData(der: Uint8Array): PkiData {
+  try {
+    return decodePkiData(der);
+  } catch (e) {
+    if (e instanceof OpencesError) throw e;
+    throw new OpencesError('malformed', 'the CMC request is malformed');
+  }
+}
+
+function decodePkiData(der: Uint8Array): PkiData {
   const top = asn1js.fromBER(der);
   if (top.offset === -1 || top.result.error || !(top.result instanceof asn1js.Sequence)) throw new OpencesError('malformed', 'the CMC request is not valid DER');
   const first = top.result.valueBlock.value[0];

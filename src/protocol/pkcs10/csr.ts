@@ -2,7 +2,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { NameAttribute, SanEntry } from '../../ca/types.js';
-import { OpencesError } from '../../errors.js';
+import { HRESULT, OpencesError } from '../../errors.js';
 import { nameAttributes, nameToString, sanEntries } from './names.js';
 
 export const OID = {
@@ -33,7 +33,15 @@ export interface CsrPublicKey {
   curve?: string;
   /** RSA public exponent. */
   exponent?: number;
+  /** RSA modulus (key policy checks it for small factors). */
+  modulus?: bigint;
   oid: string;
+}
+
+/** One request attribute as it came: type and the DER of each value in its SET. */
+export interface CsrAttribute {
+  type: string;
+  values: Uint8Array[];
 }
 
 export interface ParsedCsr {
@@ -56,6 +64,8 @@ export interface ParsedCsr {
   signatureAlgorithm: string;
   /** Every requested extension OID, to spot what we do not honour. */
   requestedExtensions: string[];
+  /** All attributes, raw (extensionRequest included), for callers that need more than the above. */
+  attributes: CsrAttribute[];
   sha256: string;
 }
 
@@ -66,6 +76,16 @@ function text(v: unknown): string | undefined {
 
 /** Decodes a PKCS#10 CertificationRequest (RFC 2986). Structure only; the signature is verified separately. */
 export function parseCsr(der: Uint8Array): ParsedCsr {
+  try {
+    return parse(der);
+  } catch (e) {
+    // asn1js/pkijs throw plain Errors (or worse) on hostile input; the caller gets one typed error.
+    if (e instanceof OpencesError) throw e;
+    throw new OpencesError('badCsr', 'the certificate request is malformed');
+  }
+}
+
+function parse(der: Uint8Array): ParsedCsr {
   if (der.length < 16) throw new OpencesError('badCsr', 'the certificate request is truncated');
   const asn = asn1js.fromBER(der);
   if (asn.offset === -1 || asn.result.error) throw new OpencesError('badCsr', 'the certificate request is not valid DER (truncated or corrupt)');
@@ -76,8 +96,11 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
   } catch {
     throw new OpencesError('badCsr', 'the data is not a PKCS#10 certificate request');
   }
+  if (csr.version !== 0) throw new OpencesError('badCsr', `unsupported certificate request version ${csr.version}`);
   const subject = nameAttributes(csr.subject);
-  const spki = new Uint8Array(csr.subjectPublicKeyInfo.toSchema().toBER(false));
+  // The exact SPKI bytes as sent: they are copied verbatim into the certificate.
+  const info = (asn.result as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence;
+  const spki = new Uint8Array(info.valueBlock.value[2]!.valueBeforeDecodeView);
   const publicKey = describeKey(csr.subjectPublicKeyInfo, spki);
 
   let sans: SanEntry[] = [];
@@ -87,33 +110,35 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
   const nameValuePairs: Record<string, string> = {};
   let challengePassword: string | undefined;
   const requestedExtensions: string[] = [];
+  const attributes: CsrAttribute[] = [];
 
   try {
     for (const attr of csr.attributes ?? []) {
+      attributes.push({ type: attr.type, values: attr.values.map((v) => new Uint8Array((v as asn1js.BaseBlock).toBER(false))) });
       if (attr.type === OID.extensionRequest) {
         const exts = new pkijs.Extensions({ schema: attr.values[0] });
         for (const ext of exts.extensions) {
+          if (requestedExtensions.includes(ext.extnID)) throw new OpencesError('badCsr', `the request asks for extension ${ext.extnID} twice`);
           requestedExtensions.push(ext.extnID);
           if (ext.extnID === OID.subjectAltName) {
-            const gn = new pkijs.GeneralNames({ schema: asn1js.fromBER(ext.extnValue.valueBlock.valueHexView).result });
+            const gn = new pkijs.GeneralNames({ schema: inner(ext.extnValue.valueBlock.valueHexView) });
             ({ sans, unsupported: unsupportedSans } = sanEntries(gn));
           } else if (ext.extnID === OID.msCertificateTemplateName) {
-            templateName = text(asn1js.fromBER(ext.extnValue.valueBlock.valueHexView).result);
+            templateName = text(inner(ext.extnValue.valueBlock.valueHexView));
           } else if (ext.extnID === OID.msCertificateTemplate) {
-            const seq = asn1js.fromBER(ext.extnValue.valueBlock.valueHexView).result as asn1js.Sequence;
-            const [oid, major, minor] = seq.valueBlock.value;
-            if (oid instanceof asn1js.ObjectIdentifier) {
-              templateOid = {
-                oid: oid.valueBlock.toString(),
-                majorVersion: major instanceof asn1js.Integer ? major.valueBlock.valueDec : undefined,
-                minorVersion: minor instanceof asn1js.Integer ? minor.valueBlock.valueDec : undefined,
-              };
-            }
+            const seq = inner(ext.extnValue.valueBlock.valueHexView);
+            const [oid, major, minor] = seq instanceof asn1js.Sequence ? seq.valueBlock.value : [];
+            if (!(oid instanceof asn1js.ObjectIdentifier)) throw new OpencesError('badCsr', 'the certificate template extension (1.3.6.1.4.1.311.21.7) is malformed');
+            templateOid = {
+              oid: oid.valueBlock.toString(),
+              majorVersion: major instanceof asn1js.Integer ? major.valueBlock.valueDec : undefined,
+              minorVersion: minor instanceof asn1js.Integer ? minor.valueBlock.valueDec : undefined,
+            };
           }
         }
       } else if (attr.type === OID.msEnrollmentNameValuePair) {
         for (const v of attr.values) {
-          const [n, val] = (v as asn1js.Sequence).valueBlock.value;
+          const [n, val] = v instanceof asn1js.Sequence ? v.valueBlock.value : [];
           const name = text(n);
           const value = text(val);
           if (name !== undefined && value !== undefined) nameValuePairs[name] = value;
@@ -141,21 +166,36 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     challengePassword,
     signatureAlgorithm: csr.signatureAlgorithm.algorithmId,
     requestedExtensions,
+    attributes,
     sha256: createHash('sha256').update(der).digest('hex'),
   };
 }
 
+/** Decodes an extension value that must be exactly one DER element. */
+function inner(bytes: Uint8Array): asn1js.AsnType {
+  const r = asn1js.fromBER(bytes);
+  if (r.offset === -1 || r.result.error || r.offset !== bytes.length) throw new OpencesError('badCsr', 'a requested extension value is not valid DER');
+  return r.result;
+}
+
 function describeKey(info: pkijs.PublicKeyInfo, spki: Uint8Array): CsrPublicKey {
   const oid = info.algorithm.algorithmId;
-  if (oid === OID.rsaEncryption || oid === OID.dsa || oid === OID.ed25519 || oid === OID.ed448) {
-    let key;
+  const decode = () => {
     try {
-      key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+      return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
     } catch {
-      throw new OpencesError('badPublicKey', 'the public key in the request cannot be decoded');
+      throw new OpencesError('badPublicKey', 'the public key in the request cannot be decoded', { hresult: HRESULT.NTE_BAD_KEY });
     }
+  };
+  if (oid === OID.rsaEncryption) {
+    const key = decode();
+    const jwk = key.export({ format: 'jwk' });
+    const modulus = typeof jwk.n === 'string' ? BigInt('0x' + Buffer.from(jwk.n, 'base64url').toString('hex')) : undefined;
     const d = key.asymmetricKeyDetails ?? {};
-    if (oid === OID.rsaEncryption) return { algorithm: 'RSA', bits: d.modulusLength ?? 0, exponent: Number(d.publicExponent ?? 0n), oid };
+    return { algorithm: 'RSA', bits: d.modulusLength ?? 0, exponent: Number(d.publicExponent ?? 0n), modulus, oid };
+  }
+  if (oid === OID.dsa || oid === OID.ed25519 || oid === OID.ed448) {
+    const d = decode().asymmetricKeyDetails ?? {};
     if (oid === OID.dsa) return { algorithm: 'DSA', bits: d.modulusLength ?? 0, oid };
     return { algorithm: oid === OID.ed25519 ? 'Ed25519' : 'Ed448', bits: oid === OID.ed25519 ? 256 : 456, oid };
   }
@@ -164,6 +204,8 @@ function describeKey(info: pkijs.PublicKeyInfo, spki: Uint8Array): CsrPublicKey 
     const curveOid = params instanceof asn1js.ObjectIdentifier ? params.valueBlock.toString() : '';
     const curve = CURVES[curveOid] ?? curveOid;
     const bits = curve === 'P-256' || curve === 'secp256k1' ? 256 : curve === 'P-384' ? 384 : curve === 'P-521' ? 521 : 0;
+    // OpenSSL refuses points that are not on the curve; only ask about curves we may accept.
+    if (curve === 'P-256' || curve === 'P-384' || curve === 'P-521') decode();
     return { algorithm: 'EC', bits, curve, oid };
   }
   return { algorithm: 'unknown', bits: 0, oid };

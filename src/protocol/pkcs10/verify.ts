@@ -87,7 +87,13 @@ function pssParams(p: asn1js.AsnType | undefined): { hash: string; saltLength: n
 
 /** Proof of possession: the request is signed by the private key matching its public key. */
 export async function verifyCsrSignature(der: Uint8Array): Promise<boolean> {
-  const p = split(der);
+  let p: SignedParts;
+  try {
+    p = split(der);
+  } catch (e) {
+    if (e instanceof OpencesError) throw e;
+    throw new OpencesError('badCsr', 'the certificate request is malformed');
+  }
   let key: KeyObject;
   try {
     key = createPublicKey({ key: Buffer.from(p.spki), format: 'der', type: 'spki' });

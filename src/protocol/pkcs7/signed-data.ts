@@ -37,6 +37,15 @@ function decode(der: Uint8Array, what: string): asn1js.AsnType {
 
 /** Unwraps ContentInfo → SignedData (RFC 5652) and verifies each signer against its certificate. */
 export function parseSignedData(der: Uint8Array, what = 'PKCS#7 request'): SignedRequest {
+  try {
+    return decodeSignedData(der, what);
+  } catch (e) {
+    if (e instanceof OpencesError) throw e;
+    throw new OpencesError('malformed', `the ${what} is malformed`);
+  }
+}
+
+function decodeSignedData(der: Uint8Array, what: string): SignedRequest {
   let sd: pkijs.SignedData;
   try {
     const ci = new pkijs.ContentInfo({ schema: decode(der, what) });

@@ -42,7 +42,7 @@ function mutate(input: Buffer, rnd: () => number): Buffer {
 }
 
 async function fuzz(name: string, seeds: Buffer[], parse: (b: Buffer) => unknown | Promise<unknown>, iterations = 2000): Promise<void> {
-  const rnd = prng(0x0c35 + name.length);
+  const rnd = prng(0x0c35 + name.length + Number(process.env.FUZZ_SEED ?? 0));
   let slowest = 0;
   for (let i = 0; i < iterations; i++) {
     const input = mutate(seeds[i % seeds.length]!, rnd);
