@@ -34,11 +34,14 @@ interface SignedParts {
 /** Splits SEQUENCE { info, AlgorithmIdentifier, BIT STRING } keeping the exact bytes of info. */
 function split(der: Uint8Array): SignedParts {
   const asn = asn1js.fromBER(der);
-  if (asn.offset === -1 || !(asn.result instanceof asn1js.Sequence)) throw new OpencesError('badCsr', 'the certificate request is not valid DER');
-  const [info, alg, sig] = asn.result.valueBlock.value;
+  if (asn.offset === -1 || asn.result.error || !(asn.result instanceof asn1js.Sequence)) throw new OpencesError('badCsr', 'the certificate request is not valid DER');
+  if (asn.offset !== der.length) throw new OpencesError('badCsr', 'the certificate request has trailing bytes');
+  const [info, alg, sig, extra] = asn.result.valueBlock.value;
+  if (extra !== undefined) throw new OpencesError('badCsr', 'the data is not a PKCS#10 certificate request');
   if (!(info instanceof asn1js.Sequence) || !(alg instanceof asn1js.Sequence) || !(sig instanceof asn1js.BitString)) {
     throw new OpencesError('badCsr', 'the data is not a PKCS#10 certificate request');
   }
+  if (sig.valueBlock.unusedBits !== 0) throw new OpencesError('badCsr', 'the request signature is not a whole number of bytes');
   const algOid = alg.valueBlock.value[0];
   if (!(algOid instanceof asn1js.ObjectIdentifier)) throw new OpencesError('badCsr', 'the request signature algorithm is malformed');
   const spkiNode = info.valueBlock.value[2];
