@@ -19,12 +19,13 @@ import {
   subjectKeyIdentifier,
   templateInformation,
 } from './extensions.js';
-import { checkKeyPolicy } from './keypolicy.js';
+import { checkKeyPolicy, type KeyPolicyOptions } from './keypolicy.js';
 import { lintCertificate } from './lint.js';
 import { encodeName } from './name.js';
 import { newSerial } from './serial.js';
 import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, type CrlPublisher, type IssuanceOrder, type IssuedCertificate, type RevocationReason } from './types.js';
 import { CrlBuilder } from './crl.js';
+import { latestCrl } from '../store/crl-repo.js';
 import { X509Certificate } from 'node:crypto';
 
 export interface LocalCaOptions {
@@ -38,6 +39,10 @@ export interface LocalCaOptions {
   templateGate: (name: string) => Promise<boolean>;
   random?: (n: number) => Uint8Array;
   crlValidityHours?: number;
+  /** CA-wide key floor (RSA minimum, P-521, Ed25519); the template's own rules are the RA's. */
+  keyPolicy?: KeyPolicyOptions;
+  /** The root's signer and row id, when this node holds the root key: lets it publish the root's (empty) CRL. */
+  root?: { signer: CaSigner; caId: number };
 }
 
 /** Per-CA pieces encoded once: issuer name, AKI, AIA, CDP. */
@@ -46,7 +51,18 @@ interface CaPieces {
   aki: Buffer;
   aia: Buffer;
   cdp: Buffer;
+  notBefore: Date;
   notAfter: Date;
+}
+
+/** An order that passed every re-check, with everything but the serial encoded. */
+export interface PreparedIssuance {
+  order: IssuanceOrder;
+  subjectName: Buffer;
+  spki: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  extensions: Buffer[];
 }
 
 /**
@@ -58,19 +74,29 @@ export class LocalCa implements CaBackend, CrlPublisher {
   private readonly random: (n: number) => Uint8Array;
   private readonly profileCache = new Map<string, Buffer[]>();
   private readonly crl: CrlBuilder;
+  private readonly rootCrl: CrlBuilder | null;
 
   constructor(private readonly o: LocalCaOptions) {
     this.random = o.random ?? ((n) => randomBytes(n));
     const parts = certificateParts(o.info.issuingCertificate);
     const slug = o.info.slug;
+    const issuing = new X509Certificate(Buffer.from(o.info.issuingCertificate));
     this.pieces = {
       issuerName: parts.subjectName,
       aki: authorityKeyIdentifier(keyIdentifier(parts.spki)),
       aia: authorityInfoAccess(`${o.pkiBaseUrl}/pki/${slug}.crt`),
       cdp: crlDistributionPoints(`${o.pkiBaseUrl}/pki/${slug}.crl`),
-      notAfter: new Date(new X509Certificate(Buffer.from(o.info.issuingCertificate)).validTo),
+      notBefore: new Date(issuing.validFrom),
+      notAfter: new Date(issuing.validTo),
     };
-    this.crl = new CrlBuilder({ db: o.db, clock: o.clock, signer: o.signer, caId: o.issuingCaId, issuerName: parts.subjectName, issuerKeyId: keyIdentifier(parts.spki), validityHours: o.crlValidityHours ?? 168 });
+    const validityHours = o.crlValidityHours ?? 168;
+    this.crl = new CrlBuilder({ db: o.db, clock: o.clock, signer: o.signer, caId: o.issuingCaId, issuerName: parts.subjectName, issuerKeyId: keyIdentifier(parts.spki), validityHours });
+    if (o.root) {
+      const rootParts = certificateParts(o.info.rootCertificate);
+      this.rootCrl = new CrlBuilder({ db: o.db, clock: o.clock, signer: o.root.signer, caId: o.root.caId, issuerName: rootParts.subjectName, issuerKeyId: keyIdentifier(rootParts.spki), validityHours });
+    } else {
+      this.rootCrl = null;
+    }
   }
 
   info(): CaInfo {
@@ -93,23 +119,49 @@ export class LocalCa implements CaBackend, CrlPublisher {
     return exts;
   }
 
-  async issue(order: IssuanceOrder): Promise<IssuedCertificate> {
-    if (!/^\d{1,18}$/.test(order.orderId)) throw new OpencesError('malformed', `bad order id ${order.orderId}`);
-    // Re-check what the RA decided: enabled template, acceptable key, proof of possession.
+  /**
+   * Every re-check and every encoding issue() does before the database: enabled template,
+   * acceptable key, proof of possession, validity inside the CA's, extensions. Pure apart from
+   * the template gate.
+   */
+  async prepare(order: IssuanceOrder): Promise<PreparedIssuance> {
     if (!(await this.o.templateGate(order.template))) throw new OpencesError('templateNotFound', `the order names ${order.template}, which is not an enabled template`);
     const csr = parseCsr(order.csrDer);
-    checkKeyPolicy(csr.publicKey);
-    if (!(await verifyCsrSignature(order.csrDer))) throw new OpencesError('badSignature', 'the order\'s request signature does not verify');
+    checkKeyPolicy(csr.publicKey, {}, this.o.keyPolicy);
+    if (!(await verifyCsrSignature(order.csrDer))) throw new OpencesError('badSignature', "the order's request signature does not verify (proof of possession failed)");
 
     const now = this.o.clock.now();
-    const notBefore = new Date(Math.max(order.notBefore.getTime(), now.getTime() - 60_000));
-    const notAfter = new Date(Math.min(order.notAfter.getTime(), this.pieces.notAfter.getTime()));
+    if (now.getTime() >= this.pieces.notAfter.getTime()) throw new OpencesError('unavailable', `the issuing CA expired on ${this.pieces.notAfter.toISOString()}; it cannot issue`);
+    // Certificates carry whole seconds: round here so the record and the certificate agree.
+    // Backdated a minute for clock skew (a later start the order asks for is kept), never
+    // before the CA's own start; notAfter clipped to the CA's end.
+    const notBefore = wholeSeconds(Math.max(order.notBefore.getTime(), now.getTime() - 60_000, this.pieces.notBefore.getTime()));
+    const notAfter = wholeSeconds(Math.min(order.notAfter.getTime(), this.pieces.notAfter.getTime()));
     const subjectName = encodeName(order.subject);
-    const sanCritical = order.subject.length === 0;
-    const exts: Buffer[] = [this.pieces.aki, subjectKeyIdentifier(csr.spki), ...this.profileExtensions(order)];
-    if (order.sans.length) exts.push(subjectAltName(order.sans, sanCritical || order.sanCritical === true));
-    exts.push(this.pieces.aia, this.pieces.cdp);
-    lintCertificate({ subject: order.subject, sans: order.sans, notBefore, notAfter, caNotAfter: this.pieces.notAfter, extensions: exts });
+    const sanCritical = order.subject.length === 0 || order.sanCritical === true;
+    const extensions: Buffer[] = [this.pieces.aki, subjectKeyIdentifier(csr.spki), ...this.profileExtensions(order)];
+    if (order.sans.length) extensions.push(subjectAltName(order.sans, sanCritical));
+    extensions.push(this.pieces.aia, this.pieces.cdp);
+    return { order, subjectName, spki: csr.spki, notBefore, notAfter, extensions };
+  }
+
+  /** Lints and signs a prepared order under `serial`. */
+  async sign(p: PreparedIssuance, serial: Uint8Array): Promise<Buffer> {
+    lintCertificate({ serial, subject: p.order.subject, sans: p.order.sans, notBefore: p.notBefore, notAfter: p.notAfter, caNotBefore: this.pieces.notBefore, caNotAfter: this.pieces.notAfter, extensions: p.extensions });
+    return buildCertificate(this.o.signer, { serial, issuerName: this.pieces.issuerName, subjectName: p.subjectName, notBefore: p.notBefore, notAfter: p.notAfter, spki: p.spki, extensions: p.extensions });
+  }
+
+  /** The whole issuance path without the store (benchmarks, and tests of serial uniqueness at scale). */
+  async signOrder(order: IssuanceOrder): Promise<{ serial: string; der: Buffer; notBefore: Date; notAfter: Date }> {
+    const p = await this.prepare(order);
+    const serial = newSerial(this.random);
+    return { serial: serial.hex, der: await this.sign(p, serial.bytes), notBefore: p.notBefore, notAfter: p.notAfter };
+  }
+
+  async issue(order: IssuanceOrder): Promise<IssuedCertificate> {
+    if (!/^\d{1,18}$/.test(order.orderId)) throw new OpencesError('malformed', `bad order id ${order.orderId}`);
+    const p = await this.prepare(order);
+    const issuedAt = this.o.clock.now();
 
     return this.o.db.transaction(async (tx) => {
       // The order's request row is the lock: concurrent retries of one order serialise here.
@@ -121,7 +173,7 @@ export class LocalCa implements CaBackend, CrlPublisher {
       }
       for (let attempt = 0; attempt < 5; attempt++) {
         const serial = newSerial(this.random);
-        const der = await buildCertificate(this.o.signer, { serial: serial.bytes, issuerName: this.pieces.issuerName, subjectName, notBefore, notAfter, spki: csr.spki, extensions: exts });
+        const der = await this.sign(p, serial.bytes);
         const inserted = await insertCertificate(tx, {
           serial: serial.hex,
           caId: this.o.issuingCaId,
@@ -130,25 +182,27 @@ export class LocalCa implements CaBackend, CrlPublisher {
           sans: order.sans.map((s) => `${s.type}:${s.value}`),
           template: order.template,
           requester: order.requester,
-          notBefore,
-          notAfter,
+          notBefore: p.notBefore,
+          notAfter: p.notAfter,
           der,
-          issuedAt: now,
+          issuedAt,
         });
-        if (!inserted) continue; // serial collision (astronomically rare): draw again
-        await markIssued(tx, order.orderId, serial.hex, now);
-        return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore, notAfter, replayed: false };
+        if (!inserted) continue; // serial collision (astronomically rare with real randomness): draw again
+        await markIssued(tx, order.orderId, serial.hex, issuedAt);
+        return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false };
       }
-      throw new OpencesError('internal', 'could not allocate a unique serial number');
+      throw new OpencesError('internal', 'could not allocate a unique serial number in 5 attempts; is the randomness source broken?');
     });
   }
 
   async revoke(serial: string, reason: RevocationReason, at?: Date): Promise<void> {
+    if (reason === 'removeFromCRL') throw new OpencesError('malformed', 'removeFromCRL is not a revocation reason; use unrevoke');
     const c = await findBySerial(this.o.db, serial);
     if (!c) throw new OpencesError('notFound', `no certificate with serial ${serial}`);
-    if (c.revokedAt) throw new OpencesError('conflict', `certificate ${c.serial} is already revoked`);
-    if (reason === 'removeFromCRL') throw new OpencesError('malformed', 'removeFromCRL is not a revocation reason; use unrevoke');
-    await setRevocation(this.o.db, c.serial, at ?? this.o.clock.now(), REVOCATION_REASON_CODES[reason]);
+    // Conditional update: of two concurrent revocations exactly one wins; the other is a conflict.
+    if (!(await setRevocation(this.o.db, c.serial, at ?? this.o.clock.now(), REVOCATION_REASON_CODES[reason], { onlyIf: 'notRevoked' }))) {
+      throw new OpencesError('conflict', `certificate ${c.serial} is already revoked`);
+    }
   }
 
   async unrevoke(serial: string): Promise<void> {
@@ -156,12 +210,27 @@ export class LocalCa implements CaBackend, CrlPublisher {
     if (!c) throw new OpencesError('notFound', `no certificate with serial ${serial}`);
     if (!c.revokedAt) throw new OpencesError('conflict', `certificate ${c.serial} is not revoked`);
     if (c.revocationReason !== REVOCATION_REASON_CODES.certificateHold) throw new OpencesError('conflict', `certificate ${c.serial} is revoked permanently, not on hold`);
-    await setRevocation(this.o.db, c.serial, null, null);
+    if (!(await setRevocation(this.o.db, c.serial, null, null, { onlyIf: 'onHold' }))) throw new OpencesError('conflict', `certificate ${c.serial} changed meanwhile`);
   }
 
   publishCrl(opts: { delta?: boolean } = {}): Promise<Uint8Array> {
     return this.crl.publish(opts);
   }
+
+  /** The newest stored CRL of the issuing CA (full unless `delta`), or null before the first. */
+  async latestCrl(opts: { delta?: boolean } = {}): Promise<Uint8Array | null> {
+    return (await latestCrl(this.o.db, this.o.issuingCaId, opts.delta === true))?.der ?? null;
+  }
+
+  /** The root's CRL (it revokes nothing, but `/pki/<root>.crl` named in the issuing CA's CDP must resolve). */
+  async publishRootCrl(): Promise<Uint8Array> {
+    if (!this.rootCrl) throw new OpencesError('unavailable', 'this node does not hold the root CA key');
+    return this.rootCrl.publish();
+  }
+}
+
+function wholeSeconds(ms: number): Date {
+  return new Date(Math.floor(ms / 1000) * 1000);
 }
 
 async function markIssued(tx: Queryable, id: string, serial: string, at: Date): Promise<void> {

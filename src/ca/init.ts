@@ -1,4 +1,6 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db } from '../store/db.js';
@@ -21,8 +23,10 @@ export interface InitCaOptions {
   db: Db;
   keyStore: KeyStore;
   keyType: CaKeyType;
-  caName: string;
-  rootName: string;
+  /** Default "opences Issuing CA". */
+  caName?: string;
+  /** Default "opences Root CA". */
+  rootName?: string;
   pkiBaseUrl: string;
   clock: Clock;
   rootYears?: number;
@@ -41,11 +45,15 @@ export const slugFor = (name: string): string => name.replace(/[^A-Za-z0-9_.-]+/
 
 const INIT_LOCK = 0x63610001; // "ca" init
 
+export const DEFAULT_CA_NAME = 'opences Issuing CA';
+export const DEFAULT_ROOT_NAME = 'opences Root CA';
+
 /**
  * Creates the root and issuing CA on first start, exactly once per database even when several
  * processes start together (advisory lock, then re-check). Later starts load what exists.
  */
-export async function initCa(o: InitCaOptions): Promise<CaHierarchy> {
+export async function initCa(opts: InitCaOptions): Promise<CaHierarchy> {
+  const o = { ...opts, caName: opts.caName ?? DEFAULT_CA_NAME, rootName: opts.rootName ?? DEFAULT_ROOT_NAME };
   const existing = await loadHierarchy(o.db);
   if (existing) return { ...existing, created: false };
   const created = await o.db.transaction(async (tx) => {
@@ -53,6 +61,8 @@ export async function initCa(o: InitCaOptions): Promise<CaHierarchy> {
     if ((await listCas(tx)).length > 0) return false;
     const now = o.clock.now();
     const notBefore = new Date(now.getTime() - 60_000);
+    // Labels unique per attempt: a process that crashes after creating keys but before commit
+    // leaves unreferenced files, never a key another CA row points at.
     const suffix = randomBytes(4).toString('hex');
     const rootLabel = `root-ca-${suffix}`;
     const issuingLabel = `issuing-ca-${suffix}`;
@@ -119,6 +129,21 @@ export async function openCaSigner(keyStore: KeyStore, ca: CaRow): Promise<CaSig
     throw new OpencesError('unavailable', `this node does not hold the key of "${ca.name}" (${ca.keyRef}); run it with the ca role on the node that does, or configure a remote CA (--ca-url)`);
   }
   return keyStore.open(ca.keyRef);
+}
+
+/**
+ * Writes `<dataDir>/certs/root_ca.crt`, `issuing_ca.crt` and `ca_chain.crt` (PEM, world-readable:
+ * they are public). Separate from initCa so that a node without the data directory (a remote
+ * CA) and tests can skip it. Returns the paths written.
+ */
+export function writeCaCertificates(dataDir: string, info: CaInfo): { root: string; issuing: string; chain: string } {
+  const dir = join(dataDir, 'certs');
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const paths = { root: join(dir, 'root_ca.crt'), issuing: join(dir, 'issuing_ca.crt'), chain: join(dir, 'ca_chain.crt') };
+  writeFileSync(paths.root, pem(info.rootCertificate), { mode: 0o644 });
+  writeFileSync(paths.issuing, pem(info.issuingCertificate), { mode: 0o644 });
+  writeFileSync(paths.chain, info.chain.map((c) => pem(c)).join(''), { mode: 0o644 });
+  return paths;
 }
 
 export function pem(der: Uint8Array, label = 'CERTIFICATE'): string {

@@ -6,13 +6,33 @@ import type { NameAttribute, SanEntry } from './types.js';
  * Pre-issuance lint (Boulder's linter): refuse to sign a certificate that breaks the profile,
  * whatever the RA decided.
  */
-export function lintCertificate(c: { subject: NameAttribute[]; sans: SanEntry[]; notBefore: Date; notAfter: Date; caNotAfter: Date; extensions: Uint8Array[] }): void {
+export interface LintInput {
+  /** Unsigned big-endian serial as it will be encoded. */
+  serial?: Uint8Array;
+  subject: NameAttribute[];
+  sans: SanEntry[];
+  notBefore: Date;
+  notAfter: Date;
+  caNotBefore?: Date;
+  caNotAfter: Date;
+  extensions: Uint8Array[];
+}
+
+export function lintCertificate(c: LintInput): void {
   const fail = (why: string): never => {
     throw new OpencesError('internal', `pre-issuance lint failed: ${why}`);
   };
   if (c.subject.length === 0 && c.sans.length === 0) fail('neither a subject nor a subject alternative name');
   if (c.notAfter.getTime() <= c.notBefore.getTime()) fail('notAfter is not after notBefore');
   if (c.notAfter.getTime() > c.caNotAfter.getTime()) fail('validity extends beyond the issuing CA');
+  if (c.caNotBefore && c.notBefore.getTime() < c.caNotBefore.getTime()) fail('validity starts before the issuing CA');
+  if (c.serial) {
+    // RFC 5280 §4.1.2.2: positive, at most 20 octets; we also want ≥ 64 bits of it.
+    if (c.serial.length > 20) fail('serial number longer than 20 octets');
+    if ((c.serial[0]! & 0x80) !== 0) fail('serial number would be negative');
+    if (c.serial.every((b) => b === 0)) fail('serial number is zero');
+    if (c.serial.length < 9) fail('serial number has fewer than 64 random bits');
+  }
   const seen = new Set<string>();
   for (const ext of c.extensions) {
     const id = Buffer.from(child(ext, 0)).toString('hex');

@@ -8,7 +8,11 @@ import { generateOptions, signatureAlgorithmFor } from './algorithms.js';
 
 const generate = promisify(generateKeyPair);
 
-/** A signer over a node:crypto KeyObject. Signing runs in libuv's threadpool, so all cores sign. */
+/**
+ * A signer over a node:crypto KeyObject. By default signing is asynchronous: node:crypto's
+ * callback form runs in libuv's threadpool, so every core signs while the main thread builds
+ * the next TBSCertificate (bench/ca.ts measures it against the synchronous form).
+ */
 export class KeyObjectSigner implements CaSigner {
   readonly spki: Uint8Array;
   readonly signatureAlgorithm: Uint8Array;
@@ -17,6 +21,7 @@ export class KeyObjectSigner implements CaSigner {
   constructor(
     readonly keyType: CaKeyType,
     private readonly key: KeyObject,
+    private readonly mode: 'async' | 'sync' = 'async',
   ) {
     const alg = signatureAlgorithmFor(keyType);
     this.signatureAlgorithm = alg.der;
@@ -25,6 +30,7 @@ export class KeyObjectSigner implements CaSigner {
   }
 
   sign(data: Uint8Array): Promise<Uint8Array> {
+    if (this.mode === 'sync') return Promise.resolve(new Uint8Array(sign(this.hash, data, { key: this.key, dsaEncoding: 'der' })));
     return new Promise((resolve, reject) => {
       sign(this.hash, data, { key: this.key, dsaEncoding: 'der' }, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig))));
     });
@@ -45,6 +51,11 @@ export function keyTypeOf(key: KeyObject): CaKeyType {
 }
 
 /**
+ * Key stores: this file is the `file` one. A PKCS#11 store belongs beside it as
+ * src/ca/keys/pkcs11.ts implementing the same KeyStore interface (src/ca/types.ts); its signer
+ * hashes in JS and converts raw ECDSA r||s to DER (facts.md: SoftHSM2 has no combined
+ * ECDSA-SHA256 mechanism). Nothing else in src/ca needs to change for it.
+ *
  * CA keys as PKCS#8 PEM files in `<dataDir>/secrets/` (0600, directory 0700), encrypted with
  * AES-256-CBC under a passphrase when one is configured (OPENCES_CA_KEY_PASSPHRASE).
  */
