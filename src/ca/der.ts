@@ -5,19 +5,30 @@
  */
 import { OpencesError } from '../errors.js';
 
-function length(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  while (n > 0) {
-    bytes.unshift(n & 0xff);
-    n = Math.floor(n / 256);
-  }
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
+/**
+ * One TLV. Hot: called a few dozen times per certificate, so it sizes the output once and
+ * copies each part into it (Buffer.allocUnsafe of small sizes slices node's pool).
+ */
 export function tlv(tag: number, content: Uint8Array | Uint8Array[]): Buffer {
-  const body = Array.isArray(content) ? Buffer.concat(content.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength))) : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-  return Buffer.concat([Buffer.from([tag]), length(body.length), body]);
+  let len = 0;
+  if (Array.isArray(content)) for (const c of content) len += c.length;
+  else len = content.length;
+  const header = len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6;
+  const out = Buffer.allocUnsafe(header + len);
+  out[0] = tag;
+  if (header === 2) out[1] = len;
+  else {
+    out[1] = 0x80 | (header - 2);
+    for (let i = header - 1, v = len; i >= 2; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
+  }
+  if (Array.isArray(content)) {
+    let off = header;
+    for (const c of content) {
+      out.set(c, off);
+      off += c.length;
+    }
+  } else out.set(content, header);
+  return out;
 }
 
 export const seq = (...items: Uint8Array[]): Buffer => tlv(0x30, items);

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db, Queryable } from '../store/db.js';
 import { findByRequestId, findBySerial, insertCertificate, setRevocation } from '../store/certificate-repo.js';
-import { parseCsr, verifyCsrSignature } from '../protocol/pkcs10/index.js';
+import { describeSpki, splitCsr, verifyCsrSignature } from '../protocol/pkcs10/index.js';
 import { nameToString } from '../protocol/pkcs10/names.js';
 import { buildCertificate, certificateParts } from './certificate-builder.js';
 import {
@@ -22,7 +22,7 @@ import {
 import { checkKeyPolicy, type KeyPolicyOptions } from './keypolicy.js';
 import { lintCertificate } from './lint.js';
 import { encodeName } from './name.js';
-import { newSerial } from './serial.js';
+import { newSerial, pooledRandom } from './serial.js';
 import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, type CrlPublisher, type IssuanceOrder, type IssuedCertificate, type RevocationReason } from './types.js';
 import { CrlBuilder } from './crl.js';
 import { latestCrl } from '../store/crl-repo.js';
@@ -77,7 +77,7 @@ export class LocalCa implements CaBackend, CrlPublisher {
   private readonly rootCrl: CrlBuilder | null;
 
   constructor(private readonly o: LocalCaOptions) {
-    this.random = o.random ?? ((n) => randomBytes(n));
+    this.random = o.random ?? pooledRandom();
     const parts = certificateParts(o.info.issuingCertificate);
     const slug = o.info.slug;
     const issuing = new X509Certificate(Buffer.from(o.info.issuingCertificate));
@@ -126,9 +126,13 @@ export class LocalCa implements CaBackend, CrlPublisher {
    */
   async prepare(order: IssuanceOrder): Promise<PreparedIssuance> {
     if (!(await this.o.templateGate(order.template))) throw new OpencesError('templateNotFound', `the order names ${order.template}, which is not an enabled template`);
-    const csr = parseCsr(order.csrDer);
-    checkKeyPolicy(csr.publicKey, {}, this.o.keyPolicy);
-    if (!(await verifyCsrSignature(order.csrDer))) throw new OpencesError('badSignature', "the order's request signature does not verify (proof of possession failed)");
+    // The CA needs only the key and the signature from the request (the order carries the
+    // names), so it walks the DER instead of building a full parse tree.
+    const parts = splitCsr(order.csrDer);
+    const key = describeSpki(parts.spki);
+    checkKeyPolicy(key.publicKey, {}, this.o.keyPolicy);
+    const csr = { spki: parts.spki };
+    if (!(await verifyCsrSignature(order.csrDer, { parts, key: key.key }))) throw new OpencesError('badSignature', "the order's request signature does not verify (proof of possession failed)");
 
     const now = this.o.clock.now();
     if (now.getTime() >= this.pieces.notAfter.getTime()) throw new OpencesError('unavailable', `the issuing CA expired on ${this.pieces.notAfter.toISOString()}; it cannot issue`);

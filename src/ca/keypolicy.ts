@@ -28,15 +28,41 @@ const ABSOLUTE_MIN_RSA = 2048;
 const ABSOLUTE_MAX_RSA = 8192;
 
 /** Odd primes below 752, as Boulder's goodkey uses: a modulus divisible by one is broken. */
-const SMALL_PRIMES: bigint[] = (() => {
-  const out: bigint[] = [];
+const SMALL_PRIMES: number[] = (() => {
+  const out: number[] = [];
   for (let n = 3; n < 752; n += 2) {
     let prime = true;
     for (let d = 3; d * d <= n; d += 2) if (n % d === 0) prime = false;
-    if (prime) out.push(BigInt(n));
+    if (prime) out.push(n);
   }
   return out;
 })();
+
+/** The primes grouped so each group's product stays below 2^53: one BigInt remainder per group. */
+const PRIME_GROUPS: { product: bigint; primes: number[] }[] = (() => {
+  const groups: { product: bigint; primes: number[] }[] = [];
+  let cur: number[] = [];
+  let prod = 1;
+  for (const p of SMALL_PRIMES) {
+    if (prod * p > Number.MAX_SAFE_INTEGER) {
+      groups.push({ product: BigInt(prod), primes: cur });
+      cur = [];
+      prod = 1;
+    }
+    cur.push(p);
+    prod *= p;
+  }
+  if (cur.length) groups.push({ product: BigInt(prod), primes: cur });
+  return groups;
+})();
+
+function smallFactor(n: bigint): number | null {
+  for (const g of PRIME_GROUPS) {
+    const r = Number(n % g.product);
+    for (const p of g.primes) if (r % p === 0) return p;
+  }
+  return null;
+}
 
 function refuse(message: string, hresult: number): never {
   throw new OpencesError('badPublicKey', message, { hresult });
@@ -56,7 +82,8 @@ export function checkKeyPolicy(k: CsrPublicKey, req: KeyRequirements = {}, polic
       }
       if (k.modulus !== undefined) {
         if (k.modulus % 2n === 0n) refuse('the RSA modulus is even', HRESULT.NTE_BAD_KEY);
-        for (const p of SMALL_PRIMES) if (k.modulus % p === 0n) refuse(`the RSA modulus is divisible by the small prime ${p}`, HRESULT.NTE_BAD_KEY);
+        const p = smallFactor(k.modulus);
+        if (p !== null) refuse(`the RSA modulus is divisible by the small prime ${p}`, HRESULT.NTE_BAD_KEY);
       }
       if (req.allowed && !req.allowed.includes('RSA')) refuse('the template does not allow RSA keys', HRESULT.NTE_BAD_KEY);
       if (req.minimalKeyLength && k.bits < req.minimalKeyLength) {

@@ -1,9 +1,10 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { NameAttribute, SanEntry } from '../../ca/types.js';
-import { HRESULT, OpencesError } from '../../errors.js';
+import { OpencesError } from '../../errors.js';
 import { nameAttributes, nameToString, sanEntries } from './names.js';
+import { describeSpki, type CsrPublicKey } from './inspect.js';
 
 export const OID = {
   extensionRequest: '1.2.840.113549.1.9.14',
@@ -19,24 +20,8 @@ export const OID = {
   ed448: '1.3.101.113',
 } as const;
 
-const CURVES: Record<string, string> = {
-  '1.2.840.10045.3.1.7': 'P-256',
-  '1.3.132.0.34': 'P-384',
-  '1.3.132.0.35': 'P-521',
-  '1.3.132.0.10': 'secp256k1',
-};
 
-export interface CsrPublicKey {
-  algorithm: 'RSA' | 'EC' | 'DSA' | 'Ed25519' | 'Ed448' | 'unknown';
-  /** RSA modulus bits, EC curve bits, DSA p bits. */
-  bits: number;
-  curve?: string;
-  /** RSA public exponent. */
-  exponent?: number;
-  /** RSA modulus (key policy checks it for small factors). */
-  modulus?: bigint;
-  oid: string;
-}
+export type { CsrPublicKey };
 
 /** One request attribute as it came: type and the DER of each value in its SET. */
 export interface CsrAttribute {
@@ -101,7 +86,7 @@ function parse(der: Uint8Array): ParsedCsr {
   // The exact SPKI bytes as sent: they are copied verbatim into the certificate.
   const info = (asn.result as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence;
   const spki = new Uint8Array(info.valueBlock.value[2]!.valueBeforeDecodeView);
-  const publicKey = describeKey(csr.subjectPublicKeyInfo, spki);
+  const { publicKey } = describeSpki(spki);
 
   let sans: SanEntry[] = [];
   let unsupportedSans: string[] = [];
@@ -176,37 +161,4 @@ function inner(bytes: Uint8Array): asn1js.AsnType {
   const r = asn1js.fromBER(bytes);
   if (r.offset === -1 || r.result.error || r.offset !== bytes.length) throw new OpencesError('badCsr', 'a requested extension value is not valid DER');
   return r.result;
-}
-
-function describeKey(info: pkijs.PublicKeyInfo, spki: Uint8Array): CsrPublicKey {
-  const oid = info.algorithm.algorithmId;
-  const decode = () => {
-    try {
-      return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-    } catch {
-      throw new OpencesError('badPublicKey', 'the public key in the request cannot be decoded', { hresult: HRESULT.NTE_BAD_KEY });
-    }
-  };
-  if (oid === OID.rsaEncryption) {
-    const key = decode();
-    const jwk = key.export({ format: 'jwk' });
-    const modulus = typeof jwk.n === 'string' ? BigInt('0x' + Buffer.from(jwk.n, 'base64url').toString('hex')) : undefined;
-    const d = key.asymmetricKeyDetails ?? {};
-    return { algorithm: 'RSA', bits: d.modulusLength ?? 0, exponent: Number(d.publicExponent ?? 0n), modulus, oid };
-  }
-  if (oid === OID.dsa || oid === OID.ed25519 || oid === OID.ed448) {
-    const d = decode().asymmetricKeyDetails ?? {};
-    if (oid === OID.dsa) return { algorithm: 'DSA', bits: d.modulusLength ?? 0, oid };
-    return { algorithm: oid === OID.ed25519 ? 'Ed25519' : 'Ed448', bits: oid === OID.ed25519 ? 256 : 456, oid };
-  }
-  if (oid === OID.ecPublicKey) {
-    const params = info.algorithm.algorithmParams as asn1js.ObjectIdentifier | undefined;
-    const curveOid = params instanceof asn1js.ObjectIdentifier ? params.valueBlock.toString() : '';
-    const curve = CURVES[curveOid] ?? curveOid;
-    const bits = curve === 'P-256' || curve === 'secp256k1' ? 256 : curve === 'P-384' ? 384 : curve === 'P-521' ? 521 : 0;
-    // OpenSSL refuses points that are not on the curve; only ask about curves we may accept.
-    if (curve === 'P-256' || curve === 'P-384' || curve === 'P-521') decode();
-    return { algorithm: 'EC', bits, curve, oid };
-  }
-  return { algorithm: 'unknown', bits: 0, oid };
 }

@@ -1,6 +1,6 @@
-import { createPublicKey, verify as cryptoVerify, constants, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify as cryptoVerify, constants, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import * as asn1js from 'asn1js';
-import { OpencesError } from '../../errors.js';
+import { splitCsr, type CsrParts } from './inspect.js';
 
 /** Signature algorithm OID → node:crypto hash (null for Ed25519/Ed448, which hash internally). */
 const SIG_HASH: Record<string, string | null> = {
@@ -22,38 +22,6 @@ const HASH_OIDS: Record<string, string> = {
   '2.16.840.1.101.3.4.2.2': 'sha384',
   '2.16.840.1.101.3.4.2.3': 'sha512',
 };
-
-interface SignedParts {
-  tbs: Uint8Array;
-  algOid: string;
-  algParams?: asn1js.AsnType;
-  signature: Uint8Array;
-  spki: Uint8Array;
-}
-
-/** Splits SEQUENCE { info, AlgorithmIdentifier, BIT STRING } keeping the exact bytes of info. */
-function split(der: Uint8Array): SignedParts {
-  const asn = asn1js.fromBER(der);
-  if (asn.offset === -1 || asn.result.error || !(asn.result instanceof asn1js.Sequence)) throw new OpencesError('badCsr', 'the certificate request is not valid DER');
-  if (asn.offset !== der.length) throw new OpencesError('badCsr', 'the certificate request has trailing bytes');
-  const [info, alg, sig, extra] = asn.result.valueBlock.value;
-  if (extra !== undefined) throw new OpencesError('badCsr', 'the data is not a PKCS#10 certificate request');
-  if (!(info instanceof asn1js.Sequence) || !(alg instanceof asn1js.Sequence) || !(sig instanceof asn1js.BitString)) {
-    throw new OpencesError('badCsr', 'the data is not a PKCS#10 certificate request');
-  }
-  if (sig.valueBlock.unusedBits !== 0) throw new OpencesError('badCsr', 'the request signature is not a whole number of bytes');
-  const algOid = alg.valueBlock.value[0];
-  if (!(algOid instanceof asn1js.ObjectIdentifier)) throw new OpencesError('badCsr', 'the request signature algorithm is malformed');
-  const spkiNode = info.valueBlock.value[2];
-  if (!(spkiNode instanceof asn1js.Sequence)) throw new OpencesError('badCsr', 'the request has no public key');
-  return {
-    tbs: new Uint8Array(info.valueBeforeDecodeView),
-    algOid: algOid.valueBlock.toString(),
-    algParams: alg.valueBlock.value[1],
-    signature: new Uint8Array(sig.valueBlock.valueHexView),
-    spki: new Uint8Array(spkiNode.valueBeforeDecodeView),
-  };
-}
 
 export function verifySignature(tbs: Uint8Array, algOid: string, algParams: asn1js.AsnType | undefined, signature: Uint8Array, key: KeyObject): boolean {
   try {
@@ -88,20 +56,45 @@ function pssParams(p: asn1js.AsnType | undefined): { hash: string; saltLength: n
   return { hash, saltLength };
 }
 
-/** Proof of possession: the request is signed by the private key matching its public key. */
-export async function verifyCsrSignature(der: Uint8Array): Promise<boolean> {
-  let p: SignedParts;
-  try {
-    p = split(der);
-  } catch (e) {
-    if (e instanceof OpencesError) throw e;
-    throw new OpencesError('badCsr', 'the certificate request is malformed');
+/** The node:crypto verify call for an algorithm, or null when we do not accept it. */
+function verifyArgs(algOid: string, params: asn1js.AsnType | undefined, key: KeyObject): { hash: string | null; key: KeyObject | VerifyKeyObjectInput } | null {
+  if (algOid === RSASSA_PSS) {
+    const { hash, saltLength } = pssParams(params);
+    return { hash, key: { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength } };
   }
-  let key: KeyObject;
-  try {
-    key = createPublicKey({ key: Buffer.from(p.spki), format: 'der', type: 'spki' });
-  } catch {
-    return false;
+  if (!(algOid in SIG_HASH)) return null;
+  const hash = SIG_HASH[algOid]!;
+  return { hash, key: key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key };
+}
+
+/**
+ * Proof of possession: the request is signed by the private key matching its public key.
+ * Runs node:crypto's asynchronous verify (libuv threadpool), so it costs the event loop little.
+ * Malformed requests throw OpencesError('badCsr'); a wrong signature resolves to false.
+ */
+export async function verifyCsrSignature(der: Uint8Array, known?: { parts: CsrParts; key: KeyObject | null }): Promise<boolean> {
+  const parts = known?.parts ?? splitCsr(der);
+  let key = known?.key ?? null;
+  if (!key) {
+    try {
+      key = createPublicKey({ key: Buffer.from(parts.spki), format: 'der', type: 'spki' });
+    } catch {
+      return false;
+    }
   }
-  return verifySignature(p.tbs, p.algOid, p.algParams, p.signature, key);
+  let params: asn1js.AsnType | undefined;
+  if (parts.signatureParams && parts.signatureAlgorithm === RSASSA_PSS) {
+    const r = asn1js.fromBER(parts.signatureParams);
+    if (r.offset === -1 || r.result.error) return false;
+    params = r.result;
+  }
+  const args = verifyArgs(parts.signatureAlgorithm, params, key);
+  if (!args) return false;
+  return new Promise((resolve) => {
+    try {
+      cryptoVerify(args.hash, parts.tbs, args.key, parts.signature, (err, ok) => resolve(!err && ok));
+    } catch {
+      resolve(false);
+    }
+  });
 }
