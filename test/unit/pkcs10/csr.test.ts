@@ -153,7 +153,7 @@ describe('verifyCsrSignature (proof of possession)', () => {
       ['ec', { namedCurve: 'secp384r1' }],
       ['ed25519', {}],
     ] as const) {
-      const { publicKey } = generateKeyPairSync(type as 'rsa', o as { modulusLength: number });
+      const { publicKey } = generateKeyPairSync(type as 'rsa', o as unknown as { modulusLength: number });
       const spki = publicKey.export({ type: 'spki', format: 'der' });
       const d = describeSpki(spki);
       expect(Buffer.from(d.key!.export({ type: 'spki', format: 'der' })).equals(spki)).toBe(true);
