@@ -41,6 +41,8 @@ const FAILED = (): OpencesError => new OpencesError('unauthenticated', 'authenti
 export class UsernameAuthenticator {
   private readonly cacheKey = randomBytes(32);
   private readonly cache = new Map<string, { principal: Principal; expires: number; account: string }>();
+  /** Verifications in flight by cache key: a burst of requests with one credential runs scrypt once. */
+  private readonly inflight = new Map<string, Promise<Principal>>();
   private readonly perAccount: FailureLimiter;
   private readonly perAddress: FailureLimiter;
   private readonly nonces: NonceGuard;
@@ -95,6 +97,16 @@ export class UsernameAuthenticator {
     const hit = this.cache.get(key);
     if (hit && hit.expires > now.getTime()) return hit.principal;
 
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.verify(token, ctx, key, fail).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async verify(token: UsernameToken, ctx: { address: string }, key: string, fail: (reason: string, account?: string) => Promise<never>): Promise<Principal> {
+    const now = this.o.clock.now();
     const { names, domain } = this.accountNames(token.username);
     const limitedKey = names[names.length - 1]!.toLowerCase();
     if (this.perAccount.isLimited(limitedKey) || this.perAddress.isLimited(ctx.address)) {
