@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { tmp, openssl, writeTmp, makeCsr } from '../helpers/openssl.js';
+import { freshTestDb, urlWithSchema } from '../helpers/db.js';
+import { createCore } from '../../src/app/core.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { insertRequest } from '../../src/store/request-repo.js';
+
+const CLI = join(__dirname, '../../src/cli/main.ts');
+
+function cli(args: string[], o: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent', ...(o.env ?? {}) } });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) => resolve({ code: code ?? 1, out, err }));
+    p.stdin.end(o.input ?? '');
+  });
+}
+
+describe('operator CLI against a running server (control socket)', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(async () => s?.stop());
+  const dd = () => ['--data-dir', s.dataDir];
+
+  it('has a control socket only the owner can use', () => {
+    expect(existsSync(join(s.dataDir, 'opences.sock'))).toBe(true);
+    expect(statSync(join(s.dataDir, 'opences.sock')).mode & 0o777).toBe(0o600);
+  });
+
+  it('adds and lists users, reads the password from stdin, and refuses duplicates', async () => {
+    const add = await cli(['user', 'add', 'carol', '--group', 'staff', '--group', 'ops', '--password-stdin', ...dd()], { input: 'C4rol-pass\n' });
+    expect(add.code, add.err).toBe(0);
+    expect(add.out).toContain('account carol created');
+    const list = await cli(['user', 'list', '--json', ...dd()]);
+    expect(JSON.parse(list.out)).toEqual([expect.objectContaining({ name: 'carol', groups: ['staff', 'ops'], disabled: false })]);
+    expect(list.out).not.toMatch(/scrypt|C4rol/);
+    const dup = await cli(['user', 'add', 'carol', ...dd()]);
+    expect(dup.code).toBe(1);
+    expect(dup.err).toContain('account carol already exists');
+  });
+
+  it('lists, shows, revokes certificates and publishes a CRL that openssl reads', async () => {
+    const list = JSON.parse((await cli(['cert', 'list', '--json', ...dd()])).out) as { serial: string; template: string }[];
+    const tls = list.find((c) => c.template === 'opences-tls')!;
+    expect(tls).toBeDefined();
+    const show = await cli(['cert', 'show', tls.serial, ...dd()]);
+    expect(show.out).toContain('-----BEGIN CERTIFICATE-----');
+    const rev = await cli(['cert', 'revoke', tls.serial, '--reason', 'superseded', ...dd()]);
+    expect(rev.code, rev.err).toBe(0);
+    const bad = await cli(['cert', 'revoke', tls.serial, '--reason', 'nonsense', ...dd()]);
+    expect(bad.code).not.toBe(0);
+    const pub = await cli(['crl', 'publish', ...dd()]);
+    expect(pub.code, pub.err).toBe(0);
+    const crl = await fetch(`${s.pkiUrl}/pki/${s.core.ca.info().slug}.crl`);
+    const text = openssl(['crl', '-inform', 'DER', '-noout', '-text', '-in', writeTmp(tmp(), 'c.crl', Buffer.from(await crl.arrayBuffer()))]);
+    expect(text.toUpperCase()).toContain(tls.serial.toUpperCase());
+    expect(text).toContain('Superseded');
+  });
+
+  it('approves and denies pending requests, and verifies the audit log', async () => {
+    const list = await cli(['request', 'list', '--status', 'pending', ...dd()]);
+    expect(list.code).toBe(0);
+    const verify = await cli(['audit', 'verify', ...dd()]);
+    expect(verify.code, verify.err).toBe(0);
+    expect(verify.out).toMatch(/audit log intact: \d+ events/);
+    const missing = await cli(['request', 'approve', '999999', ...dd()]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('no request 999999');
+  });
+
+  it('exports and re-imports templates, refusing unknown keys with the line', async () => {
+    const exp = await cli(['template', 'export', ...dd()]);
+    expect(exp.out).toContain('name: WebServer');
+    const file = writeTmp(tmp(), 't.yaml', exp.out.replace('      strict: false\n', '      strict: false\n      bogus: 1\n'));
+    const imp = await cli(['template', 'import', file, ...dd()]);
+    expect(imp.code).toBe(1);
+    expect(imp.err).toMatch(/line \d+: templates\[\d\]\.subject\.bogus: unknown key/);
+    const ok = await cli(['template', 'import', writeTmp(tmp(), 'ok.yaml', exp.out), ...dd()]);
+    expect(ok.code, ok.err).toBe(0);
+  });
+
+  it('explains itself with --help', async () => {
+    for (const args of [['--help'], ['user', '--help'], ['cert', 'revoke', '--help'], ['crl', 'publish', '--help']]) {
+      const r = await cli(args);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage: opences/);
+    }
+  });
+});
+
+describe('operator CLI without a server (direct database access)', () => {
+  it('works on a data directory and database where no server runs', async () => {
+    const db = await freshTestDb();
+    const dataDir = tmp('opences-cli-');
+    const env = { DATABASE_URL: urlWithSchema(db.schema) };
+    const add = await cli(['user', 'add', 'dave', '--data-dir', dataDir, '--password-stdin'], { input: 'D4ve-pass\n', env });
+    expect(add.code, add.err).toBe(0);
+    expect((await cli(['user', 'list', '--data-dir', dataDir], { env })).out).toContain('dave');
+    expect(existsSync(join(dataDir, 'certs/root_ca.crt'))).toBe(true);
+    await db.close();
+  });
+});
+
+describe('two processes starting at once on one database', () => {
+  it('initialise one CA and one set of templates', async () => {
+    const db = await freshTestDb();
+    const dataDir = tmp('opences-race-');
+    const config = loadConfig({ env: {}, flags: { dataDir, databaseUrl: urlWithSchema(db.schema), logLevel: 'silent' } });
+    const [a, b] = await Promise.all([createCore(config, { log: createLogger('silent') }), createCore(config, { log: createLogger('silent') })]);
+    expect(Buffer.from(a.ca.info().rootCertificate).equals(Buffer.from(b.ca.info().rootCertificate))).toBe(true);
+    expect([a.initialised.ca, b.initialised.ca].filter(Boolean)).toHaveLength(1);
+    expect((await db.query('SELECT count(*)::int AS n FROM cas')).rows[0]).toEqual({ n: 2 });
+    expect((await db.query('SELECT count(*)::int AS n FROM templates')).rows[0]).toEqual({ n: 4 });
+    // both can issue (same key store)
+    const csr = makeCsr();
+    const id = await insertRequest(db, { status: 'pending', requester: 'x', authMethod: 'local', requestFormat: 'pkcs10', rawRequest: csr.csrDer, csrDer: csr.csrDer, disposition: 5, dispositionMessage: 'p', submittedAt: new Date() });
+    await b.ca.issue({ orderId: id, template: 'WebServer', csrDer: csr.csrDer, subject: [{ type: 'CN', value: 'race.example.test' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: [], issuancePolicies: [], notBefore: new Date(), notAfter: new Date(Date.now() + 86400e3), requester: 'x' });
+    await a.close();
+    await b.close();
+    await db.close();
+  });
+});
