@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
+import { rmSync } from 'node:fs';
 import type { Express } from 'express';
 import type { Config } from '../config.js';
 import { createLogger } from '../log.js';
 import { listen, type HttpFrontEnds } from '../http/server.js';
 import type { Metrics } from '../http/metrics.js';
-import { startControlSocket } from '../ops/control-socket.js';
+import { controlSocketPath, startControlSocket } from '../ops/control-socket.js';
 import { runOperation } from '../ops/operations.js';
 import { createCore, type CoreOptions, type CoreWithPki } from './core.js';
 import { ensureTlsCertificate } from './tls.js';
@@ -54,6 +55,7 @@ export async function startServer(config: Config, opts: CoreOptions = {}): Promi
       async close() {
         clearInterval(crlTimer);
         await new Promise<void>((r) => ctl.close(() => r()));
+        rmSync(controlSocketPath(config.dataDir), { force: true });
         await front.close();
         await core.close();
       },

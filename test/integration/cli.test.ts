@@ -98,6 +98,35 @@ describe('operator CLI against a running server (control socket)', () => {
   });
 });
 
+describe('opences serve as a process', () => {
+  it('starts, answers, and shuts down cleanly on SIGTERM, removing its control socket', async () => {
+    const db = await freshTestDb();
+    const dataDir = tmp('opences-proc-');
+    const { freePort } = await import('../helpers/server.js');
+    const port = await freePort();
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data-dir', dataDir, '--port', String(port), '--pki-port', String(await freePort()), '--host', '127.0.0.1', '--hostname', 'localhost'], { env: { ...process.env, DATABASE_URL: urlWithSchema(db.schema), OPENCES_LOG_LEVEL: 'info' } });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no start: ${out}`)), 60_000);
+      p.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('opences is serving')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    expect(out).toContain('initialised a new root CA and issuing CA');
+    expect(existsSync(join(dataDir, 'opences.sock'))).toBe(true);
+    const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+    p.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('shutting down');
+    expect(existsSync(join(dataDir, 'opences.sock'))).toBe(false);
+    await db.close();
+  });
+});
+
 describe('operator CLI without a server (direct database access)', () => {
   it('works on a data directory and database where no server runs', async () => {
     const db = await freshTestDb();
