@@ -6,6 +6,7 @@ import { addCommonOptions, configFrom, print, type CommonOptions } from './commo
 import { operate } from './operator.js';
 import { fail } from './exit.js';
 import { serveCommand } from './serve.js';
+import { registerRequesterCommands } from './req.js';
 
 const program = new Command();
 program
@@ -135,5 +136,7 @@ opCommand(audit, 'verify', 'check the audit chain: changed, removed or reordered
   if (!r.ok) process.exit(1);
 }));
 
+
+registerRequesterCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

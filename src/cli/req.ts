@@ -1,0 +1,186 @@
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, basename } from 'node:path';
+import type { Command } from 'commander';
+import { pem } from '../ca/init.js';
+import { EnrollmentClient, type EnrollResult } from '../client/enrollment-client.js';
+import { EnrollmentDenied } from '../client/errors.js';
+import { buildCsr, newKeyPair, parseSan, parseSubject, type RequesterKeyType } from '../client/request-builder.js';
+import { SoapTransport } from '../client/transport.js';
+import { OpencesError } from '../errors.js';
+import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
+import { EXIT } from './exit.js';
+
+interface NetOpts {
+  url: string;
+  username?: string;
+  passwordFile?: string;
+  cert?: string;
+  key?: string;
+  caBundle?: string;
+  json?: boolean;
+}
+
+function netOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--url <url>', 'service URL (CEP for policy/enroll, CES for submit/retrieve)')
+    .option('--username <name>', 'user name for WS-Security UsernameToken (alice, alice@example.com, EXAMPLE\\alice)')
+    .option('--password-file <file>', 'file whose first line is the password')
+    .option('--cert <file>', 'TLS client certificate (PEM) for certificate authentication')
+    .option('--key <file>', 'private key (PEM) of --cert')
+    .option('--ca-bundle <file>', 'PEM bundle that signs the server\'s TLS certificate (e.g. data/certs/root_ca.crt)')
+    .option('--json', 'machine-readable output');
+}
+
+/** Writes a file atomically (temp + rename) with the given mode, so readers never see half a file. */
+function writeAtomic(path: string, content: string | Uint8Array, mode = 0o644): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  writeFileSync(tmp, content, { mode });
+  renameSync(tmp, path);
+}
+
+function readRequest(file: string): Uint8Array {
+  const raw = readFileSync(file);
+  const text = raw.toString('latin1');
+  return text.includes('-----BEGIN') ? decodeBase64Token(text, 'certificate request') : new Uint8Array(raw);
+}
+
+function out(json: boolean | undefined, value: unknown, human: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
+}
+
+/** Prints the outcome the way certreq reports dispositions, and returns the exit code. */
+function report(r: EnrollResult, json: boolean | undefined, certOut?: string): number {
+  if (r.status === 'pending') {
+    out(json, { status: 'pending', requestId: r.requestId, message: r.message }, `Request ${r.requestId} is pending (${r.message ?? 'Taken Under Submission'}): a CA manager must approve it. Then run: opences req retrieve --url … ${r.requestId}`);
+    return EXIT.pending;
+  }
+  const certPem = pem(r.certificate);
+  if (certOut) writeAtomic(certOut, certPem + r.chain.map((c) => pem(c)).join(''));
+  const subject = new X509Certificate(Buffer.from(r.certificate)).subject.replace(/\n/g, ', ');
+  out(json, { status: 'issued', requestId: r.requestId, subject, certificate: certPem }, certOut ? `Issued (request ${r.requestId}): ${subject} → ${certOut}` : certPem.trimEnd());
+  return EXIT.ok;
+}
+
+async function withClient<T>(o: NetOpts, fn: (c: EnrollmentClient) => Promise<T>): Promise<T> {
+  const t = SoapTransport.fromFiles({ username: o.username, passwordFile: o.passwordFile, certFile: o.cert, keyFile: o.key, caBundle: o.caBundle });
+  try {
+    return await fn(new EnrollmentClient(t));
+  } finally {
+    await t.close();
+  }
+}
+
+async function run(fn: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await fn();
+  } catch (e) {
+    if (e instanceof EnrollmentDenied) {
+      process.stderr.write(`opences: denied${e.requestId ? ` (request ${e.requestId})` : ''}: ${e.message}${e.errorCode !== undefined ? ` [0x${(e.errorCode >>> 0).toString(16)}]` : ''}\n`);
+      process.exitCode = EXIT.denied;
+      return;
+    }
+    process.stderr.write(`opences: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = EXIT.error;
+  }
+}
+
+async function newRequest(o: { template?: string; subject?: string; san?: string[]; keyType: string; keyOut: string; csrOut?: string }): Promise<{ csrDer: Uint8Array }> {
+  const { privateKey, publicKey } = await newKeyPair(o.keyType as RequesterKeyType);
+  const csrDer = buildCsr({ privateKey, publicKey, subject: parseSubject(o.subject ?? ''), sans: (o.san ?? []).map(parseSan), template: o.template });
+  // The key is written here, 0600, and goes nowhere else.
+  writeAtomic(o.keyOut, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
+  if (o.csrOut) writeAtomic(o.csrOut, pem(csrDer, 'CERTIFICATE REQUEST'));
+  return { csrDer };
+}
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+const KEY_TYPES = ['RSA-2048', 'RSA-3072', 'RSA-4096', 'P-256', 'P-384'];
+
+export function registerRequesterCommands(program: Command): void {
+  const req = program.command('req').description('requester side, certreq-style: keys are made here and never leave this machine; exit 0 issued, 3 pending, 2 denied, 1 error');
+
+  netOptions(req.command('policy').description('list the templates a CEP server lets you enroll for')).action((o: NetOpts) =>
+    run(async () => {
+      const { templates } = await withClient(o, (c) => c.getPolicies(o.url));
+      out(o.json, templates, templates.map((t) => `${t.name}\t${t.enroll ? 'enroll' : ''}${t.autoEnroll ? ' autoenroll' : ''}\t${t.enrollmentUrls.map((u) => u.uri).join(' ')}`).join('\n') || '(no templates for this caller)');
+      return EXIT.ok;
+    }),
+  );
+
+  req
+    .command('new')
+    .description('make a key pair and a PKCS#10 request for a template')
+    .option('--template <name>', 'certificate template')
+    .option('--subject <dn>', 'subject, e.g. "CN=www.example.com,O=Example"')
+    .option('--san <type:value>', 'subject alternative name: dns:, ip:, email:, upn:, uri: (repeatable)', collect, [] as string[])
+    .option('--key-type <type>', `one of ${KEY_TYPES.join(', ')}`, 'P-256')
+    .requiredOption('--key-out <file>', 'where to write the private key (PEM, mode 0600)')
+    .requiredOption('--csr-out <file>', 'where to write the request (PEM)')
+    .action((o: { template?: string; subject?: string; san: string[]; keyType: string; keyOut: string; csrOut: string }) =>
+      run(async () => {
+        if (!KEY_TYPES.includes(o.keyType)) throw new OpencesError('malformed', `--key-type must be one of ${KEY_TYPES.join(', ')}`);
+        await newRequest(o);
+        process.stdout.write(`wrote ${o.keyOut} (private key, 0600) and ${o.csrOut}\n`);
+        return EXIT.ok;
+      }),
+    );
+
+  netOptions(req.command('submit').description('send a request (PKCS#10/CMC/PKCS#7, PEM or DER) to a CES server').argument('<request>'))
+    .option('--template <name>', 'template to name in AdditionalContext (if the request does not)')
+    .option('--cert-out <file>', 'where to write the issued certificate and chain (PEM)')
+    .action((file: string, o: NetOpts & { template?: string; certOut?: string }) =>
+      run(async () => {
+        const der = readRequest(file);
+        const r = await withClient(o, (c) => c.issue(o.url, { format: 'pkcs10', der, template: o.template }));
+        return report(r, o.json, o.certOut);
+      }),
+    );
+
+  netOptions(req.command('retrieve').description('ask a CES server for a request by its ID (after approval)').argument('<requestId>'))
+    .option('--cert-out <file>', 'where to write the certificate and chain (PEM)')
+    .action((id: string, o: NetOpts & { certOut?: string }) =>
+      run(async () => report(await withClient(o, (c) => c.queryStatus(o.url, id)), o.json, o.certOut)),
+    );
+
+  req
+    .command('accept')
+    .description('check that a certificate belongs to a key, and install it')
+    .argument('<certificate>')
+    .requiredOption('--key <file>', 'the private key made by `req new`')
+    .option('--cert-out <file>', 'where to write the certificate (PEM)')
+    .action((file: string, o: { key: string; certOut?: string }) =>
+      run(async () => {
+        const certPem = readFileSync(file, 'utf8');
+        const cert = new X509Certificate(certPem);
+        const mine = createPublicKey(createPrivateKey(readFileSync(o.key, 'utf8'))).export({ type: 'spki', format: 'der' });
+        const theirs = cert.publicKey.export({ type: 'spki', format: 'der' });
+        if (!Buffer.from(mine).equals(Buffer.from(theirs))) throw new OpencesError('malformed', `the certificate ${file} is for another key than ${o.key}`);
+        if (o.certOut) writeAtomic(o.certOut, certPem);
+        process.stdout.write(`certificate matches ${o.key}${o.certOut ? `; installed as ${o.certOut}` : ''}\n`);
+        return EXIT.ok;
+      }),
+    );
+
+  netOptions(req.command('enroll').description('policy → new → submit → accept in one step, against a CEP URL'))
+    .requiredOption('--template <name>', 'certificate template')
+    .option('--subject <dn>', 'subject (when the template lets you supply it)')
+    .option('--san <type:value>', 'subject alternative name (repeatable)', collect, [] as string[])
+    .option('--key-type <type>', `one of ${KEY_TYPES.join(', ')}`, 'P-256')
+    .requiredOption('--key-out <file>', 'where to write the private key (PEM, 0600)')
+    .requiredOption('--cert-out <file>', 'where to write the certificate and chain (PEM)')
+    .action((o: NetOpts & { template: string; subject?: string; san: string[]; keyType: string; keyOut: string; certOut: string }) =>
+      run(async () =>
+        withClient(o, async (c) => {
+          const { templates } = await c.getPolicies(o.url);
+          const t = templates.find((x) => x.name.toLowerCase() === o.template.toLowerCase());
+          if (!t) throw new OpencesError('templateNotFound', `${o.url} offers no template "${o.template}" to you (available: ${templates.map((x) => x.name).join(', ') || 'none'})`);
+          const want = o.cert ? 8 : 4;
+          const ces = t.enrollmentUrls.find((u) => u.clientAuthentication === want && !u.renewalOnly);
+          if (!ces) throw new OpencesError('unavailable', `no enrollment URL for ${t.name} accepts ${want === 8 ? 'certificate' : 'username/password'} authentication`);
+          const { csrDer } = await newRequest({ ...o, template: t.name });
+          return report(await c.issue(ces.uri, { format: 'pkcs10', der: csrDer }), o.json, o.certOut);
+        }),
+      ),
+    );
+}

@@ -1,0 +1,4 @@
+export { EnrollmentClient, type EnrollResult, type PolicyTemplate } from './enrollment-client.js';
+export { SoapTransport, type ClientAuth, type TransportOptions } from './transport.js';
+export { EnrollmentDenied } from './errors.js';
+export { newKeyPair, buildCsr, parseSubject, parseSan, type RequesterKeyType } from './request-builder.js';
