@@ -2,18 +2,8 @@ import 'reflect-metadata';
 import { X509Certificate as PeculiarCert, SubjectAlternativeNameExtension } from '@peculiar/x509';
 import { X509Certificate } from 'node:crypto';
 import type { NameAttribute, SanEntry } from '../ca/types.js';
+import { NAME_OIDS } from '../protocol/pkcs10/names.js';
 
-const SHORT_NAMES: Record<string, string> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '2.5.4.5': 'SERIALNUMBER',
-  '1.2.840.113549.1.9.1': 'E',
-  '0.9.2342.19200300.100.1.25': 'DC',
-};
 
 /** Subject, SANs and serial of a certificate we issued (renewals keep them). Not a hot path. */
 export function certificateIdentity(der: Uint8Array): { serial: string; subject: NameAttribute[]; sans: SanEntry[] } {
@@ -21,7 +11,7 @@ export function certificateIdentity(der: Uint8Array): { serial: string; subject:
   const subject: NameAttribute[] = [];
   for (const rdn of c.subjectName.toJSON()) {
     for (const [type, values] of Object.entries(rdn)) {
-      for (const v of values) subject.push({ type: SHORT_NAMES[type] ?? type, value: v });
+      for (const v of values) subject.push({ type: NAME_OIDS[type] ?? type, value: v });
     }
   }
   const sans: SanEntry[] = [];

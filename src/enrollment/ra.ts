@@ -94,6 +94,20 @@ export class RegistrationAuthority {
 
     let template: Template | undefined;
     let renewalOf: CertificateRecord | undefined;
+    // What every recorded request carries, whatever the decision.
+    const record = (t: Template | undefined) => ({
+      requester: input.principal.name,
+      authMethod: input.principal.method,
+      clientAddress: input.address,
+      template: t?.name,
+      requestFormat: input.format,
+      rawRequest: input.raw,
+      csrDer: decoded.csrDer,
+      csrSha256,
+      renewalOf: renewalOf?.serial,
+      attributes: decoded.attributes,
+      submittedAt: now,
+    });
     try {
       if (input.renewalOnly && input.kind !== 'renew') {
         throw new Denial('this enrollment endpoint accepts renewal requests only', HRESULT.E_ACCESSDENIED);
@@ -106,21 +120,11 @@ export class RegistrationAuthority {
       const pend = template.enrollment.pendAllRequests;
       const requestId = await this.o.db.transaction(async (tx) => {
         const id = await insertRequest(tx, {
+          ...record(template),
           status: 'pending',
-          requester: input.principal.name,
-          authMethod: input.principal.method,
-          clientAddress: input.address,
-          template: template!.name,
-          requestFormat: input.format,
-          rawRequest: input.raw,
-          csrDer: decoded.csrDer,
-          csrSha256,
           issuanceOrder: storeOrder(order.stored, pend ? 'approval' : undefined),
           disposition: DISPOSITION.underSubmission,
           dispositionMessage: MSG.pending,
-          renewalOf: renewalOf?.serial,
-          attributes: decoded.attributes,
-          submittedAt: now,
         });
         await this.o.audit.record(
           {
@@ -142,21 +146,11 @@ export class RegistrationAuthority {
       if (!d) throw e;
       const requestId = await this.o.db.transaction(async (tx) => {
         const id = await insertRequest(tx, {
+          ...record(template),
           status: 'denied',
-          requester: input.principal.name,
-          authMethod: input.principal.method,
-          clientAddress: input.address,
-          template: template?.name,
-          requestFormat: input.format,
-          rawRequest: input.raw,
-          csrDer: decoded.csrDer,
-          csrSha256,
           disposition: DISPOSITION.denied,
           dispositionMessage: d.message,
           errorCode: d.hresult,
-          renewalOf: renewalOf?.serial,
-          attributes: decoded.attributes,
-          submittedAt: now,
           resolvedAt: now,
         });
         await this.o.audit.record({ ...base, template: template?.name, requestId: id, reason: d.message, details: { hresult: d.hresult } }, tx);

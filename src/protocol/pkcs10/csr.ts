@@ -4,7 +4,7 @@ import * as pkijs from 'pkijs';
 import type { NameAttribute, SanEntry } from '../../ca/types.js';
 import { OpencesError } from '../../errors.js';
 import { nameAttributes, nameToString, sanEntries } from './names.js';
-import { describeSpki, type CsrPublicKey } from './inspect.js';
+import { KEY_OIDS, describeSpki, type CsrPublicKey } from './inspect.js';
 
 export const OID = {
   extensionRequest: '1.2.840.113549.1.9.14',
@@ -13,11 +13,7 @@ export const OID = {
   msCertificateTemplateName: '1.3.6.1.4.1.311.20.2',
   msCertificateTemplate: '1.3.6.1.4.1.311.21.7',
   subjectAltName: '2.5.29.17',
-  rsaEncryption: '1.2.840.113549.1.1.1',
-  ecPublicKey: '1.2.840.10045.2.1',
-  dsa: '1.2.840.10040.4.1',
-  ed25519: '1.3.101.112',
-  ed448: '1.3.101.113',
+  ...KEY_OIDS,
 } as const;
 
 

@@ -16,7 +16,8 @@ const SIG_HASH: Record<string, string | null> = {
   '1.3.101.113': null,
 };
 const RSASSA_PSS = '1.2.840.113549.1.1.10';
-const HASH_OIDS: Record<string, string> = {
+/** Digest algorithm OIDs → node:crypto hash names (shared with the CMS verifier). */
+export const HASH_OIDS: Record<string, string> = {
   '1.3.14.3.2.26': 'sha1',
   '2.16.840.1.101.3.4.2.1': 'sha256',
   '2.16.840.1.101.3.4.2.2': 'sha384',

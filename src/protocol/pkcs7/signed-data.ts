@@ -2,19 +2,14 @@ import { createPublicKey, createHash } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { OpencesError } from '../../errors.js';
-import { verifySignature } from '../pkcs10/verify.js';
+import { HASH_OIDS, verifySignature } from '../pkcs10/verify.js';
 import { explicit, implicitCons, integer, oid, seq, set, octetString } from '../../ca/der.js';
 
 export const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 export const OID_DATA = '1.2.840.113549.1.7.1';
 const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
 const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
-const HASHES: Record<string, string> = {
-  '1.3.14.3.2.26': 'sha1',
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
-};
+const HASHES = HASH_OIDS;
 
 export interface SignerResult {
   certificateDer?: Uint8Array;
