@@ -22,7 +22,7 @@ export interface UsernameAuthOptions {
   db: Db;
   clock: Clock;
   audit: AuditLog;
-  /** Realms / NetBIOS domains accepted as `alice@domain` or `DOMAIN\alice`; empty: any. */
+  /** Realms / NetBIOS domains accepted as `alice@domain` or `DOMAIN\alice`; an empty list accepts every domain. */
   domains?: string[];
   cacheTtlMs?: number;
   maxFailuresPerAccount?: number;
