@@ -61,7 +61,7 @@ export const configSchema = z
         friendlyName: z.string().default('opences enrollment policy'),
         nextUpdateHours: z.coerce.number().int().positive().default(8),
         /** Authentication methods offered as CES URIs in GetPolicies. */
-        cesAuth: z.array(z.enum(['Kerberos', 'UsernamePassword', 'Certificate'])).default(['UsernamePassword']),
+        cesAuth: z.array(z.enum(['Kerberos', 'UsernamePassword', 'Certificate'])).default(['UsernamePassword', 'Certificate']),
       })
       .strict()
       .prefault({}),

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
 import type { TemplateService } from './template-service.js';
 import type { UsernameAuthenticator } from '../auth/username.js';
+import type { CertificateAuthenticator } from '../auth/certificate.js';
 
 /**
  * Everything a node needs apart from its front ends: the composition root's product. The
@@ -23,6 +24,7 @@ export interface Core {
   templates: TemplateService;
   ra: RegistrationAuthority;
   usernameAuth: UsernameAuthenticator;
+  certificateAuth: CertificateAuthenticator;
   /** Deployment-wide identifiers (stable across nodes on one database). */
   deployment: { policyId: string; enterpriseArc: string };
   close(): Promise<void>;

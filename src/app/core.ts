@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { RegistrationAuthority } from '../enrollment/ra.js';
 import { UsernameAuthenticator } from '../auth/username.js';
+import { CertificateAuthenticator } from '../auth/certificate.js';
 import { createLogger, type Logger } from '../log.js';
 import { generateEnterpriseArc } from '../policy/defaults.js';
 import type { Db } from '../store/db.js';
@@ -88,6 +89,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
 
     const ra = new RegistrationAuthority({ db, ca, templates, audit, clock });
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains });
+    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains });
 
     const pki: PkiSource = {
       async certificate(slug) {
@@ -116,6 +118,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       templates,
       ra,
       usernameAuth,
+      certificateAuth,
       pki,
       deployment: { policyId, enterpriseArc },
       initialised: { ca: h.created, templates: seeded },

@@ -1,4 +1,5 @@
 import type { Express, Request, Response } from 'express';
+import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,10 +26,21 @@ function usernameAuthenticator(core: Core): EndpointAuthenticator {
   };
 }
 
+/** Certificate endpoints: the TLS client certificate, checked before the body is read. */
+function certificateAuthenticator(core: Core): EndpointAuthenticator {
+  return {
+    async transport(req: Request) {
+      return core.certificateAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
+    },
+  };
+}
+
 function authenticatorFor(core: Core, auth: EndpointAuth): EndpointAuthenticator | null {
   switch (auth) {
     case 'UsernamePassword':
       return usernameAuthenticator(core);
+    case 'Certificate':
+      return certificateAuthenticator(core);
     default:
       return null;
   }

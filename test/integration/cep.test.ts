@@ -57,7 +57,10 @@ describe('CEP GetPolicies over HTTPS with UsernameToken', () => {
     }
     const ca = resp.cAs![0]!;
     expect(Buffer.from(ca.certificate).equals(Buffer.from(s.core.ca.info().issuingCertificate))).toBe(true);
-    expect(ca.uris).toEqual([{ clientAuthentication: 4, uri: `${s.url}/opences_Issuing_CA_CES_UsernamePassword/service.svc/CES`, priority: 1, renewalOnly: false }]);
+    expect(ca.uris).toEqual([
+      { clientAuthentication: 4, uri: `${s.url}/opences_Issuing_CA_CES_UsernamePassword/service.svc/CES`, priority: 1, renewalOnly: false },
+      { clientAuthentication: 8, uri: `${s.url}/opences_Issuing_CA_CES_Certificate/service.svc/CES`, priority: 1, renewalOnly: false },
+    ]);
     const web = resp.policies!.find((p) => p.attributes.commonName === 'WebServer')!;
     expect(web.attributes.subjectNameFlags! & 0x1).toBe(1); // enrollee supplies subject
     const approval = resp.policies!.find((p) => p.attributes.commonName === 'WebServerApproval')!;

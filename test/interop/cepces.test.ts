@@ -50,6 +50,23 @@ describe('cepces (openSUSE, certmonger helper) against opences', () => {
     expect(opensslStatus(['verify', '-CAfile', join(s.dataDir, 'certs/root_ca.crt'), '-untrusted', join(s.dataDir, 'certs/issuing_ca.crt'), leaf]).code).toBe(0);
   });
 
+  it('enrolls with a TLS client certificate (auth=Certificate) issued to alice earlier', async () => {
+    const userCsr = makeCsr({ key: 'rsa:2048', subject: 'CN=alice', templateName: 'User' });
+    const got = await runCepces({ ...base(), operation: 'SUBMIT', csrPem: userCsr.csrPem });
+    expect(got.exitCode, got.stdout + got.stderr).toBe(CERTMONGER.ISSUED);
+    const d = tmp();
+    const certFile = writeTmp(d, 'alice.crt', got.stdout);
+    const keyFile = writeTmp(d, 'alice.key', userCsr.keyPem);
+    const cert = { server: s.url, auth: 'Certificate' as const, caBundle: join(s.dataDir, 'certs/root_ca.crt'), certFile, keyFile };
+    const list = await runCepces({ ...cert, operation: 'GET-SUPPORTED-TEMPLATES' });
+    expect(list.exitCode, list.stdout + list.stderr).toBe(CERTMONGER.ISSUED);
+    expect(list.stdout).toContain('WebServer');
+    const csr = makeCsr({ key: 'ec:P-256', subject: 'CN=tlsauth.example.test', sans: ['DNS:tlsauth.example.test'], templateName: 'WebServer' });
+    const r = await runCepces({ ...cert, operation: 'SUBMIT', csrPem: csr.csrPem });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(CERTMONGER.ISSUED);
+    expect(opensslStatus(['verify', '-CAfile', join(s.dataDir, 'certs/root_ca.crt'), '-untrusted', join(s.dataDir, 'certs/issuing_ca.crt'), writeTmp(d, 'leaf.pem', r.stdout)]).code).toBe(0);
+  });
+
   it('is rejected with a wrong password', async () => {
     const r = await runCepces({ ...base(), password: 'wrong', operation: 'GET-SUPPORTED-TEMPLATES' });
     expect(r.exitCode).not.toBe(CERTMONGER.ISSUED);

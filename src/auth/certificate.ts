@@ -1,0 +1,92 @@
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
+import { OpencesError } from '../errors.js';
+import type { Db } from '../store/db.js';
+import { findBySerial } from '../store/certificate-repo.js';
+import { getAccountForLogin } from './accounts.js';
+import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
+
+export interface CertificateAuthOptions {
+  db: Db;
+  clock: Clock;
+  audit: AuditLog;
+  /** Issuing CA certificates whose end-entity certificates are trusted for authentication. */
+  issuers: () => Uint8Array[];
+  domains?: string[];
+}
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const FAILED = (): OpencesError => new OpencesError('unauthenticated', 'authentication failed');
+
+/**
+ * TLS client-certificate authentication for the `_Certificate` endpoints. The certificate must chain
+ * to one of our issuing CAs, be within its validity, allow client authentication, and not be revoked
+ * in our own records. The principal is the account the certificate names (UPN SAN, else CN), with
+ * that account's groups when it exists and is enabled.
+ */
+export class CertificateAuthenticator {
+  constructor(private readonly o: CertificateAuthOptions) {}
+
+  async fromTls(socket: TLSSocket, address: string): Promise<Principal> {
+    const raw = socket.getPeerCertificate?.(false)?.raw;
+    if (!raw || raw.length === 0) {
+      await this.fail(address, 'no client certificate presented');
+    }
+    return this.authenticate(new Uint8Array(raw!), address);
+  }
+
+  async authenticate(der: Uint8Array, address: string): Promise<Principal> {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(Buffer.from(der));
+    } catch {
+      return this.fail(address, 'unreadable client certificate');
+    }
+    const issuer = this.o.issuers().map((i) => new X509Certificate(Buffer.from(i))).find((i) => cert.checkIssued(i) && cert.verify(i.publicKey));
+    if (!issuer) return this.fail(address, `client certificate ${cert.subject.replace(/\n/g, ', ')} is not issued by a trusted CA`);
+    const now = this.o.clock.now().getTime();
+    if (now < new Date(cert.validFrom).getTime() || now > new Date(cert.validTo).getTime()) return this.fail(address, `client certificate ${cert.serialNumber} is expired or not yet valid`);
+    const ekus = cert.keyUsage;
+    if (ekus && ekus.length && !ekus.includes(CLIENT_AUTH) && !ekus.includes('2.5.29.37.0')) return this.fail(address, `client certificate ${cert.serialNumber} does not allow client authentication`);
+    const serial = cert.serialNumber.toLowerCase().replace(/^(00)+/, '');
+    const rec = await findBySerial(this.o.db, serial);
+    if (!rec) return this.fail(address, `client certificate ${serial} is not in this CA's records`);
+    if (rec.revokedAt) return this.fail(address, `client certificate ${serial} is revoked`);
+
+    const upn = /othername:\s*UPN::?([^,\s]+)/i.exec(cert.subjectAltName ?? '')?.[1];
+    const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
+    const name = upn ?? cn ?? rec.requester ?? serial;
+    const candidates = [name, name.includes('@') && this.acceptsDomain(name.slice(name.lastIndexOf('@') + 1)) ? name.slice(0, name.lastIndexOf('@')) : undefined].filter((x): x is string => Boolean(x));
+    let groups: string[] = [];
+    let accountName: string | undefined;
+    for (const c of candidates) {
+      const a = await getAccountForLogin(this.o.db, c);
+      if (a) {
+        if (a.disabled) return this.fail(address, `account ${a.name} is disabled`);
+        groups = a.groups;
+        accountName = a.name;
+        break;
+      }
+    }
+    return {
+      name: accountName ?? name,
+      displayName: cn ?? name,
+      groups: [AUTHENTICATED_GROUP, ...groups],
+      method: 'certificate',
+      ...(upn ? { upn } : {}),
+      certificate: { der, serial, issuer: cert.issuer, subject: cert.subject },
+    };
+  }
+
+  private acceptsDomain(d: string): boolean {
+    const list = (this.o.domains ?? []).map((x) => x.toLowerCase());
+    return list.length === 0 || list.includes(d.toLowerCase());
+  }
+
+  private async fail(address: string, reason: string): Promise<never> {
+    await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'certificate', address, reason });
+    throw FAILED();
+  }
+}
