@@ -7,6 +7,7 @@ import { operate } from './operator.js';
 import { fail } from './exit.js';
 import { serveCommand } from './serve.js';
 import { registerRequesterCommands } from './req.js';
+import { registerAutoenroll } from './autoenroll.js';
 
 const program = new Command();
 program
@@ -138,5 +139,6 @@ opCommand(audit, 'verify', 'check the audit chain: changed, removed or reordered
 
 
 registerRequesterCommands(program);
+registerAutoenroll(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -17,6 +17,8 @@ export interface TransportOptions {
   /** PEM bundle trusted for the server's TLS certificate (default: the system store). */
   caBundlePem?: string;
   timeoutMs?: number;
+  /** Clock for the UsernameToken's Created (tests pin it; default the wall clock). */
+  now?: () => Date;
 }
 
 /** SOAP 1.2 over HTTPS for the enrollment client: security header, TLS, fault → typed error. */
@@ -51,7 +53,7 @@ export class SoapTransport {
     return (
       `<wsse:Security s:mustUnderstand="1" xmlns:wsse="${NS.wsse}" xmlns:wsu="${NS.wsu}"><wsse:UsernameToken>` +
       `<wsse:Username>${esc(this.o.auth.username)}</wsse:Username><wsse:Password Type="${PASSWORD_TEXT}">${esc(this.o.auth.password)}</wsse:Password>` +
-      `<wsse:Nonce>${randomBytes(16).toString('base64')}</wsse:Nonce><wsu:Created>${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}</wsu:Created>` +
+      `<wsse:Nonce>${randomBytes(16).toString('base64')}</wsse:Nonce><wsu:Created>${(this.o.now ?? (() => new Date()))().toISOString().replace(/\.\d+Z$/, 'Z')}</wsu:Created>` +
       `</wsse:UsernameToken></wsse:Security>`
     );
   }
