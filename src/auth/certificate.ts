@@ -7,6 +7,8 @@ import type { Db } from '../store/db.js';
 import { findBySerial } from '../store/certificate-repo.js';
 import { getAccountForLogin } from './accounts.js';
 import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
+import { verifyMessageSignature } from './message-signature.js';
+import type { SoapEnvelope } from '../protocol/soap/envelope.js';
 
 export interface CertificateAuthOptions {
   db: Db;
@@ -29,12 +31,23 @@ const FAILED = (): OpencesError => new OpencesError('unauthenticated', 'authenti
 export class CertificateAuthenticator {
   constructor(private readonly o: CertificateAuthOptions) {}
 
-  async fromTls(socket: TLSSocket, address: string): Promise<Principal> {
+  /** The TLS client certificate's principal, or null when the client presented none. */
+  async fromTls(socket: TLSSocket, address: string): Promise<Principal | null> {
     const raw = socket.getPeerCertificate?.(false)?.raw;
-    if (!raw || raw.length === 0) {
-      await this.fail(address, 'no client certificate presented');
+    if (!raw || raw.length === 0) return null;
+    return this.authenticate(new Uint8Array(raw), address);
+  }
+
+  /** WS-Security X.509 message signature (src/auth/message-signature.ts), then the same checks. */
+  async fromMessage(env: SoapEnvelope, address: string): Promise<Principal> {
+    if (!env.header.security?.signature) return this.fail(address, 'no client certificate presented and no message signature');
+    let der: Uint8Array;
+    try {
+      der = verifyMessageSignature(env, this.o.clock.now());
+    } catch (e) {
+      return this.fail(address, e instanceof Error ? e.message : 'message signature refused');
     }
-    return this.authenticate(new Uint8Array(raw!), address);
+    return this.authenticate(der, address);
   }
 
   async authenticate(der: Uint8Array, address: string): Promise<Principal> {

@@ -26,11 +26,17 @@ function usernameAuthenticator(core: Core): EndpointAuthenticator {
   };
 }
 
-/** Certificate endpoints: the TLS client certificate, checked before the body is read. */
+/**
+ * Certificate endpoints: a TLS client certificate (checked before the body is read), or else a
+ * WS-Security X.509 signature over Body and Timestamp (as Windows clients send it).
+ */
 function certificateAuthenticator(core: Core): EndpointAuthenticator {
   return {
     async transport(req: Request) {
       return core.certificateAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
+    },
+    async message(env: SoapEnvelope, req: Request) {
+      return core.certificateAuth.fromMessage(env, clientAddress(req));
     },
   };
 }
