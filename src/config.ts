@@ -62,6 +62,8 @@ export const configSchema = z
         nextUpdateHours: z.coerce.number().int().positive().default(8),
         /** Authentication methods offered as CES URIs in GetPolicies. */
         cesAuth: z.array(z.enum(['Kerberos', 'UsernamePassword', 'Certificate'])).default(['UsernamePassword', 'Certificate']),
+        /** CES endpoints that accept only renewals (ADCS renewal-only mode), advertised with renewalOnly. */
+        renewalOnly: z.array(z.enum(['Kerberos', 'UsernamePassword', 'Certificate'])).default([]),
       })
       .strict()
       .prefault({}),

@@ -55,7 +55,7 @@ export function buildPolicyResponse(o: {
   notChanged: boolean;
   visible: { template: Template; rights: Rights }[];
   caCertificate: Uint8Array;
-  cesUris: { auth: EndpointAuth; uri: string }[];
+  cesUris: { auth: EndpointAuth; uri: string; renewalOnly: boolean }[];
 }): XcepResponse {
   const oids = new OidTable();
   const policies: XcepPolicy[] = o.visible.map(({ template: t, rights }) => {
@@ -104,7 +104,7 @@ export function buildPolicyResponse(o: {
     policies: o.notChanged ? undefined : policies,
     cAs: [
       {
-        uris: o.cesUris.map((u) => ({ clientAuthentication: CLIENT_AUTHENTICATION[u.auth], uri: u.uri, priority: 1, renewalOnly: false })),
+        uris: o.cesUris.map((u) => ({ clientAuthentication: CLIENT_AUTHENTICATION[u.auth], uri: u.uri, priority: 1, renewalOnly: u.renewalOnly })),
         certificate: o.caCertificate,
         enrollPermission: o.visible.some((v) => v.rights.enroll),
         cAReferenceID: 0,
@@ -143,7 +143,7 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperatio
             notChanged,
             visible,
             caCertificate: info.issuingCertificate,
-            cesUris: cesAuths.map((auth) => ({ auth, uri: `${core.config.publicUrl}${cesPath(info.name, auth)}` })),
+            cesUris: cesAuths.map((auth) => ({ auth, uri: `${core.config.publicUrl}${cesPath(info.name, auth)}`, renewalOnly: core.config.policy.renewalOnly.includes(auth) })),
           }),
         );
         if (cache.size > 1000) cache.clear();

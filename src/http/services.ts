@@ -85,7 +85,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics): void 
     const caName = core.ca.info().name;
     for (const auth of auths) {
       const path = cesPath(caName, auth);
-      const op = cesOperation(core, { endpointUrl: `${config.publicUrl}${path}`, renewalOnly: false, maxTokenBytes: config.maxBodyBytes });
+      const op = cesOperation(core, { endpointUrl: `${config.publicUrl}${path}`, renewalOnly: config.policy.renewalOnly.includes(auth), maxTokenBytes: config.maxBodyBytes });
       const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(core, auth)!, operation: op });
       const wsdl = wsdlHandler('wstep.wsdl', `${config.publicUrl}${path}`);
       for (const p of [path, `${path}/`]) {
