@@ -138,6 +138,26 @@ opCommand(audit, 'verify', 'check the audit chain: changed, removed or reordered
 }));
 
 
+// --- admin API tokens
+const token = program.command('token').description('API tokens for the admin REST API (/api/v1)');
+opCommand(token, 'create', 'create a token; it is shown once')
+  .addOption(new Option('--role <role>', 'ca-admin | cert-manager | auditor').choices(['ca-admin', 'cert-manager', 'auditor']).makeOptionMandatory())
+  .requiredOption('--for <principal>', 'the person or service the token acts as (recorded as the actor)')
+  .option('--name <name>', 'a label')
+  .option('--expires-days <n>', 'expiry in days', (v: string) => Number.parseInt(v, 10))
+  .action(run(async (opts: Opts) => {
+    const r = (await operate(configFrom(opts), 'token.create', { role: opts.role, principal: opts.for, name: opts.name, expiresDays: opts.expiresDays })) as { token: string; id: string };
+    print(opts.json, r, () => `token ${r.id} created; it is shown only now:\n${r.token}`);
+  }));
+opCommand(token, 'list', 'list tokens (never their secrets)').action(run(async (opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'token.list', {})) as { id: string; role: string; principal: string; revokedAt: string | null }[];
+  print(opts.json, r, () => r.map((t) => `${t.id}\t${t.role}\t${t.principal}${t.revokedAt ? '\trevoked' : ''}`).join('\n') || '(no tokens)');
+}));
+opCommand(token, 'revoke', 'revoke a token').argument('<id>').action(run(async (id: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'token.revoke', { id });
+  print(opts.json, r, () => `token ${id} revoked`);
+}));
+
 registerRequesterCommands(program);
 registerAutoenroll(program);
 

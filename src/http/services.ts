@@ -12,6 +12,7 @@ import { cesOperation, clientAddress } from './ces.js';
 import { cepPath, cesPath, type EndpointAuth } from './endpoints.js';
 import type { Metrics } from './metrics.js';
 import { soapEndpoint, type EndpointAuthenticator } from './soap-endpoint.js';
+import { mountAdmin } from './admin/index.js';
 
 const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl');
 
@@ -81,6 +82,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics): void 
       }
     }
   }
+  if (config.roles.includes('admin')) mountAdmin(app, core);
   if (config.roles.includes('ces')) {
     const caName = core.ca.info().name;
     for (const auth of auths) {

@@ -8,6 +8,7 @@ import { addUser, disableUser, listUsers } from '../auth/accounts.js';
 import { deleteTemplate, getTemplate, listTemplates, setEnabled, upsertTemplate } from '../store/template-repo.js';
 import { templatesFromYaml, templatesToYaml } from '../policy/template-yaml.js';
 import { pem } from '../ca/init.js';
+import { ADMIN_ROLES, createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens.js';
 
 /**
  * Operator operations: one function per verb, validated input, audited, shared by the CLI (direct
@@ -164,6 +165,21 @@ export const OPERATIONS: Record<string, Op> = {
   },
 
   'audit.verify': async (core) => core.audit.verify(),
+
+  'token.create': async (core, args, actor) => {
+    const a = parse(z.object({ role: z.enum(ADMIN_ROLES), principal: z.string().min(1).max(256), name: z.string().max(128).optional(), expiresDays: z.number().int().min(1).max(3650).optional() }), args);
+    const expiresAt = a.expiresDays ? new Date(core.clock.now().getTime() + a.expiresDays * 86400_000) : undefined;
+    const t = await createApiToken(core.db, { name: a.name ?? `${a.principal} (${a.role})`, role: a.role, principal: a.principal, createdBy: actor, expiresAt });
+    await core.audit.record({ type: 'token.create', outcome: 'success', actor, principal: a.principal, details: { id: t.id, role: a.role, expiresAt: expiresAt?.toISOString() } });
+    return { id: t.id, role: a.role, principal: a.principal, expiresAt: expiresAt?.toISOString() ?? null, token: t.token };
+  },
+  'token.list': async (core) => listApiTokens(core.db),
+  'token.revoke': async (core, args, actor) => {
+    const a = parse(z.object({ id: z.string() }), args);
+    await revokeApiToken(core.db, a.id);
+    await core.audit.record({ type: 'token.revoke', outcome: 'success', actor, details: { id: a.id } });
+    return { id: a.id, revoked: true };
+  },
 };
 
 async function setTemplateEnabled(core: Core, args: unknown, actor: string, enabled: boolean): Promise<unknown> {
