@@ -138,6 +138,14 @@ opCommand(audit, 'verify', 'check the audit chain: changed, removed or reordered
 }));
 
 
+opCommand(audit, 'export', 'write the audit log as JSON lines (oldest first) for a SIEM').argument('[file]').action(run(async (file: string | undefined, opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'audit.export', {})) as { count: number; jsonl: string };
+  if (file) {
+    writeFileSync(file, r.jsonl);
+    process.stderr.write(`exported ${r.count} events to ${file}\n`);
+  } else process.stdout.write(r.jsonl);
+}));
+
 // --- admin API tokens
 const token = program.command('token').description('API tokens for the admin REST API (/api/v1)');
 opCommand(token, 'create', 'create a token; it is shown once')

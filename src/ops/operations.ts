@@ -165,6 +165,12 @@ export const OPERATIONS: Record<string, Op> = {
   },
 
   'audit.verify': async (core) => core.audit.verify(),
+  'audit.export': async (core) => {
+    const chunks: string[] = [];
+    const sink = { write: (line: string) => chunks.push(line) } as unknown as NodeJS.WritableStream;
+    const count = await core.audit.export(sink);
+    return { count, jsonl: chunks.join('') };
+  },
 
   'token.create': async (core, args, actor) => {
     const a = parse(z.object({ role: z.enum(ADMIN_ROLES), principal: z.string().min(1).max(256), name: z.string().max(128).optional(), expiresDays: z.number().int().min(1).max(3650).optional() }), args);

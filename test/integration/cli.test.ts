@@ -73,6 +73,10 @@ describe('operator CLI against a running server (control socket)', () => {
     const verify = await cli(['audit', 'verify', ...dd()]);
     expect(verify.code, verify.err).toBe(0);
     expect(verify.out).toMatch(/audit log intact: \d+ events/);
+    const exp = await cli(['audit', 'export', ...dd()]);
+    const lines = exp.out.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; hash: string; prevHash: string });
+    expect(lines.length).toBeGreaterThan(3);
+    expect(lines[1]!.prevHash).toBe(lines[0]!.hash);
     const missing = await cli(['request', 'approve', '999999', ...dd()]);
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('no request 999999');
