@@ -12,42 +12,48 @@ import { cesOperation, clientAddress } from './ces.js';
 import { cepPath, cesPath, type EndpointAuth } from './endpoints.js';
 import type { Metrics } from './metrics.js';
 import { soapEndpoint, type EndpointAuthenticator } from './soap-endpoint.js';
+import { authenticateWith, createAuthenticator } from '../auth/passport.js';
 import { mountAdmin } from './admin/index.js';
 
 const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl');
 
-/** UsernamePassword endpoints: WS-Security UsernameToken (PasswordText), over TLS only. */
-function usernameAuthenticator(core: Core): EndpointAuthenticator {
-  return {
-    async message(env: SoapEnvelope, req: Request) {
-      const t = env.header.security?.usernameToken;
-      if (!t) throw new OpencesError('unauthenticated', 'no UsernameToken in the WS-Security header');
-      return core.usernameAuth.authenticate({ username: t.username, password: t.password, nonce: t.nonce, created: t.created, messageId: env.header.messageId }, { address: clientAddress(req) });
-    },
-  };
-}
+/** The SOAP request being authenticated (message-level strategies read its WS-Security header). */
+const envelopes = new WeakMap<Request, SoapEnvelope>();
 
 /**
- * Certificate endpoints: a TLS client certificate (checked before the body is read), or else a
- * WS-Security X.509 signature over Body and Timestamp (as Windows clients send it).
+ * The SOAP authentication strategies, registered with passport: UsernameToken (message level),
+ * TLS client certificate (transport) and WS-Security X.509 signature (message level).
  */
-function certificateAuthenticator(core: Core): EndpointAuthenticator {
-  return {
-    async transport(req: Request) {
-      return core.certificateAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
+function soapPassport(core: Core) {
+  return createAuthenticator({
+    'username-token': async (req) => {
+      const env = envelopes.get(req);
+      const t = env?.header.security?.usernameToken;
+      if (!env || !t) return null;
+      return core.usernameAuth.authenticate({ username: t.username, password: t.password, nonce: t.nonce, created: t.created, messageId: env.header.messageId }, { address: clientAddress(req) });
     },
-    async message(env: SoapEnvelope, req: Request) {
-      return core.certificateAuth.fromMessage(env, clientAddress(req));
+    'tls-certificate': (req) => core.certificateAuth.fromTls(req.socket as TLSSocket, clientAddress(req)),
+    'x509-signature': async (req) => {
+      const env = envelopes.get(req);
+      return env ? core.certificateAuth.fromMessage(env, clientAddress(req)) : null;
     },
-  };
+  });
 }
 
-function authenticatorFor(core: Core, auth: EndpointAuth): EndpointAuthenticator | null {
+function authenticatorFor(p: ReturnType<typeof soapPassport>, auth: EndpointAuth): EndpointAuthenticator | null {
+  const message = (strategy: string, missing: string) => async (env: SoapEnvelope, req: Request, res: Response) => {
+    envelopes.set(req, env);
+    const principal = await authenticateWith(p, strategy, req, res);
+    if (!principal) throw new OpencesError('unauthenticated', missing);
+    return principal;
+  };
   switch (auth) {
     case 'UsernamePassword':
-      return usernameAuthenticator(core);
+      return { message: message('username-token', 'no UsernameToken in the WS-Security header') };
     case 'Certificate':
-      return certificateAuthenticator(core);
+      // A TLS client certificate (checked before the body is read), or else a WS-Security X.509
+      // signature over Body and Timestamp, as Windows clients send it.
+      return { transport: (req, res) => authenticateWith(p, 'tls-certificate', req, res), message: message('x509-signature', 'no client certificate and no message signature') };
     default:
       return null;
   }
@@ -66,7 +72,8 @@ function wsdlHandler(file: string, address: string) {
 /** Mounts CEP and CES on the ADCS-compatible paths for the node's roles (conventions.md). */
 export function mountServices(app: Express, core: Core, metrics: Metrics): void {
   const { config } = core;
-  const auths = config.policy.cesAuth.filter((a) => authenticatorFor(core, a) !== null);
+  const passport = soapPassport(core);
+  const auths = config.policy.cesAuth.filter((a) => authenticatorFor(passport, a) !== null);
   const buildResponse = buildResponseEnvelope;
   const common = { maxBodyBytes: config.maxBodyBytes, log: core.log, metrics, buildResponse };
 
@@ -74,7 +81,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics): void 
     const op = cepOperation(core, auths);
     for (const auth of auths) {
       const path = cepPath(auth);
-      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(core, auth)!, operation: op });
+      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(passport, auth)!, operation: op });
       const wsdl = wsdlHandler('xcep.wsdl', `${config.publicUrl}${path}`);
       for (const p of [path, `${path}/`]) {
         app.get(p, wsdl);
@@ -88,7 +95,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics): void 
     for (const auth of auths) {
       const path = cesPath(caName, auth);
       const op = cesOperation(core, { endpointUrl: `${config.publicUrl}${path}`, renewalOnly: config.policy.renewalOnly.includes(auth), maxTokenBytes: config.maxBodyBytes });
-      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(core, auth)!, operation: op });
+      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(passport, auth)!, operation: op });
       const wsdl = wsdlHandler('wstep.wsdl', `${config.publicUrl}${path}`);
       for (const p of [path, `${path}/`]) {
         app.get(p, wsdl);

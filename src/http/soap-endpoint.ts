@@ -13,7 +13,7 @@ export interface EndpointAuthenticator {
   /** Transport-level step before the body is read (Negotiate, TLS client certificate). */
   transport?(req: Request, res: Response): Promise<Principal | null>;
   /** Message-level step (WS-Security) once the envelope is parsed. */
-  message?(env: SoapEnvelope, req: Request): Promise<Principal>;
+  message?(env: SoapEnvelope, req: Request, res: Response): Promise<Principal>;
 }
 
 export interface SoapOperation {
@@ -54,7 +54,7 @@ export function soapEndpoint(o: SoapEndpointOptions) {
       }
       if (!principal) {
         if (!o.authenticator.message) throw new OpencesError('unauthenticated', 'no credentials');
-        principal = await o.authenticator.message(env, req);
+        principal = await o.authenticator.message(env, req, res);
       }
       const out = await o.operation.handle(env, principal, req);
       res
