@@ -7,33 +7,7 @@ import { initCa, openCaSigner } from '../../../src/ca/init.js';
 import { FileKeyStore } from '../../../src/ca/keys/file.js';
 import { LocalCa } from '../../../src/ca/engine.js';
 import { systemClock } from '../../../src/clock.js';
-import type { IssuanceOrder } from '../../../src/ca/types.js';
-import { insertRequest } from '../../../src/store/request-repo.js';
-import type { Queryable } from '../../../src/store/db.js';
-
-async function newRequestId(db: Queryable, csrDer: Uint8Array): Promise<string> {
-  return insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', requestFormat: 'pkcs10', rawRequest: csrDer, csrDer, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: new Date() });
-}
-
-function order(id: string, csrDer: Uint8Array, over: Partial<IssuanceOrder> = {}): IssuanceOrder {
-  const now = Date.now();
-  return {
-    orderId: id,
-    template: 'WebServer',
-    templateInfo: { oid: '1.3.6.1.4.1.311.21.8.1.2.3', majorRevision: 100, minorRevision: 0 },
-    csrDer,
-    subject: [{ type: 'CN', value: 'www.example.test' }],
-    sans: [{ type: 'dns', value: 'www.example.test' }],
-    keyUsage: ['digitalSignature', 'keyEncipherment'],
-    keyUsageCritical: true,
-    ekus: ['1.3.6.1.5.5.7.3.1'],
-    issuancePolicies: [],
-    notBefore: new Date(now),
-    notAfter: new Date(now + 365 * 86400_000),
-    requester: 'alice',
-    ...over,
-  };
-}
+import { newRequestId, order } from './ca-fixture.js';
 
 describe.each(['RSA-2048', 'P-256'] as const)('local CA engine with a %s issuing key', (keyType) => {
   let db: TestDb;
