@@ -8,6 +8,7 @@ import type { Db } from '../store/db.js';
 import type { TemplateService } from './template-service.js';
 import type { UsernameAuthenticator } from '../auth/username.js';
 import type { CertificateAuthenticator } from '../auth/certificate.js';
+import type { PartnerRegistry } from '../auth/partners.js';
 
 /**
  * Everything a node needs apart from its front ends: the composition root's product. The
@@ -25,6 +26,7 @@ export interface Core {
   ra: RegistrationAuthority;
   usernameAuth: UsernameAuthenticator;
   certificateAuth: CertificateAuthenticator;
+  partners: PartnerRegistry;
   /** Deployment-wide identifiers (stable across nodes on one database). */
   deployment: { policyId: string; enterpriseArc: string };
   close(): Promise<void>;

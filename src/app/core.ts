@@ -13,6 +13,7 @@ import type { Config } from '../config.js';
 import { RegistrationAuthority } from '../enrollment/ra.js';
 import { UsernameAuthenticator } from '../auth/username.js';
 import { CertificateAuthenticator } from '../auth/certificate.js';
+import { PartnerRegistry } from '../auth/partners.js';
 import { createLogger, type Logger } from '../log.js';
 import { generateEnterpriseArc } from '../policy/defaults.js';
 import type { Db } from '../store/db.js';
@@ -87,9 +88,10 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     writeFileSync(join(certsDir, 'issuing_ca.crt'), pem(h.info.issuingCertificate));
     writeFileSync(join(certsDir, 'ca_chain.crt'), pem(h.info.issuingCertificate) + pem(h.info.rootCertificate));
 
-    const ra = new RegistrationAuthority({ db, ca, templates, audit, clock });
+    const partners = new PartnerRegistry(db);
+    const ra = new RegistrationAuthority({ db, ca, templates, audit, clock, partnerScope: (name) => partners.scope(name) });
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains });
-    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains });
+    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, partners });
 
     const pki: PkiSource = {
       async certificate(slug) {
@@ -119,6 +121,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       ra,
       usernameAuth,
       certificateAuth,
+      partners,
       pki,
       deployment: { policyId, enterpriseArc },
       initialised: { ca: h.created, templates: seeded },

@@ -8,6 +8,7 @@ import { findBySerial } from '../store/certificate-repo.js';
 import { getAccountForLogin } from './accounts.js';
 import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
 import { verifyMessageSignature } from './message-signature.js';
+import type { PartnerRegistry } from './partners.js';
 import type { SoapEnvelope } from '../protocol/soap/envelope.js';
 
 export interface CertificateAuthOptions {
@@ -16,6 +17,8 @@ export interface CertificateAuthOptions {
   audit: AuditLog;
   /** Issuing CA certificates whose end-entity certificates are trusted for authentication. */
   issuers: () => Uint8Array[];
+  /** Partner organisations trusted through their own roots. */
+  partners?: PartnerRegistry;
   domains?: string[];
 }
 
@@ -33,9 +36,12 @@ export class CertificateAuthenticator {
 
   /** The TLS client certificate's principal, or null when the client presented none. */
   async fromTls(socket: TLSSocket, address: string): Promise<Principal | null> {
-    const raw = socket.getPeerCertificate?.(false)?.raw;
-    if (!raw || raw.length === 0) return null;
-    return this.authenticate(new Uint8Array(raw), address);
+    const peer = socket.getPeerCertificate?.(true);
+    if (!peer?.raw || peer.raw.length === 0) return null;
+    // The chain the client sent, for partner certificates issued through intermediates.
+    const intermediates: Uint8Array[] = [];
+    for (let c = peer.issuerCertificate; c && c.raw && c !== c.issuerCertificate && intermediates.length < 5; c = c.issuerCertificate) intermediates.push(new Uint8Array(c.raw));
+    return this.authenticate(new Uint8Array(peer.raw), address, intermediates);
   }
 
   /** WS-Security X.509 message signature (src/auth/message-signature.ts), then the same checks. */
@@ -50,19 +56,23 @@ export class CertificateAuthenticator {
     return this.authenticate(der, address);
   }
 
-  async authenticate(der: Uint8Array, address: string): Promise<Principal> {
+  async authenticate(der: Uint8Array, address: string, intermediates: Uint8Array[] = []): Promise<Principal> {
     let cert: X509Certificate;
     try {
       cert = new X509Certificate(Buffer.from(der));
     } catch {
       return this.fail(address, 'unreadable client certificate');
     }
-    const issuer = this.o.issuers().map((i) => new X509Certificate(Buffer.from(i))).find((i) => cert.checkIssued(i) && cert.verify(i.publicKey));
-    if (!issuer) return this.fail(address, `client certificate ${cert.subject.replace(/\n/g, ', ')} is not issued by a trusted CA`);
     const now = this.o.clock.now().getTime();
     if (now < new Date(cert.validFrom).getTime() || now > new Date(cert.validTo).getTime()) return this.fail(address, `client certificate ${cert.serialNumber} is expired or not yet valid`);
     const ekus = cert.keyUsage;
     if (ekus && ekus.length && !ekus.includes(CLIENT_AUTH) && !ekus.includes('2.5.29.37.0')) return this.fail(address, `client certificate ${cert.serialNumber} does not allow client authentication`);
+    const issuer = this.o.issuers().map((i) => new X509Certificate(Buffer.from(i))).find((i) => cert.checkIssued(i) && cert.verify(i.publicKey));
+    if (!issuer) {
+      const p = await this.o.partners?.match(cert, intermediates.map((d) => new X509Certificate(Buffer.from(d))));
+      if (p) return p.principal;
+      return this.fail(address, `client certificate ${cert.subject.replace(/\n/g, ', ')} is not issued by a trusted CA`);
+    }
     const serial = cert.serialNumber.toLowerCase().replace(/^(00)+/, '');
     const rec = await findBySerial(this.o.db, serial);
     if (!rec) return this.fail(address, `client certificate ${serial} is not in this CA's records`);

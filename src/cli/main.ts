@@ -146,6 +146,25 @@ opCommand(audit, 'export', 'write the audit log as JSON lines (oldest first) for
   } else process.stdout.write(r.jsonl);
 }));
 
+// --- partner organisations
+const partner = program.command('partner').description('partner organisations trusted through their own CA roots, confined to their templates');
+opCommand(partner, 'add', 'trust a partner\'s root(s) for certificate authentication').argument('<name>')
+  .requiredOption('--root <file>', 'PEM file with the partner\'s root CA certificate(s)')
+  .addOption(new Option('--map <from>', 'which certificate field names the principal').choices(['upn', 'email', 'dns', 'cn']).default('upn'))
+  .option('--template <name>', 'a template the partner may use (repeatable); none means nothing', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .action(run(async (name: string, opts: Opts) => {
+    const r = await operate(configFrom(opts), 'partner.add', { name, rootsPem: readFileSync(String(opts.root), 'utf8'), mapFrom: opts.map, templates: opts.template });
+    print(opts.json, r, () => `partner ${name} added`);
+  }));
+opCommand(partner, 'list', 'list partners').action(run(async (opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'partner.list', {})) as { name: string; roots: number; mapFrom: string; templates: string[] }[];
+  print(opts.json, r, () => r.map((p) => `${p.name}\t${p.roots} root(s)\tmap ${p.mapFrom}\t${p.templates.join(',') || '(no templates)'}`).join('\n') || '(no partners)');
+}));
+opCommand(partner, 'remove', 'stop trusting a partner').argument('<name>').action(run(async (name: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'partner.remove', { name });
+  print(opts.json, r, () => `partner ${name} removed`);
+}));
+
 // --- admin API tokens
 const token = program.command('token').description('API tokens for the admin REST API (/api/v1)');
 opCommand(token, 'create', 'create a token; it is shown once')

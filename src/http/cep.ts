@@ -126,7 +126,7 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperatio
       const templates = await core.templates.list();
       const latest = await core.templates.latestChange();
       const notChanged = Boolean(request.lastUpdate && latest && request.lastUpdate.getTime() >= latest.getTime());
-      const visible = visibleTemplates(principal, templates);
+      const visible = visibleTemplates(principal, templates, principal.partner ? core.partners.scope(principal.partner) : undefined);
       if (core.templates.version !== cacheVersion) {
         cache.clear();
         cacheVersion = core.templates.version;

@@ -2,6 +2,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { constants } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { Core } from '../app/core-types.js';
 import { mountHealth } from './health.js';
@@ -50,6 +51,9 @@ export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
       rejectUnauthorized: false,
       ...(o.tls.ca ? { ca: o.tls.ca } : {}),
       minVersion: 'TLSv1.2',
+      // No session tickets: a resumed session does not carry the client's intermediate
+      // certificates, which partner authentication needs on every connection.
+      secureOptions: constants.SSL_OP_NO_TICKET,
     },
     app,
   );

@@ -9,6 +9,8 @@ import { deleteTemplate, getTemplate, listTemplates, setEnabled, upsertTemplate 
 import { templatesFromYaml, templatesToYaml } from '../policy/template-yaml.js';
 import { pem } from '../ca/init.js';
 import { ADMIN_ROLES, createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens.js';
+import { addPartner, listPartners, removePartner } from '../auth/partners.js';
+import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
 
 /**
  * Operator operations: one function per verb, validated input, audited, shared by the CLI (direct
@@ -180,6 +182,23 @@ export const OPERATIONS: Record<string, Op> = {
     return { id: t.id, role: a.role, principal: a.principal, expiresAt: expiresAt?.toISOString() ?? null, token: t.token };
   },
   'token.list': async (core) => listApiTokens(core.db),
+
+  'partner.add': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string(), rootsPem: z.string(), mapFrom: z.enum(['upn', 'email', 'dns', 'cn']).default('upn'), templates: z.array(z.string()).default([]) }), args);
+    const roots = [...a.rootsPem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => decodeBase64Token(m[0], 'partner root'));
+    await addPartner(core.db, { name: a.name, roots, mapFrom: a.mapFrom, templates: a.templates });
+    core.partners.invalidate();
+    await core.audit.record({ type: 'partner.add', outcome: 'success', actor, details: { partner: a.name, roots: roots.length, mapFrom: a.mapFrom, templates: a.templates } });
+    return { name: a.name, roots: roots.length, templates: a.templates };
+  },
+  'partner.list': async (core) => (await listPartners(core.db)).map((p) => ({ name: p.name, roots: p.roots.length, mapFrom: p.mapFrom, templates: p.templates, enabled: p.enabled })),
+  'partner.remove': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    await removePartner(core.db, a.name);
+    core.partners.invalidate();
+    await core.audit.record({ type: 'partner.remove', outcome: 'success', actor, details: { partner: a.name } });
+    return { name: a.name, removed: true };
+  },
   'token.revoke': async (core, args, actor) => {
     const a = parse(z.object({ id: z.string() }), args);
     await revokeApiToken(core.db, a.id);
