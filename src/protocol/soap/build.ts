@@ -2,12 +2,24 @@ import { randomUUID } from 'node:crypto';
 import { NS, WSA_FAULT_ACTION } from './namespaces.js';
 import { esc } from './xml.js';
 
-const ENV_OPEN = `<s:Envelope xmlns:s="${NS.soap12}" xmlns:a="${NS.wsa}" xmlns:xsi="${NS.xsi}">`;
+// Built by concatenation: the envelope around a cached body costs a few string joins per request.
+const XML_DECL = '<?xml version="1.0" encoding="utf-8"?>';
+const ENV_OPEN = `${XML_DECL}<s:Envelope xmlns:s="${NS.soap12}" xmlns:a="${NS.wsa}" xmlns:xsi="${NS.xsi}"><s:Header>`;
 
-/** A SOAP 1.2 response with WS-Addressing Action and RelatesTo; the body is pre-serialised. */
-export function buildResponseEnvelope(o: { action: string; relatesTo?: string; bodyXml: string; messageId?: string }): string {
+export interface ResponseEnvelopeOptions {
+  /** The WS-Addressing action of the response (e.g. …/IPolicy/GetPoliciesResponse). */
+  action: string;
+  /** The request's MessageID. */
+  relatesTo?: string;
+  /** Pre-serialised body content (may declare its own namespaces; `xsi` is declared on the Envelope). */
+  bodyXml: string;
+  messageId?: string;
+}
+
+/** A SOAP 1.2 response with WS-Addressing Action and RelatesTo. */
+export function buildResponseEnvelope(o: ResponseEnvelopeOptions): string {
   return (
-    `<?xml version="1.0" encoding="utf-8"?>${ENV_OPEN}<s:Header>` +
+    ENV_OPEN +
     `<a:Action s:mustUnderstand="1">${esc(o.action)}</a:Action>` +
     (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') +
     (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') +
@@ -16,24 +28,38 @@ export function buildResponseEnvelope(o: { action: string; relatesTo?: string; b
 }
 
 export interface FaultOptions {
-  code: 'Sender' | 'Receiver' | 'MustUnderstand' | 'VersionMismatch';
+  /** SOAP 1.2 fault code (part 1 §5.4.6); Sender and Receiver are the usual two. */
+  code: 'Sender' | 'Receiver' | 'MustUnderstand' | 'VersionMismatch' | 'DataEncodingUnknown';
   subcode?: { ns: string; local: string };
   reason: string;
+  /** Pre-serialised s:Detail content, e.g. buildEnrollmentFaultDetail(). */
   detailXml?: string;
   relatesTo?: string;
+  /** Defaults to the WS-Addressing fault action. */
+  action?: string;
+  messageId?: string;
 }
 
-/** A SOAP 1.2 fault (§5.4) with the WS-Addressing fault action. */
+/** A SOAP 1.2 fault (part 1 §5.4) with `s:Reason/s:Text xml:lang="en-US"` and the WS-Addressing fault action. */
 export function buildFaultEnvelope(o: FaultOptions): string {
   const sub = o.subcode ? `<s:Subcode><s:Value xmlns:f="${esc(o.subcode.ns)}">f:${esc(o.subcode.local)}</s:Value></s:Subcode>` : '';
   return (
-    `<?xml version="1.0" encoding="utf-8"?>${ENV_OPEN}<s:Header>` +
-    `<a:Action s:mustUnderstand="1">${WSA_FAULT_ACTION}</a:Action>` +
-    `<a:MessageID>urn:uuid:${randomUUID()}</a:MessageID>` +
+    ENV_OPEN +
+    `<a:Action s:mustUnderstand="1">${esc(o.action ?? WSA_FAULT_ACTION)}</a:Action>` +
+    `<a:MessageID>${esc(o.messageId ?? `urn:uuid:${randomUUID()}`)}</a:MessageID>` +
     (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') +
     `</s:Header><s:Body><s:Fault><s:Code><s:Value>s:${o.code}</s:Value>${sub}</s:Code>` +
     `<s:Reason><s:Text xml:lang="en-US">${esc(o.reason)}</s:Text></s:Reason>` +
     (o.detailXml ? `<s:Detail>${o.detailXml}</s:Detail>` : '') +
     `</s:Fault></s:Body></s:Envelope>`
+  );
+}
+
+/** Client side: a request envelope (prefixes s, a, xsi declared; `extraNs` adds more on the Envelope). */
+export function buildRequestEnvelope(o: { action: string; to: string; messageId?: string; securityHeaderXml?: string; bodyXml: string; extraNs?: string }): string {
+  return (
+    `${XML_DECL}<s:Envelope xmlns:s="${NS.soap12}" xmlns:a="${NS.wsa}" xmlns:xsi="${NS.xsi}"${o.extraNs ?? ''}><s:Header>` +
+    `<a:Action s:mustUnderstand="1">${esc(o.action)}</a:Action><a:MessageID>${esc(o.messageId ?? `urn:uuid:${randomUUID()}`)}</a:MessageID>` +
+    `<a:To s:mustUnderstand="1">${esc(o.to)}</a:To>${o.securityHeaderXml ?? ''}</s:Header><s:Body>${o.bodyXml}</s:Body></s:Envelope>`
   );
 }

@@ -5,10 +5,14 @@ import { child, childElements, text, type El } from './xml.js';
 import { parseSecurityHeader, type SecurityHeader } from './wssecurity.js';
 
 export interface SoapHeader {
+  /** WS-Addressing Action (trimmed). */
   action?: string;
   messageId?: string;
   to?: string;
+  /** ReplyTo/Address. */
   replyTo?: string;
+  /** RelatesTo (what a response carries; the client side reads it). */
+  relatesTo?: string;
   security?: SecurityHeader;
 }
 
@@ -16,63 +20,129 @@ export interface SoapEnvelope {
   header: SoapHeader;
   /** The Body element that is the direct child of the Envelope (the one a signature must cover). */
   bodyElement: El;
-  /** The first element inside Body (the operation). */
+  /** The first element inside Body (the operation, or s:Fault). */
   operation: El | undefined;
+  /** The parsed document, kept for XML signature verification on the same tree. */
   document: XDocument;
   /** Raw text as received (for signature verification with xml-crypto). */
   xml: string;
 }
 
-// Headers we process; anything else with mustUnderstand="1" gets a MustUnderstand fault.
-const UNDERSTOOD = new Set([`${NS.wsa}|Action`, `${NS.wsa}|MessageID`, `${NS.wsa}|To`, `${NS.wsa}|ReplyTo`, `${NS.wsa}|From`, `${NS.wsa}|FaultTo`, `${NS.wsse}|Security`]);
+export interface ParseEnvelopeOptions {
+  /** Refuse larger messages before parsing them. */
+  maxBytes: number;
+}
 
-export function parseEnvelope(bytes: Uint8Array | string, opts: { maxBytes: number }): SoapEnvelope {
-  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
-  if (size > opts.maxBytes) throw new OpencesError('tooLarge', `the message of ${size} bytes exceeds the limit of ${opts.maxBytes} bytes`);
-  if (size === 0) throw new OpencesError('malformed', 'the request body is empty');
-  const xml = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-  // No DTDs at all: no entities to expand, no external fetches (XXE), no billion laughs.
-  if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml)) throw new OpencesError('malformed', 'document type declarations are not allowed');
-  let document: XDocument;
+// Headers we process; anything else with mustUnderstand="1"/"true" gets a MustUnderstand fault
+// (SOAP 1.2 part 1 §5.2.3). WS-Addressing headers other than these carry nothing we act on, but we
+// still "understand" them: ignoring From/FaultTo is what an anonymous-reply service does.
+const UNDERSTOOD = new Set([
+  `${NS.wsa}|Action`,
+  `${NS.wsa}|MessageID`,
+  `${NS.wsa}|To`,
+  `${NS.wsa}|ReplyTo`,
+  `${NS.wsa}|From`,
+  `${NS.wsa}|FaultTo`,
+  `${NS.wsa}|RelatesTo`,
+  `${NS.wsse}|Security`,
+]);
+
+// SOAP 1.2 roles that address us; a header aimed at another role is not ours to understand.
+const OUR_ROLES = new Set(['', 'http://www.w3.org/2003/05/soap-envelope/role/next', 'http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver']);
+
+const DTD = /<!DOCTYPE|<!ENTITY/i;
+
+function decode(bytes: Uint8Array | string): string {
+  if (typeof bytes === 'string') return bytes.charCodeAt(0) === 0xfeff ? bytes.slice(1) : bytes;
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))) {
+    throw new OpencesError('unsupported', 'UTF-16 messages are not supported: send UTF-8 (application/soap+xml; charset=utf-8)');
+  }
+  const start = b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+  return b.toString('utf8', start);
+}
+
+function parseXml(xml: string): XDocument {
   try {
-    document = new DOMParser({
+    return new DOMParser({
       onError: (level, msg) => {
+        // xmldom only logs unless told otherwise; a warning (e.g. an unbound prefix in an attribute
+        // value) is harmless, every error is not.
         if (level !== 'warning') throw new Error(msg);
       },
     }).parseFromString(xml, 'text/xml');
   } catch (e) {
-    const why = e instanceof Error ? e.message.split('\n')[0]!.replace(/^\[xmldom [a-z]+\]\s*/i, '') : 'unreadable';
-    throw new OpencesError('malformed', `the request is not well-formed XML: ${why.slice(0, 200)}`);
+    const first = e instanceof Error ? (e.message.split('\n')[0] ?? '') : 'unreadable';
+    const why = first.replace(/^\[xmldom [a-z]+\]\s*/i, '').slice(0, 200);
+    throw new OpencesError('malformed', `the request is not well-formed XML: ${why}`);
   }
+}
+
+/** The trimmed text of a WS-Addressing header, refusing duplicates (a second Action is ambiguous). */
+function once(header: SoapHeader, key: 'action' | 'messageId' | 'to' | 'replyTo' | 'relatesTo', value: string | undefined, name: string): void {
+  if (header[key] !== undefined) throw new OpencesError('malformed', `the message carries more than one WS-Addressing ${name} header`);
+  header[key] = value?.trim() ?? '';
+}
+
+/**
+ * Parses a SOAP 1.2 envelope with one xmldom pass. Refuses document type declarations outright
+ * (no entities, no XXE, no billion laughs), SOAP 1.1, any other root, a missing or repeated Body,
+ * and headers marked mustUnderstand that this service does not process.
+ */
+export function parseEnvelope(bytes: Uint8Array | string, opts: ParseEnvelopeOptions): SoapEnvelope {
+  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+  if (size > opts.maxBytes) throw new OpencesError('tooLarge', `the message of ${size} bytes exceeds the limit of ${opts.maxBytes} bytes`);
+  if (size === 0) throw new OpencesError('malformed', 'the request body is empty');
+  const xml = decode(bytes);
+  if (DTD.test(xml)) throw new OpencesError('malformed', 'document type declarations are not allowed (DOCTYPE and ENTITY are refused: no DTDs in SOAP)');
+  const document = parseXml(xml);
+
   const env = document.documentElement as El | null;
-  if (!env || env.localName !== 'Envelope') throw new OpencesError('malformed', 'the request is not a SOAP envelope');
-  if (env.namespaceURI === NS.soap11) throw new OpencesError('unsupported', 'SOAP 1.1 is not supported: use SOAP 1.2 (application/soap+xml)', { versionMismatch: true });
-  if (env.namespaceURI !== NS.soap12) throw new OpencesError('malformed', `the envelope is in the wrong namespace (${env.namespaceURI ?? 'none'})`, { versionMismatch: true });
+  if (!env) throw new OpencesError('malformed', 'the request holds no XML element');
+  if (env.localName !== 'Envelope') throw new OpencesError('malformed', `the request is not a SOAP envelope (root element ${env.localName ?? env.nodeName})`);
+  if (env.namespaceURI === NS.soap11) {
+    throw new OpencesError('unsupported', 'SOAP 1.1 is not supported: use SOAP 1.2 (application/soap+xml)', { versionMismatch: true });
+  }
+  if (env.namespaceURI !== NS.soap12) {
+    throw new OpencesError('malformed', `the Envelope is in the wrong namespace (${env.namespaceURI ?? 'none'}; SOAP 1.2 is ${NS.soap12})`, { versionMismatch: true });
+  }
+
+  // SOAP 1.2 part 1 §5: an optional Header, then exactly one Body, nothing else.
   const parts = childElements(env);
-  const headerEl = parts.find((e) => e.namespaceURI === NS.soap12 && e.localName === 'Header');
-  const bodies = parts.filter((e) => e.namespaceURI === NS.soap12 && e.localName === 'Body');
-  if (bodies.length !== 1) throw new OpencesError('malformed', bodies.length ? 'the envelope has more than one Body' : 'the envelope has no Body');
-  const bodyElement = bodies[0]!;
+  let headerEl: El | undefined;
+  let bodyElement: El | undefined;
+  for (const p of parts) {
+    const isSoap = p.namespaceURI === NS.soap12;
+    if (isSoap && p.localName === 'Header' && !headerEl && !bodyElement) headerEl = p;
+    else if (isSoap && p.localName === 'Body' && !bodyElement) bodyElement = p;
+    else if (isSoap && p.localName === 'Body') throw new OpencesError('malformed', 'the Envelope has more than one Body');
+    else throw new OpencesError('malformed', `unexpected element ${p.localName} in the Envelope (only Header, then Body)`);
+  }
+  if (!bodyElement) throw new OpencesError('malformed', 'the Envelope has no Body');
 
   const header: SoapHeader = {};
   if (headerEl) {
     for (const h of childElements(headerEl)) {
-      const key = `${h.namespaceURI}|${h.localName}`;
-      const mu = h.getAttributeNS(NS.soap12, 'mustUnderstand');
-      if ((mu === 'true' || mu === '1') && !UNDERSTOOD.has(key)) {
-        throw new OpencesError('unsupported', `header ${h.localName} (${h.namespaceURI ?? 'no namespace'}) must be understood but is not supported`, { mustUnderstand: true });
+      const key = `${h.namespaceURI ?? ''}|${h.localName}`;
+      const mu = (h.getAttributeNS(NS.soap12, 'mustUnderstand') ?? '').trim();
+      const role = (h.getAttributeNS(NS.soap12, 'role') ?? '').trim();
+      if ((mu === 'true' || mu === '1') && !UNDERSTOOD.has(key) && OUR_ROLES.has(role)) {
+        throw new OpencesError('unsupported', `the header {${h.namespaceURI ?? ''}}${h.localName} must be understood but this service does not process it`, {
+          mustUnderstand: true,
+          field: h.localName ?? undefined,
+        });
       }
       if (h.namespaceURI === NS.wsa) {
-        if (h.localName === 'Action') header.action = text(h)?.trim();
-        else if (h.localName === 'MessageID') header.messageId = text(h)?.trim();
-        else if (h.localName === 'To') header.to = text(h)?.trim();
-        else if (h.localName === 'ReplyTo') header.replyTo = text(child(h, NS.wsa, 'Address'))?.trim();
+        if (h.localName === 'Action') once(header, 'action', text(h), 'Action');
+        else if (h.localName === 'MessageID') once(header, 'messageId', text(h), 'MessageID');
+        else if (h.localName === 'To') once(header, 'to', text(h), 'To');
+        else if (h.localName === 'ReplyTo') once(header, 'replyTo', text(child(h, NS.wsa, 'Address')), 'ReplyTo');
+        else if (h.localName === 'RelatesTo') once(header, 'relatesTo', text(h), 'RelatesTo');
       } else if (key === `${NS.wsse}|Security`) {
-        if (header.security) throw new OpencesError('malformed', 'more than one WS-Security header');
+        if (header.security) throw new OpencesError('malformed', 'the message carries more than one WS-Security header');
         header.security = parseSecurityHeader(h);
       }
     }
   }
-  const ops = childElements(bodyElement);
-  return { header, bodyElement, operation: ops[0], document, xml };
+  return { header, bodyElement, operation: childElements(bodyElement)[0], document, xml };
 }

@@ -3,9 +3,14 @@ import { NS } from './namespaces.js';
 
 export type El = XElement;
 
-const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\r': '&#xD;' };
+// Markup characters, and characters XML 1.0 cannot carry at all (C0 controls other than tab/LF/CR,
+// U+FFFE/U+FFFF, lone surrogates): those are dropped so the output always parses.
+const SPECIAL = /[&<>"'\r\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Escapes text for element content and attribute values. */
 export function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ESC[c]!);
+  return s.replace(SPECIAL, (c) => ESC[c] ?? '');
 }
 
 const ELEMENT_NODE = 1;

@@ -1,3 +1,3 @@
 export * from './types.js';
-export { parseRst, buildRstRequest } from './request.js';
+export { parseRst, buildRstRequest, isContentInfo, type RstRequestOptions } from './request.js';
 export * from './response.js';

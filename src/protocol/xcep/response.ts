@@ -1,130 +1,215 @@
 import { OpencesError } from '../../errors.js';
 import type { SoapEnvelope } from '../soap/envelope.js';
 import { NS } from '../soap/namespaces.js';
-import { child, children, elem, esc, isNil, nil, optionalText, text, type El } from '../soap/xml.js';
-import type { XcepAttributes, XcepCa, XcepOid, XcepPolicy, XcepResponse } from './types.js';
+import { child, children, esc, isNil, text, type El } from '../soap/xml.js';
+import type { XcepAttributes, XcepCa, XcepCaUri, XcepExtension, XcepOid, XcepPolicy, XcepResponse } from './types.js';
 
-const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+// ---- server side: string concatenation in MS-XCEP §6.2 schema order.
 
-function list<T>(name: string, items: T[] | undefined, each: (x: T) => string): string {
-  return items === undefined ? nil(name) : `<${name}>${items.map(each).join('')}</${name}>`;
+const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+const NIL = ' xsi:nil="true"/>';
+
+function s(name: string, v: string | undefined): string {
+  return v === undefined ? `<${name}${NIL}` : `<${name}>${esc(v)}</${name}>`;
+}
+function n(name: string, v: number | undefined): string {
+  return v === undefined ? `<${name}${NIL}` : `<${name}>${v}</${name}>`;
+}
+function b(name: string, v: boolean | undefined): string {
+  return v === undefined ? `<${name}${NIL}` : `<${name}>${v ? 'true' : 'false'}</${name}>`;
+}
+/** A nillable collection: nil when absent or empty (every §6.2 collection has minOccurs=1 items). */
+function list<T>(name: string, items: readonly T[] | undefined, each: (x: T) => string): string {
+  if (!items || items.length === 0) return `<${name}${NIL}`;
+  let out = `<${name}>`;
+  for (const x of items) out += each(x);
+  return `${out}</${name}>`;
+}
+
+function extension(e: XcepExtension): string {
+  return `<extension>${n('oIDReference', e.oIDReference)}${b('critical', e.critical ?? false)}${e.value && e.value.length ? `<value>${b64(e.value)}</value>` : `<value${NIL}`}</extension>`;
 }
 
 function attributes(a: XcepAttributes): string {
   const pk = a.privateKey;
+  const ra = a.raRequirements;
+  const ka = a.keyArchival;
   return (
-    `<attributes>${elem('commonName', a.commonName)}${elem('policySchema', a.policySchema)}` +
-    `<certificateValidity>${elem('validityPeriodSeconds', a.validityPeriodSeconds)}${elem('renewalPeriodSeconds', a.renewalPeriodSeconds)}</certificateValidity>` +
-    `<permission>${elem('enroll', a.enroll)}${elem('autoEnroll', a.autoEnroll)}</permission>` +
-    `<privateKeyAttributes>${elem('minimalKeyLength', pk.minimalKeyLength)}${elem('keySpec', pk.keySpec)}${elem('keyUsageProperty', pk.keyUsageProperty)}` +
-    `${elem('permissions', pk.permissions)}${elem('algorithmOIDReference', pk.algorithmOIDReference)}` +
-    `${list('cryptoProviders', pk.cryptoProviders?.length ? pk.cryptoProviders : undefined, (p) => elem('provider', p))}</privateKeyAttributes>` +
-    `<revision>${elem('majorRevision', a.majorRevision)}${elem('minorRevision', a.minorRevision)}</revision>` +
-    `${list('supersededPolicies', a.supersededPolicies?.length ? a.supersededPolicies : undefined, (n) => elem('commonName', n))}` +
-    `${elem('privateKeyFlags', a.privateKeyFlags)}${elem('subjectNameFlags', a.subjectNameFlags)}${elem('enrollmentFlags', a.enrollmentFlags)}${elem('generalFlags', a.generalFlags)}` +
-    `${elem('hashAlgorithmOIDReference', a.hashAlgorithmOIDReference)}` +
-    (a.raRequirements
-      ? `<rARequirements>${elem('rASignatures', a.raRequirements.rASignatures)}${list('rAEKUs', a.raRequirements.rAEKUs?.length ? a.raRequirements.rAEKUs : undefined, (r) => elem('oIDReference', r))}${list('rAPolicies', a.raRequirements.rAPolicies?.length ? a.raRequirements.rAPolicies : undefined, (r) => elem('oIDReference', r))}</rARequirements>`
-      : nil('rARequirements')) +
-    (a.keyArchival ? `<keyArchivalAttributes>${elem('symmetricAlgorithmOIDReference', a.keyArchival.symmetricAlgorithmOIDReference)}${elem('symmetricAlgorithmKeyLength', a.keyArchival.symmetricAlgorithmKeyLength)}</keyArchivalAttributes>` : nil('keyArchivalAttributes')) +
-    list('extensions', a.extensions?.length ? a.extensions : undefined, (e) => `<extension>${elem('oIDReference', e.oIDReference)}${elem('critical', e.critical)}${e.value ? elem('value', b64(e.value)) : nil('value')}</extension>`) +
+    `<attributes>${s('commonName', a.commonName)}${n('policySchema', a.policySchema)}` +
+    `<certificateValidity>${n('validityPeriodSeconds', a.validityPeriodSeconds)}${n('renewalPeriodSeconds', a.renewalPeriodSeconds)}</certificateValidity>` +
+    `<permission>${b('enroll', a.enroll)}${b('autoEnroll', a.autoEnroll)}</permission>` +
+    `<privateKeyAttributes>${n('minimalKeyLength', pk.minimalKeyLength)}${n('keySpec', pk.keySpec)}${n('keyUsageProperty', pk.keyUsageProperty)}` +
+    `${s('permissions', pk.permissions)}${n('algorithmOIDReference', pk.algorithmOIDReference)}` +
+    `${list('cryptoProviders', pk.cryptoProviders, (p) => s('provider', p))}</privateKeyAttributes>` +
+    `<revision>${n('majorRevision', a.majorRevision)}${n('minorRevision', a.minorRevision)}</revision>` +
+    list('supersededPolicies', a.supersededPolicies, (c) => s('commonName', c)) +
+    n('privateKeyFlags', a.privateKeyFlags) +
+    n('subjectNameFlags', a.subjectNameFlags) +
+    n('enrollmentFlags', a.enrollmentFlags) +
+    n('generalFlags', a.generalFlags) +
+    n('hashAlgorithmOIDReference', a.hashAlgorithmOIDReference) +
+    (ra
+      ? `<rARequirements>${n('rASignatures', ra.rASignatures)}${list('rAEKUs', ra.rAEKUs, (r) => n('oIDReference', r))}${list('rAPolicies', ra.rAPolicies, (r) => n('oIDReference', r))}</rARequirements>`
+      : `<rARequirements${NIL}`) +
+    (ka
+      ? `<keyArchivalAttributes>${n('symmetricAlgorithmOIDReference', ka.symmetricAlgorithmOIDReference)}${n('symmetricAlgorithmKeyLength', ka.symmetricAlgorithmKeyLength)}</keyArchivalAttributes>`
+      : `<keyArchivalAttributes${NIL}`) +
+    list('extensions', a.extensions, extension) +
     `</attributes>`
   );
 }
 
 function policy(p: XcepPolicy): string {
-  return `<policy>${elem('policyOIDReference', p.policyOIDReference)}${list('cAs', p.cAs, (r) => elem('cAReference', r))}${attributes(p.attributes)}</policy>`;
+  return `<policy>${n('policyOIDReference', p.policyOIDReference)}${list('cAs', p.cAs, (r) => n('cAReference', r))}${attributes(p.attributes)}</policy>`;
+}
+
+function caUri(u: XcepCaUri): string {
+  return `<cAURI>${n('clientAuthentication', u.clientAuthentication)}${s('uri', u.uri)}${n('priority', u.priority)}${b('renewalOnly', u.renewalOnly ?? false)}</cAURI>`;
 }
 
 function ca(c: XcepCa): string {
-  const uris = c.uris.map((u) => `<cAURI>${elem('clientAuthentication', u.clientAuthentication)}${elem('uri', u.uri)}${elem('priority', u.priority)}${elem('renewalOnly', u.renewalOnly)}</cAURI>`).join('');
-  return `<cA><uris>${uris}</uris>${elem('certificate', b64(c.certificate))}${elem('enrollPermission', c.enrollPermission)}${elem('cAReferenceID', c.cAReferenceID)}</cA>`;
+  // base64 without line breaks: cepces re-wraps the text into PEM itself (textwrap at 64).
+  return `<cA><uris>${c.uris.map(caUri).join('')}</uris><certificate>${b64(c.certificate)}</certificate>${b('enrollPermission', c.enrollPermission)}${n('cAReferenceID', c.cAReferenceID)}</cA>`;
 }
 
 function oid(o: XcepOid): string {
-  return `<oID>${elem('value', o.value)}${elem('group', o.group)}${elem('oIDReferenceID', o.oIDReferenceID)}${elem('defaultName', o.defaultName)}</oID>`;
+  return `<oID>${s('value', o.value)}${n('group', o.group)}${n('oIDReferenceID', o.oIDReferenceID)}${s('defaultName', o.defaultName)}</oID>`;
 }
 
 /**
- * The GetPoliciesResponse element, in MS-XCEP schema order, nillable elements sent as xsi:nil.
- * Depends only on its input, so callers cache it per permission set and template version.
+ * The GetPoliciesResponse element (MS-XCEP 3.1.4.1.2.2), in schema order, nillable elements sent
+ * as xsi:nil. A pure function of its input: callers cache the string per permission set and
+ * template version, and wrap it per request with buildResponseEnvelope (RelatesTo differs).
  */
 export function buildGetPoliciesResponseBody(r: XcepResponse): string {
   return (
-    `<GetPoliciesResponse xmlns="http://schemas.microsoft.com/windows/pki/2009/01/enrollmentpolicy" xmlns:xsi="${NS.xsi}">` +
-    `<response>${elem('policyID', r.policyID)}${elem('policyFriendlyName', r.policyFriendlyName)}${elem('nextUpdateHours', r.nextUpdateHours)}${elem('policiesNotChanged', r.policiesNotChanged)}` +
+    `<GetPoliciesResponse xmlns="${NS.xcep}" xmlns:xsi="${NS.xsi}">` +
+    `<response>${s('policyID', r.policyID)}${s('policyFriendlyName', r.policyFriendlyName)}${n('nextUpdateHours', r.nextUpdateHours)}${b('policiesNotChanged', r.policiesNotChanged)}` +
     `${list('policies', r.policies, policy)}</response>` +
     `${list('cAs', r.cAs, ca)}${list('oIDs', r.oIDs, oid)}</GetPoliciesResponse>`
   );
 }
 
-// ---- client side
+// ---- client side: a typed reading of a server's GetPoliciesResponse.
 
 const x = (el: El | undefined, name: string): El | undefined => child(el, NS.xcep, name);
-const xs = (el: El | undefined, name: string): El[] => (el && !isNil(el) ? children(el, NS.xcep, name) : []);
-const num = (el: El | undefined): number | undefined => {
-  const t = optionalText(el);
-  return t === undefined ? undefined : Number(t);
-};
-const bool = (el: El | undefined): boolean | undefined => {
-  const t = optionalText(el);
-  return t === undefined ? undefined : t === 'true' || t === '1';
-};
+const items = (el: El | undefined, name: string): El[] | undefined => (el && !isNil(el) ? children(el, NS.xcep, name) : undefined);
+
+function value(el: El | undefined): string | undefined {
+  if (!el || isNil(el)) return undefined;
+  return (text(el) ?? '').trim();
+}
+function num(el: El | undefined, what: string): number | undefined {
+  const t = value(el);
+  if (t === undefined || t === '') return undefined;
+  if (!/^[+-]?\d{1,20}$/.test(t)) throw new OpencesError('malformed', `GetPoliciesResponse: ${what} is not an integer`, { field: what });
+  return Number(t);
+}
+function reqNum(el: El | undefined, what: string): number {
+  const v = num(el, what);
+  if (v === undefined) throw new OpencesError('malformed', `GetPoliciesResponse: ${what} is missing`, { field: what });
+  return v;
+}
+function bool(el: El | undefined, what: string): boolean | undefined {
+  const t = value(el);
+  if (t === undefined || t === '') return undefined;
+  if (t === 'true' || t === '1') return true;
+  if (t === 'false' || t === '0') return false;
+  throw new OpencesError('malformed', `GetPoliciesResponse: ${what} is not a boolean`, { field: what });
+}
+function base64(el: El | undefined, what: string): Uint8Array | undefined {
+  const t = value(el)?.replace(/\s+/g, '');
+  if (!t) return undefined;
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(t) || t.length % 4 === 1) throw new OpencesError('malformed', `GetPoliciesResponse: ${what} is not base64`, { field: what });
+  return new Uint8Array(Buffer.from(t, 'base64'));
+}
+
+function readAttributes(a: El | undefined, where: string): XcepAttributes {
+  if (!a) throw new OpencesError('malformed', `GetPoliciesResponse: ${where} has no attributes`);
+  const pk = x(a, 'privateKeyAttributes');
+  const ra = x(a, 'rARequirements');
+  const ka = x(a, 'keyArchivalAttributes');
+  const out: XcepAttributes = {
+    commonName: value(x(a, 'commonName')) ?? '',
+    policySchema: num(x(a, 'policySchema'), 'policySchema') ?? 0,
+    validityPeriodSeconds: num(x(x(a, 'certificateValidity'), 'validityPeriodSeconds'), 'validityPeriodSeconds') ?? 0,
+    renewalPeriodSeconds: num(x(x(a, 'certificateValidity'), 'renewalPeriodSeconds'), 'renewalPeriodSeconds') ?? 0,
+    enroll: bool(x(x(a, 'permission'), 'enroll'), 'enroll') ?? false,
+    autoEnroll: bool(x(x(a, 'permission'), 'autoEnroll'), 'autoEnroll') ?? false,
+    privateKey: {
+      minimalKeyLength: num(x(pk, 'minimalKeyLength'), 'minimalKeyLength') ?? 0,
+      keySpec: num(x(pk, 'keySpec'), 'keySpec'),
+      keyUsageProperty: num(x(pk, 'keyUsageProperty'), 'keyUsageProperty'),
+      permissions: value(x(pk, 'permissions')),
+      algorithmOIDReference: num(x(pk, 'algorithmOIDReference'), 'algorithmOIDReference'),
+      cryptoProviders: items(x(pk, 'cryptoProviders'), 'provider')?.map((p) => value(p) ?? ''),
+    },
+    majorRevision: num(x(x(a, 'revision'), 'majorRevision'), 'majorRevision') ?? 0,
+    minorRevision: num(x(x(a, 'revision'), 'minorRevision'), 'minorRevision') ?? 0,
+    supersededPolicies: items(x(a, 'supersededPolicies'), 'commonName')?.map((c) => value(c) ?? ''),
+    privateKeyFlags: num(x(a, 'privateKeyFlags'), 'privateKeyFlags'),
+    subjectNameFlags: num(x(a, 'subjectNameFlags'), 'subjectNameFlags'),
+    enrollmentFlags: num(x(a, 'enrollmentFlags'), 'enrollmentFlags'),
+    generalFlags: num(x(a, 'generalFlags'), 'generalFlags'),
+    hashAlgorithmOIDReference: num(x(a, 'hashAlgorithmOIDReference'), 'hashAlgorithmOIDReference'),
+    extensions: items(x(a, 'extensions'), 'extension')?.map((e) => ({
+      oIDReference: reqNum(x(e, 'oIDReference'), 'extension/oIDReference'),
+      critical: bool(x(e, 'critical'), 'extension/critical'),
+      value: base64(x(e, 'value'), 'extension/value'),
+    })),
+  };
+  if (ra && !isNil(ra)) {
+    out.raRequirements = {
+      rASignatures: num(x(ra, 'rASignatures'), 'rASignatures') ?? 0,
+      rAEKUs: items(x(ra, 'rAEKUs'), 'oIDReference')?.map((r) => reqNum(r, 'rAEKUs/oIDReference')),
+      rAPolicies: items(x(ra, 'rAPolicies'), 'oIDReference')?.map((r) => reqNum(r, 'rAPolicies/oIDReference')),
+    };
+  }
+  if (ka && !isNil(ka)) {
+    out.keyArchival = {
+      symmetricAlgorithmOIDReference: reqNum(x(ka, 'symmetricAlgorithmOIDReference'), 'symmetricAlgorithmOIDReference'),
+      symmetricAlgorithmKeyLength: reqNum(x(ka, 'symmetricAlgorithmKeyLength'), 'symmetricAlgorithmKeyLength'),
+    };
+  }
+  return out;
+}
 
 /** Client side: the typed GetPoliciesResponse (what `opences req policy` shows). */
 export function parseGetPoliciesResponse(env: SoapEnvelope): XcepResponse {
   const op = env.operation;
-  if (!op || op.namespaceURI !== NS.xcep || op.localName !== 'GetPoliciesResponse') throw new OpencesError('malformed', 'the answer is not a GetPoliciesResponse');
+  if (!op || op.namespaceURI !== NS.xcep || op.localName !== 'GetPoliciesResponse') throw new OpencesError('malformed', 'the answer is not an MS-XCEP GetPoliciesResponse');
   const resp = x(op, 'response');
-  const policiesEl = x(resp, 'policies');
-  return {
-    policyID: text(x(resp, 'policyID'))?.trim() ?? '',
-    policyFriendlyName: optionalText(x(resp, 'policyFriendlyName')),
-    nextUpdateHours: num(x(resp, 'nextUpdateHours')),
-    policiesNotChanged: bool(x(resp, 'policiesNotChanged')),
-    policies: policiesEl && !isNil(policiesEl)
-      ? xs(policiesEl, 'policy').map((p) => {
-          const a = x(p, 'attributes');
-          const pk = x(a, 'privateKeyAttributes');
-          return {
-            policyOIDReference: num(x(p, 'policyOIDReference')) ?? -1,
-            cAs: xs(x(p, 'cAs'), 'cAReference').map((c) => Number(text(c))),
-            attributes: {
-              commonName: text(x(a, 'commonName'))?.trim() ?? '',
-              policySchema: num(x(a, 'policySchema')) ?? 0,
-              validityPeriodSeconds: num(x(x(a, 'certificateValidity'), 'validityPeriodSeconds')) ?? 0,
-              renewalPeriodSeconds: num(x(x(a, 'certificateValidity'), 'renewalPeriodSeconds')) ?? 0,
-              enroll: bool(x(x(a, 'permission'), 'enroll')) ?? false,
-              autoEnroll: bool(x(x(a, 'permission'), 'autoEnroll')) ?? false,
-              privateKey: { minimalKeyLength: num(x(pk, 'minimalKeyLength')) ?? 0, keySpec: num(x(pk, 'keySpec')), algorithmOIDReference: num(x(pk, 'algorithmOIDReference')) },
-              majorRevision: num(x(x(a, 'revision'), 'majorRevision')) ?? 0,
-              minorRevision: num(x(x(a, 'revision'), 'minorRevision')) ?? 0,
-              privateKeyFlags: num(x(a, 'privateKeyFlags')),
-              subjectNameFlags: num(x(a, 'subjectNameFlags')),
-              enrollmentFlags: num(x(a, 'enrollmentFlags')),
-              generalFlags: num(x(a, 'generalFlags')),
-            },
-          };
-        })
-      : undefined,
-    cAs: xs(x(op, 'cAs'), 'cA').map((c) => ({
-      uris: xs(x(c, 'uris'), 'cAURI').map((u) => ({
-        clientAuthentication: num(x(u, 'clientAuthentication')) ?? 0,
-        uri: text(x(u, 'uri'))?.trim() ?? '',
-        priority: num(x(u, 'priority')),
-        renewalOnly: bool(x(u, 'renewalOnly')),
-      })),
-      certificate: new Uint8Array(Buffer.from((text(x(c, 'certificate')) ?? '').replace(/\s+/g, ''), 'base64')),
-      enrollPermission: bool(x(c, 'enrollPermission')) ?? false,
-      cAReferenceID: num(x(c, 'cAReferenceID')) ?? -1,
+  const out: XcepResponse = {
+    policyID: value(x(resp, 'policyID')) ?? '',
+    policyFriendlyName: value(x(resp, 'policyFriendlyName')),
+    nextUpdateHours: num(x(resp, 'nextUpdateHours'), 'nextUpdateHours'),
+    policiesNotChanged: bool(x(resp, 'policiesNotChanged'), 'policiesNotChanged'),
+    policies: items(x(resp, 'policies'), 'policy')?.map((p, i) => ({
+      policyOIDReference: reqNum(x(p, 'policyOIDReference'), 'policyOIDReference'),
+      cAs: items(x(p, 'cAs'), 'cAReference')?.map((c) => reqNum(c, 'cAReference')),
+      attributes: readAttributes(x(p, 'attributes'), `policy ${i + 1}`),
     })),
-    oIDs: xs(x(op, 'oIDs'), 'oID').map((o) => ({
-      value: text(x(o, 'value'))?.trim() ?? '',
-      group: num(x(o, 'group')) ?? 0,
-      oIDReferenceID: num(x(o, 'oIDReferenceID')) ?? -1,
-      defaultName: optionalText(x(o, 'defaultName')),
+    cAs: items(x(op, 'cAs'), 'cA')?.map((c) => {
+      const certificate = base64(x(c, 'certificate'), 'cA/certificate');
+      if (!certificate) throw new OpencesError('malformed', 'GetPoliciesResponse: a cA has no certificate');
+      return {
+        uris: (items(x(c, 'uris'), 'cAURI') ?? []).map((u) => ({
+          clientAuthentication: reqNum(x(u, 'clientAuthentication'), 'clientAuthentication'),
+          uri: value(x(u, 'uri')) ?? '',
+          priority: num(x(u, 'priority'), 'priority'),
+          renewalOnly: bool(x(u, 'renewalOnly'), 'renewalOnly'),
+        })),
+        certificate,
+        enrollPermission: bool(x(c, 'enrollPermission'), 'enrollPermission') ?? false,
+        cAReferenceID: reqNum(x(c, 'cAReferenceID'), 'cAReferenceID'),
+      };
+    }),
+    oIDs: items(x(op, 'oIDs'), 'oID')?.map((o) => ({
+      value: value(x(o, 'value')) ?? '',
+      group: num(x(o, 'group'), 'group') ?? 0,
+      oIDReferenceID: reqNum(x(o, 'oIDReferenceID'), 'oIDReferenceID'),
+      defaultName: value(x(o, 'defaultName')),
     })),
   };
+  return out;
 }
-
-export { esc };

@@ -17,10 +17,16 @@ export interface XcepOid {
   defaultName?: string;
 }
 
+/** clientAuthentication values (MS-XCEP 3.1.4.1.3.5); cepces refuses any other value. */
+export const CLIENT_AUTH = { anonymous: 1, kerberos: 2, usernamePassword: 4, certificate: 8 } as const;
+
 export interface XcepCaUri {
+  /** Exactly one of 1, 2, 4, 8 (not a bit mask: cepces raises on anything else). */
   clientAuthentication: number;
   uri: string;
+  /** Lower is preferred. Sent as nil when absent, but cepces sorts by it: always give one. */
   priority?: number;
+  /** Sent as false when absent (§6.2 makes it non-nillable). */
   renewalOnly?: boolean;
 }
 
@@ -33,6 +39,7 @@ export interface XcepCa {
 
 export interface XcepExtension {
   oIDReference: number;
+  /** Sent as false when absent (non-nillable in §6.2). */
   critical?: boolean;
   value?: Uint8Array;
 }
