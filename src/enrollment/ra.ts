@@ -308,7 +308,8 @@ export class RegistrationAuthority {
       principal.method === 'certificate' &&
       principal.certificate?.serial === renewalOf.serial &&
       template.enrollment.allowKeyBasedRenewal;
-    if (!(rights.enroll || rights.autoenroll) && !keyBased) {
+    // As in ADCS (and as GetPolicies lists): Read plus Enroll or Autoenroll.
+    if (!(rights.read && (rights.enroll || rights.autoenroll)) && !keyBased) {
       throw new Denial(`${principal.name} does not have permission to enroll for the template ${template.name}`, HRESULT.CERTSRV_E_TEMPLATE_DENIED);
     }
     if (renewalOf && !inRenewalWindow(template, renewalOf.notAfter, now)) {
