@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import type { Command } from 'commander';
@@ -9,6 +9,8 @@ import { buildCsr, newKeyPair, parseSan, parseSubject, type RequesterKeyType } f
 import { SoapTransport } from '../client/transport.js';
 import { OpencesError } from '../errors.js';
 import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
+import { parseCsr } from '../protocol/pkcs10/csr.js';
+import { buildPkiData } from '../protocol/cmc/index.js';
 import { EXIT } from './exit.js';
 
 interface NetOpts {
@@ -39,10 +41,18 @@ function writeAtomic(path: string, content: string | Uint8Array, mode = 0o644): 
   renameSync(tmp, path);
 }
 
-function readRequest(file: string): Uint8Array {
+/** A request file: PEM (CERTIFICATE REQUEST or CMC) or DER; CMC is recognised by its label or structure. */
+function readRequest(file: string): { der: Uint8Array; format: 'pkcs10' | 'cmc' } {
   const raw = readFileSync(file);
   const text = raw.toString('latin1');
-  return text.includes('-----BEGIN') ? decodeBase64Token(text, 'certificate request') : new Uint8Array(raw);
+  const der = text.includes('-----BEGIN') ? decodeBase64Token(text, 'certificate request') : new Uint8Array(raw);
+  if (text.includes('-----BEGIN CMC-----')) return { der, format: 'cmc' };
+  try {
+    parseCsr(der);
+    return { der, format: 'pkcs10' };
+  } catch {
+    return { der, format: 'cmc' };
+  }
 }
 
 function out(json: boolean | undefined, value: unknown, human: string): void {
@@ -85,13 +95,38 @@ async function run(fn: () => Promise<number>): Promise<void> {
   }
 }
 
-async function newRequest(o: { template?: string; subject?: string; san?: string[]; keyType: string; keyOut: string; csrOut?: string }): Promise<{ csrDer: Uint8Array }> {
+function readPassphrase(file?: string): string | undefined {
+  if (!file) return undefined;
+  const p = readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
+  if (p.length < 8) throw new OpencesError('malformed', `the passphrase in ${file} is shorter than 8 characters`);
+  return p;
+}
+
+/** Reads a private key written by `req new`, encrypted or not. */
+function readKey(file: string, passphraseFile?: string): KeyObject {
+  const text = readFileSync(file, 'utf8');
+  const passphrase = readPassphrase(passphraseFile);
+  if (text.includes('ENCRYPTED') && !passphrase) throw new OpencesError('malformed', `${file} is encrypted: give --key-passphrase-file`);
+  try {
+    return createPrivateKey(passphrase ? { key: text, passphrase } : text);
+  } catch {
+    throw new OpencesError('malformed', `cannot read the private key ${file}${passphrase ? ' (wrong passphrase?)' : ''}`);
+  }
+}
+
+async function newRequest(o: { template?: string; subject?: string; san?: string[]; keyType: string; keyOut: string; csrOut?: string; format?: string; keyPassphraseFile?: string }): Promise<{ csrDer: Uint8Array; requestDer: Uint8Array; format: 'pkcs10' | 'cmc' }> {
+  const passphrase = readPassphrase(o.keyPassphraseFile);
   const { privateKey, publicKey } = await newKeyPair(o.keyType as RequesterKeyType);
   const csrDer = buildCsr({ privateKey, publicKey, subject: parseSubject(o.subject ?? ''), sans: (o.san ?? []).map(parseSan), template: o.template });
-  // The key is written here, 0600, and goes nowhere else.
-  writeAtomic(o.keyOut, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
-  if (o.csrOut) writeAtomic(o.csrOut, pem(csrDer, 'CERTIFICATE REQUEST'));
-  return { csrDer };
+  // The key is written here, 0600 (AES-256 encrypted with a passphrase when asked), and goes nowhere else.
+  const keyPem = passphrase
+    ? privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }).toString()
+    : privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  writeAtomic(o.keyOut, keyPem, 0o600);
+  const format = o.format === 'cmc' ? 'cmc' : 'pkcs10';
+  const requestDer = format === 'cmc' ? buildPkiData({ csrDer, nameValuePairs: o.template ? { CertificateTemplate: o.template } : {} }) : csrDer;
+  if (o.csrOut) writeAtomic(o.csrOut, pem(requestDer, format === 'cmc' ? 'CMC' : 'CERTIFICATE REQUEST'));
+  return { csrDer, requestDer, format };
 }
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -117,9 +152,12 @@ export function registerRequesterCommands(program: Command): void {
     .option('--key-type <type>', `one of ${KEY_TYPES.join(', ')}`, 'P-256')
     .requiredOption('--key-out <file>', 'where to write the private key (PEM, mode 0600)')
     .requiredOption('--csr-out <file>', 'where to write the request (PEM)')
-    .action((o: { template?: string; subject?: string; san: string[]; keyType: string; keyOut: string; csrOut: string }) =>
+    .option('--format <format>', 'pkcs10 or cmc (a CMC PKIData naming the template)', 'pkcs10')
+    .option('--key-passphrase-file <file>', 'encrypt the private key with the passphrase in this file (AES-256)')
+    .action((o: { template?: string; subject?: string; san: string[]; keyType: string; keyOut: string; csrOut: string; format: string; keyPassphraseFile?: string }) =>
       run(async () => {
         if (!KEY_TYPES.includes(o.keyType)) throw new OpencesError('malformed', `--key-type must be one of ${KEY_TYPES.join(', ')}`);
+        if (!['pkcs10', 'cmc'].includes(o.format)) throw new OpencesError('malformed', '--format must be pkcs10 or cmc');
         await newRequest(o);
         process.stdout.write(`wrote ${o.keyOut} (private key, 0600) and ${o.csrOut}\n`);
         return EXIT.ok;
@@ -131,8 +169,8 @@ export function registerRequesterCommands(program: Command): void {
     .option('--cert-out <file>', 'where to write the issued certificate and chain (PEM)')
     .action((file: string, o: NetOpts & { template?: string; certOut?: string }) =>
       run(async () => {
-        const der = readRequest(file);
-        const r = await withClient(o, (c) => c.issue(o.url, { format: 'pkcs10', der, template: o.template }));
+        const { der, format } = readRequest(file);
+        const r = await withClient(o, (c) => c.issue(o.url, { format, der, template: o.template }));
         return report(r, o.json, o.certOut);
       }),
     );
@@ -148,12 +186,13 @@ export function registerRequesterCommands(program: Command): void {
     .description('check that a certificate belongs to a key, and install it')
     .argument('<certificate>')
     .requiredOption('--key <file>', 'the private key made by `req new`')
+    .option('--key-passphrase-file <file>', 'passphrase of an encrypted key')
     .option('--cert-out <file>', 'where to write the certificate (PEM)')
-    .action((file: string, o: { key: string; certOut?: string }) =>
+    .action((file: string, o: { key: string; keyPassphraseFile?: string; certOut?: string }) =>
       run(async () => {
         const certPem = readFileSync(file, 'utf8');
         const cert = new X509Certificate(certPem);
-        const mine = createPublicKey(createPrivateKey(readFileSync(o.key, 'utf8'))).export({ type: 'spki', format: 'der' });
+        const mine = createPublicKey(readKey(o.key, o.keyPassphraseFile)).export({ type: 'spki', format: 'der' });
         const theirs = cert.publicKey.export({ type: 'spki', format: 'der' });
         if (!Buffer.from(mine).equals(Buffer.from(theirs))) throw new OpencesError('malformed', `the certificate ${file} is for another key than ${o.key}`);
         if (o.certOut) writeAtomic(o.certOut, certPem);
@@ -168,8 +207,9 @@ export function registerRequesterCommands(program: Command): void {
     .option('--san <type:value>', 'subject alternative name (repeatable)', collect, [] as string[])
     .option('--key-type <type>', `one of ${KEY_TYPES.join(', ')}`, 'P-256')
     .requiredOption('--key-out <file>', 'where to write the private key (PEM, 0600)')
+    .option('--key-passphrase-file <file>', 'encrypt the private key with the passphrase in this file (AES-256)')
     .requiredOption('--cert-out <file>', 'where to write the certificate and chain (PEM)')
-    .action((o: NetOpts & { template: string; subject?: string; san: string[]; keyType: string; keyOut: string; certOut: string }) =>
+    .action((o: NetOpts & { template: string; subject?: string; san: string[]; keyType: string; keyOut: string; keyPassphraseFile?: string; certOut: string }) =>
       run(async () =>
         withClient(o, async (c) => {
           const { templates } = await c.getPolicies(o.url);

@@ -5,7 +5,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
-import { opensslStatus, tmp } from '../helpers/openssl.js';
+import { opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
 
@@ -114,6 +114,23 @@ describe('opences req against a real server, through a proxy that records what t
     const wrong = await cli(['req', 'accept', cert, '--key', otherKey]);
     expect(wrong.code).toBe(1);
     expect(wrong.err).toContain('is for another key');
+  });
+
+  it('writes CMC requests and encrypted keys on request', async () => {
+    const key = join(dir, 'cmc.key');
+    const req = join(dir, 'cmc.req');
+    const pass = writeTmp(dir, 'key.pass', 'correct horse battery\n');
+    const made = await cli(['req', 'new', '--template', 'WebServer', '--subject', 'CN=cmc.example.test', '--san', 'dns:cmc.example.test', '--format', 'cmc', '--key-passphrase-file', pass, '--key-out', key, '--csr-out', req]);
+    expect(made.code, made.err).toBe(0);
+    expect(readFileSync(key, 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    expect(readFileSync(req, 'utf8')).toContain('BEGIN CMC');
+    const cert = join(dir, 'cmc.crt');
+    const sub = await cli(['req', 'submit', '--url', ces(), ...auth(), req, '--cert-out', cert]);
+    expect(sub.code, sub.err).toBe(0);
+    expect((await cli(['req', 'accept', cert, '--key', key, '--key-passphrase-file', pass])).code).toBe(0);
+    const noPass = await cli(['req', 'accept', cert, '--key', key]);
+    expect(noPass.code).toBe(1);
+    expect(noPass.err).toContain('is encrypted');
   });
 
   it('exits 2 with the reason on a denial, and 1 on bad credentials', async () => {
