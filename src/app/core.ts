@@ -90,7 +90,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
 
     const partners = new PartnerRegistry(db);
     const ra = new RegistrationAuthority({ db, ca, templates, audit, clock, partnerScope: (name) => partners.scope(name) });
-    const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains });
+    const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap });
     const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, partners });
 
     const pki: PkiSource = {

@@ -7,6 +7,7 @@ import { getAccountForLogin } from './accounts.js';
 import { verifyPassword } from './password.js';
 import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
 import { FailureLimiter } from './rate-limit.js';
+import { ldapAuthenticate, type LdapConfig } from './ldap.js';
 import { NonceGuard } from './replay.js';
 
 export interface UsernameToken {
@@ -24,6 +25,8 @@ export interface UsernameAuthOptions {
   audit: AuditLog;
   /** Realms / NetBIOS domains accepted as `alice@domain` or `DOMAIN\alice`; an empty list accepts every domain. */
   domains?: string[];
+  /** Optional directory: users without a local account are checked with an LDAP simple bind. */
+  ldap?: LdapConfig;
   cacheTtlMs?: number;
   maxFailuresPerAccount?: number;
   maxFailuresPerAddress?: number;
@@ -117,6 +120,22 @@ export class UsernameAuthenticator {
     for (const n of names) {
       account = await getAccountForLogin(this.o.db, n);
       if (account) break;
+    }
+    if (!account && this.o.ldap) {
+      // No local account: the directory decides (local accounts win, so a local name cannot be hijacked).
+      const user = names[names.length - 1]!;
+      const dir = await ldapAuthenticate(this.o.ldap, user, token.password);
+      if (!dir) return fail('LDAP bind refused', limitedKey);
+      const principal: Principal = {
+        name: user,
+        displayName: user,
+        groups: [AUTHENTICATED_GROUP, ...dir.groups],
+        method: 'username',
+        ...(domain ? { upn: `${user}@${domain}`, realm: domain } : {}),
+        ...(dir.email ? { email: dir.email } : {}),
+      };
+      this.cache.set(key, { principal, expires: now.getTime() + this.ttl, account: user });
+      return principal;
     }
     // Always run scrypt, even for unknown accounts, so timing says nothing.
     const ok = await verifyPassword(token.password, account?.passwordHash);
