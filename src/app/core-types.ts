@@ -9,6 +9,7 @@ import type { TemplateService } from './template-service.js';
 import type { UsernameAuthenticator } from '../auth/username.js';
 import type { CertificateAuthenticator } from '../auth/certificate.js';
 import type { PartnerRegistry } from '../auth/partners.js';
+import type { KerberosAuthenticator } from '../auth/kerberos.js';
 
 /**
  * Everything a node needs apart from its front ends: the composition root's product. The
@@ -27,6 +28,8 @@ export interface Core {
   usernameAuth: UsernameAuthenticator;
   certificateAuth: CertificateAuthenticator;
   partners: PartnerRegistry;
+  /** Present when Kerberos endpoints are configured (auth.kerberos). */
+  kerberos?: KerberosAuthenticator;
   /** Deployment-wide identifiers (stable across nodes on one database). */
   deployment: { policyId: string; enterpriseArc: string };
   close(): Promise<void>;

@@ -14,6 +14,7 @@ import { RegistrationAuthority } from '../enrollment/ra.js';
 import { UsernameAuthenticator } from '../auth/username.js';
 import { CertificateAuthenticator } from '../auth/certificate.js';
 import { PartnerRegistry } from '../auth/partners.js';
+import { KerberosAuthenticator } from '../auth/kerberos.js';
 import { createLogger, type Logger } from '../log.js';
 import { generateEnterpriseArc } from '../policy/defaults.js';
 import type { Db } from '../store/db.js';
@@ -89,6 +90,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     writeFileSync(join(certsDir, 'ca_chain.crt'), pem(h.info.issuingCertificate) + pem(h.info.rootCertificate));
 
     const partners = new PartnerRegistry(db);
+    const kerberos = config.auth.kerberos ? await KerberosAuthenticator.create(config.auth.kerberos, config.hostname) : undefined;
     const ra = new RegistrationAuthority({ db, ca, templates, audit, clock, partnerScope: (name) => partners.scope(name) });
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap });
     const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, partners });
@@ -122,6 +124,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       usernameAuth,
       certificateAuth,
       partners,
+      kerberos,
       pki,
       deployment: { policyId, enterpriseArc },
       initialised: { ca: h.created, templates: seeded },

@@ -19,6 +19,8 @@ const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl
 
 /** The SOAP request being authenticated (message-level strategies read its WS-Security header). */
 const envelopes = new WeakMap<Request, SoapEnvelope>();
+/** The mutual-authentication token GSSAPI produced, returned in WWW-Authenticate. */
+const negotiateTokens = new WeakMap<Request, string | undefined>();
 
 /**
  * The SOAP authentication strategies, registered with passport: UsernameToken (message level),
@@ -33,6 +35,12 @@ function soapPassport(core: Core) {
       return core.usernameAuth.authenticate({ username: t.username, password: t.password, nonce: t.nonce, created: t.created, messageId: env.header.messageId }, { address: clientAddress(req) });
     },
     'tls-certificate': (req) => core.certificateAuth.fromTls(req.socket as TLSSocket, clientAddress(req)),
+    negotiate: async (req) => {
+      if (!core.kerberos) return null;
+      const { principal, responseToken } = await core.kerberos.authenticate(req.headers.authorization);
+      negotiateTokens.set(req, responseToken);
+      return principal;
+    },
     'x509-signature': async (req) => {
       const env = envelopes.get(req);
       return env ? core.certificateAuth.fromMessage(env, clientAddress(req)) : null;
@@ -40,7 +48,7 @@ function soapPassport(core: Core) {
   });
 }
 
-function authenticatorFor(p: ReturnType<typeof soapPassport>, auth: EndpointAuth): EndpointAuthenticator | null {
+function authenticatorFor(core: Core, p: ReturnType<typeof soapPassport>, auth: EndpointAuth): EndpointAuthenticator | null {
   const message = (strategy: string, missing: string) => async (env: SoapEnvelope, req: Request, res: Response) => {
     envelopes.set(req, env);
     const principal = await authenticateWith(p, strategy, req, res);
@@ -54,6 +62,26 @@ function authenticatorFor(p: ReturnType<typeof soapPassport>, auth: EndpointAuth
       // A TLS client certificate (checked before the body is read), or else a WS-Security X.509
       // signature over Body and Timestamp, as Windows clients send it.
       return { transport: (req, res) => authenticateWith(p, 'tls-certificate', req, res), message: message('x509-signature', 'no client certificate and no message signature') };
+    case 'Kerberos':
+      // HTTP Negotiate on the transport: without a valid token, a 401 challenge (clients such as
+      // cepces may send the token straight away, without waiting for it).
+      return {
+        transport: async (req, res) => {
+          if (!core.kerberos) throw new OpencesError('unavailable', 'Kerberos is not configured');
+          try {
+            const principal = await authenticateWith(p, 'negotiate', req, res);
+            const token = negotiateTokens.get(req);
+            if (token) res.set('www-authenticate', `Negotiate ${token}`);
+            return principal;
+          } catch (e) {
+            if (!(e instanceof OpencesError) || e.kind !== 'unauthenticated') throw e;
+            if (req.headers.authorization) await core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
+            req.resume();
+            res.status(401).set('www-authenticate', 'Negotiate').type('text/plain').send('Kerberos authentication required\n');
+            return null;
+          }
+        },
+      };
     default:
       return null;
   }
@@ -73,7 +101,9 @@ function wsdlHandler(file: string, address: string) {
 export function mountServices(app: Express, core: Core, metrics: Metrics): void {
   const { config } = core;
   const passport = soapPassport(core);
-  const auths = config.policy.cesAuth.filter((a) => authenticatorFor(passport, a) !== null);
+  // Kerberos endpoints exist when Kerberos is configured; the others as policy.cesAuth says.
+  const wanted = [...new Set([...config.policy.cesAuth.filter((a) => a !== 'Kerberos' || core.kerberos), ...(core.kerberos ? (['Kerberos'] as const) : [])])];
+  const auths = wanted.filter((a) => authenticatorFor(core, passport, a) !== null);
   const buildResponse = buildResponseEnvelope;
   const common = { maxBodyBytes: config.maxBodyBytes, log: core.log, metrics, buildResponse };
 
@@ -81,7 +111,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics): void 
     const op = cepOperation(core, auths);
     for (const auth of auths) {
       const path = cepPath(auth);
-      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(passport, auth)!, operation: op });
+      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(core, passport, auth)!, operation: op });
       const wsdl = wsdlHandler('xcep.wsdl', `${config.publicUrl}${path}`);
       for (const p of [path, `${path}/`]) {
         app.get(p, wsdl);
@@ -95,7 +125,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics): void 
     for (const auth of auths) {
       const path = cesPath(caName, auth);
       const op = cesOperation(core, { endpointUrl: `${config.publicUrl}${path}`, renewalOnly: config.policy.renewalOnly.includes(auth), maxTokenBytes: config.maxBodyBytes });
-      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(passport, auth)!, operation: op });
+      const handler = soapEndpoint({ ...common, auth, authenticator: authenticatorFor(core, passport, auth)!, operation: op });
       const wsdl = wsdlHandler('wstep.wsdl', `${config.publicUrl}${path}`);
       for (const p of [path, `${path}/`]) {
         app.get(p, wsdl);

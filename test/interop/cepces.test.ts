@@ -4,6 +4,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeCsr, opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
 import { runCepces, cepcesSource, CERTMONGER } from './cepces.js';
 import { runOperation } from '../../src/ops/operations.js';
+import { startKdc } from '../helpers/kdc.js';
 
 describe('cepces (openSUSE, certmonger helper) against opences', () => {
   let s: TestServer;
@@ -65,6 +66,30 @@ describe('cepces (openSUSE, certmonger helper) against opences', () => {
     const r = await runCepces({ ...cert, operation: 'SUBMIT', csrPem: csr.csrPem });
     expect(r.exitCode, r.stdout + r.stderr).toBe(CERTMONGER.ISSUED);
     expect(opensslStatus(['verify', '-CAfile', join(s.dataDir, 'certs/root_ca.crt'), '-untrusted', join(s.dataDir, 'certs/issuing_ca.crt'), writeTmp(d, 'leaf.pem', r.stdout)]).code).toBe(0);
+  });
+
+  it('enrolls with Kerberos (auth=Kerberos, HTTP Negotiate) against a throwaway MIT realm', async () => {
+    const kdc = await startKdc();
+    try {
+      const serviceKeytab = kdc.addService('HTTP/localhost');
+      const clientKeytab = kdc.addService('svc-web'); // a client principal with its keys in a keytab, as a host would have
+      process.env.KRB5_CONFIG = kdc.env.KRB5_CONFIG;
+      const k = await startTestServer({ config: { 'auth.kerberos': { keytab: serviceKeytab, servicePrincipal: 'HTTP@localhost', groups: {} } } });
+      try {
+        const krb = { server: k.url, auth: 'Kerberos' as const, caBundle: join(k.dataDir, 'certs/root_ca.crt'), kerberos: { keytab: clientKeytab, principal: 'svc-web', realm: kdc.realm }, env: { KRB5_CONFIG: kdc.env.KRB5_CONFIG } };
+        const list = await runCepces({ ...krb, operation: 'GET-SUPPORTED-TEMPLATES' });
+        expect(list.exitCode, list.stdout + list.stderr).toBe(CERTMONGER.ISSUED);
+        expect(list.stdout).toContain('WebServer');
+        const csr = makeCsr({ key: 'ec:P-256', subject: 'CN=krb.example.test', sans: ['DNS:krb.example.test'], templateName: 'WebServer' });
+        const r = await runCepces({ ...krb, operation: 'SUBMIT', csrPem: csr.csrPem });
+        expect(r.exitCode, r.stdout + r.stderr).toBe(CERTMONGER.ISSUED);
+        expect(opensslStatus(['verify', '-CAfile', join(k.dataDir, 'certs/root_ca.crt'), '-untrusted', join(k.dataDir, 'certs/issuing_ca.crt'), writeTmp(tmp(), 'leaf.pem', r.stdout)]).code).toBe(0);
+      } finally {
+        await k.stop();
+      }
+    } finally {
+      await kdc.stop();
+    }
   });
 
   it('is rejected with a wrong password', async () => {

@@ -31,6 +31,8 @@ export interface CepcesRun {
   csrPem?: string;
   cookie?: string;
   env?: Record<string, string>;
+  /** For auth=Kerberos: a client keytab, the principal in it, and the realm. */
+  kerberos?: { keytab: string; principal: string; realm: string };
 }
 
 const SHIM = join(dirname(fileURLToPath(import.meta.url)), 'py');
@@ -49,8 +51,9 @@ export function runCepces(o: CepcesRun): Promise<{ exitCode: number; stdout: str
     'openssl_ciphers=',
     '[kerberos]',
     'ccache=True',
-    'principals=',
-    'enctypes=aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96',
+    `principals=${o.kerberos?.principal ?? ''}`,
+    ...(o.kerberos ? [`keytab=${o.kerberos.keytab}`, `realm=${o.kerberos.realm}`] : []),
+    'enctypes=aes256-cts-hmac-sha1-96',
     'delegate=False',
     '[usernamepassword]',
     `username=${o.username ?? ''}`,

@@ -15,7 +15,8 @@ REQUIRED, OPTIONAL, DISABLED = 1, 2, 3
 
 class HTTPSPNEGOAuth(AuthBase):
     def __init__(self, mutual_authentication=DISABLED, target_name="HTTP", delegate=False,
-                 opportunistic_auth=True, creds=None, mech=None, sanitize_mutual_error_response=True):
+                 opportunistic_auth=True, creds=None, mech=None, sanitize_mutual_error_response=True,
+                 channel_bindings=None, **_ignored):
         self.target_name = target_name
         self.delegate = delegate
         self.creds = creds
@@ -28,6 +29,7 @@ class HTTPSPNEGOAuth(AuthBase):
             flags.append(gssapi.RequirementFlag.delegate_to_peer)
         ctx = gssapi.SecurityContext(name=name, creds=self.creds, usage="initiate", flags=flags,
                                      mech=self.mech or gssapi.MechType.kerberos)
+        # Fresh context per request: a token is single-use (the server's replay cache refuses repeats).
         return base64.b64encode(ctx.step()).decode()
 
     def __call__(self, r):

@@ -1,0 +1,98 @@
+import { accessSync, constants } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { OpencesError } from '../errors.js';
+import type { Principal } from './principal.js';
+import { kerberosPrincipal, loadKerberosBinding, parseNegotiateHeader, type KerberosBinding } from './negotiate.js';
+
+export interface KerberosAuthenticatorOptions {
+  /** Keytab with the HTTP/<host> key. GSSAPI reads it from the process-wide KRB5_KTNAME, set here before the first call. */
+  keytab?: string;
+  /** GSSAPI service name, `HTTP@<host>`; default `HTTP@<this host's name>`. */
+  servicePrincipal?: string;
+  /** `alice@REALM` or `@REALM` → extra groups. */
+  groupMapping: Record<string, string[]>;
+  /** Realm for names GSSAPI returns without one. */
+  defaultRealm?: string;
+  /** Loads the `kerberos` package (tests replace it). */
+  load?: () => Promise<unknown>;
+}
+
+/** The config file's shape (auth.kerberos in src/config.ts). */
+export interface KerberosConfig {
+  keytab?: string;
+  servicePrincipal?: string;
+  groups: Record<string, string[]>;
+}
+
+export interface NegotiateResult {
+  principal: Principal;
+  /** The mutual-authentication token for `WWW-Authenticate: Negotiate <token>` on the response. */
+  responseToken?: string;
+}
+
+/**
+ * Server side of HTTP Negotiate (SPNEGO/Kerberos) with the `kerberos` binding to MIT GSSAPI.
+ * One accept context per request; GSSAPI refuses replays (its replay cache), expired tickets,
+ * tickets for another service and tokens it cannot parse — all of which become
+ * 'unauthenticated', which the HTTP layer answers with 401 and `WWW-Authenticate: Negotiate`.
+ */
+export class KerberosAuthenticator {
+  private constructor(
+    private readonly krb: KerberosBinding,
+    readonly service: string,
+    private readonly names: { groupMapping: Record<string, string[]>; defaultRealm?: string },
+  ) {}
+
+  /** The composition root's entry (src/app/core.ts): the config section plus the configured host name. */
+  static create(cfg: KerberosConfig, hostname: string): Promise<KerberosAuthenticator> {
+    return createKerberosAuthenticator({ keytab: cfg.keytab, servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`, groupMapping: cfg.groups });
+  }
+
+  /** @internal use createKerberosAuthenticator */
+  static fromBinding(krb: KerberosBinding, service: string, names: { groupMapping: Record<string, string[]>; defaultRealm?: string }): KerberosAuthenticator {
+    return new KerberosAuthenticator(krb, service, names);
+  }
+
+  async authenticate(authorization: string | undefined): Promise<NegotiateResult> {
+    const token = parseNegotiateHeader(authorization);
+    let username: string;
+    let response: string;
+    try {
+      const ctx = await this.krb.initializeServer(this.service);
+      await ctx.step(token);
+      // Kerberos in SPNEGO completes in one leg; anything wanting a second leg is not a ticket we accept.
+      if (!ctx.contextComplete) throw new Error('the Negotiate exchange needs more legs');
+      username = ctx.username;
+      response = ctx.response;
+    } catch (e) {
+      // GSSAPI's own words (e.g. "Request is a replay", "Ticket expired", "Wrong principal in request") stay in details
+      // for the audit log; the client only learns that it was refused.
+      throw new OpencesError('unauthenticated', 'the Kerberos token was refused', { reason: e instanceof Error ? e.message : String(e) });
+    }
+    return { principal: kerberosPrincipal(username, this.names), ...(response ? { responseToken: response } : {}) };
+  }
+}
+
+/**
+ * Loads the optional binding (only now: a server without Kerberos never needs libkrb5), points
+ * GSSAPI at the keytab and checks it is readable, so a misconfiguration fails at start, not on
+ * the first client.
+ */
+export async function createKerberosAuthenticator(o: KerberosAuthenticatorOptions): Promise<KerberosAuthenticator> {
+  const service = o.servicePrincipal ?? `HTTP@${osHostname()}`;
+  if (!/^[A-Za-z][A-Za-z0-9-]*@[^@\s]+$/.test(service)) {
+    throw new OpencesError('malformed', `auth.kerberos.servicePrincipal must look like HTTP@host.example, not "${service}"`, { field: 'auth.kerberos.servicePrincipal' });
+  }
+  if (o.keytab) {
+    const path = o.keytab.replace(/^FILE:/, '');
+    try {
+      accessSync(path, constants.R_OK);
+    } catch {
+      throw new OpencesError('unavailable', `the Kerberos keytab ${path} is not readable`, { field: 'auth.kerberos.keytab' });
+    }
+    // MIT GSSAPI takes the acceptor keytab from the environment: one keytab per process, the last one configured wins.
+    process.env.KRB5_KTNAME = o.keytab;
+  }
+  const krb = await loadKerberosBinding(o.load);
+  return KerberosAuthenticator.fromBinding(krb, service, { groupMapping: o.groupMapping, ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) });
+}
