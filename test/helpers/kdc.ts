@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort } from './server.js';
 
 export interface Kdc {
   realm: string;
@@ -42,7 +42,7 @@ export async function startKdc(o: KdcOptions | string = {}): Promise<Kdc> {
   const missing = BINS.filter((b) => !existsSync(b));
   if (missing.length) throw new Error(`MIT Kerberos is not installed (${missing.join(', ')} missing): ${INSTALL}`);
   const dir = mkdtempSync(join(tmpdir(), 'opences-kdc-'));
-  const port = await freePort();
+  const port = await freeTcpUdpPort();
   const krb5Conf = join(dir, 'krb5.conf');
   const kdcConf = join(dir, 'kdc.conf');
   // The [realms] block must be multi-line: MIT's profile parser ignores `R = { kdc = … }` on one line.
@@ -163,4 +163,25 @@ async function waitForPort(port: number, child: ChildProcess, stderr: () => stri
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A loopback port free for both TCP and UDP (the KDC listens on both); no dependency on the server helpers. */
+async function freeTcpUdpPort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const a = srv.address();
+        srv.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const u = createSocket('udp4');
+      u.once('error', () => resolve(false));
+      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+  throw new Error('no loopback port free for both TCP and UDP');
 }
