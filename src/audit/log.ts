@@ -1,127 +1,20 @@
-import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { Db, Queryable } from '../store/db.js';
+import { insertRow, lastLink, listRows, lockChain, rowsAfter } from '../store/audit-repo.js';
+import { GENESIS, normaliseEvent, rowHash } from './chain.js';
+import type { AuditEvent, AuditFilter, AuditRow, VerifyResult } from './event.js';
 
-export interface AuditEvent {
-  type: string;
-  outcome: 'success' | 'failure' | 'denied' | 'pending' | 'info';
-  actor?: string;
-  principal?: string;
-  method?: string;
-  address?: string;
-  template?: string;
-  requestId?: string;
-  serial?: string;
-  reason?: string;
-  details?: Record<string, unknown>;
-}
+export type { AuditEvent, AuditFilter, AuditRow, VerifyResult } from './event.js';
+export { GENESIS, canonical, rowHash, scrub } from './chain.js';
 
-export interface AuditRow extends AuditEvent {
-  seq: number;
-  at: Date;
-  prevHash: string;
-  hash: string;
-}
-
-export type VerifyResult = { ok: true; count: number } | { ok: false; firstBrokenSeq: number; reason: string; count: number };
-
-export const GENESIS = '0'.repeat(64);
-// Serialises writers across every node on one database so the chain never forks.
-const AUDIT_LOCK = 0x61756469; // "audi"
-const SECRET_KEYS = /pass(word|phrase)?|secret|token|private|^key$/i;
-
-/** Drops anything that looks like a secret, recursively, before it is hashed and stored. */
-export function scrub(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(scrub);
-  if (v && typeof v === 'object' && !(v instanceof Date)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (!SECRET_KEYS.test(k)) out[k] = scrub(x);
-    return out;
-  }
-  return v;
-}
-
-/** Canonical JSON: sorted keys, no whitespace; the same bytes on every node and at verify time. */
-export function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v ?? null);
-}
-
-export function rowHash(r: Omit<AuditRow, 'hash'>): string {
-  const body = canonical({
-    seq: r.seq,
-    at: r.at.toISOString(),
-    type: r.type,
-    outcome: r.outcome,
-    actor: r.actor ?? null,
-    principal: r.principal ?? null,
-    method: r.method ?? null,
-    address: r.address ?? null,
-    template: r.template ?? null,
-    requestId: r.requestId ?? null,
-    serial: r.serial ?? null,
-    reason: r.reason ?? null,
-    details: r.details ?? {},
-    prevHash: r.prevHash,
-  });
-  return createHash('sha256').update(body).digest('hex');
-}
-
-interface DbRow {
-  seq: string;
-  at: Date | string;
-  type: string;
-  outcome: AuditEvent['outcome'];
-  actor: string | null;
-  principal: string | null;
-  method: string | null;
-  address: string | null;
-  template: string | null;
-  request_id: string | null;
-  serial: string | null;
-  reason: string | null;
-  details: Record<string, unknown> | null;
-  prev_hash: string;
-  hash: string;
-}
-
-const COLS = 'seq::text AS seq, at, type, outcome, actor, principal, method, address, template, request_id::text AS request_id, serial, reason, details, prev_hash, hash';
-
-function toRow(r: DbRow): AuditRow {
-  const n = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
-  return {
-    seq: Number(r.seq),
-    at: new Date(r.at),
-    type: r.type,
-    outcome: r.outcome,
-    actor: n(r.actor),
-    principal: n(r.principal),
-    method: n(r.method),
-    address: n(r.address),
-    template: n(r.template),
-    requestId: n(r.request_id),
-    serial: n(r.serial),
-    reason: n(r.reason),
-    details: r.details ?? {},
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  };
-}
-
-export interface AuditFilter {
-  type?: string;
-  principal?: string;
-  from?: Date;
-  to?: Date;
-  limit?: number;
-  offset?: number;
+export interface VerifyOptions {
+  pageSize?: number;
+  /**
+   * A (seq, hash) pair recorded earlier outside the database (`head()`), e.g. in a ticket or a
+   * SIEM. The chain alone cannot show that its newest events were cut off; an anchor can.
+   */
+  anchor?: { seq: number; hash: string };
 }
 
 /**
@@ -135,78 +28,82 @@ export class AuditLog {
     private readonly clock: Clock,
   ) {}
 
+  /**
+   * Appends one event. Under a transaction-scoped advisory lock, so concurrent writers on any
+   * number of nodes extend one chain; with `tx` the lock is held until the caller commits.
+   */
   async record(e: AuditEvent, tx?: Queryable): Promise<void> {
+    const event = normaliseEvent(e);
     const write = async (q: Queryable): Promise<void> => {
-      await q.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-      const last = await q.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM audit_events ORDER BY audit_events.seq DESC LIMIT 1');
-      const prev = last.rows[0];
-      // Milliseconds only: what PostgreSQL stores back must hash the same at verify time.
-      const at = new Date(Math.floor(this.clock.now().getTime()));
-      const row: Omit<AuditRow, 'hash'> = {
-        ...e,
-        details: scrub(e.details ?? {}) as Record<string, unknown>,
-        reason: e.reason,
-        seq: prev ? Number(prev.seq) + 1 : 1,
-        at,
-        prevHash: prev?.hash ?? GENESIS,
-      };
-      const hash = rowHash(row);
-      await q.query(
-        `INSERT INTO audit_events (seq, at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-        [row.seq, at, row.type, row.outcome, row.actor ?? null, row.principal ?? null, row.method ?? null, row.address ?? null, row.template ?? null, row.requestId ?? null, row.serial ?? null, row.reason ?? null, JSON.stringify(row.details), row.prevHash, hash],
-      );
+      await lockChain(q);
+      const prev = await lastLink(q);
+      const partial: Omit<AuditRow, 'hash'> = { ...event, seq: prev ? prev.seq + 1 : 1, at: this.clock.now(), prevHash: prev?.hash ?? GENESIS };
+      await insertRow(q, { ...partial, hash: rowHash(partial) });
     };
     if (tx) await write(tx);
     else await this.db.transaction(write);
   }
 
-  /** Walks the chain in pages; reports the first row whose hash, link or position is wrong. */
-  async verify(pageSize = 1000): Promise<VerifyResult> {
+  /** The newest event's seq and hash: worth writing down somewhere else as an anchor. */
+  async head(): Promise<{ seq: number; hash: string } | null> {
+    return lastLink(this.db);
+  }
+
+  /**
+   * Walks the chain in seq order, a page at a time, and reports the first event that does not fit:
+   * changed (its hash does not match its fields), removed (a gap: the event after it is named),
+   * reordered or re-linked (prev_hash is not the previous event's hash).
+   */
+  async verify(opts: VerifyOptions = {}): Promise<VerifyResult> {
+    const pageSize = opts.pageSize ?? 1000;
     let prevHash = GENESIS;
     let expectedSeq = 1;
     let count = 0;
+    let anchorSeen = false;
     for (;;) {
-      const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events WHERE seq >= $1 ORDER BY audit_events.seq LIMIT ${pageSize}`, [expectedSeq]);
-      if (r.rows.length === 0) return { ok: true, count };
-      for (const raw of r.rows) {
-        const row = toRow(raw);
-        if (row.seq !== expectedSeq) return { ok: false, firstBrokenSeq: expectedSeq, reason: `event ${expectedSeq} is missing`, count };
-        if (row.prevHash !== prevHash) return { ok: false, firstBrokenSeq: row.seq, reason: `event ${row.seq} does not follow event ${row.seq - 1} (removed or reordered rows)`, count };
+      const page = await rowsAfter(this.db, expectedSeq - 1, pageSize);
+      for (const row of page) {
+        if (row.seq !== expectedSeq) {
+          const missing = row.seq - 1 === expectedSeq ? `event ${expectedSeq} is missing` : `events ${expectedSeq}–${row.seq - 1} are missing`;
+          return { ok: false, firstBrokenSeq: row.seq, reason: `${missing}: event ${row.seq} does not follow event ${expectedSeq - 1}`, count };
+        }
+        if (row.prevHash !== prevHash) return { ok: false, firstBrokenSeq: row.seq, reason: `event ${row.seq} does not follow event ${row.seq - 1} (removed, reordered or re-linked events)`, count };
         if (rowHash(row) !== row.hash) return { ok: false, firstBrokenSeq: row.seq, reason: `event ${row.seq} was changed after it was written`, count };
+        if (opts.anchor && row.seq === opts.anchor.seq) {
+          if (row.hash !== opts.anchor.hash) return { ok: false, firstBrokenSeq: row.seq, reason: `event ${row.seq} differs from the anchor`, count };
+          anchorSeen = true;
+        }
         prevHash = row.hash;
         expectedSeq++;
         count++;
       }
+      if (page.length < pageSize) break;
     }
+    if (opts.anchor && !anchorSeen) return { ok: false, firstBrokenSeq: expectedSeq, reason: `the log ends at event ${expectedSeq - 1}, before the anchor (event ${opts.anchor.seq}): newer events were removed`, count };
+    return { ok: true, count };
   }
 
+  /** Newest first, filtered, paged (limit 1–1000, default 100). */
   async list(f: AuditFilter = {}): Promise<AuditRow[]> {
-    const where: string[] = [];
-    const p: unknown[] = [];
-    if (f.type) where.push(`type = $${p.push(f.type)}`);
-    if (f.principal) where.push(`principal = $${p.push(f.principal)}`);
-    if (f.from) where.push(`at >= $${p.push(f.from)}`);
-    if (f.to) where.push(`at < $${p.push(f.to)}`);
-    const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
-    const offset = Math.max(f.offset ?? 0, 0);
-    const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY audit_events.seq DESC LIMIT ${limit} OFFSET ${offset}`, p);
-    return r.rows.map(toRow);
+    return listRows(this.db, f);
   }
 
-  /** JSON lines for a SIEM, oldest first, streamed in pages. */
-  async export(out: NodeJS.WritableStream, pageSize = 1000): Promise<number> {
-    let after = 0;
+  /**
+   * JSON lines for a SIEM, oldest first, streamed in pages with back-pressure. Each line carries
+   * seq, prevHash and hash, so an unfiltered export can be verified on its own (docs/audit.md).
+   */
+  async export(out: NodeJS.WritableStream, filter: Pick<AuditFilter, 'type' | 'from' | 'to'> & { afterSeq?: number } = {}): Promise<number> {
+    let after = filter.afterSeq ?? 0;
     let n = 0;
     for (;;) {
-      const r = await this.db.query<DbRow>(`SELECT ${COLS} FROM audit_events WHERE seq > $1 ORDER BY audit_events.seq LIMIT ${pageSize}`, [after]);
-      if (r.rows.length === 0) return n;
-      for (const raw of r.rows) {
-        const row = toRow(raw);
-        out.write(JSON.stringify({ ...row, at: row.at.toISOString() }) + '\n');
+      const page = await rowsAfter(this.db, after, 1000, filter);
+      for (const row of page) {
+        const line = JSON.stringify({ ...row, at: row.at.toISOString() }) + '\n';
+        if (out.write(line) === false && typeof out.once === 'function') await once(out, 'drain');
         after = row.seq;
         n++;
       }
+      if (page.length < 1000) return n;
     }
   }
 }

@@ -1,12 +1,30 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { freshTestDb, type TestDb } from '../../helpers/db.js';
 import { AuditLog } from '../../../src/audit/log.js';
 import { systemClock } from '../../../src/clock.js';
 import { PostgresDb } from '../../../src/store/postgres.js';
 import { openDb } from '../../../src/store/open.js';
+
+/**
+ * The chain as docs/audit.md describes it, written again here from the document rather than
+ * imported, so that a change to the format has to change the documentation too.
+ */
+function documentedHash(e: Record<string, unknown>): string {
+  const canon = (v: unknown): string =>
+    Array.isArray(v)
+      ? `[${v.map(canon).join(',')}]`
+      : v && typeof v === 'object'
+        ? `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canon((v as Record<string, unknown>)[k])}`).join(',')}}`
+        : JSON.stringify(v ?? null);
+  const f = (k: string): unknown => e[k] ?? null;
+  const body = { seq: e.seq, at: e.at, type: e.type, outcome: e.outcome, actor: f('actor'), principal: f('principal'), method: f('method'), address: f('address'), template: f('template'), requestId: f('requestId'), serial: f('serial'), reason: f('reason'), details: e.details ?? {}, prevHash: e.prevHash };
+  return createHash('sha256').update(canon(body)).digest('hex');
+}
 
 describe('hash-chained audit log on PostgreSQL', () => {
   let db: TestDb;
@@ -15,7 +33,7 @@ describe('hash-chained audit log on PostgreSQL', () => {
     await db?.close();
     db = await freshTestDb();
     log = new AuditLog(db, systemClock);
-    for (let i = 0; i < 20; i++) await log.record({ type: 'test', outcome: 'info', principal: `p${i}`, reason: `event ${i}`, details: { i, password: 'never-stored', nested: { token: 'x', ok: 1 } } });
+    for (let i = 0; i < 20; i++) await log.record({ type: 'test', outcome: 'info', principal: `p${i}`, reason: `event ${i}`, details: { i, password: 'never-stored', nested: { token: 'x', ok: 1, list: [{ apiKey: 'k1', keyType: 'rsa' }] } } });
   });
   afterAll(async () => db?.close());
 
@@ -24,14 +42,22 @@ describe('hash-chained audit log on PostgreSQL', () => {
     const raw = JSON.stringify((await db.query('SELECT details FROM audit_events')).rows);
     expect(raw).not.toContain('never-stored');
     expect(raw).not.toContain('"token"');
+    expect(raw).not.toContain('k1');
+    expect(raw).toContain('"keyType":"rsa"'); // only secret-named keys go
+    const first = (await db.query<{ prev_hash: string }>('SELECT prev_hash FROM audit_events WHERE seq = 1')).rows[0];
+    expect(first?.prev_hash).toBe('0'.repeat(64));
   });
 
-  it('keeps one chain under concurrent writers from two pools', async () => {
-    const other = new PostgresDb({ url: db.url, schema: db.schema, max: 4 });
+  it('keeps one contiguous chain under 200 concurrent writers from two pools', async () => {
+    const other = new PostgresDb({ url: db.url, schema: db.schema, max: 5 });
     const log2 = new AuditLog(other, systemClock);
-    await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? log : log2).record({ type: 'concurrent', outcome: 'info', reason: String(i) })));
+    await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? log : log2).record({ type: 'concurrent', outcome: 'info', reason: String(i) })));
     await other.close();
-    expect(await log.verify()).toEqual({ ok: true, count: 120 });
+    expect(await log.verify({ pageSize: 7 })).toEqual({ ok: true, count: 220 });
+    const seqs = (await db.query<{ seq: string }>('SELECT seq::text AS seq FROM audit_events ORDER BY audit_events.seq')).rows.map((r) => Number(r.seq));
+    expect(seqs).toEqual(Array.from({ length: 220 }, (_, i) => i + 1));
+    const reasons = new Set((await log.list({ type: 'concurrent', limit: 1000 })).map((r) => r.reason));
+    expect(reasons.size).toBe(200);
   });
 
   it('names the changed row', async () => {
@@ -39,41 +65,132 @@ describe('hash-chained audit log on PostgreSQL', () => {
     expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 7, reason: 'event 7 was changed after it was written' });
   });
 
-  it('names the row after a deleted one', async () => {
-    await db.query('DELETE FROM audit_events WHERE seq = 11');
-    expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 11, reason: 'event 11 is missing' });
+  it('notices a changed detail, even one nested inside', async () => {
+    await db.query(`UPDATE audit_events SET details = jsonb_set(details, '{nested,ok}', '2') WHERE seq = 15`);
+    expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 15 });
   });
 
-  it('detects reordered rows', async () => {
+  it('names the row after a deleted one', async () => {
+    await db.query('DELETE FROM audit_events WHERE seq = 11');
+    expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 12, reason: expect.stringContaining('event 11 is missing') });
+  });
+
+  it('notices a deleted first row', async () => {
+    await db.query('DELETE FROM audit_events WHERE seq = 1');
+    expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 2 });
+  });
+
+  it('detects rows whose positions were swapped', async () => {
     await db.query(`UPDATE audit_events SET seq = -1 WHERE seq = 4; UPDATE audit_events SET seq = 4 WHERE seq = 5; UPDATE audit_events SET seq = 5 WHERE seq = -1`);
     expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 4 });
   });
 
-  it('detects a rewritten tail (hash recomputed without the chain)', async () => {
+  it('detects two rows whose contents were swapped, hashes and links included', async () => {
+    const cols = 'at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash';
+    const set = cols.split(', ').map((c) => `${c} = o.${c}`).join(', ');
+    await db.query(`UPDATE audit_events a SET ${set} FROM (SELECT seq, ${cols} FROM audit_events WHERE seq IN (9, 10)) o WHERE a.seq IN (9, 10) AND o.seq = 19 - a.seq`);
+    expect((await db.query<{ reason: string }>('SELECT reason FROM audit_events WHERE seq = 9')).rows[0]?.reason).toBe('event 9');
+    expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 9 });
+  });
+
+  it('detects a rewritten row whose hash was recomputed without the chain', async () => {
     await db.query(`UPDATE audit_events SET principal = 'someone-else', hash = md5(hash) || md5(hash) WHERE seq = 20`);
     expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 20 });
   });
 
-  it('writes nothing when the surrounding transaction rolls back', async () => {
-    await expect(db.transaction(async (tx) => {
-      await log.record({ type: 'rolled-back', outcome: 'info' }, tx);
-      throw new Error('abort');
-    })).rejects.toThrow('abort');
+  it('detects a cut-off tail against an anchor written down earlier', async () => {
+    const anchor = await log.head();
+    expect(anchor).toMatchObject({ seq: 20 });
+    expect(await log.verify({ anchor: anchor! })).toEqual({ ok: true, count: 20 });
+    await db.query('DELETE FROM audit_events WHERE seq >= 19');
+    expect(await log.verify()).toEqual({ ok: true, count: 18 }); // the chain alone cannot tell
+    expect(await log.verify({ anchor: anchor! })).toMatchObject({ ok: false, firstBrokenSeq: 19 });
+  });
+
+  it('writes nothing when the surrounding transaction rolls back, and commits with it otherwise', async () => {
+    await expect(
+      db.transaction(async (tx) => {
+        await log.record({ type: 'rolled-back', outcome: 'info' }, tx);
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
     expect((await log.list({ type: 'rolled-back' })).length).toBe(0);
     expect(await log.verify()).toEqual({ ok: true, count: 20 });
+    await db.transaction(async (tx) => {
+      await tx.query(`INSERT INTO accounts (name) VALUES ('in-tx')`);
+      await log.record({ type: 'committed', outcome: 'success', principal: 'in-tx' }, tx);
+    });
+    expect(await log.list({ type: 'committed' })).toHaveLength(1);
+    expect(await log.verify()).toEqual({ ok: true, count: 21 });
+  });
+
+  it('stores awkward values so that they still verify: dates, bigints, NUL, lone surrogates, undefined', async () => {
+    await log.record({ type: 'odd', outcome: 'info', principal: 'a\u0000b\uD800', reason: 'x\uDC00', details: { when: new Date('2026-01-02T03:04:05.678Z'), big: 12345678901234567890n, u: undefined, arr: [undefined, 1.5, 'n\u0000ul'] } });
+    expect(await log.verify()).toEqual({ ok: true, count: 21 });
+    const [row] = await log.list({ type: 'odd' });
+    expect(row).toMatchObject({ principal: 'a\uFFFDb\uFFFD', reason: 'x\uFFFD', details: { when: '2026-01-02T03:04:05.678Z', big: '12345678901234567890', arr: [null, 1.5, 'n\uFFFDul'] } });
+  });
+
+  it('exports JSON lines that anyone can check with the documented format', async () => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    expect(await log.export(out)).toBe(20);
+    const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    let prev = '0'.repeat(64);
+    for (const [i, e] of lines.entries()) {
+      expect(e.seq).toBe(i + 1);
+      expect(e.prevHash).toBe(prev);
+      expect(documentedHash(e)).toBe(e.hash);
+      prev = e.hash as string;
+    }
+    expect(JSON.stringify(lines)).not.toContain('never-stored');
+  });
+
+  it('exports with a filter and waits for a slow reader', async () => {
+    for (let i = 0; i < 5; i++) await log.record({ type: 'other', outcome: 'info' });
+    let received = 0;
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(_chunk, _enc, done) {
+        received++;
+        setTimeout(done, 1);
+      },
+    });
+    expect(await log.export(slow, { type: 'other' })).toBe(5);
+    expect(await log.export(slow, { afterSeq: 18 })).toBe(7);
+    await new Promise((r) => slow.end(r));
+    expect(received).toBe(12);
+  });
+
+  it('lists newest first with filters and paging', async () => {
+    const page = await log.list({ type: 'test', limit: 5, offset: 2 });
+    expect(page.map((r) => r.seq)).toEqual([18, 17, 16, 15, 14]);
+    expect((await log.list({ principal: 'p3' })).map((r) => r.seq)).toEqual([4]);
+    expect(await log.list({ from: new Date(Date.now() + 60_000) })).toEqual([]);
+    expect(await log.list({ limit: Number.NaN })).toHaveLength(20);
   });
 });
 
 describe('the same chain on embedded PGlite', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opences-audit-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  it('verifies and detects tampering', async () => {
+  it('verifies, rolls back with its transaction, and detects tampering', async () => {
     const db = await openDb({ dataDir: dir });
     const log = new AuditLog(db, systemClock);
-    for (let i = 0; i < 5; i++) await log.record({ type: 'pglite', outcome: 'info', reason: String(i) });
-    expect(await log.verify()).toEqual({ ok: true, count: 5 });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => log.record({ type: 'pglite', outcome: 'info', reason: String(i), details: { password: 'p', n: i } })));
+    await expect(db.transaction(async (tx) => {
+      await log.record({ type: 'gone', outcome: 'info' }, tx);
+      throw new Error('abort');
+    })).rejects.toThrow('abort');
+    expect(await log.verify()).toEqual({ ok: true, count: 10 });
+    const original = (await db.query<{ reason: string }>('SELECT reason FROM audit_events WHERE seq = 3')).rows[0]?.reason;
     await db.query(`UPDATE audit_events SET reason = 'x' WHERE seq = 3`);
     expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 3 });
+    await db.query('UPDATE audit_events SET reason = $1 WHERE seq = 3', [original]);
+    expect(await log.verify()).toEqual({ ok: true, count: 10 });
+    await db.query('DELETE FROM audit_events WHERE seq = 6');
+    expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 7 });
     await db.close();
   }, 60_000);
 });

@@ -1,0 +1,96 @@
+import type { AuditEvent, AuditFilter, AuditRow } from '../audit/event.js';
+import type { Db, Queryable } from './db.js';
+
+/** SQL over `audit_events`. The chain rules live in src/audit/; this file only moves rows. */
+
+interface DbRow {
+  seq: string;
+  at: Date | string;
+  type: string;
+  outcome: AuditEvent['outcome'];
+  actor: string | null;
+  principal: string | null;
+  method: string | null;
+  address: string | null;
+  template: string | null;
+  request_id: string | null;
+  serial: string | null;
+  reason: string | null;
+  details: Record<string, unknown> | null;
+  prev_hash: string;
+  hash: string;
+}
+
+// seq and request_id as text: bigint would otherwise lose precision in JS numbers past 2^53.
+const COLS = 'seq::text AS seq, at, type, outcome, actor, principal, method, address, template, request_id::text AS request_id, serial, reason, details, prev_hash, hash';
+
+function toRow(r: DbRow): AuditRow {
+  const n = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+  return {
+    seq: Number(r.seq),
+    at: new Date(r.at),
+    type: r.type,
+    outcome: r.outcome,
+    actor: n(r.actor),
+    principal: n(r.principal),
+    method: n(r.method),
+    address: n(r.address),
+    template: n(r.template),
+    requestId: n(r.request_id),
+    serial: n(r.serial),
+    reason: n(r.reason),
+    details: r.details ?? {},
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+// Serialises chain writers across every node on one database (any constant; the same everywhere).
+const AUDIT_LOCK = 0x61756469; // "audi"
+
+/** Takes the chain lock for the rest of the caller's transaction. */
+export async function lockChain(tx: Queryable): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+}
+
+/** The newest event's seq and hash, or null for an empty log. */
+export async function lastLink(q: Queryable): Promise<{ seq: number; hash: string } | null> {
+  // ORDER BY the column, not the text alias of the same name (text order would put 9 after 10).
+  const r = await q.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM audit_events ORDER BY audit_events.seq DESC LIMIT 1');
+  const x = r.rows[0];
+  return x ? { seq: Number(x.seq), hash: x.hash } : null;
+}
+
+export async function insertRow(q: Queryable, row: AuditRow): Promise<void> {
+  await q.query(
+    `INSERT INTO audit_events (seq, at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+    [row.seq, row.at, row.type, row.outcome, row.actor ?? null, row.principal ?? null, row.method ?? null, row.address ?? null, row.template ?? null, row.requestId ?? null, row.serial ?? null, row.reason ?? null, JSON.stringify(row.details ?? {}), row.prevHash, row.hash],
+  );
+}
+
+/** Up to `limit` rows with seq > afterSeq, oldest first (keyset paging: cheap at any depth). */
+export async function rowsAfter(q: Queryable, afterSeq: number, limit: number, f: Pick<AuditFilter, 'type' | 'from' | 'to'> = {}): Promise<AuditRow[]> {
+  const p: unknown[] = [afterSeq];
+  const where = ['audit_events.seq > $1'];
+  if (f.type) where.push(`type = $${p.push(f.type)}`);
+  if (f.from) where.push(`at >= $${p.push(f.from)}`);
+  if (f.to) where.push(`at < $${p.push(f.to)}`);
+  const r = await q.query<DbRow>(`SELECT ${COLS} FROM audit_events WHERE ${where.join(' AND ')} ORDER BY audit_events.seq LIMIT ${Math.max(1, Math.floor(limit))}`, p);
+  return r.rows.map(toRow);
+}
+
+/** Newest first, for the admin API and operators. */
+export async function listRows(db: Db, f: AuditFilter): Promise<AuditRow[]> {
+  const where: string[] = [];
+  const p: unknown[] = [];
+  if (f.type) where.push(`type = $${p.push(f.type)}`);
+  if (f.principal) where.push(`principal = $${p.push(f.principal)}`);
+  if (f.from) where.push(`at >= $${p.push(f.from)}`);
+  if (f.to) where.push(`at < $${p.push(f.to)}`);
+  const int = (v: number | undefined, d: number): number => (typeof v === 'number' && Number.isFinite(v) ? Math.floor(v) : d);
+  const limit = Math.min(Math.max(int(f.limit, 100), 1), 1000);
+  const offset = Math.max(int(f.offset, 0), 0);
+  const r = await db.query<DbRow>(`SELECT ${COLS} FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY audit_events.seq DESC LIMIT ${limit} OFFSET ${offset}`, p);
+  return r.rows.map(toRow);
+}
