@@ -1,0 +1,120 @@
+/**
+ * Narrow, bounded ASN.1 reading for the CMS and CMC codecs. Input comes from clients, so every
+ * decode has resource limits (depth, node count, size), never parses OCTET STRING contents on
+ * its own (asn1js 4 does by default: wasted work and a second attack surface), and every
+ * mismatch becomes OpencesError('malformed') naming what was wrong.
+ */
+import * as asn1js from 'asn1js';
+import { OpencesError } from '../../errors.js';
+
+/** Deep enough for a certificate inside a SignedData inside a ContentInfo (~14), shallow enough to stop nesting bombs. */
+export const MAX_DEPTH = 32;
+export const MAX_NODES = 20_000;
+export const MAX_BYTES = 4 * 1024 * 1024;
+
+export function malformed(message: string): never {
+  throw new OpencesError('malformed', message);
+}
+
+/** Decodes exactly one BER/DER value filling all of `der`. */
+export function decode(der: Uint8Array, what: string): asn1js.AsnType {
+  if (!(der instanceof Uint8Array) || der.length === 0) malformed(`the ${what} is empty`);
+  if (der.length > MAX_BYTES) throw new OpencesError('tooLarge', `the ${what} is larger than ${MAX_BYTES} bytes`);
+  const r = asn1js.fromBER(der, { maxDepth: MAX_DEPTH, maxNodes: MAX_NODES, maxContentLength: MAX_BYTES, parseEmbedded: false });
+  if (r.offset === -1 || r.result.error) {
+    const why = r.result.error || 'undecodable';
+    malformed(`the ${what} is not valid DER: ${/depth/i.test(why) ? `nested deeper than ${MAX_DEPTH} levels` : why}`);
+  }
+  if (r.offset !== der.length) malformed(`the ${what} has ${der.length - r.offset} trailing bytes after its DER value`);
+  return r.result;
+}
+
+/**
+ * asn1js.compareSchema, plus the check it leaves out: no elements beyond what the schema
+ * allows (it happily ignores trailing extras). Returns the named components.
+ */
+export function matchSchema(node: asn1js.AsnType, schema: asn1js.AsnType, what: string): Record<string, unknown> {
+  const r = asn1js.compareSchema(node, node, schema);
+  if (!r.verified) malformed(`the ${what} does not have the expected ASN.1 structure`);
+  const schemaItems = (schema as { valueBlock?: { value?: unknown } }).valueBlock?.value;
+  const nodeItems = (node as { valueBlock?: { value?: unknown } }).valueBlock?.value;
+  if (Array.isArray(schemaItems) && Array.isArray(nodeItems) && !schemaItems.some((s) => s instanceof asn1js.Repeated) && nodeItems.length > schemaItems.length) {
+    malformed(`the ${what} has ${nodeItems.length - schemaItems.length} unexpected trailing elements`);
+  }
+  return r.result as unknown as Record<string, unknown>;
+}
+
+/** The exact bytes the value arrived as (not a re-encoding: signatures cover these). */
+export function raw(node: asn1js.AsnType): Uint8Array {
+  return new Uint8Array(node.valueBeforeDecodeView);
+}
+
+export function children(node: asn1js.AsnType | undefined, what: string, max = 1024): asn1js.AsnType[] {
+  const v = (node as { valueBlock?: { value?: unknown } } | undefined)?.valueBlock?.value;
+  if (!node || !node.idBlock.isConstructed || !Array.isArray(v)) malformed(`the ${what} is not a constructed value`);
+  if (v.length > max) malformed(`the ${what} has more than ${max} elements`);
+  return v as asn1js.AsnType[];
+}
+
+export function oidText(node: unknown, what: string): string {
+  if (!(node instanceof asn1js.ObjectIdentifier)) malformed(`the ${what} is not an OBJECT IDENTIFIER`);
+  const s = node.valueBlock.toString();
+  if (!/^\d+(\.\d+)+$/.test(s)) malformed(`the ${what} is not a valid OBJECT IDENTIFIER`);
+  return s;
+}
+
+/** Unsigned big-endian magnitude of an INTEGER; negative values are refused. */
+export function unsignedBytes(node: unknown, what: string): Uint8Array {
+  if (!(node instanceof asn1js.Integer)) malformed(`the ${what} is not an INTEGER`);
+  const b = new Uint8Array(node.valueBlock.valueHexView);
+  if (b.length === 0) malformed(`the ${what} is an empty INTEGER`);
+  if (b[0]! & 0x80) malformed(`the ${what} is negative`);
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return b.subarray(i);
+}
+
+export function bigUint(node: unknown, what: string): bigint {
+  let v = 0n;
+  for (const byte of unsignedBytes(node, what)) v = (v << 8n) | BigInt(byte);
+  return v;
+}
+
+/** BodyPartID ::= INTEGER (0..4294967295) (RFC 5272 §3.2.1.3.1). */
+export function uint32(node: unknown, what: string): number {
+  const v = bigUint(node, what);
+  if (v > 0xffffffffn) malformed(`the ${what} ${v} is outside 0..4294967295`);
+  return Number(v);
+}
+
+export function smallInt(node: unknown, what: string): number {
+  const v = bigUint(node, what);
+  if (v > 0xffffn) malformed(`the ${what} ${v} is out of range`);
+  return Number(v);
+}
+
+/** OCTET STRING contents, joining the segments of a BER constructed encoding. */
+export function octets(node: unknown, what: string, depth = 0): Uint8Array {
+  if (!(node instanceof asn1js.OctetString)) malformed(`the ${what} is not an OCTET STRING`);
+  if (!node.idBlock.isConstructed) return new Uint8Array(node.valueBlock.valueHexView);
+  if (depth > 4) malformed(`the ${what} nests constructed OCTET STRINGs too deeply`);
+  const parts = (node.valueBlock.value as asn1js.AsnType[]).map((p) => octets(p, what, depth + 1));
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Text of a string type (UTF8String, BMPString, PrintableString, IA5String…), or undefined. */
+export function stringValue(node: unknown): string | undefined {
+  if (node instanceof asn1js.BmpString || node instanceof asn1js.Utf8String || node instanceof asn1js.PrintableString || node instanceof asn1js.IA5String || node instanceof asn1js.VisibleString || node instanceof asn1js.TeletexString || node instanceof asn1js.UniversalString) {
+    const v = node.valueBlock.value;
+    return typeof v === 'string' ? v : undefined;
+  }
+  return undefined;
+}
+
+export function isContext(node: asn1js.AsnType | undefined, tagNumber: number): boolean {
+  return !!node && node.idBlock.tagClass === 3 && node.idBlock.tagNumber === tagNumber;
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+}
