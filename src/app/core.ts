@@ -61,6 +61,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     const enterpriseArc = await deploymentSetting(db, 'enterprise_oid_arc', () => generateEnterpriseArc(opts.random ?? ((n) => randomBytes(n))));
     const seeded = await seedDefaultTemplates(db, enterpriseArc);
     const audit = new AuditLog(db, clock);
+    audit.start();
     const templates = new TemplateService(db);
 
     const keyStore = new FileKeyStore(config.dataDir, process.env.OPENCES_CA_KEY_PASSPHRASE || undefined);
@@ -89,7 +90,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     writeFileSync(join(certsDir, 'issuing_ca.crt'), pem(h.info.issuingCertificate));
     writeFileSync(join(certsDir, 'ca_chain.crt'), pem(h.info.issuingCertificate) + pem(h.info.rootCertificate));
 
-    const partners = new PartnerRegistry(db);
+    const partners = new PartnerRegistry(db, { clock, audit });
     const kerberos = config.auth.kerberos ? await KerberosAuthenticator.create(config.auth.kerberos, config.hostname) : undefined;
     const ra = new RegistrationAuthority({ db, ca, templates, audit, clock, partnerScope: (name) => partners.scope(name) });
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap });
@@ -129,6 +130,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       deployment: { policyId, enterpriseArc },
       initialised: { ca: h.created, templates: seeded },
       async close() {
+        await audit.stop();
         await db.close();
       },
     };

@@ -70,6 +70,7 @@ export class CertificateAuthenticator {
     const issuer = this.o.issuers().map((i) => new X509Certificate(Buffer.from(i))).find((i) => cert.checkIssued(i) && cert.verify(i.publicKey));
     if (!issuer) {
       const p = await this.o.partners?.match(cert, intermediates.map((d) => new X509Certificate(Buffer.from(d))));
+      if (p && 'refused' in p) return this.fail(address, p.refused, `partner:${p.partner.name}`);
       if (p) return p.principal;
       return this.fail(address, `client certificate ${cert.subject.replace(/\n/g, ', ')} is not issued by a trusted CA`);
     }
@@ -108,8 +109,8 @@ export class CertificateAuthenticator {
     return list.length === 0 || list.includes(d.toLowerCase());
   }
 
-  private async fail(address: string, reason: string): Promise<never> {
-    await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'certificate', address, reason });
+  private async fail(address: string, reason: string, principal?: string): Promise<never> {
+    await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'certificate', address, reason, ...(principal ? { principal } : {}) });
     throw FAILED();
   }
 }

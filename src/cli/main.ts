@@ -152,13 +152,35 @@ opCommand(partner, 'add', 'trust a partner\'s root(s) for certificate authentica
   .requiredOption('--root <file>', 'PEM file with the partner\'s root CA certificate(s)')
   .addOption(new Option('--map <from>', 'which certificate field names the principal').choices(['upn', 'email', 'dns', 'cn']).default('upn'))
   .option('--template <name>', 'a template the partner may use (repeatable); none means nothing', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--intermediate <file>', 'PEM file with the partner\'s issuing CA certificate(s), for clients that send only their own (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--crl <file>', 'a CRL of the partner\'s CA, DER or PEM (repeatable); with CRLs, revocation is checked and fails closed', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--crl-url <url>', 'an http(s) CRL distribution point of the partner, fetched and cached until its nextUpdate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--crl-grace-hours <n>', 'hours past nextUpdate a partner CRL is still used (default 0: refuse at once)', '0')
+  .addOption(new Option('--crl-check <scope>', 'check the client certificate only, or every certificate below the root').choices(['leaf', 'chain']).default('leaf'))
   .action(run(async (name: string, opts: Opts) => {
-    const r = await operate(configFrom(opts), 'partner.add', { name, rootsPem: readFileSync(String(opts.root), 'utf8'), mapFrom: opts.map, templates: opts.template });
+    const r = await operate(configFrom(opts), 'partner.add', {
+      name,
+      rootsPem: readFileSync(String(opts.root), 'utf8'),
+      intermediatesPem: (opts.intermediate as string[]).map((f) => readFileSync(f, 'utf8')).join('\n'),
+      mapFrom: opts.map,
+      templates: opts.template,
+      crls: (opts.crl as string[]).map((f) => readFileSync(f).toString('base64')),
+      crlUrls: opts.crlUrl,
+      crlGraceHours: Number(opts.crlGraceHours),
+      crlCheck: opts.crlCheck,
+    });
     print(opts.json, r, () => `partner ${name} added`);
   }));
+opCommand(partner, 'crl', 'load newer CRLs for a partner (each replaces the loaded CRL of the same issuer)').argument('<name>')
+  .requiredOption('--crl <file>', 'a CRL file, DER or PEM (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .action(run(async (name: string, opts: Opts) => {
+    const r = (await operate(configFrom(opts), 'partner.crl', { name, crls: (opts.crl as string[]).map((f) => readFileSync(f).toString('base64')) })) as { crls: { issuer: string; nextUpdate: string | null }[] };
+    print(opts.json, r, () => r.crls.map((c) => `loaded CRL from ${c.issuer}, next update ${c.nextUpdate ?? '(none)'}`).join('\n'));
+  }));
 opCommand(partner, 'list', 'list partners').action(run(async (opts: Opts) => {
-  const r = (await operate(configFrom(opts), 'partner.list', {})) as { name: string; roots: number; mapFrom: string; templates: string[] }[];
-  print(opts.json, r, () => r.map((p) => `${p.name}\t${p.roots} root(s)\tmap ${p.mapFrom}\t${p.templates.join(',') || '(no templates)'}`).join('\n') || '(no partners)');
+  const r = (await operate(configFrom(opts), 'partner.list', {})) as { name: string; roots: number; mapFrom: string; templates: string[]; crlUrls: string[]; crls: { nextUpdate: string | null }[] }[];
+  const revocation = (p: (typeof r)[number]): string => (p.crls.length || p.crlUrls.length ? `${p.crls.length} CRL(s)${p.crlUrls.length ? ` from ${p.crlUrls.length} URL(s)` : ''}` : 'no revocation checking');
+  print(opts.json, r, () => r.map((p) => `${p.name}\t${p.roots} root(s)\tmap ${p.mapFrom}\t${p.templates.join(',') || '(no templates)'}\t${revocation(p)}`).join('\n') || '(no partners)');
 }));
 opCommand(partner, 'remove', 'stop trusting a partner').argument('<name>').action(run(async (name: string, opts: Opts) => {
   const r = await operate(configFrom(opts), 'partner.remove', { name });

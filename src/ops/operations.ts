@@ -1,15 +1,19 @@
+import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import type { Core } from '../app/core-types.js';
 import { OpencesError } from '../errors.js';
 import { REVOCATION_REASON_CODES, type RevocationReason } from '../ca/types.js';
 import { findBySerial, listCertificates } from '../store/certificate-repo.js';
 import { getRequest, listRequests } from '../store/request-repo.js';
-import { addUser, disableUser, listUsers } from '../auth/accounts.js';
+import { addUser, disableUser, listUsers, setGroups } from '../auth/accounts.js';
+import { templateSchema } from '../policy/template-schema.js';
+import type { Template } from '../policy/template.js';
+import type { Queryable } from '../store/db.js';
 import { deleteTemplate, getTemplate, listTemplates, setEnabled, upsertTemplate } from '../store/template-repo.js';
 import { templatesFromYaml, templatesToYaml } from '../policy/template-yaml.js';
 import { pem } from '../ca/init.js';
 import { ADMIN_ROLES, createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens.js';
-import { addPartner, listPartners, removePartner } from '../auth/partners.js';
+import { addPartner, addPartnerCrls, listPartnerCrls, listPartners, removePartner } from '../auth/partners.js';
 import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
 
 /**
@@ -66,6 +70,26 @@ export const OPERATIONS: Record<string, Op> = {
     return { name: a.name, groups: a.groups };
   },
   'user.list': async (core) => listUsers(core.db),
+  'user.show': async (core, args) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    const u = (await listUsers(core.db)).find((x) => x.name === a.name);
+    if (!u) throw new OpencesError('notFound', `no account ${a.name}`);
+    return u;
+  },
+  'user.enable': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    await disableUser(core.db, a.name, false);
+    await core.audit.record({ type: 'account.enable', outcome: 'success', actor, principal: a.name });
+    return { name: a.name, disabled: false };
+  },
+  'user.groups': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string(), groups: z.array(z.string().regex(/^[A-Za-z0-9_.@ -]{1,128}$/, 'letters, digits, _ . @ - and space (1–128)')).max(64) }), args);
+    const groups = [...new Set(a.groups)];
+    const before = (await listUsers(core.db)).find((x) => x.name === a.name);
+    await setGroups(core.db, a.name, groups);
+    await core.audit.record({ type: 'account.groups', outcome: 'success', actor, principal: a.name, details: { before: before?.groups ?? [], after: groups } });
+    return { name: a.name, groups };
+  },
   'user.disable': async (core, args, actor) => {
     const a = parse(z.object({ name: z.string() }), args);
     await disableUser(core.db, a.name);
@@ -89,27 +113,61 @@ export const OPERATIONS: Record<string, Op> = {
   'template.import': async (core, args, actor) => {
     const a = parse(z.object({ yaml: z.string() }), args);
     const templates = templatesFromYaml(a.yaml);
+    const names = templates.map((t) => t.name.toLowerCase());
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) throw new OpencesError('malformed', `the file names the template ${dup} twice`, { field: 'templates' });
+    const stored: string[] = [];
     await core.db.transaction(async (tx) => {
-      for (const t of templates) {
-        await upsertTemplate(tx, t);
-        await core.audit.record({ type: 'template.change', outcome: 'success', actor, template: t.name, reason: 'imported' }, tx);
-      }
+      for (const t of templates) stored.push(await saveTemplate(tx, core, t, actor, 'imported'));
     });
     core.templates.invalidate();
-    return { imported: templates.map((t) => t.name) };
+    return { imported: stored };
+  },
+  'template.create': async (core, args, actor) => {
+    const a = parse(z.object({ template: z.unknown() }), args);
+    const t = validTemplate(a.template);
+    await core.db.transaction(async (tx) => {
+      if (await getTemplate(tx, t.name)) throw new OpencesError('conflict', `a template named ${t.name} already exists (PUT /templates/${t.name} replaces it)`, { field: 'name' });
+      await saveTemplate(tx, core, t, actor, 'created');
+    });
+    core.templates.invalidate();
+    return { name: t.name, created: true };
+  },
+  'template.replace': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string(), template: z.unknown() }), args);
+    const t = validTemplate(a.template);
+    if (t.name.toLowerCase() !== a.name.toLowerCase()) throw new OpencesError('malformed', `name ${t.name} differs from the template being replaced (${a.name}); templates are not renamed`, { field: 'name' });
+    const name = await core.db.transaction(async (tx) => {
+      if (!(await getTemplate(tx, a.name))) throw new OpencesError('notFound', `no template ${a.name}`);
+      return saveTemplate(tx, core, t, actor, 'replaced');
+    });
+    core.templates.invalidate();
+    return { name, updated: true };
   },
   'template.enable': async (core, args, actor) => setTemplateEnabled(core, args, actor, true),
   'template.disable': async (core, args, actor) => setTemplateEnabled(core, args, actor, false),
   'template.delete': async (core, args, actor) => {
+    // As with removing a template from issuance in ADCS, disabling is the safe step; deletion is
+    // refused while requests for the template wait for a certificate manager (approving them
+    // needs the template). Issued certificates keep the name in their records.
     const a = parse(z.object({ name: z.string() }), args);
-    await deleteTemplate(core.db, a.name);
-    await core.audit.record({ type: 'template.change', outcome: 'success', actor, template: a.name, reason: 'deleted' });
+    const name = await core.db.transaction(async (tx) => {
+      const t = await getTemplate(tx, a.name);
+      if (!t) throw new OpencesError('notFound', `no template ${a.name}`);
+      const pending = await listRequests(tx, { status: 'pending', template: t.name, limit: 1000 });
+      if (pending.length) {
+        throw new OpencesError('conflict', `template ${t.name} has ${pending.length}${pending.length === 1000 ? '+' : ''} pending request(s) (oldest shown: ${pending[pending.length - 1]!.id}); approve or deny them first, or disable the template instead`, { field: 'name' });
+      }
+      await deleteTemplate(tx, t.name);
+      await core.audit.record({ type: 'template.deleted', outcome: 'success', actor, template: t.name, details: { oid: t.oid } }, tx);
+      return t.name;
+    });
     core.templates.invalidate();
-    return { name: a.name, deleted: true };
+    return { name, deleted: true };
   },
 
   'request.list': async (core, args) => {
-    const a = parse(z.object({ status: z.enum(['pending', 'issued', 'denied', 'failed']).optional(), requester: z.string().optional(), template: z.string().optional(), limit: z.number().int().optional() }), args);
+    const a = parse(z.object({ status: z.enum(['pending', 'issued', 'denied', 'failed']).optional(), requester: z.string().optional(), template: z.string().optional(), limit: z.number().int().optional(), offset: z.number().int().min(0).optional() }), args);
     return (await listRequests(core.db, a)).map(requestView);
   },
   'request.show': async (core, args) => {
@@ -130,7 +188,7 @@ export const OPERATIONS: Record<string, Op> = {
   },
 
   'cert.list': async (core, args) => {
-    const a = parse(z.object({ requester: z.string().optional(), template: z.string().optional(), text: z.string().optional(), revoked: z.boolean().optional(), limit: z.number().int().optional() }), args);
+    const a = parse(z.object({ requester: z.string().optional(), template: z.string().optional(), text: z.string().optional(), revoked: z.boolean().optional(), limit: z.number().int().optional(), offset: z.number().int().min(0).optional() }), args);
     return (await listCertificates(core.db, a)).map(certView);
   },
   'cert.show': async (core, args) => {
@@ -184,14 +242,62 @@ export const OPERATIONS: Record<string, Op> = {
   'token.list': async (core) => listApiTokens(core.db),
 
   'partner.add': async (core, args, actor) => {
-    const a = parse(z.object({ name: z.string(), rootsPem: z.string(), mapFrom: z.enum(['upn', 'email', 'dns', 'cn']).default('upn'), templates: z.array(z.string()).default([]) }), args);
-    const roots = [...a.rootsPem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => decodeBase64Token(m[0], 'partner root'));
-    await addPartner(core.db, { name: a.name, roots, mapFrom: a.mapFrom, templates: a.templates });
+    const a = parse(
+      z.object({
+        name: z.string(),
+        rootsPem: z.string(),
+        intermediatesPem: z.string().default(''),
+        mapFrom: z.enum(['upn', 'email', 'dns', 'cn']).default('upn'),
+        templates: z.array(z.string()).default([]),
+        /** CRL files (DER or PEM), base64 of their bytes. */
+        crls: z.array(z.string()).default([]),
+        crlUrls: z.array(z.string()).default([]),
+        crlGraceHours: z.number().min(0).max(24 * 365).default(0),
+        crlCheck: z.enum(['leaf', 'chain']).default('leaf'),
+      }),
+      args,
+    );
+    const certs = (pemText: string, what: string) => [...pemText.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => decodeBase64Token(m[0], what));
+    const roots = certs(a.rootsPem, 'partner root');
+    const intermediates = certs(a.intermediatesPem, 'partner intermediate');
+    await addPartner(core.db, { name: a.name, roots, intermediates, mapFrom: a.mapFrom, templates: a.templates, crls: a.crls.map((b) => new Uint8Array(Buffer.from(b, 'base64'))), crlUrls: a.crlUrls, crlGraceSeconds: a.crlGraceHours * 3600, crlCheck: a.crlCheck });
     core.partners.invalidate();
-    await core.audit.record({ type: 'partner.add', outcome: 'success', actor, details: { partner: a.name, roots: roots.length, mapFrom: a.mapFrom, templates: a.templates } });
+    await core.audit.record({ type: 'partner.add', outcome: 'success', actor, details: { partner: a.name, roots: roots.length, intermediates: intermediates.length, mapFrom: a.mapFrom, templates: a.templates, crls: a.crls.length, crlUrls: a.crlUrls, crlGraceHours: a.crlGraceHours, crlCheck: a.crlCheck } });
     return { name: a.name, roots: roots.length, templates: a.templates };
   },
-  'partner.list': async (core) => (await listPartners(core.db)).map((p) => ({ name: p.name, roots: p.roots.length, mapFrom: p.mapFrom, templates: p.templates, enabled: p.enabled })),
+  'partner.crl': async (core, args, actor) => {
+    const a = parse(z.object({ name: z.string(), crls: z.array(z.string()).min(1) }), args);
+    const loaded = await addPartnerCrls(core.db, a.name, a.crls.map((b) => new Uint8Array(Buffer.from(b, 'base64'))));
+    core.partners.invalidate();
+    const view = loaded.map((c) => ({ issuer: c.issuer, thisUpdate: c.thisUpdate.toISOString(), nextUpdate: c.nextUpdate?.toISOString() ?? null }));
+    await core.audit.record({ type: 'partner.crl', outcome: 'success', actor, details: { partner: a.name, crls: view } });
+    return { name: a.name, crls: view };
+  },
+  'partner.show': async (core, args) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    const p = (await listPartners(core.db)).find((x) => x.name === a.name);
+    if (!p) throw new OpencesError('notFound', `no partner ${a.name}`);
+    const roots = p.roots.map((der) => {
+      const c = new X509Certificate(Buffer.from(der));
+      return { subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo).toISOString(), sha256: c.fingerprint256.replace(/:/g, '').toLowerCase(), pem: pem(der) };
+    });
+    return { name: p.name, mapFrom: p.mapFrom, templates: p.templates, enabled: p.enabled, roots };
+  },
+  'partner.list': async (core) => {
+    const crls = await listPartnerCrls(core.db);
+    return (await listPartners(core.db)).map((p) => ({
+      name: p.name,
+      roots: p.roots.length,
+      intermediates: p.intermediates.length,
+      mapFrom: p.mapFrom,
+      templates: p.templates,
+      enabled: p.enabled,
+      crlUrls: p.crlUrls,
+      crlGraceHours: p.crlGraceSeconds / 3600,
+      crlCheck: p.crlCheck,
+      crls: crls.filter((c) => c.partner === p.name).map((c) => ({ source: c.source, ...(c.url ? { url: c.url } : {}), issuer: c.issuerName, thisUpdate: c.thisUpdate.toISOString(), nextUpdate: c.nextUpdate?.toISOString() ?? null })),
+    }));
+  },
   'partner.remove': async (core, args, actor) => {
     const a = parse(z.object({ name: z.string() }), args);
     await removePartner(core.db, a.name);
@@ -211,9 +317,36 @@ async function setTemplateEnabled(core: Core, args: unknown, actor: string, enab
   const a = parse(z.object({ name: z.string() }), args);
   const done = await setEnabled(core.db, a.name, enabled);
   if (!done) throw new OpencesError('notFound', `no template ${a.name}`);
-  await core.audit.record({ type: 'template.change', outcome: 'success', actor, template: a.name, reason: enabled ? 'enabled' : 'disabled' });
+  await core.audit.record({ type: enabled ? 'template.enabled' : 'template.disabled', outcome: 'success', actor, template: a.name });
   core.templates.invalidate();
   return { name: a.name, enabled };
+}
+
+/** A template from JSON, validated exactly as `template import` validates YAML; `field` names the path. */
+function validTemplate(input: unknown): Template {
+  const r = templateSchema.safeParse(input);
+  if (r.success) return r.data as Template;
+  const i = r.error.issues[0]!;
+  const key = i.code === 'unrecognized_keys' ? (i as { keys: string[] }).keys[0] : undefined;
+  const path = [...i.path, ...(key ? [key] : [])].map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  throw new OpencesError('malformed', `${path || 'template'}: ${key ? 'unknown key' : i.message}`, path ? { field: path } : {});
+}
+
+/**
+ * Stores a template inside the caller's transaction under its existing spelling, refusing an OID
+ * another template has; audits template.created or template.updated (with the top-level fields
+ * that changed). Returns the stored name.
+ */
+async function saveTemplate(tx: Queryable, core: Core, t: Template, actor: string, how: string): Promise<string> {
+  const all = await listTemplates(tx);
+  const existing = all.find((x) => x.name.toLowerCase() === t.name.toLowerCase());
+  const clash = all.find((x) => x.oid === t.oid && x !== existing);
+  if (clash) throw new OpencesError('conflict', `OID ${t.oid} already belongs to template ${clash.name}`, { field: 'oid' });
+  const stored: Template = { ...t, name: existing?.name ?? t.name };
+  await upsertTemplate(tx, stored);
+  const changed = existing ? (Object.keys(stored) as (keyof Template)[]).filter((k) => JSON.stringify(stored[k]) !== JSON.stringify(existing[k])) : undefined;
+  await core.audit.record({ type: existing ? 'template.updated' : 'template.created', outcome: 'success', actor, template: stored.name, reason: how, details: { oid: stored.oid, ...(changed ? { changed } : {}) } }, tx);
+  return stored.name;
 }
 
 export function runOperation(core: Core, op: string, args: unknown, actor: string): Promise<unknown> {
