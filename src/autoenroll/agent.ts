@@ -7,7 +7,7 @@ import type { Clock } from '../clock.js';
 import { EnrollmentClient, type EnrollResult, type PolicyTemplate } from '../client/enrollment-client.js';
 import { EnrollmentDenied } from '../client/errors.js';
 import { buildCsr, newKeyPair, parseSan, parseSubject } from '../client/request-builder.js';
-import type { SoapTransport } from '../client/transport.js';
+import { CLIENT_AUTH_LABEL, CLIENT_AUTH_VALUE, type SoapTransport } from '../client/transport.js';
 import { OpencesError } from '../errors.js';
 import { buildSignedData } from '../protocol/pkcs7/build.js';
 import type { AutoenrollConfig, AutoenrollEntry } from './config.js';
@@ -109,8 +109,11 @@ export class AutoenrollAgent {
     if (current && !expired && now < renewFrom) {
       return { ...base, action: 'none', message: `valid until ${current.validTo}; renewal from ${new Date(renewFrom).toISOString()}` };
     }
-    const ces = t.enrollmentUrls.find((u) => !u.renewalOnly) ?? t.enrollmentUrls[0];
-    if (!ces) return { ...base, action: 'denied', message: `no enrollment URL for ${t.name}` };
+    // The CES endpoint that takes our kind of credentials (Kerberos 2, username 4, certificate 8).
+    const want = CLIENT_AUTH_VALUE[this.transport.authKind];
+    const mine = t.enrollmentUrls.filter((u) => u.clientAuthentication === want);
+    const ces = mine.find((u) => !u.renewalOnly) ?? mine[0];
+    if (!ces) return { ...base, action: 'denied', message: `the policy at ${this.config.cep} lists no enrollment URL for ${t.name} that accepts ${CLIENT_AUTH_LABEL[this.transport.authKind]} authentication` };
 
     const keys = await newKeyPair(entry.keyType);
     const keyPem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -21,6 +21,12 @@ export const autoenrollSchema = z.strictObject({
   auth: z.union([
     z.strictObject({ username: z.string(), passwordFile: z.string() }),
     z.strictObject({ cert: z.string(), key: z.string() }),
+    /**
+     * HTTP Negotiate (the cep URL must be a _Kerberos endpoint): `kerberos: true` uses the ticket
+     * cache of the environment; `ccache` names one; `clientKeytab` lets MIT krb5 get tickets itself
+     * from a keytab (a host's own keys, as cepces/certmonger use them).
+     */
+    z.strictObject({ kerberos: z.union([z.literal(true), z.strictObject({ ccache: z.string().optional(), clientKeytab: z.string().optional() })]) }),
   ]),
   caBundle: z.string().optional(),
   /** Where pending requests are remembered between runs. */

@@ -1,10 +1,24 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AutoenrollAgent } from '../autoenroll/agent.js';
-import { loadAutoenrollConfig } from '../autoenroll/config.js';
+import { loadAutoenrollConfig, type AutoenrollConfig } from '../autoenroll/config.js';
 import { SoapTransport } from '../client/transport.js';
 import { systemClock } from '../clock.js';
 import { EXIT } from './exit.js';
+
+/** The transport for the config's auth; for Kerberos, points GSSAPI at the configured cache or keytab first. */
+function transportFor(config: AutoenrollConfig): SoapTransport {
+  const caBundlePem = config.caBundle ? readFileSync(config.caBundle, 'utf8') : undefined;
+  const a = config.auth;
+  if ('username' in a) return new SoapTransport({ auth: { kind: 'username', username: a.username, password: readFileSync(a.passwordFile, 'utf8').split(/\r?\n/)[0] ?? '' }, caBundlePem });
+  if ('cert' in a) return new SoapTransport({ auth: { kind: 'certificate', certPem: readFileSync(a.cert, 'utf8'), keyPem: readFileSync(a.key, 'utf8') }, caBundlePem });
+  // MIT krb5 reads these from the environment at the first GSSAPI call.
+  if (a.kerberos !== true) {
+    if (a.kerberos.ccache) process.env.KRB5CCNAME = a.kerberos.ccache.includes(':') ? a.kerberos.ccache : `FILE:${a.kerberos.ccache}`;
+    if (a.kerberos.clientKeytab) process.env.KRB5_CLIENT_KTNAME = a.kerberos.clientKeytab;
+  }
+  return new SoapTransport({ auth: { kind: 'kerberos' }, caBundlePem });
+}
 
 export function registerAutoenroll(program: Command): void {
   program
@@ -19,10 +33,7 @@ export function registerAutoenroll(program: Command): void {
       };
       try {
         const config = loadAutoenrollConfig(o.config);
-        const transport =
-          'username' in config.auth
-            ? new SoapTransport({ auth: { kind: 'username', username: config.auth.username, password: readFileSync(config.auth.passwordFile, 'utf8').split(/\r?\n/)[0] ?? '' }, caBundlePem: config.caBundle ? readFileSync(config.caBundle, 'utf8') : undefined })
-            : new SoapTransport({ auth: { kind: 'certificate', certPem: readFileSync(config.auth.cert, 'utf8'), keyPem: readFileSync(config.auth.key, 'utf8') }, caBundlePem: config.caBundle ? readFileSync(config.caBundle, 'utf8') : undefined });
+        const transport = transportFor(config);
         const agent = new AutoenrollAgent(config, transport, systemClock, log);
         for (;;) {
           const results = await agent.runOnce();

@@ -6,7 +6,7 @@ import { pem } from '../ca/init.js';
 import { EnrollmentClient, type EnrollResult } from '../client/enrollment-client.js';
 import { EnrollmentDenied } from '../client/errors.js';
 import { buildCsr, newKeyPair, parseSan, parseSubject, type RequesterKeyType } from '../client/request-builder.js';
-import { SoapTransport } from '../client/transport.js';
+import { CLIENT_AUTH_LABEL, CLIENT_AUTH_VALUE, SoapTransport } from '../client/transport.js';
 import { OpencesError } from '../errors.js';
 import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
 import { parseCsr } from '../protocol/pkcs10/csr.js';
@@ -20,6 +20,7 @@ interface NetOpts {
   cert?: string;
   key?: string;
   caBundle?: string;
+  kerberos?: boolean;
   json?: boolean;
 }
 
@@ -30,6 +31,7 @@ function netOptions(cmd: Command): Command {
     .option('--password-file <file>', 'file whose first line is the password')
     .option('--cert <file>', 'TLS client certificate (PEM) for certificate authentication')
     .option('--key <file>', 'private key (PEM) of --cert')
+    .option('--kerberos', 'HTTP Negotiate with your Kerberos ticket (KRB5CCNAME or the default cache after kinit); the URL must be a _Kerberos endpoint')
     .option('--ca-bundle <file>', 'PEM bundle that signs the server\'s TLS certificate (e.g. data/certs/root_ca.crt)')
     .option('--json', 'machine-readable output');
 }
@@ -72,10 +74,10 @@ function report(r: EnrollResult, json: boolean | undefined, certOut?: string): n
   return EXIT.ok;
 }
 
-async function withClient<T>(o: NetOpts, fn: (c: EnrollmentClient) => Promise<T>): Promise<T> {
-  const t = SoapTransport.fromFiles({ username: o.username, passwordFile: o.passwordFile, certFile: o.cert, keyFile: o.key, caBundle: o.caBundle });
+async function withClient<T>(o: NetOpts, fn: (c: EnrollmentClient, t: SoapTransport) => Promise<T>): Promise<T> {
+  const t = SoapTransport.fromFiles({ username: o.username, passwordFile: o.passwordFile, certFile: o.cert, keyFile: o.key, caBundle: o.caBundle, kerberos: o.kerberos });
   try {
-    return await fn(new EnrollmentClient(t));
+    return await fn(new EnrollmentClient(t), t);
   } finally {
     await t.close();
   }
@@ -211,13 +213,13 @@ export function registerRequesterCommands(program: Command): void {
     .requiredOption('--cert-out <file>', 'where to write the certificate and chain (PEM)')
     .action((o: NetOpts & { template: string; subject?: string; san: string[]; keyType: string; keyOut: string; keyPassphraseFile?: string; certOut: string }) =>
       run(async () =>
-        withClient(o, async (c) => {
+        withClient(o, async (c, transport) => {
           const { templates } = await c.getPolicies(o.url);
           const t = templates.find((x) => x.name.toLowerCase() === o.template.toLowerCase());
           if (!t) throw new OpencesError('templateNotFound', `${o.url} offers no template "${o.template}" to you (available: ${templates.map((x) => x.name).join(', ') || 'none'})`);
-          const want = o.cert ? 8 : 4;
+          const want = CLIENT_AUTH_VALUE[transport.authKind];
           const ces = t.enrollmentUrls.find((u) => u.clientAuthentication === want && !u.renewalOnly);
-          if (!ces) throw new OpencesError('unavailable', `no enrollment URL for ${t.name} accepts ${want === 8 ? 'certificate' : 'username/password'} authentication`);
+          if (!ces) throw new OpencesError('unavailable', `${o.url} lists no enrollment URL for ${t.name} that accepts ${CLIENT_AUTH_LABEL[transport.authKind]} authentication (it offers: ${t.enrollmentUrls.map((u) => `${u.uri} [${u.clientAuthentication}]`).join(', ') || 'none'})`);
           const { csrDer } = await newRequest({ ...o, template: t.name });
           return report(await c.issue(ces.uri, { format: 'pkcs10', der: csrDer }), o.json, o.certOut);
         }),

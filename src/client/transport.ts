@@ -6,11 +6,23 @@ import { parseEnvelope, type SoapEnvelope } from '../protocol/soap/envelope.js';
 import { NS, PASSWORD_TEXT } from '../protocol/soap/namespaces.js';
 import { esc } from '../protocol/soap/xml.js';
 import { parseFault } from '../protocol/wstep/index.js';
+import { KERBEROS_PACKAGE_MISSING } from '../auth/negotiate.js';
+import { negotiateServiceFor, negotiateToken } from '../auth/negotiate-client.js';
 import { EnrollmentDenied } from './errors.js';
+
+/** What to install when `--kerberos` cannot load the GSSAPI binding. */
+export const KERBEROS_CLIENT_MISSING =
+  'Kerberos authentication (--kerberos) needs the optional npm package "kerberos" (the GSSAPI binding): apt-get install libkrb5-dev make g++ python3 && npm install kerberos';
 
 export type ClientAuth =
   | { kind: 'username'; username: string; password: string }
-  | { kind: 'certificate'; certPem: string; keyPem: string };
+  | { kind: 'certificate'; certPem: string; keyPem: string }
+  /** HTTP Negotiate from the caller's ticket cache (KRB5CCNAME or the default); a fresh token per request. */
+  | { kind: 'kerberos' };
+
+/** MS-XCEP clientAuthentication value of each client auth kind (2 Kerberos, 4 username/password, 8 certificate). */
+export const CLIENT_AUTH_VALUE: Record<ClientAuth['kind'], number> = { kerberos: 2, username: 4, certificate: 8 };
+export const CLIENT_AUTH_LABEL: Record<ClientAuth['kind'], string> = { kerberos: 'Kerberos', username: 'username/password', certificate: 'certificate' };
 
 export interface TransportOptions {
   auth: ClientAuth;
@@ -19,6 +31,8 @@ export interface TransportOptions {
   timeoutMs?: number;
   /** Clock for the UsernameToken's Created (tests pin it; default the wall clock). */
   now?: () => Date;
+  /** Loads the `kerberos` binding (tests replace it to see the message when it is missing). */
+  loadKerberos?: () => Promise<unknown>;
 }
 
 /** SOAP 1.2 over HTTPS for the enrollment client: security header, TLS, fault → typed error. */
@@ -36,13 +50,21 @@ export class SoapTransport {
     });
   }
 
-  static fromFiles(o: { username?: string; passwordFile?: string; certFile?: string; keyFile?: string; caBundle?: string }): SoapTransport {
+  get authKind(): ClientAuth['kind'] {
+    return this.o.auth.kind;
+  }
+
+  static fromFiles(o: { username?: string; passwordFile?: string; certFile?: string; keyFile?: string; caBundle?: string; kerberos?: boolean }): SoapTransport {
     const caBundlePem = o.caBundle ? readFileSync(o.caBundle, 'utf8') : undefined;
+    if (o.kerberos) {
+      if (o.username || o.passwordFile || o.certFile || o.keyFile) throw new OpencesError('malformed', '--kerberos authenticates with your Kerberos ticket: do not combine it with --username/--password-file or --cert/--key');
+      return new SoapTransport({ auth: { kind: 'kerberos' }, caBundlePem });
+    }
     if (o.certFile || o.keyFile) {
       if (!o.certFile || !o.keyFile) throw new OpencesError('malformed', '--cert and --key go together');
       return new SoapTransport({ auth: { kind: 'certificate', certPem: readFileSync(o.certFile, 'utf8'), keyPem: readFileSync(o.keyFile, 'utf8') }, caBundlePem });
     }
-    if (!o.username || !o.passwordFile) throw new OpencesError('malformed', 'give --username with --password-file, or --cert with --key');
+    if (!o.username || !o.passwordFile) throw new OpencesError('malformed', 'give --username with --password-file, --cert with --key, or --kerberos');
     const password = readFileSync(o.passwordFile, 'utf8').split(/\r?\n/)[0] ?? '';
     return new SoapTransport({ auth: { kind: 'username', username: o.username, password }, caBundlePem });
   }
@@ -58,15 +80,41 @@ export class SoapTransport {
     );
   }
 
+  /**
+   * `Authorization: Negotiate <token>` for one request to `url`: a new GSSAPI context each time,
+   * because the server's replay cache refuses a token it has seen.
+   */
+  private async negotiate(url: string): Promise<string> {
+    if (!/_(CEP|CES)_Kerberos\/service\.svc\//i.test(new URL(url).pathname)) {
+      throw new OpencesError('malformed', `--kerberos needs a _Kerberos endpoint (…/ADPolicyProvider_CEP_Kerberos/service.svc/CEP or …_CES_Kerberos/service.svc/CES); ${url} is not one`);
+    }
+    const service = negotiateServiceFor(url);
+    try {
+      return `Negotiate ${await negotiateToken(service, this.o.loadKerberos ? { load: this.o.loadKerberos } : {})}`;
+    } catch (e) {
+      if (e instanceof OpencesError && e.message === KERBEROS_PACKAGE_MISSING) throw new OpencesError('unavailable', KERBEROS_CLIENT_MISSING);
+      if (e instanceof OpencesError && e.kind === 'unauthenticated') {
+        throw new OpencesError('unauthenticated', `cannot authenticate to ${url} with Kerberos: ${e.message}. Get a ticket with kinit (or point KRB5CCNAME at a ticket cache) and try again`);
+      }
+      throw e;
+    }
+  }
+
   async post(url: string, xml: string): Promise<SoapEnvelope> {
     let status: number;
     let body: string;
+    const authorization = this.o.auth.kind === 'kerberos' ? await this.negotiate(url) : undefined;
     try {
-      const r = await request(url, { method: 'POST', body: xml, dispatcher: this.agent, headers: { 'content-type': 'application/soap+xml; charset=utf-8' } });
+      const r = await request(url, { method: 'POST', body: xml, dispatcher: this.agent, headers: { 'content-type': 'application/soap+xml; charset=utf-8', ...(authorization ? { authorization } : {}) } });
       status = r.statusCode;
       body = await r.body.text();
     } catch (e) {
       throw new OpencesError('unavailable', `cannot reach ${url}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (status === 401) {
+      throw new OpencesError('unauthenticated', this.o.auth.kind === 'kerberos'
+        ? `${url} refused the Kerberos ticket (HTTP 401): check that the server's keytab holds ${negotiateServiceFor(url).replace('@', '/')}, that the clocks agree, and that your ticket is current (klist)`
+        : `${url} refused the credentials (HTTP 401)`);
     }
     let env: SoapEnvelope;
     try {
