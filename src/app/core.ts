@@ -77,6 +77,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       pkiBaseUrl: config.pkiBaseUrl,
       random: opts.random,
       crlValidityHours: config.ca.crlValidityHours,
+      ...(config.ca.deltaCrlPeriodHours > 0 ? { deltaCrl: { validityHours: config.ca.deltaCrlValidityHours ?? Math.min(config.ca.crlValidityHours, 2 * config.ca.deltaCrlPeriodHours) } } : {}),
       templateGate: async (name) => name === INTERNAL_TLS_PROFILE || (await templates.get(name))?.enabled === true,
     });
     // The root signs only its own (empty) CRL here; an offline root is a deployment choice (docs/deployment.md).
@@ -91,7 +92,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     writeFileSync(join(certsDir, 'ca_chain.crt'), pem(h.info.issuingCertificate) + pem(h.info.rootCertificate));
 
     const partners = new PartnerRegistry(db, { clock, audit });
-    const kerberos = config.auth.kerberos ? await KerberosAuthenticator.create(config.auth.kerberos, config.hostname) : undefined;
+    const kerberos = config.auth.kerberos ? await KerberosAuthenticator.create(config.auth.kerberos, config.hostname, { audit, clock }) : undefined;
     const ra = new RegistrationAuthority({ db, ca, templates, audit, clock, partnerScope: (name) => partners.scope(name) });
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap });
     const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, partners });
@@ -102,7 +103,17 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
         return c?.certificate ?? null;
       },
       async crl(slug) {
-        const c = (await listCas(db)).find((x) => x.slug === slug);
+        const cas = await listCas(db);
+        const c = cas.find((x) => x.slug === slug);
+        // `<issuing slug>-delta`: the newest delta CRL (src/ca/engine.ts deltaCrlPath), published now when missing or stale.
+        if (!c && ca.deltaCrls && slug === `${ca.info().slug}-delta`) {
+          const d = await latestCrl(db, h.issuing.id, true);
+          const full = await latestCrl(db, h.issuing.id, false);
+          const now = clock.now().getTime();
+          if (d && full && d.number > full.number && d.nextUpdate.getTime() > now) return d.der;
+          if (!full || full.nextUpdate.getTime() <= now) await ca.publishCrl();
+          return ca.publishCrl({ delta: true });
+        }
         if (!c) return null;
         const latest = await latestCrl(db, c.id);
         if (latest && latest.nextUpdate.getTime() > clock.now().getTime()) return latest.der;

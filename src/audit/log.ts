@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { Db, Queryable } from '../store/db.js';
-import { insertRow, lastLink, listRows, lockChain, rowsAfter } from '../store/audit-repo.js';
+import { deleteQueued, enqueue, insertRows, lastLink, listRows, lockChain, rowsAfter, takeQueued } from '../store/audit-repo.js';
 import { GENESIS, normaliseEvent, rowHash } from './chain.js';
 import type { AuditEvent, AuditFilter, AuditRow, VerifyResult } from './event.js';
 
@@ -17,35 +17,139 @@ export interface VerifyOptions {
   anchor?: { seq: number; hash: string };
 }
 
+/** Events chained per sequencer transaction: bounds the statement (15 parameters per row). */
+const BATCH = 500;
+
+interface Waiting {
+  at: Date;
+  event: AuditEvent;
+  done: (e?: unknown) => void;
+}
+
 /**
  * Append-only, hash-chained audit log. Each row stores the previous row's hash and its own hash
  * over a canonical serialisation, so `verify()` finds any changed, removed or reordered row.
- * Written inside the caller's transaction when given one: a decision and its record commit together.
+ *
+ * One chain needs one writer at a time, and holding the chain lock across a caller's transaction
+ * would serialise every enrollment on it. So writes are sequenced in batches:
+ * - `record(e, tx)` parks the event in `audit_queue` inside the caller's transaction, without the
+ *   lock: the decision and its record commit (or roll back) together;
+ * - `record(e)` waits until its event is chained and committed;
+ * - the sequencer takes the chain lock (a transaction-scoped advisory lock, so nodes on one
+ *   database extend one chain), chains the queued rows and the waiting events in one
+ *   transaction and one INSERT, and commits. Under load one commit serves many events.
+ * Readers (`verify`, `list`, `export`, `head`) chain what is queued first, so they see every
+ * committed event.
  */
 export class AuditLog {
+  private waiting: Waiting[] = [];
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
   ) {}
 
-  /**
-   * Appends one event. Under a transaction-scoped advisory lock, so concurrent writers on any
-   * number of nodes extend one chain; with `tx` the lock is held until the caller commits.
-   */
+  /** Appends one event; with `tx` it commits with the caller's transaction. */
   async record(e: AuditEvent, tx?: Queryable): Promise<void> {
     const event = normaliseEvent(e);
-    const write = async (q: Queryable): Promise<void> => {
-      await lockChain(q);
-      const prev = await lastLink(q);
-      const partial: Omit<AuditRow, 'hash'> = { ...event, seq: prev ? prev.seq + 1 : 1, at: this.clock.now(), prevHash: prev?.hash ?? GENESIS };
-      await insertRow(q, { ...partial, hash: rowHash(partial) });
-    };
-    if (tx) await write(tx);
-    else await this.db.transaction(write);
+    const at = this.clock.now();
+    if (tx) {
+      await enqueue(tx, at, event);
+      // The caller commits after this returns; chain shortly after, and again later for slow commits.
+      this.later(5);
+      this.later(250);
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.waiting.push({ at, event, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      void this.flush().catch(() => undefined);
+    });
+  }
+
+  /**
+   * Chains every committed queued event and every waiting one. Concurrent calls share runs: a
+   * call made while a run is under way gets one more run after it.
+   */
+  flush(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.runOnce();
+        } while (this.again || this.waiting.length > 0);
+      } catch (e) {
+        // The database is failing: tell every waiting writer now rather than retry behind their backs.
+        for (const w of this.waiting.splice(0)) w.done(e);
+        throw e;
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Chains leftovers (of crashed or slow writers) every `ms` until `stop()`. */
+  start(ms = 1_000): void {
+    this.timer ??= setInterval(() => void this.flush().catch(() => undefined), ms);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush().catch(() => undefined);
+  }
+
+  private later(ms: number): void {
+    setTimeout(() => void this.flush().catch(() => undefined), ms).unref();
+  }
+
+  private async runOnce(): Promise<void> {
+    const batch = this.waiting.splice(0, BATCH);
+    try {
+      let mine = batch;
+      for (;;) {
+        const events = mine;
+        const full = await this.db.transaction(async (tx) => {
+          await lockChain(tx);
+          const queued = await takeQueued(tx, BATCH);
+          if (!queued.length && !events.length) return false;
+          const prev = await lastLink(tx);
+          let seq = prev ? prev.seq : 0;
+          let prevHash = prev?.hash ?? GENESIS;
+          const rows: AuditRow[] = [];
+          for (const { at, event } of [...queued, ...events]) {
+            const partial: Omit<AuditRow, 'hash'> = { ...event, seq: ++seq, at, prevHash };
+            prevHash = rowHash(partial);
+            rows.push({ ...partial, hash: prevHash });
+          }
+          await insertRows(tx, rows);
+          await deleteQueued(
+            tx,
+            queued.map((q) => q.id),
+          );
+          return queued.length === BATCH;
+        });
+        mine = [];
+        if (!full) break;
+      }
+    } catch (e) {
+      for (const w of batch) w.done(e);
+      throw e;
+    }
+    for (const w of batch) w.done();
   }
 
   /** The newest event's seq and hash: worth writing down somewhere else as an anchor. */
   async head(): Promise<{ seq: number; hash: string } | null> {
+    await this.flush();
     return lastLink(this.db);
   }
 
@@ -55,6 +159,7 @@ export class AuditLog {
    * reordered or re-linked (prev_hash is not the previous event's hash).
    */
   async verify(opts: VerifyOptions = {}): Promise<VerifyResult> {
+    await this.flush();
     const pageSize = opts.pageSize ?? 1000;
     let prevHash = GENESIS;
     let expectedSeq = 1;
@@ -85,6 +190,7 @@ export class AuditLog {
 
   /** Newest first, filtered, paged (limit 1–1000, default 100). */
   async list(f: AuditFilter = {}): Promise<AuditRow[]> {
+    await this.flush();
     return listRows(this.db, f);
   }
 
@@ -93,6 +199,7 @@ export class AuditLog {
    * seq, prevHash and hash, so an unfiltered export can be verified on its own (docs/audit.md).
    */
   async export(out: NodeJS.WritableStream, filter: Pick<AuditFilter, 'type' | 'from' | 'to'> & { afterSeq?: number } = {}): Promise<number> {
+    await this.flush();
     let after = filter.afterSeq ?? 0;
     let n = 0;
     for (;;) {

@@ -61,14 +61,6 @@ export async function lastLink(q: Queryable): Promise<{ seq: number; hash: strin
   return x ? { seq: Number(x.seq), hash: x.hash } : null;
 }
 
-export async function insertRow(q: Queryable, row: AuditRow): Promise<void> {
-  await q.query(
-    `INSERT INTO audit_events (seq, at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-    [row.seq, row.at, row.type, row.outcome, row.actor ?? null, row.principal ?? null, row.method ?? null, row.address ?? null, row.template ?? null, row.requestId ?? null, row.serial ?? null, row.reason ?? null, JSON.stringify(row.details ?? {}), row.prevHash, row.hash],
-  );
-}
-
 /** Up to `limit` rows with seq > afterSeq, oldest first (keyset paging: cheap at any depth). */
 export async function rowsAfter(q: Queryable, afterSeq: number, limit: number, f: Pick<AuditFilter, 'type' | 'from' | 'to'> = {}): Promise<AuditRow[]> {
   const p: unknown[] = [afterSeq];
@@ -93,4 +85,43 @@ export async function listRows(db: Db, f: AuditFilter): Promise<AuditRow[]> {
   const offset = Math.max(int(f.offset, 0), 0);
   const r = await db.query<DbRow>(`SELECT ${COLS} FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY audit_events.seq DESC LIMIT ${limit} OFFSET ${offset}`, p);
   return r.rows.map(toRow);
+}
+
+/** Parks an event written inside a caller's transaction until the sequencer chains it. */
+export async function enqueue(q: Queryable, at: Date, event: AuditEvent): Promise<void> {
+  await q.query('INSERT INTO audit_queue (at, event) VALUES ($1, $2)', [at, JSON.stringify(event)]);
+}
+
+export interface QueuedEvent {
+  id: string;
+  at: Date;
+  event: AuditEvent;
+}
+
+/** The oldest committed queued events (call under the chain lock). */
+export async function takeQueued(tx: Queryable, limit: number): Promise<QueuedEvent[]> {
+  const r = await tx.query<{ id: string; at: Date | string; event: AuditEvent | string }>(
+    `SELECT audit_queue.id::text AS id, at, event FROM audit_queue ORDER BY audit_queue.id LIMIT ${Math.max(1, Math.floor(limit))}`,
+  );
+  return r.rows.map((x) => ({ id: x.id, at: new Date(x.at), event: typeof x.event === 'string' ? (JSON.parse(x.event) as AuditEvent) : x.event }));
+}
+
+export async function deleteQueued(tx: Queryable, ids: string[]): Promise<void> {
+  if (ids.length) await tx.query('DELETE FROM audit_queue WHERE id = ANY($1::bigint[])', [ids]);
+}
+
+const ROW_PARAMS = 15;
+
+/** Appends chained rows in one statement (a batch costs one round trip, not one per event). */
+export async function insertRows(tx: Queryable, rows: AuditRow[]): Promise<void> {
+  if (!rows.length) return;
+  const params: unknown[] = [];
+  const values = rows.map((row, i) => {
+    params.push(row.seq, row.at, row.type, row.outcome, row.actor ?? null, row.principal ?? null, row.method ?? null, row.address ?? null, row.template ?? null, row.requestId ?? null, row.serial ?? null, row.reason ?? null, JSON.stringify(row.details ?? {}), row.prevHash, row.hash);
+    return `(${Array.from({ length: ROW_PARAMS }, (_, k) => `$${i * ROW_PARAMS + k + 1}`).join(',')})`;
+  });
+  await tx.query(
+    `INSERT INTO audit_events (seq, at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash) VALUES ${values.join(',')}`,
+    params,
+  );
 }

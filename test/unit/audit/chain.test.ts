@@ -124,6 +124,16 @@ describe('hash-chained audit log on PostgreSQL', () => {
     expect(await log.verify()).toEqual({ ok: true, count: 21 });
   });
 
+  it('chains an event another node queued and never sequenced (it crashed after its commit)', async () => {
+    // What record(e, tx) leaves behind when its process dies between the commit and the sequencer run.
+    await db.query(`INSERT INTO audit_queue (at, event) VALUES ($1, $2)`, [new Date('2026-03-04T05:06:07.089Z'), JSON.stringify({ type: 'orphan', outcome: 'success', principal: 'crashed-node', details: {} })]);
+    expect((await db.query('SELECT 1 FROM audit_events WHERE type = $1', ['orphan'])).rowCount).toBe(0);
+    expect(await log.verify()).toEqual({ ok: true, count: 21 });
+    const [row] = await log.list({ type: 'orphan' });
+    expect(row).toMatchObject({ seq: 21, principal: 'crashed-node', at: new Date('2026-03-04T05:06:07.089Z') });
+    expect((await db.query('SELECT 1 FROM audit_queue')).rowCount).toBe(0);
+  });
+
   it('stores awkward values so that they still verify: dates, bigints, NUL, lone surrogates, undefined', async () => {
     await log.record({ type: 'odd', outcome: 'info', principal: 'a\u0000b\uD800', reason: 'x\uDC00', details: { when: new Date('2026-01-02T03:04:05.678Z'), big: 12345678901234567890n, u: undefined, arr: [undefined, 1.5, 'n\u0000ul'] } });
     expect(await log.verify()).toEqual({ ok: true, count: 21 });
