@@ -10,8 +10,19 @@ import type { Db } from '../store/db.js';
  * reused token proves nothing a password would not; what must not work is replaying a captured
  * message, and a token older than the window. Seen entries live in the database so every node sees them.
  */
+interface Waiter {
+  key: string;
+  expires: Date;
+  done: (fresh: boolean | Error) => void;
+}
+
+/** Keys written per statement; under load one INSERT and one commit serve this many messages. */
+const BATCH = 1000;
+
 export class NonceGuard {
   private lastPurge = 0;
+  private waiting: Waiter[] = [];
+  private flushing = false;
 
   constructor(
     private readonly db: Db,
@@ -29,11 +40,44 @@ export class NonceGuard {
     if (nonce.length < 8 || nonce.length > 64) return 'Nonce has a bad length';
     const key = `${Buffer.from(nonce).toString('base64')}|${created?.toISOString() ?? ''}|${(messageId ?? '').slice(0, 200)}`;
     const expires = new Date(now.getTime() + 2 * this.windowMs);
-    const r = await this.db.query('INSERT INTO seen_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING', [key, expires]);
+    const fresh = await new Promise<boolean>((resolve, reject) => {
+      this.waiting.push({ key, expires, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+      void this.flush();
+    });
     if (now.getTime() - this.lastPurge > 60_000) {
       this.lastPurge = now.getTime();
       void this.db.query('DELETE FROM seen_nonces WHERE expires_at < $1', [now]).catch(() => undefined);
     }
-    return r.rowCount === 0 ? 'message replayed (same Nonce, Created and MessageID)' : null;
+    return fresh ? null : 'message replayed (same Nonce, Created and MessageID)';
+  }
+
+  /**
+   * Messages arriving while a write is in flight are written together by the next one (group
+   * commit): the first of a key is fresh only if the database did not have it; any later copy
+   * of the same key, in the same batch or after, is a replay.
+   */
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.waiting.length) {
+        const batch = this.waiting.splice(0, BATCH);
+        const first = new Map<string, Waiter>();
+        for (const w of batch) if (!first.has(w.key)) first.set(w.key, w);
+        try {
+          const keys = [...first.keys()];
+          const r = await this.db.query<{ nonce: string }>(
+            'INSERT INTO seen_nonces (nonce, expires_at) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT (nonce) DO NOTHING RETURNING nonce',
+            [keys, keys.map((k) => first.get(k)!.expires)],
+          );
+          const inserted = new Set(r.rows.map((x) => x.nonce));
+          for (const w of batch) w.done(first.get(w.key) === w && inserted.has(w.key));
+        } catch (e) {
+          for (const w of batch) w.done(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 }
