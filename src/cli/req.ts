@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { pem } from '../ca/init.js';
 import { EnrollmentClient, type EnrollResult } from '../client/enrollment-client.js';
 import { EnrollmentDenied } from '../client/errors.js';
+import { buildPkcs12 } from '../client/pkcs12.js';
 import { buildCsr, newKeyPair, parseSan, parseSubject, type RequesterKeyType } from '../client/request-builder.js';
 import { CLIENT_AUTH_LABEL, CLIENT_AUTH_VALUE, SoapTransport } from '../client/transport.js';
 import { OpencesError } from '../errors.js';
@@ -116,7 +117,49 @@ function readKey(file: string, passphraseFile?: string): KeyObject {
   }
 }
 
-async function newRequest(o: { template?: string; subject?: string; san?: string[]; keyType: string; keyOut: string; csrOut?: string; format?: string; keyPassphraseFile?: string }): Promise<{ csrDer: Uint8Array; requestDer: Uint8Array; format: 'pkcs10' | 'cmc' }> {
+interface PfxOpts {
+  pfxOut?: string;
+  pfxPasswordFile?: string;
+  pfxNoPassword?: boolean;
+}
+
+function pfxOptions(cmd: Command): Command {
+  return cmd
+    .option('--pfx-out <file>', 'also write key, certificate and chain as PKCS#12 (AES-256-CBC, PBKDF2/HMAC-SHA256, SHA-256 MAC; mode 0600)')
+    .option('--pfx-password-file <file>', 'file whose first line is the PKCS#12 password')
+    .option('--pfx-no-password', 'write the PKCS#12 without any protection (key in the clear)');
+}
+
+/** The PKCS#12 password, checked before anything else happens: null for --pfx-no-password. */
+function pfxPassword(o: PfxOpts): string | null | undefined {
+  if (!o.pfxOut) {
+    if (o.pfxPasswordFile || o.pfxNoPassword) throw new OpencesError('malformed', '--pfx-password-file and --pfx-no-password go with --pfx-out');
+    return undefined;
+  }
+  if (o.pfxPasswordFile && o.pfxNoPassword) throw new OpencesError('malformed', 'give --pfx-password-file or --pfx-no-password, not both');
+  if (o.pfxNoPassword) return null;
+  if (!o.pfxPasswordFile) throw new OpencesError('malformed', `--pfx-out ${o.pfxOut} needs a password: give --pfx-password-file FILE (or --pfx-no-password to leave the key unprotected)`);
+  const p = readFileSync(o.pfxPasswordFile, 'utf8').split(/\r?\n/)[0] ?? '';
+  if (!p) throw new OpencesError('malformed', `${o.pfxPasswordFile} holds no password on its first line`);
+  return p;
+}
+
+async function writePfx(file: string, password: string | null, privateKey: KeyObject, certificate: Uint8Array, chain: Uint8Array[]): Promise<void> {
+  const friendlyName = new X509Certificate(Buffer.from(certificate)).subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3);
+  writeAtomic(file, await buildPkcs12({ privateKey, certificate, chain, password, friendlyName }), 0o600);
+}
+
+/** Every certificate in a PEM file (or the one DER certificate it holds). */
+function readCertificates(file: string): Uint8Array[] {
+  const raw = readFileSync(file);
+  const text = raw.toString('latin1');
+  if (!text.includes('-----BEGIN')) return [new Uint8Array(new X509Certificate(raw).raw)];
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) throw new OpencesError('malformed', `${file} holds no certificate`);
+  return blocks.map((b) => new Uint8Array(new X509Certificate(b).raw));
+}
+
+async function newRequest(o: { template?: string; subject?: string; san?: string[]; keyType: string; keyOut: string; csrOut?: string; format?: string; keyPassphraseFile?: string }): Promise<{ csrDer: Uint8Array; requestDer: Uint8Array; format: 'pkcs10' | 'cmc'; privateKey: KeyObject }> {
   const passphrase = readPassphrase(o.keyPassphraseFile);
   const { privateKey, publicKey } = await newKeyPair(o.keyType as RequesterKeyType);
   const csrDer = buildCsr({ privateKey, publicKey, subject: parseSubject(o.subject ?? ''), sans: (o.san ?? []).map(parseSan), template: o.template });
@@ -128,7 +171,7 @@ async function newRequest(o: { template?: string; subject?: string; san?: string
   const format = o.format === 'cmc' ? 'cmc' : 'pkcs10';
   const requestDer = format === 'cmc' ? buildPkiData({ csrDer, nameValuePairs: o.template ? { CertificateTemplate: o.template } : {} }) : csrDer;
   if (o.csrOut) writeAtomic(o.csrOut, pem(requestDer, format === 'cmc' ? 'CMC' : 'CERTIFICATE REQUEST'));
-  return { csrDer, requestDer, format };
+  return { csrDer, requestDer, format, privateKey };
 }
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -183,27 +226,34 @@ export function registerRequesterCommands(program: Command): void {
       run(async () => report(await withClient(o, (c) => c.queryStatus(o.url, id)), o.json, o.certOut)),
     );
 
-  req
-    .command('accept')
-    .description('check that a certificate belongs to a key, and install it')
-    .argument('<certificate>')
-    .requiredOption('--key <file>', 'the private key made by `req new`')
-    .option('--key-passphrase-file <file>', 'passphrase of an encrypted key')
-    .option('--cert-out <file>', 'where to write the certificate (PEM)')
-    .action((file: string, o: { key: string; keyPassphraseFile?: string; certOut?: string }) =>
-      run(async () => {
-        const certPem = readFileSync(file, 'utf8');
-        const cert = new X509Certificate(certPem);
-        const mine = createPublicKey(readKey(o.key, o.keyPassphraseFile)).export({ type: 'spki', format: 'der' });
-        const theirs = cert.publicKey.export({ type: 'spki', format: 'der' });
-        if (!Buffer.from(mine).equals(Buffer.from(theirs))) throw new OpencesError('malformed', `the certificate ${file} is for another key than ${o.key}`);
-        if (o.certOut) writeAtomic(o.certOut, certPem);
-        process.stdout.write(`certificate matches ${o.key}${o.certOut ? `; installed as ${o.certOut}` : ''}\n`);
-        return EXIT.ok;
-      }),
-    );
+  pfxOptions(
+    req
+      .command('accept')
+      .description('check that a certificate belongs to a key, and install it (PEM, or PKCS#12 with --pfx-out)')
+      .argument('<certificate>', 'the certificate, optionally followed by its chain (PEM), as submit/retrieve/enroll write it')
+      .requiredOption('--key <file>', 'the private key made by `req new`')
+      .option('--key-passphrase-file <file>', 'passphrase of an encrypted key')
+      .option('--chain <file>', 'CA certificates (PEM) to include in the PKCS#12, if not already after the certificate')
+      .option('--cert-out <file>', 'where to write the certificate (PEM)'),
+  ).action((file: string, o: PfxOpts & { key: string; keyPassphraseFile?: string; chain?: string; certOut?: string }) =>
+    run(async () => {
+      const password = pfxPassword(o);
+      const certs = readCertificates(file);
+      const key = readKey(o.key, o.keyPassphraseFile);
+      const mine = Buffer.from(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+      const leaf = certs.find((c) => mine.equals(Buffer.from(new X509Certificate(Buffer.from(c)).publicKey.export({ type: 'spki', format: 'der' }))));
+      if (!leaf) throw new OpencesError('malformed', `the certificate ${file} is for another key than ${o.key}`);
+      if (o.certOut) writeAtomic(o.certOut, pem(leaf));
+      if (o.pfxOut && password !== undefined) {
+        const chain = [...certs.filter((c) => c !== leaf), ...(o.chain ? readCertificates(o.chain) : [])];
+        await writePfx(o.pfxOut, password, key, leaf, chain);
+      }
+      process.stdout.write(`certificate matches ${o.key}${o.certOut ? `; installed as ${o.certOut}` : ''}${o.pfxOut ? `; PKCS#12 written to ${o.pfxOut} (0600${password === null ? ', NOT password-protected' : ''})` : ''}\n`);
+      return EXIT.ok;
+    }),
+  );
 
-  netOptions(req.command('enroll').description('policy → new → submit → accept in one step, against a CEP URL'))
+  pfxOptions(netOptions(req.command('enroll').description('policy → new → submit → accept in one step, against a CEP URL')))
     .requiredOption('--template <name>', 'certificate template')
     .option('--subject <dn>', 'subject (when the template lets you supply it)')
     .option('--san <type:value>', 'subject alternative name (repeatable)', collect, [] as string[])
@@ -211,18 +261,21 @@ export function registerRequesterCommands(program: Command): void {
     .requiredOption('--key-out <file>', 'where to write the private key (PEM, 0600)')
     .option('--key-passphrase-file <file>', 'encrypt the private key with the passphrase in this file (AES-256)')
     .requiredOption('--cert-out <file>', 'where to write the certificate and chain (PEM)')
-    .action((o: NetOpts & { template: string; subject?: string; san: string[]; keyType: string; keyOut: string; keyPassphraseFile?: string; certOut: string }) =>
-      run(async () =>
-        withClient(o, async (c, transport) => {
+    .action((o: NetOpts & PfxOpts & { template: string; subject?: string; san: string[]; keyType: string; keyOut: string; keyPassphraseFile?: string; certOut: string }) =>
+      run(async () => {
+        const password = pfxPassword(o);
+        return withClient(o, async (c, transport) => {
           const { templates } = await c.getPolicies(o.url);
           const t = templates.find((x) => x.name.toLowerCase() === o.template.toLowerCase());
           if (!t) throw new OpencesError('templateNotFound', `${o.url} offers no template "${o.template}" to you (available: ${templates.map((x) => x.name).join(', ') || 'none'})`);
           const want = CLIENT_AUTH_VALUE[transport.authKind];
           const ces = t.enrollmentUrls.find((u) => u.clientAuthentication === want && !u.renewalOnly);
           if (!ces) throw new OpencesError('unavailable', `${o.url} lists no enrollment URL for ${t.name} that accepts ${CLIENT_AUTH_LABEL[transport.authKind]} authentication (it offers: ${t.enrollmentUrls.map((u) => `${u.uri} [${u.clientAuthentication}]`).join(', ') || 'none'})`);
-          const { csrDer } = await newRequest({ ...o, template: t.name });
-          return report(await c.issue(ces.uri, { format: 'pkcs10', der: csrDer }), o.json, o.certOut);
-        }),
-      ),
+          const { csrDer, privateKey } = await newRequest({ ...o, template: t.name });
+          const r = await c.issue(ces.uri, { format: 'pkcs10', der: csrDer });
+          if (r.status === 'issued' && o.pfxOut && password !== undefined) await writePfx(o.pfxOut, password, privateKey, r.certificate, r.chain);
+          return report(r, o.json, o.certOut);
+        });
+      }),
     );
 }
