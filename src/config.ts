@@ -86,6 +86,23 @@ export const configSchema = z
             servicePrincipal: z.string().optional(),
             /** principal (alice@REALM) or @REALM → extra groups */
             groups: z.record(z.string(), z.array(z.string())).prefault({}),
+            /** Optional directory group lookup for Kerberos principals (src/auth/ldap-groups.ts, docs/kerberos.md). */
+            ldap: z
+              .object({
+                url: z.string(),
+                bindDn: z.string(),
+                bindPasswordFile: z.string(),
+                searchBase: z.string(),
+                filter: z.string().default('(userPrincipalName={principal})'),
+                groupAttribute: z.string().optional(),
+                groupSearch: z.object({ base: z.string(), filter: z.string().default('(member={dn})'), nameAttribute: z.string().default('cn') }).strict().optional(),
+                groupPrefix: z.string().optional(),
+                cacheSeconds: z.coerce.number().int().min(0).max(3600).default(60),
+                tlsCaFile: z.string().optional(),
+                timeoutMs: z.coerce.number().int().min(100).max(60_000).default(5_000),
+              })
+              .strict()
+              .optional(),
           })
           .strict()
           .optional(),

@@ -1,6 +1,9 @@
 import { accessSync, constants } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { OpencesError } from '../errors.js';
+import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
+import { LdapGroupLookup, type LdapGroupLookupConfig } from './ldap-groups.js';
 import type { Principal } from './principal.js';
 import { kerberosPrincipal, loadKerberosBinding, parseNegotiateHeader, type KerberosBinding } from './negotiate.js';
 
@@ -15,6 +18,8 @@ export interface KerberosAuthenticatorOptions {
   defaultRealm?: string;
   /** Loads the `kerberos` package (tests replace it). */
   load?: () => Promise<unknown>;
+  /** Directory groups for authenticated principals (added to the mapping's). */
+  groupLookup?: { groups(principal: string): Promise<string[]> };
 }
 
 /** The config file's shape (auth.kerberos in src/config.ts). */
@@ -22,6 +27,8 @@ export interface KerberosConfig {
   keytab?: string;
   servicePrincipal?: string;
   groups: Record<string, string[]>;
+  /** Optional group lookup in LDAP (src/auth/ldap-groups.ts). */
+  ldap?: LdapGroupLookupConfig;
 }
 
 export interface NegotiateResult {
@@ -41,16 +48,18 @@ export class KerberosAuthenticator {
     private readonly krb: KerberosBinding,
     readonly service: string,
     private readonly names: { groupMapping: Record<string, string[]>; defaultRealm?: string },
+    private readonly groupLookup?: { groups(principal: string): Promise<string[]> },
   ) {}
 
   /** The composition root's entry (src/app/core.ts): the config section plus the configured host name. */
-  static create(cfg: KerberosConfig, hostname: string): Promise<KerberosAuthenticator> {
-    return createKerberosAuthenticator({ keytab: cfg.keytab, servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`, groupMapping: cfg.groups });
+  static create(cfg: KerberosConfig, hostname: string, deps: { audit?: AuditLog; clock?: Clock } = {}): Promise<KerberosAuthenticator> {
+    const groupLookup = cfg.ldap ? new LdapGroupLookup(cfg.ldap, deps) : undefined;
+    return createKerberosAuthenticator({ keytab: cfg.keytab, servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`, groupMapping: cfg.groups, ...(groupLookup ? { groupLookup } : {}) });
   }
 
   /** @internal use createKerberosAuthenticator */
-  static fromBinding(krb: KerberosBinding, service: string, names: { groupMapping: Record<string, string[]>; defaultRealm?: string }): KerberosAuthenticator {
-    return new KerberosAuthenticator(krb, service, names);
+  static fromBinding(krb: KerberosBinding, service: string, names: { groupMapping: Record<string, string[]>; defaultRealm?: string }, groupLookup?: { groups(principal: string): Promise<string[]> }): KerberosAuthenticator {
+    return new KerberosAuthenticator(krb, service, names, groupLookup);
   }
 
   async authenticate(authorization: string | undefined): Promise<NegotiateResult> {
@@ -69,7 +78,13 @@ export class KerberosAuthenticator {
       // for the audit log; the client only learns that it was refused.
       throw new OpencesError('unauthenticated', 'the Kerberos token was refused', { reason: e instanceof Error ? e.message : String(e) });
     }
-    return { principal: kerberosPrincipal(username, this.names), ...(response ? { responseToken: response } : {}) };
+    const principal = kerberosPrincipal(username, this.names);
+    if (this.groupLookup) {
+      // Never throws: a failed lookup adds nothing (and is audited by the lookup).
+      const extra = await this.groupLookup.groups(principal.name);
+      principal.groups = [...new Set([...principal.groups, ...extra])];
+    }
+    return { principal, ...(response ? { responseToken: response } : {}) };
   }
 }
 
@@ -94,5 +109,5 @@ export async function createKerberosAuthenticator(o: KerberosAuthenticatorOption
     process.env.KRB5_KTNAME = o.keytab;
   }
   const krb = await loadKerberosBinding(o.load);
-  return KerberosAuthenticator.fromBinding(krb, service, { groupMapping: o.groupMapping, ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) });
+  return KerberosAuthenticator.fromBinding(krb, service, { groupMapping: o.groupMapping, ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) }, o.groupLookup);
 }
