@@ -44,6 +44,12 @@ export const configSchema = z
         keyType: z.enum(['RSA-2048', 'RSA-3072', 'RSA-4096', 'P-256', 'P-384']).default('RSA-2048'),
         crlPeriodHours: z.coerce.number().positive().default(24),
         crlValidityHours: z.coerce.number().positive().default(7 * 24),
+        /** Delta CRLs every N hours (0: none). Served at /pki/<ca>-delta.crl, named in full CRLs' Freshest CRL. */
+        deltaCrlPeriodHours: z.coerce.number().min(0).default(4),
+        /** Delta CRL lifetime; default twice the delta period, at most crlValidityHours. */
+        deltaCrlValidityHours: z.coerce.number().positive().optional(),
+        /** How often the CRL schedule is checked while serving (it publishes only what is due). */
+        crlScheduleCheckSeconds: z.coerce.number().positive().max(3600).default(60),
       })
       .strict()
       .prefault({}),
@@ -64,6 +70,38 @@ export const configSchema = z
         cesAuth: z.array(z.enum(['Kerberos', 'UsernamePassword', 'Certificate'])).default(['UsernamePassword', 'Certificate']),
         /** CES endpoints that accept only renewals (ADCS renewal-only mode), advertised with renewalOnly. */
         renewalOnly: z.array(z.enum(['Kerberos', 'UsernamePassword', 'Certificate'])).default([]),
+      })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({
+        /**
+         * TLS client certificates that authenticate to /api/v1 instead of an API token, each
+         * matched by exactly one of subject (DN, any order), san (dns:|email:|upn:|uri:|ip:) or
+         * fingerprint (SHA-256 of the DER), with the role it grants. The first match wins.
+         */
+        certificates: z
+          .array(
+            z
+              .object({
+                subject: z.string().min(3).max(1024).regex(/^\s*[A-Za-z][A-Za-z0-9.]*\s*=/, 'a DN such as CN=ops-admin,O=Example').optional(),
+                san: z.string().regex(/^(dns|email|upn|uri|ip):\S.*$/i, 'type:value with type dns, email, upn, uri or ip').optional(),
+                fingerprint: z
+                  .string()
+                  .transform((v) => v.replace(/[:\s]/g, '').toLowerCase())
+                  .pipe(z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 fingerprint (64 hex digits, colons allowed)'))
+                  .optional(),
+                role: z.enum(['ca-admin', 'cert-manager', 'auditor']),
+              })
+              .strict()
+              .refine((r) => [r.subject, r.san, r.fingerprint].filter((x) => x !== undefined).length === 1, 'give exactly one of subject, san, fingerprint'),
+          )
+          .default([]),
+        /**
+         * PEM files of CAs (besides this deployment's issuing CA) whose certificates may be admin
+         * certificates. Certificates from these are not checked against our revocation records.
+         */
+        trustRoots: z.array(z.string()).default([]),
       })
       .strict()
       .prefault({}),

@@ -10,6 +10,8 @@ import { runOperation } from '../ops/operations.js';
 import { createCore, type CoreOptions, type CoreWithPki } from './core.js';
 import { ensureTlsCertificate } from './tls.js';
 import { mountServices } from '../http/services.js';
+import { LocalCa } from '../ca/engine.js';
+import { CrlScheduler } from '../ca/crl-scheduler.js';
 
 export interface RunningServer {
   core: CoreWithPki;
@@ -35,10 +37,12 @@ export async function startServer(config: Config, opts: CoreOptions = {}): Promi
       mount: (app: Express, metrics: Metrics) => mountServices(app, core, metrics),
     });
     control = await startControlSocket(config.dataDir, (op, args, actor) => runOperation(core, op, args, actor));
-    const crlTimer = setInterval(() => {
-      core.ca.publishCrl?.().catch((e: unknown) => log.error({ err: e }, 'scheduled CRL publication failed'));
-    }, config.ca.crlPeriodHours * 3600_000);
-    crlTimer.unref();
+    // Full and delta CRLs on their schedule (src/ca/crl-scheduler.ts), on nodes that hold the CA key.
+    const crlScheduler =
+      core.ca instanceof LocalCa && config.roles.includes('ca')
+        ? new CrlScheduler({ ca: core.ca, fullPeriodMs: config.ca.crlPeriodHours * 3600_000, deltaPeriodMs: config.ca.deltaCrlPeriodHours * 3600_000, checkEveryMs: config.ca.crlScheduleCheckSeconds * 1000, audit: core.audit, log })
+        : null;
+    crlScheduler?.start();
     const url = `https://${config.hostname}:${http.httpsPort}`;
     const pkiUrl = `http://${config.hostname}:${http.pkiPort}`;
     if (core.initialised.ca) log.info({ root: `${config.dataDir}/certs/root_ca.crt` }, 'initialised a new root CA and issuing CA');
@@ -53,7 +57,7 @@ export async function startServer(config: Config, opts: CoreOptions = {}): Promi
       url,
       pkiUrl,
       async close() {
-        clearInterval(crlTimer);
+        await crlScheduler?.stop();
         await new Promise<void>((r) => ctl.close(() => r()));
         rmSync(controlSocketPath(config.dataDir), { force: true });
         await front.close();

@@ -1,9 +1,9 @@
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
-import type { Db } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
 import { listRevoked } from '../store/certificate-repo.js';
 import { insertCrl, latestCrl, nextCrlNumber } from '../store/crl-repo.js';
-import { bitString, child, explicit, integer, integerFromBytes, readTlv, seq, time, tlv } from './der.js';
+import { bitString, child, explicit, implicitCons, implicitPrim, integer, integerFromBytes, readTlv, seq, time, tlv } from './der.js';
 import { EXT, authorityKeyIdentifier, extension } from './extensions.js';
 import { REVOCATION_REASON_CODES } from './types.js';
 import type { CaSigner } from './types.js';
@@ -15,9 +15,18 @@ export interface CrlBuilderOptions {
   caId: number;
   issuerName: Uint8Array;
   issuerKeyId: Uint8Array;
-  /** Full CRL lifetime (nextUpdate − thisUpdate); delta CRLs live at most a day. */
+  /** Full CRL lifetime (nextUpdate − thisUpdate). */
   validityHours: number;
+  /** Delta CRL lifetime; default min(24, validityHours). */
+  deltaValidityHours?: number;
+  /**
+   * Where this CA's delta CRLs are published. When set, every full CRL carries a Freshest CRL
+   * extension (RFC 5280 §5.2.6) naming it, so relying parties know to fetch the delta.
+   */
+  deltaUrl?: string;
 }
+
+export type CrlKind = 'full' | 'delta';
 
 interface Entry {
   serial: string;
@@ -26,6 +35,7 @@ interface Entry {
 }
 
 const HOLD = REVOCATION_REASON_CODES.certificateHold;
+const FRESHEST_CRL = '2.5.29.46';
 const REMOVE = REVOCATION_REASON_CODES.removeFromCRL;
 
 /**
@@ -38,10 +48,29 @@ export class CrlBuilder {
   constructor(private readonly o: CrlBuilderOptions) {}
 
   async publish(opts: { delta?: boolean } = {}): Promise<Uint8Array> {
-    const delta = opts.delta === true;
+    return (await this.publishLocked(opts.delta === true, () => true))!;
+  }
+
+  /**
+   * Publishes a CRL of `kind` unless one was published less than `periodMs` ago — decided under
+   * the CRL lock, so several nodes running the schedule on one database publish once. A delta is
+   * also due when a newer full CRL replaced its base. Returns null when nothing was due.
+   */
+  async publishIfDue(kind: CrlKind, periodMs: number): Promise<Uint8Array | null> {
+    return this.publishLocked(kind === 'delta', async (tx, now) => {
+      const full = await latestCrl(tx, this.o.caId, false);
+      if (kind === 'full') return !full || now.getTime() - full.thisUpdate.getTime() >= periodMs;
+      if (!full) return false;
+      const delta = await latestCrl(tx, this.o.caId, true);
+      return !delta || delta.number < full.number || now.getTime() - delta.thisUpdate.getTime() >= periodMs;
+    });
+  }
+
+  private async publishLocked(delta: boolean, due: (tx: Queryable, now: Date) => boolean | Promise<boolean>): Promise<Uint8Array | null> {
     return this.o.db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [0x63726c00 + this.o.caId]); // "crl" + ca: one numberer at a time
       const now = this.o.clock.now();
+      if (!(await due(tx, now))) return null;
       const number = await nextCrlNumber(tx, this.o.caId);
       const current = await listRevoked(tx, this.o.caId, now);
       let entries: Entry[] = current;
@@ -52,7 +81,7 @@ export class CrlBuilder {
         baseNumber = base.number;
         entries = deltaEntries(crlEntries(base.der), current, now);
       }
-      const hours = delta ? Math.min(24, this.o.validityHours) : this.o.validityHours;
+      const hours = delta ? (this.o.deltaValidityHours ?? Math.min(24, this.o.validityHours)) : this.o.validityHours;
       const nextUpdate = new Date(now.getTime() + hours * 3600_000);
       const der = await this.sign({ number, baseNumber, thisUpdate: now, nextUpdate, entries });
       await insertCrl(tx, { caId: this.o.caId, number, delta, thisUpdate: now, nextUpdate, der });
@@ -71,6 +100,8 @@ export class CrlBuilder {
     );
     const exts = [authorityKeyIdentifier(this.o.issuerKeyId), extension(EXT.crlNumber, false, integer(c.number))];
     if (c.baseNumber !== undefined) exts.push(extension(EXT.deltaCrlIndicator, true, integer(c.baseNumber)));
+    // Freshest CRL (2.5.29.46, CRLDistributionPoints syntax) in full CRLs only: §5.2.6 forbids it in deltas.
+    else if (this.o.deltaUrl) exts.push(extension(FRESHEST_CRL, false, seq(seq(implicitCons(0, [implicitCons(0, [implicitPrim(6, Buffer.from(this.o.deltaUrl, 'ascii'))])])))));
     const tbs = seq(
       integer(1),
       this.o.signer.signatureAlgorithm,

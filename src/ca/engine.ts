@@ -24,7 +24,7 @@ import { lintCertificate } from './lint.js';
 import { encodeName } from './name.js';
 import { newSerial, pooledRandom } from './serial.js';
 import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, type CrlPublisher, type IssuanceOrder, type IssuedCertificate, type RevocationReason } from './types.js';
-import { CrlBuilder } from './crl.js';
+import { CrlBuilder, type CrlKind } from './crl.js';
 import { latestCrl } from '../store/crl-repo.js';
 import { X509Certificate } from 'node:crypto';
 
@@ -43,7 +43,12 @@ export interface LocalCaOptions {
   keyPolicy?: KeyPolicyOptions;
   /** The root's signer and row id, when this node holds the root key: lets it publish the root's (empty) CRL. */
   root?: { signer: CaSigner; caId: number };
+  /** Publish delta CRLs (at `deltaCrlPath`), announced by a Freshest CRL extension in every full CRL. */
+  deltaCrl?: { validityHours: number };
 }
+
+/** Where a CA's delta CRL is published (docs/admin-api.md): `/pki/<ca>-delta.crl`. */
+export const deltaCrlPath = (slug: string): string => `/pki/${slug}-delta.crl`;
 
 /** Per-CA pieces encoded once: issuer name, AKI, AIA, CDP. */
 interface CaPieces {
@@ -90,7 +95,16 @@ export class LocalCa implements CaBackend, CrlPublisher {
       notAfter: new Date(issuing.validTo),
     };
     const validityHours = o.crlValidityHours ?? 168;
-    this.crl = new CrlBuilder({ db: o.db, clock: o.clock, signer: o.signer, caId: o.issuingCaId, issuerName: parts.subjectName, issuerKeyId: keyIdentifier(parts.spki), validityHours });
+    this.crl = new CrlBuilder({
+      db: o.db,
+      clock: o.clock,
+      signer: o.signer,
+      caId: o.issuingCaId,
+      issuerName: parts.subjectName,
+      issuerKeyId: keyIdentifier(parts.spki),
+      validityHours,
+      ...(o.deltaCrl ? { deltaUrl: `${o.pkiBaseUrl}${deltaCrlPath(slug)}`, deltaValidityHours: o.deltaCrl.validityHours } : {}),
+    });
     if (o.root) {
       const rootParts = certificateParts(o.info.rootCertificate);
       this.rootCrl = new CrlBuilder({ db: o.db, clock: o.clock, signer: o.root.signer, caId: o.root.caId, issuerName: rootParts.subjectName, issuerKeyId: keyIdentifier(rootParts.spki), validityHours });
@@ -219,6 +233,16 @@ export class LocalCa implements CaBackend, CrlPublisher {
 
   publishCrl(opts: { delta?: boolean } = {}): Promise<Uint8Array> {
     return this.crl.publish(opts);
+  }
+
+  /** Publishes a full or delta CRL when the newest one is `periodMs` old (the schedule; see CrlBuilder). */
+  publishCrlIfDue(kind: CrlKind, periodMs: number): Promise<Uint8Array | null> {
+    return this.crl.publishIfDue(kind, periodMs);
+  }
+
+  /** Whether this CA publishes delta CRLs. */
+  get deltaCrls(): boolean {
+    return this.o.deltaCrl !== undefined;
   }
 
   /** The newest stored CRL of the issuing CA (full unless `delta`), or null before the first. */

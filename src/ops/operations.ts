@@ -12,6 +12,7 @@ import type { Queryable } from '../store/db.js';
 import { deleteTemplate, getTemplate, listTemplates, setEnabled, upsertTemplate } from '../store/template-repo.js';
 import { templatesFromYaml, templatesToYaml } from '../policy/template-yaml.js';
 import { pem } from '../ca/init.js';
+import { LocalCa, deltaCrlPath } from '../ca/engine.js';
 import { ADMIN_ROLES, createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens.js';
 import { addPartner, addPartnerCrls, listPartnerCrls, listPartners, removePartner } from '../auth/partners.js';
 import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
@@ -87,12 +88,14 @@ export const OPERATIONS: Record<string, Op> = {
     const groups = [...new Set(a.groups)];
     const before = (await listUsers(core.db)).find((x) => x.name === a.name);
     await setGroups(core.db, a.name, groups);
+    core.usernameAuth.invalidate(a.name); // cached sign-ins carry the old groups
     await core.audit.record({ type: 'account.groups', outcome: 'success', actor, principal: a.name, details: { before: before?.groups ?? [], after: groups } });
     return { name: a.name, groups };
   },
   'user.disable': async (core, args, actor) => {
     const a = parse(z.object({ name: z.string() }), args);
     await disableUser(core.db, a.name);
+    core.usernameAuth.invalidate(a.name); // no cached sign-in outlives the account
     await core.audit.record({ type: 'account.disable', outcome: 'success', actor, principal: a.name });
     return { name: a.name, disabled: true };
   },
@@ -219,9 +222,16 @@ export const OPERATIONS: Record<string, Op> = {
   'crl.publish': async (core, args, actor) => {
     const a = parse(z.object({ delta: z.boolean().default(false) }), args);
     if (!core.ca.publishCrl) throw new OpencesError('unsupported', 'this node has no CA that publishes CRLs');
+    const slug = core.ca.info().slug;
+    const deltas = core.ca instanceof LocalCa && core.ca.deltaCrls;
+    const deltaUrl = `${core.config.pkiBaseUrl}${deltaCrlPath(slug)}`;
     const der = await core.ca.publishCrl({ delta: a.delta });
     await core.audit.record({ type: 'crl.publish', outcome: 'success', actor, details: { delta: a.delta, bytes: der.length } });
-    return { published: true, delta: a.delta, bytes: der.length, url: `${core.config.pkiBaseUrl}/pki/${core.ca.info().slug}.crl` };
+    if (a.delta) return { published: true, delta: true, bytes: der.length, url: deltaUrl };
+    // A new full CRL makes the previous delta's base outdated: publish a delta on top of it, as ADCS does.
+    const delta = deltas ? await core.ca.publishCrl({ delta: true }) : null;
+    if (delta) await core.audit.record({ type: 'crl.publish', outcome: 'success', actor, details: { delta: true, bytes: delta.length } });
+    return { published: true, delta: false, bytes: der.length, url: `${core.config.pkiBaseUrl}/pki/${slug}.crl`, ...(delta ? { deltaUrl, deltaBytes: delta.length } : {}) };
   },
 
   'audit.verify': async (core) => core.audit.verify(),
@@ -322,6 +332,11 @@ async function setTemplateEnabled(core: Core, args: unknown, actor: string, enab
   return { name: a.name, enabled };
 }
 
+/** JSON with sorted keys (jsonb does not keep the key order a template was written in). */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+}
+
 /** A template from JSON, validated exactly as `template import` validates YAML; `field` names the path. */
 function validTemplate(input: unknown): Template {
   const r = templateSchema.safeParse(input);
@@ -344,7 +359,7 @@ async function saveTemplate(tx: Queryable, core: Core, t: Template, actor: strin
   if (clash) throw new OpencesError('conflict', `OID ${t.oid} already belongs to template ${clash.name}`, { field: 'oid' });
   const stored: Template = { ...t, name: existing?.name ?? t.name };
   await upsertTemplate(tx, stored);
-  const changed = existing ? (Object.keys(stored) as (keyof Template)[]).filter((k) => JSON.stringify(stored[k]) !== JSON.stringify(existing[k])) : undefined;
+  const changed = existing ? (Object.keys(stored) as (keyof Template)[]).filter((k) => canonicalJson(stored[k]) !== canonicalJson(existing[k])) : undefined;
   await core.audit.record({ type: existing ? 'template.updated' : 'template.created', outcome: 'success', actor, template: stored.name, reason: how, details: { oid: stored.oid, ...(changed ? { changed } : {}) } }, tx);
   return stored.name;
 }

@@ -16,7 +16,7 @@ interface Param {
 interface Operation {
   operationId: string;
   parameters?: (Param | { $ref: string })[];
-  requestBody?: { required?: boolean; content?: { 'application/json'?: { schema: Record<string, unknown> } } };
+  requestBody?: { required?: boolean; content?: Record<string, { schema: Record<string, unknown> }> };
 }
 
 export interface OperationSpec {
@@ -29,7 +29,12 @@ export interface OperationSpec {
   validateQuery: ValidateFunction;
   validateBody?: ValidateFunction;
   bodyRequired: boolean;
+  /** A non-JSON body the operation takes as text (`application/yaml` for template import). */
+  textBody?: string;
 }
+
+/** Media types accepted for a text body of the given declared type. */
+export const TEXT_BODY_TYPES: Record<string, string[]> = { 'application/yaml': ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'] };
 
 /**
  * The OpenAPI document is the contract: routes come from it, and every request's path, query and
@@ -37,8 +42,12 @@ export interface OperationSpec {
  */
 export function loadOpenApi(path = OPENAPI_PATH): { doc: Record<string, unknown>; operations: OperationSpec[] } {
   const doc = parse(readFileSync(path, 'utf8')) as { paths: Record<string, Record<string, Operation>>; components: { parameters: Record<string, Param> } };
+  // Path and query values arrive as strings and are coerced to the declared types; JSON bodies are
+  // typed already, so a string where a boolean belongs is an error there, never coerced.
   const ajv = new Ajv2020({ strict: false, coerceTypes: true, allErrors: false, useDefaults: true });
   ajv.addSchema(doc, 'openapi');
+  const bodyAjv = new Ajv2020({ strict: false, coerceTypes: false, allErrors: false, useDefaults: true });
+  bodyAjv.addSchema(doc, 'openapi');
   const deref = (p: Param | { $ref: string }): Param => ('$ref' in p ? doc.components.parameters[p.$ref.split('/').pop()!]! : p);
   const withRefs = (s: Record<string, unknown>): Record<string, unknown> => JSON.parse(JSON.stringify(s).replace(/"#\/components\//g, '"openapi#/components/')) as Record<string, unknown>;
   const operations: OperationSpec[] = [];
@@ -55,6 +64,7 @@ export function loadOpenApi(path = OPENAPI_PATH): { doc: Record<string, unknown>
         });
       };
       const body = op.requestBody?.content?.['application/json']?.schema;
+      const textBody = Object.keys(op.requestBody?.content ?? {}).find((t) => t in TEXT_BODY_TYPES);
       operations.push({
         operationId: op.operationId,
         method: method as OperationSpec['method'],
@@ -62,8 +72,9 @@ export function loadOpenApi(path = OPENAPI_PATH): { doc: Record<string, unknown>
         expressPath: p.replace(/\{([^}]+)\}/g, ':$1'),
         validateParams: group('path'),
         validateQuery: group('query'),
-        validateBody: body ? ajv.compile(withRefs(body)) : undefined,
+        validateBody: body ? bodyAjv.compile(withRefs(body)) : undefined,
         bodyRequired: op.requestBody?.required === true,
+        ...(textBody ? { textBody } : {}),
       });
     }
   }

@@ -1,5 +1,7 @@
 import type { Core } from '../../app/core-types.js';
-import type { AdminIdentity, AdminRole } from '../../auth/api-tokens.js';
+import type { AdminRole } from '../../auth/api-tokens.js';
+import type { AdminCaller } from './client-cert.js';
+import { LocalCa, deltaCrlPath } from '../../ca/engine.js';
 import { OpencesError } from '../../errors.js';
 import { runOperation } from '../../ops/operations.js';
 import { findBySerial } from '../../store/certificate-repo.js';
@@ -12,10 +14,12 @@ export interface RouteInput {
   params: Record<string, string>;
   query: Record<string, unknown>;
   body: Record<string, unknown>;
-  who: AdminIdentity;
+  /** The body of operations that take text (application/yaml). */
+  text?: string;
+  who: AdminCaller;
 }
 
-export type RouteResult = { json: unknown } | { file: { contentType: string; name: string; body: Uint8Array | string } };
+export type RouteResult = { json: unknown; status?: number } | { file: { contentType: string; name: string; body: Uint8Array | string } };
 
 export interface RouteDef {
   roles: AdminRole[];
@@ -25,19 +29,22 @@ export interface RouteDef {
 const READ: AdminRole[] = ['ca-admin', 'cert-manager', 'auditor'];
 const MANAGE: AdminRole[] = ['cert-manager'];
 const AUDIT: AdminRole[] = ['auditor'];
+const ADMIN: AdminRole[] = ['ca-admin'];
+const YAML = 'application/yaml';
 const actor = (i: RouteInput): string => i.who.principal.name;
-const op = async (core: Core, name: string, args: unknown, i: RouteInput): Promise<RouteResult> => ({ json: await runOperation(core, name, args, actor(i)) });
+const op = async (core: Core, name: string, args: unknown, i: RouteInput, status?: number): Promise<RouteResult> => ({ json: await runOperation(core, name, args, actor(i)), ...(status ? { status } : {}) });
+const yamlFile = (name: string, yaml: string): RouteResult => ({ file: { contentType: YAML, name, body: yaml } });
 
 /**
  * One entry per OpenAPI operationId (a test checks both directions). Handlers reuse the operator
  * operations, so the API, the CLI and the control socket behave — and audit — the same.
  */
 export const ROUTES: Record<string, RouteDef> = {
-  listRequests: { roles: READ, handle: (c, i) => op(c, 'request.list', i.query, i) },
+  listRequests: { roles: READ, handle: (c, i) => op(c, 'request.list', { status: i.query.status, requester: i.query.requester, template: i.query.template, limit: i.query.limit, offset: i.query.offset }, i) },
   getRequest: { roles: READ, handle: (c, i) => op(c, 'request.show', { id: i.params.id }, i) },
   approveRequest: { roles: MANAGE, handle: (c, i) => op(c, 'request.approve', { id: i.params.id }, i) },
   denyRequest: { roles: MANAGE, handle: (c, i) => op(c, 'request.deny', { id: i.params.id, reason: i.body.reason ?? '' }, i) },
-  listCertificates: { roles: READ, handle: (c, i) => op(c, 'cert.list', { text: i.query.search, requester: i.query.requester, template: i.query.template, revoked: i.query.revoked, limit: i.query.limit }, i) },
+  listCertificates: { roles: READ, handle: (c, i) => op(c, 'cert.list', { text: i.query.search, requester: i.query.requester, template: i.query.template, revoked: i.query.revoked, limit: i.query.limit, offset: i.query.offset }, i) },
   getCertificate: { roles: READ, handle: (c, i) => op(c, 'cert.show', { serial: i.params.serial }, i) },
   downloadCertificate: {
     roles: READ,
@@ -56,21 +63,74 @@ export const ROUTES: Record<string, RouteDef> = {
   getCrlSchedule: {
     roles: READ,
     async handle(core) {
-      const ca = (await listCas(core.db)).find((x) => x.slug === core.ca.info().slug);
-      const latest = ca ? await latestCrl(core.db, ca.id) : null;
+      const slug = core.ca.info().slug;
+      const ca = (await listCas(core.db)).find((x) => x.slug === slug);
+      const view = (c: Awaited<ReturnType<typeof latestCrl>>) => (c ? { number: c.number, thisUpdate: c.thisUpdate.toISOString(), nextUpdate: c.nextUpdate.toISOString() } : null);
+      const deltas = core.ca instanceof LocalCa && core.ca.deltaCrls;
       return {
         json: {
           periodHours: core.config.ca.crlPeriodHours,
           validityHours: core.config.ca.crlValidityHours,
-          url: `${core.config.pkiBaseUrl}/pki/${core.ca.info().slug}.crl`,
-          latest: latest ? { number: latest.number, thisUpdate: latest.thisUpdate.toISOString(), nextUpdate: latest.nextUpdate.toISOString() } : null,
+          url: `${core.config.pkiBaseUrl}/pki/${slug}.crl`,
+          latest: view(ca ? await latestCrl(core.db, ca.id) : null),
+          delta: deltas
+            ? { periodHours: core.config.ca.deltaCrlPeriodHours, url: `${core.config.pkiBaseUrl}${deltaCrlPath(slug)}`, latest: view(ca ? await latestCrl(core.db, ca.id, true) : null) }
+            : null,
         },
       };
     },
   },
   publishCrl: { roles: MANAGE, handle: (c, i) => op(c, 'crl.publish', { delta: i.body.delta === true }, i) },
-  listTemplates: { roles: READ, handle: (c, i) => op(c, 'template.list', {}, i) },
-  getTemplate: { roles: READ, handle: (c, i) => op(c, 'template.show', { name: i.params.name }, i) },
+  listTemplates: {
+    roles: READ,
+    async handle(c, i) {
+      if (i.query.format === 'yaml') return yamlFile('templates.yaml', ((await runOperation(c, 'template.export', {}, actor(i))) as { yaml: string }).yaml);
+      return op(c, 'template.list', {}, i);
+    },
+  },
+  getTemplate: {
+    roles: READ,
+    async handle(c, i) {
+      const r = (await runOperation(c, 'template.show', { name: i.params.name }, actor(i))) as { yaml: string; template: { name: string } };
+      // The file name comes from the stored template name, which the template schema restricts to [A-Za-z0-9 _.-].
+      if (i.query.format === 'yaml') return yamlFile(`${r.template.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.yaml`, r.yaml);
+      return { json: r };
+    },
+  },
+  createTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.create', { template: i.body }, i, 201) },
+  replaceTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.replace', { name: i.params.name, template: i.body }, i) },
+  deleteTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.delete', { name: i.params.name }, i) },
+  enableTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.enable', { name: i.params.name }, i) },
+  disableTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.disable', { name: i.params.name }, i) },
+  importTemplates: { roles: ADMIN, handle: (c, i) => op(c, 'template.import', { yaml: i.text ?? '' }, i) },
+  listPartners: { roles: ADMIN, handle: (c, i) => op(c, 'partner.list', {}, i) },
+  getPartner: { roles: ADMIN, handle: (c, i) => op(c, 'partner.show', { name: i.params.name }, i) },
+  addPartner: {
+    roles: ADMIN,
+    async handle(c, i) {
+      try {
+        return await op(c, 'partner.add', { name: i.body.name, rootsPem: i.body.rootsPem, mapFrom: i.body.mapFrom, templates: i.body.templates }, i, 201);
+      } catch (e) {
+        // The store names the decoded roots; the caller sent them as rootsPem.
+        if (e instanceof OpencesError && e.details.field === 'roots') throw new OpencesError(e.kind, e.message, { ...e.details, field: 'body.rootsPem' });
+        throw e;
+      }
+    },
+  },
+  removePartner: { roles: ADMIN, handle: (c, i) => op(c, 'partner.remove', { name: i.params.name }, i) },
+  listAccounts: { roles: ADMIN, handle: (c, i) => op(c, 'user.list', {}, i) },
+  getAccount: { roles: ADMIN, handle: (c, i) => op(c, 'user.show', { name: i.params.name }, i) },
+  createAccount: {
+    roles: ADMIN,
+    async handle(c, i) {
+      // The password is set, never returned and never logged; the audit log records the groups only.
+      const r = (await runOperation(c, 'user.add', { name: i.body.name, password: i.body.password, groups: i.body.groups ?? [], email: i.body.email }, actor(i))) as { name: string; groups: string[] };
+      return { status: 201, json: { name: r.name, groups: r.groups, passwordSet: typeof i.body.password === 'string' } };
+    },
+  },
+  disableAccount: { roles: ADMIN, handle: (c, i) => op(c, 'user.disable', { name: i.params.name }, i) },
+  enableAccount: { roles: ADMIN, handle: (c, i) => op(c, 'user.enable', { name: i.params.name }, i) },
+  setAccountGroups: { roles: ADMIN, handle: (c, i) => op(c, 'user.groups', { name: i.params.name, groups: i.body.groups }, i) },
   listAuditEvents: {
     roles: AUDIT,
     async handle(core, i) {
