@@ -1,6 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -10,10 +10,13 @@ import { extension, subjectAltName } from '../src/ca/extensions.js';
 import { encodeName } from '../src/ca/name.js';
 import { cepPath, cesPath } from '../src/http/endpoints.js';
 import { buildGetPoliciesRequest } from '../src/protocol/xcep/index.js';
-import { buildRstRequest } from '../src/protocol/wstep/index.js';
+import { buildRstRequest, parseRstrResponse } from '../src/protocol/wstep/index.js';
+import { parseEnvelope } from '../src/protocol/soap/envelope.js';
 import { NS, PASSWORD_TEXT } from '../src/protocol/soap/namespaces.js';
 import { closedLoop, type RateResult } from './stats.js';
 
+/** Clients in flight (the issues' targets are stated for 64). */
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const DB = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function header(user: string, pass: string): string {
@@ -34,19 +37,33 @@ export interface ServerUnderTest {
   stop(): Promise<void>;
 }
 
+/** Kerberos for the server under test: its keytab and the throwaway realm's krb5.conf. */
+export interface ServerKerberos {
+  keytab: string;
+  krb5Config: string;
+}
+
 /** `opences serve` as its own process on a fresh PostgreSQL schema (the load generator must not share its event loop). */
-export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number }): Promise<ServerUnderTest> {
+export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos }): Promise<ServerUnderTest> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: DB });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
   const u = new URL(DB);
-  u.searchParams.set('options', `-c search_path=${schema}`);
+  u.searchParams.set('options', `-c search_path=${schema}${process.env.BENCH_PG_OPTIONS ? ' ' + process.env.BENCH_PG_OPTIONS : ''}`);
   const dataDir = mkdtempSync(join(tmpdir(), 'opences-bench-'));
-  const env = { ...process.env, DATABASE_URL: u.toString(), OPENCES_DATA_DIR: dataDir, OPENCES_LOG_LEVEL: 'info', OPENCES_HOSTNAME: 'localhost' };
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: u.toString(), OPENCES_DATA_DIR: dataDir, OPENCES_LOG_LEVEL: 'info', OPENCES_HOSTNAME: 'localhost' };
+  const configArgs: string[] = [];
+  if (opts.kerberos) {
+    // The bench user's Kerberos twin (bench@REALM) gets the same rights through the group mapping.
+    const file = join(dataDir, 'opences.yaml');
+    writeFileSync(file, `auth:\n  kerberos:\n    keytab: ${opts.kerberos.keytab}\n    servicePrincipal: HTTP@localhost\n`);
+    configArgs.push('--config', file);
+    env.KRB5_CONFIG = opts.kerberos.krb5Config;
+  }
   const cli = join(process.cwd(), 'dist/cli/main.js');
   execFileSync('node', [cli, 'user', 'add', 'bench', '--password-stdin'], { env, input: 'Bench-pass\n' });
-  const child: ChildProcess = spawn('node', [cli, 'serve', '--port', String(opts.port), '--pki-port', String(opts.pkiPort), '--host', '127.0.0.1', '--ca-key-type', opts.keyType], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn('node', [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), cli, 'serve', ...configArgs, '--port', String(opts.port), '--pki-port', String(opts.pkiPort), '--host', '127.0.0.1', '--ca-key-type', opts.keyType], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
       child.kill('SIGKILL');
@@ -68,19 +85,43 @@ export async function startServerProcess(opts: { keyType: string; port: number; 
       await admin.query(`DROP SCHEMA ${schema} CASCADE`);
       await admin.end();
       rmSync(dataDir, { recursive: true, force: true });
-      void readFileSync;
     },
   };
 }
 
-function pool(url: string, ca: string): Pool {
-  return new Pool(url, { connections: 64, pipelining: 1, connect: { ca, rejectUnauthorized: false } });
+function pool(url: string, ca: string, clientCert?: { cert: string; key: string }): Pool {
+  return new Pool(url, { connections: CONCURRENCY, pipelining: 1, connect: { ca, rejectUnauthorized: false, ...(clientCert ?? {}) } });
+}
+
+const pemBlock = (label: string, der: Uint8Array): string => `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`;
+
+/** How the benchmark's caller authenticates to CES. */
+export type BenchAuth = { kind: 'username' } | { kind: 'certificate'; cert: string; key: string } | { kind: 'kerberos'; token: () => Promise<string> };
+
+/**
+ * A TLS client certificate for the bench account, enrolled the way a partner or a renewing host
+ * would get one: a User certificate over UsernameToken.
+ */
+export async function benchClientCertificate(s: ServerUnderTest): Promise<{ cert: string; key: string }> {
+  const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const spki = key.publicKey.export({ type: 'spki', format: 'der' });
+  const exts = seq(extension('1.3.6.1.4.1.311.20.2', false, bmp('User')));
+  const info = seq(integer(0), encodeName([{ type: 'CN', value: 'bench' }]), spki, implicitCons(0, [seq(oid('1.2.840.113549.1.9.14'), set(exts))]));
+  const csr = new Uint8Array(seq(info, seq(oid('1.2.840.10045.4.3.2')), bitString(sign('sha256', info, { key: key.privateKey, dsaEncoding: 'der' }))));
+  const path = cesPath('opences Issuing CA', 'UsernamePassword');
+  const p = pool(s.url, '');
+  const res = await p.request({ path, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: buildRstRequest({ to: `${s.url}${path}`, requestType: 'issue', token: { valueType: 'pkcs10', der: csr }, securityHeaderXml: header('bench', 'Bench-pass') }) });
+  const text = await res.body.text();
+  await p.close();
+  const out = parseRstrResponse(parseEnvelope(text, { maxBytes: 1 << 22 }));
+  if (out.disposition !== 'issued' || !out.certificateDer) throw new Error(`could not enroll the bench client certificate: ${text.slice(0, 500)}`);
+  return { cert: pemBlock('CERTIFICATE', out.certificateDer), key: key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }
 
 export async function benchGetPolicies(s: ServerUnderTest, seconds: number): Promise<RateResult> {
   const p = pool(s.url, '');
   const path = cepPath('UsernamePassword');
-  const r = await closedLoop('CEP GetPolicies (UsernameToken, TLS, 64 conns)', 64, seconds, async () => {
+  const r = await closedLoop(`CEP GetPolicies (UsernameToken, TLS, ${CONCURRENCY} conns)`, CONCURRENCY, seconds, async () => {
     const res = await p.request({ path, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: buildGetPoliciesRequest({ to: `${s.url}${path}`, securityHeaderXml: header('bench', 'Bench-pass') }) });
     await res.body.text();
     return res.statusCode === 200;
@@ -89,15 +130,18 @@ export async function benchGetPolicies(s: ServerUnderTest, seconds: number): Pro
   return r;
 }
 
-export async function benchIssue(s: ServerUnderTest, seconds: number, label: string): Promise<RateResult> {
-  const keys = Array.from({ length: 64 }, () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
+export async function benchIssue(s: ServerUnderTest, seconds: number, label: string, auth: BenchAuth = { kind: 'username' }): Promise<RateResult> {
+  const keys = Array.from({ length: CONCURRENCY }, () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
   // Pre-build more requests than the run can use so CSR signing is not measured.
   const csrs = Array.from({ length: 30_000 }, (_, i) => quickCsr(`h${i}-${randomBytes(3).toString('hex')}.bench.test`, keys[i % keys.length]!));
-  const p = pool(s.url, '');
-  const path = cesPath('opences Issuing CA', 'UsernamePassword');
-  const r = await closedLoop(label, 64, seconds, async (i) => {
-    const body = buildRstRequest({ to: `${s.url}${path}`, requestType: 'issue', token: { valueType: 'pkcs10', der: csrs[i % csrs.length]! }, securityHeaderXml: header('bench', 'Bench-pass') });
-    const res = await p.request({ path, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body });
+  const p = pool(s.url, '', auth.kind === 'certificate' ? auth : undefined);
+  const kind = auth.kind === 'username' ? 'UsernamePassword' : auth.kind === 'certificate' ? 'Certificate' : 'Kerberos';
+  const path = cesPath('opences Issuing CA', kind);
+  const r = await closedLoop(label, CONCURRENCY, seconds, async (i) => {
+    const body = buildRstRequest({ to: `${s.url}${path}`, requestType: 'issue', token: { valueType: 'pkcs10', der: csrs[i % csrs.length]! }, ...(auth.kind === 'username' ? { securityHeaderXml: header('bench', 'Bench-pass') } : {}) });
+    // A fresh Negotiate token per request, as real clients send (GSSAPI refuses replays).
+    const headers: Record<string, string> = { 'content-type': 'application/soap+xml; charset=utf-8', ...(auth.kind === 'kerberos' ? { authorization: `Negotiate ${await auth.token()}` } : {}) };
+    const res = await p.request({ path, method: 'POST', headers, body });
     const text = await res.body.text();
     return res.statusCode === 200 && text.includes('RequestedSecurityToken');
   }, 3);

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { createServer } from 'node:net';
 import { benchCa, opensslSpeed } from './ca.js';
-import { benchGetPolicies, benchIssue, startServerProcess } from './http.js';
+import { benchClientCertificate, benchGetPolicies, benchIssue, startServerProcess, type ServerKerberos } from './http.js';
+import { startKdc, type Kdc } from '../test/helpers/kdc.js';
 import type { RateResult } from './stats.js';
 
 /**
@@ -12,6 +13,11 @@ import type { RateResult } from './stats.js';
  * bounded in time. Results go to stdout (Markdown) for docs/benchmarks.md.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+
+interface KerberosModule {
+  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
+  GSS_MECH_OID_SPNEGO: unknown;
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -37,17 +43,48 @@ async function main(): Promise<void> {
   lines.push('| measurement | rate | p50 | p99 | errors | against the raw limit |', '|---|---|---|---|---|---|');
   lines.push(`| openssl speed rsa2048 (1 core) | ${rsa.toFixed(0)}/s | | | | |`, `| openssl speed ecdsap256 (1 core) | ${p256.toFixed(0)}/s | | | | |`);
   // The CA engine (bench/ca.ts): full issue path minus the database, and build + sign alone.
-  for (const r of await benchCa({ seconds: SECONDS })) {
+  // BENCH_ONLY=http skips the engine figures (for quick runs of the HTTP ones).
+  for (const r of process.env.BENCH_ONLY === 'http' ? [] : await benchCa({ seconds: SECONDS })) {
     if (r.unit !== 'certs/s') continue;
     lines.push(`| ${r.name} | ${r.value.toFixed(0)}/s | | | | ${r.ratio !== undefined ? `${(100 * r.ratio).toFixed(0)} % of ${r.reference ?? 'openssl, 1 core'}` : ''} |`);
   }
 
-  const s = await startServerProcess({ keyType: 'RSA-2048', port: await freePort(), pkiPort: await freePort() });
+  // A throwaway MIT realm for the Kerberos figure (the same helper the tests use); without the
+  // KDC packages or the optional `kerberos` binding the row says why it is missing.
+  let kdc: Kdc | undefined;
+  let kerberos: ServerKerberos | undefined;
+  let token: (() => Promise<string>) | undefined;
+  let noKerberos = '';
+  try {
+    const krb = (await import('kerberos')) as unknown as { default?: KerberosModule } & KerberosModule;
+    const m = krb.default ?? krb;
+    kdc = await startKdc();
+    kdc.addUser('bench', 'Bench-pass');
+    kerberos = { keytab: kdc.addService('HTTP/localhost'), krb5Config: kdc.env.KRB5_CONFIG };
+    process.env.KRB5_CONFIG = kdc.env.KRB5_CONFIG;
+    process.env.KRB5CCNAME = `FILE:${kdc.kinit('bench', 'Bench-pass')}`;
+    token = async () => (await m.initializeClient('HTTP@localhost', { mechOID: m.GSS_MECH_OID_SPNEGO })).step('');
+  } catch (e) {
+    noKerberos = e instanceof Error ? e.message : String(e);
+  }
+
+  const s = await startServerProcess({ keyType: 'RSA-2048', port: await freePort(), pkiPort: await freePort(), kerberos });
+  const limit = { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores };
   try {
     lines.push(row(await benchGetPolicies(s, SECONDS)));
-    lines.push(row(await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken, TLS, PKCS#10, RSA-2048 CA, PostgreSQL, 64 clients)'), { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores }));
+    const username = await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken, TLS, PKCS#10, RSA-2048 CA, PostgreSQL)');
+    lines.push(row(username, limit));
+    const cert = await benchIssue(s, SECONDS, 'CES Issue end-to-end (TLS client certificate)', { kind: 'certificate', ...(await benchClientCertificate(s)) });
+    lines.push(row(cert, limit), `| ↳ certificate auth against UsernameToken | | | | | ${((100 * cert.rate) / username.rate).toFixed(0)} % of the UsernameToken rate |`);
+    if (token) {
+      const krb = await benchIssue(s, SECONDS, 'CES Issue end-to-end (Kerberos, a fresh Negotiate token per request)', { kind: 'kerberos', token });
+      lines.push(row(krb, limit), `| ↳ Kerberos against UsernameToken | | | | | ${((100 * krb.rate) / username.rate).toFixed(0)} % of the UsernameToken rate (the client's GSSAPI work runs on the same cores) |`);
+    } else {
+      lines.push(`| CES Issue end-to-end (Kerberos) | not measured | | | | ${noKerberos} |`);
+    }
   } finally {
     await s.stop();
+    await kdc?.stop();
   }
   console.log(lines.join('\n'));
 }
