@@ -76,7 +76,9 @@ export class KerberosAuthenticator {
     } catch (e) {
       // GSSAPI's own words (e.g. "Request is a replay", "Ticket expired", "Wrong principal in request") stay in details
       // for the audit log; the client only learns that it was refused.
-      throw new OpencesError('unauthenticated', 'the Kerberos token was refused', { reason: e instanceof Error ? e.message : String(e) });
+      // The message reaches only the audit log (the client gets a bare 401 challenge), so it carries GSSAPI's reason.
+      const reason = e instanceof Error ? e.message : String(e);
+      throw new OpencesError('unauthenticated', `the Kerberos token was refused: ${reason.slice(0, 300)}`, { reason });
     }
     const principal = kerberosPrincipal(username, this.names);
     if (this.groupLookup) {

@@ -124,7 +124,14 @@ export class UsernameAuthenticator {
     if (!account && this.o.ldap) {
       // No local account: the directory decides (local accounts win, so a local name cannot be hijacked).
       const user = names[names.length - 1]!;
-      const dir = await ldapAuthenticate(this.o.ldap, user, token.password);
+      let dir: Awaited<ReturnType<typeof ldapAuthenticate>>;
+      try {
+        dir = await ldapAuthenticate(this.o.ldap, user, token.password);
+      } catch (e) {
+        // Refused because the directory is down: audited like every refusal, answered as a Receiver fault.
+        await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', principal: token.username.slice(0, 256), method: 'username', address: ctx.address, reason: e instanceof Error ? e.message : 'user directory error' });
+        throw e;
+      }
       if (!dir) return fail('LDAP bind refused', limitedKey);
       const principal: Principal = {
         name: user,

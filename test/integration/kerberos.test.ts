@@ -80,6 +80,10 @@ describe('Kerberos (HTTP Negotiate) against a real MIT KDC', () => {
     const replay = await post(cep(), buildGetPoliciesRequest({ to: cep() }), `Negotiate ${t}`);
     expect(replay.status).toBe(401);
     const ev = await s.core.audit.list({ type: 'auth.failure' });
-    expect(ev.filter((e) => e.method === 'kerberos').length).toBeGreaterThanOrEqual(3);
+    const kerberosFailures = ev.filter((e) => e.method === 'kerberos');
+    expect(kerberosFailures.length).toBeGreaterThanOrEqual(3);
+    // Each carries GSSAPI's own reason (the client only gets the challenge).
+    expect(kerberosFailures.map((e) => e.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/^the Kerberos token was refused: .*replay/i)]));
+    expect(kerberosFailures.every((e) => /^the Kerberos token was refused: \S/.test(e.reason ?? ''))).toBe(true);
   });
 });
