@@ -7,6 +7,8 @@ import { EnrollmentClient, type EnrollResult } from '../client/enrollment-client
 import { EnrollmentDenied } from '../client/errors.js';
 import { buildPkcs12 } from '../client/pkcs12.js';
 import { buildCsr, newKeyPair, parseSan, parseSubject, type RequesterKeyType } from '../client/request-builder.js';
+import { parseInf, type InfRequest } from '../client/inf.js';
+import type { NameAttribute, SanEntry } from '../ca/types.js';
 import { CLIENT_AUTH_LABEL, CLIENT_AUTH_VALUE, SoapTransport } from '../client/transport.js';
 import { OpencesError } from '../errors.js';
 import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
@@ -159,17 +161,57 @@ function readCertificates(file: string): Uint8Array[] {
   return blocks.map((b) => new Uint8Array(new X509Certificate(b).raw));
 }
 
-async function newRequest(o: { template?: string; subject?: string; san?: string[]; keyType: string; keyOut: string; csrOut?: string; format?: string; keyPassphraseFile?: string }): Promise<{ csrDer: Uint8Array; requestDer: Uint8Array; format: 'pkcs10' | 'cmc'; privateKey: KeyObject }> {
+/** The request to make: from an INF file (certreq style) and the flags, flags winning. */
+interface RequestSpec {
+  template?: string;
+  subject: NameAttribute[];
+  sans: SanEntry[];
+  keyType: RequesterKeyType;
+  format: 'pkcs10' | 'cmc';
+}
+
+interface RequestFlags {
+  inf?: string;
+  template?: string;
+  subject?: string;
+  san: string[];
+  keyType?: string;
+  format?: string;
+}
+
+/** Reads an INF file as certreq does: UTF-16 (with BOM, as Notepad saves it) or UTF-8. */
+function readInf(file: string): InfRequest {
+  const raw = readFileSync(file);
+  const text = raw[0] === 0xff && raw[1] === 0xfe ? raw.subarray(2).toString('utf16le') : raw.toString('utf8');
+  return parseInf(text, file);
+}
+
+function resolveRequest(o: RequestFlags): RequestSpec {
+  if (o.keyType !== undefined && !KEY_TYPES.includes(o.keyType)) throw new OpencesError('malformed', `--key-type must be one of ${KEY_TYPES.join(', ')}`);
+  if (o.format !== undefined && !['pkcs10', 'cmc'].includes(o.format)) throw new OpencesError('malformed', '--format must be pkcs10 or cmc');
+  const inf = o.inf ? readInf(o.inf) : undefined;
+  // What the file says that we do not do is said once, on stderr, so it is never a surprise.
+  for (const n of inf?.notes ?? []) process.stderr.write(`opences: note: ${n}\n`);
+  return {
+    template: o.template ?? inf?.template,
+    subject: o.subject !== undefined ? parseSubject(o.subject) : (inf?.subject ?? []),
+    sans: o.san.length ? o.san.map(parseSan) : (inf?.sans ?? []),
+    keyType: (o.keyType ?? inf?.keyType ?? 'P-256') as RequesterKeyType,
+    format: (o.format ?? inf?.format ?? 'pkcs10') as 'pkcs10' | 'cmc',
+  };
+}
+
+async function newRequest(spec: RequestSpec, o: { keyOut: string; csrOut?: string; keyPassphraseFile?: string }): Promise<{ csrDer: Uint8Array; requestDer: Uint8Array; format: 'pkcs10' | 'cmc'; privateKey: KeyObject }> {
   const passphrase = readPassphrase(o.keyPassphraseFile);
-  const { privateKey, publicKey } = await newKeyPair(o.keyType as RequesterKeyType);
-  const csrDer = buildCsr({ privateKey, publicKey, subject: parseSubject(o.subject ?? ''), sans: (o.san ?? []).map(parseSan), template: o.template });
+  const { privateKey, publicKey } = await newKeyPair(spec.keyType);
+  const csrDer = buildCsr({ privateKey, publicKey, subject: spec.subject, sans: spec.sans, template: spec.template });
   // The key is written here, 0600 (AES-256 encrypted with a passphrase when asked), and goes nowhere else.
   const keyPem = passphrase
     ? privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }).toString()
     : privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   writeAtomic(o.keyOut, keyPem, 0o600);
-  const format = o.format === 'cmc' ? 'cmc' : 'pkcs10';
-  const requestDer = format === 'cmc' ? buildPkiData({ csrDer, nameValuePairs: o.template ? { CertificateTemplate: o.template } : {} }) : csrDer;
+  const format = spec.format;
+  const requestDer = format === 'cmc' ? buildPkiData({ csrDer, nameValuePairs: spec.template ? { CertificateTemplate: spec.template } : {} }) : csrDer;
   if (o.csrOut) writeAtomic(o.csrOut, pem(requestDer, format === 'cmc' ? 'CMC' : 'CERTIFICATE REQUEST'));
   return { csrDer, requestDer, format, privateKey };
 }
@@ -190,20 +232,19 @@ export function registerRequesterCommands(program: Command): void {
 
   req
     .command('new')
-    .description('make a key pair and a PKCS#10 request for a template')
+    .description('make a key pair and a PKCS#10 (or CMC) request for a template, from flags and/or a certreq INF file')
+    .option('--inf <file>', 'certreq-style INF request file ([NewRequest], [Extensions], [RequestAttributes]); flags override it')
     .option('--template <name>', 'certificate template')
     .option('--subject <dn>', 'subject, e.g. "CN=www.example.com,O=Example"')
-    .option('--san <type:value>', 'subject alternative name: dns:, ip:, email:, upn:, uri: (repeatable)', collect, [] as string[])
-    .option('--key-type <type>', `one of ${KEY_TYPES.join(', ')}`, 'P-256')
+    .option('--san <type:value>', 'subject alternative name: dns:, ip:, email:, upn:, uri: (repeatable; replaces the INF file\'s)', collect, [] as string[])
+    .option('--key-type <type>', `one of ${KEY_TYPES.join(', ')} (default P-256; with --inf, the file's KeyAlgorithm/KeyLength, RSA-2048 if absent)`)
     .requiredOption('--key-out <file>', 'where to write the private key (PEM, mode 0600)')
     .requiredOption('--csr-out <file>', 'where to write the request (PEM)')
-    .option('--format <format>', 'pkcs10 or cmc (a CMC PKIData naming the template)', 'pkcs10')
+    .option('--format <format>', 'pkcs10 or cmc (a CMC PKIData naming the template); default pkcs10 or the INF RequestType')
     .option('--key-passphrase-file <file>', 'encrypt the private key with the passphrase in this file (AES-256)')
-    .action((o: { template?: string; subject?: string; san: string[]; keyType: string; keyOut: string; csrOut: string; format: string; keyPassphraseFile?: string }) =>
+    .action((o: RequestFlags & { keyOut: string; csrOut: string; keyPassphraseFile?: string }) =>
       run(async () => {
-        if (!KEY_TYPES.includes(o.keyType)) throw new OpencesError('malformed', `--key-type must be one of ${KEY_TYPES.join(', ')}`);
-        if (!['pkcs10', 'cmc'].includes(o.format)) throw new OpencesError('malformed', '--format must be pkcs10 or cmc');
-        await newRequest(o);
+        await newRequest(resolveRequest(o), o);
         process.stdout.write(`wrote ${o.keyOut} (private key, 0600) and ${o.csrOut}\n`);
         return EXIT.ok;
       }),
@@ -254,25 +295,30 @@ export function registerRequesterCommands(program: Command): void {
   );
 
   pfxOptions(netOptions(req.command('enroll').description('policy → new → submit → accept in one step, against a CEP URL')))
-    .requiredOption('--template <name>', 'certificate template')
+    .option('--inf <file>', 'certreq-style INF request file (template, subject, SANs, key); flags override it')
+    .option('--template <name>', 'certificate template (required unless the INF file names one)')
     .option('--subject <dn>', 'subject (when the template lets you supply it)')
     .option('--san <type:value>', 'subject alternative name (repeatable)', collect, [] as string[])
-    .option('--key-type <type>', `one of ${KEY_TYPES.join(', ')}`, 'P-256')
+    .option('--key-type <type>', `one of ${KEY_TYPES.join(', ')} (default P-256, or the INF file's)`)
+    .option('--format <format>', 'pkcs10 or cmc; default pkcs10 or the INF RequestType')
     .requiredOption('--key-out <file>', 'where to write the private key (PEM, 0600)')
     .option('--key-passphrase-file <file>', 'encrypt the private key with the passphrase in this file (AES-256)')
     .requiredOption('--cert-out <file>', 'where to write the certificate and chain (PEM)')
-    .action((o: NetOpts & PfxOpts & { template: string; subject?: string; san: string[]; keyType: string; keyOut: string; keyPassphraseFile?: string; certOut: string }) =>
+    .action((o: NetOpts & PfxOpts & RequestFlags & { keyOut: string; keyPassphraseFile?: string; certOut: string }) =>
       run(async () => {
         const password = pfxPassword(o);
+        const spec = resolveRequest(o);
+        const wanted = spec.template;
+        if (!wanted) throw new OpencesError('malformed', `give --template${o.inf ? `, or CertificateTemplate under [RequestAttributes] in ${o.inf}` : ''}`);
         return withClient(o, async (c, transport) => {
           const { templates } = await c.getPolicies(o.url);
-          const t = templates.find((x) => x.name.toLowerCase() === o.template.toLowerCase());
-          if (!t) throw new OpencesError('templateNotFound', `${o.url} offers no template "${o.template}" to you (available: ${templates.map((x) => x.name).join(', ') || 'none'})`);
+          const t = templates.find((x) => x.name.toLowerCase() === wanted.toLowerCase());
+          if (!t) throw new OpencesError('templateNotFound', `${o.url} offers no template "${wanted}" to you (available: ${templates.map((x) => x.name).join(', ') || 'none'})`);
           const want = CLIENT_AUTH_VALUE[transport.authKind];
           const ces = t.enrollmentUrls.find((u) => u.clientAuthentication === want && !u.renewalOnly);
           if (!ces) throw new OpencesError('unavailable', `${o.url} lists no enrollment URL for ${t.name} that accepts ${CLIENT_AUTH_LABEL[transport.authKind]} authentication (it offers: ${t.enrollmentUrls.map((u) => `${u.uri} [${u.clientAuthentication}]`).join(', ') || 'none'})`);
-          const { csrDer, privateKey } = await newRequest({ ...o, template: t.name });
-          const r = await c.issue(ces.uri, { format: 'pkcs10', der: csrDer });
+          const { requestDer, format, privateKey } = await newRequest({ ...spec, template: t.name }, o);
+          const r = await c.issue(ces.uri, { format, der: requestDer });
           if (r.status === 'issued' && o.pfxOut && password !== undefined) await writePfx(o.pfxOut, password, privateKey, r.certificate, r.chain);
           return report(r, o.json, o.certOut);
         });
