@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../audit/log.js';
+import { startCacheBus } from './cache-bus.js';
 import { CrlBuilder } from '../ca/crl.js';
 import { LocalCa } from '../ca/engine.js';
 import { keyIdentifier } from '../ca/extensions.js';
@@ -97,6 +98,27 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap });
     const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, partners });
 
+    // A change made in this process (operator command, admin API) reaches the other processes on
+    // the database — cluster workers, other nodes — and theirs reach this one (src/app/cache-bus.ts).
+    const local = {
+      templates: templates.invalidate.bind(templates),
+      partners: partners.invalidate.bind(partners),
+      accounts: usernameAuth.invalidate.bind(usernameAuth),
+    };
+    const bus = await startCacheBus({ url: config.databaseUrl, log, apply: (e) => (e.scope === 'accounts' ? local.accounts(e.account) : local[e.scope]()) });
+    templates.invalidate = () => {
+      local.templates();
+      bus.announce({ scope: 'templates' });
+    };
+    partners.invalidate = () => {
+      local.partners();
+      bus.announce({ scope: 'partners' });
+    };
+    usernameAuth.invalidate = (account?: string) => {
+      local.accounts(account);
+      bus.announce({ scope: 'accounts', ...(account !== undefined ? { account } : {}) });
+    };
+
     const pki: PkiSource = {
       async certificate(slug) {
         const c = (await listCas(db)).find((x) => x.slug === slug);
@@ -141,6 +163,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       deployment: { policyId, enterpriseArc },
       initialised: { ca: h.created, templates: seeded },
       async close() {
+        await bus.close();
         await audit.stop();
         await db.close();
       },

@@ -4,7 +4,7 @@ import { getTemplate, latestTemplateChange, listTemplates } from '../store/templ
 
 /**
  * Read-mostly template cache shared by CEP and CES. Every node re-reads after `ttlMs`; a change
- * made through this process (or announced with PostgreSQL NOTIFY) invalidates at once. The
+ * made through this process, or announced by another one (src/app/cache-bus.ts, PostgreSQL NOTIFY), invalidates at once. The
  * `version` lets callers cache derived data (serialized GetPolicies bodies) per version.
  */
 export class TemplateService {
