@@ -59,12 +59,28 @@ export class AutoenrollAgent {
       throw new OpencesError('unavailable', `cannot read the enrollment policy from ${this.config.cep}: ${e instanceof Error ? e.message : String(e)}; nothing was changed`);
     }
     const results: EntryResult[] = [];
-    for (const entry of this.config.certificates) {
+    for (const entry of [...this.config.certificates, ...this.autoEntries(templates)]) {
       const r = await this.handle(client, entry, templates);
       this.log(`${entry.template} → ${entry.cert}: ${r.action}: ${r.message}`);
       results.push(r);
     }
     return results;
+  }
+
+  /**
+   * With `allAutoenroll`: one entry per template the policy marks autoEnroll for this caller (the
+   * MS-XCEP permission), unless `certificates` already holds it; files named after the template.
+   */
+  private autoEntries(templates: PolicyTemplate[]): AutoenrollEntry[] {
+    const all = this.config.allAutoenroll;
+    if (!all) return [];
+    const listed = new Set(this.config.certificates.map((c) => c.template.toLowerCase()));
+    return templates
+      .filter((t) => t.autoEnroll && !listed.has(t.name.toLowerCase()))
+      .map((t) => {
+        const base = join(all.dir, t.name.replace(/[^A-Za-z0-9._-]/g, '_'));
+        return { template: t.name, subject: '', sans: [], keyType: all.keyType, key: `${base}.key`, cert: `${base}.crt`, chain: `${base}-chain.crt`, postRenew: all.postRenew };
+      });
   }
 
   private statePath(entry: AutoenrollEntry): string {

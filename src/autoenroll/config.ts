@@ -33,8 +33,23 @@ export const autoenrollSchema = z.strictObject({
   stateDir: z.string(),
   /** Seconds between passes in daemon mode. */
   intervalSeconds: z.number().int().min(60).default(3600),
-  certificates: z.array(entry).min(1),
-});
+  /** Certificates listed one by one (subject, SANs, paths of your choosing). */
+  certificates: z.array(entry).default([]),
+  /**
+   * Also hold a certificate for every template the policy gives this caller Autoenroll permission
+   * on (MS-XCEP permission/autoEnroll), as Windows auto-enrollment does, with files under `dir`:
+   * `<Template>.key` (0600), `<Template>.crt`, `<Template>-chain.crt`. The subject comes from the
+   * caller's identity (templates that need an enrollee-supplied subject belong in `certificates`);
+   * a template listed in `certificates` is left to that entry.
+   */
+  allAutoenroll: z
+    .strictObject({
+      dir: z.string().min(1),
+      keyType: z.enum(['RSA-2048', 'RSA-3072', 'RSA-4096', 'P-256', 'P-384']).default('P-256'),
+      postRenew: z.string().optional(),
+    })
+    .optional(),
+}).refine((c) => c.certificates.length > 0 || c.allAutoenroll !== undefined, { message: 'list at least one entry under certificates, or set allAutoenroll', path: ['certificates'] });
 
 export type AutoenrollConfig = z.infer<typeof autoenrollSchema>;
 export type AutoenrollEntry = z.infer<typeof entry>;

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
+import { runOperation } from '../../src/ops/operations.js';
+import { cepPath } from '../../src/http/endpoints.js';
+import { AutoenrollAgent } from '../../src/autoenroll/agent.js';
+import { autoenrollSchema } from '../../src/autoenroll/config.js';
+import { SoapTransport } from '../../src/client/transport.js';
+import { EnrollmentClient } from '../../src/client/enrollment-client.js';
+import { systemClock } from '../../src/clock.js';
+import { listTemplates } from '../../src/store/template-repo.js';
+import { templatesToYaml } from '../../src/policy/template-yaml.js';
+
+/** The command as its own process; asynchronous, because the server it talks to runs in this one. */
+function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../src/cli/main.ts'), ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent' } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
+  });
+}
+
+describe('opences autoenroll allAutoenroll: every template the caller has Autoenroll permission on', () => {
+  let s: TestServer;
+  const dir = tmp('opences-auto-all-');
+  const certDir = join(dir, 'certs');
+  let transport: SoapTransport;
+
+  beforeAll(async () => {
+    s = await startTestServer();
+    await runOperation(s.core, 'user.add', { name: 'host2', password: 'H0st2-pass', email: 'host2@example.test' }, 'test');
+    const user = (await listTemplates(s.core.db)).find((t) => t.name === 'User')!;
+    const clone = (name: string, n: number, autoenroll: boolean) => ({
+      ...structuredClone(user),
+      name,
+      displayName: name,
+      oid: `${user.oid}.${n}`,
+      permissions: [{ principal: 'user:host2', read: true, enroll: true, autoenroll }],
+    });
+    // host2 may autoenroll for AutoUser; for EnrollOnly (and the defaults) it may only enroll.
+    await runOperation(s.core, 'template.import', { yaml: templatesToYaml([clone('AutoUser', 91, true), clone('EnrollOnly', 92, false)]) }, 'test');
+    transport = new SoapTransport({ auth: { kind: 'username', username: 'host2', password: 'H0st2-pass' }, caBundlePem: s.rootPem });
+  });
+  afterAll(async () => {
+    await transport?.close();
+    await s?.stop();
+  });
+
+  const cep = () => `${s.url}${cepPath('UsernamePassword')}`;
+
+  it('GetPolicies marks exactly that template autoEnroll for the caller', async () => {
+    const { templates } = await new EnrollmentClient(transport).getPolicies(cep());
+    expect(templates.filter((t) => t.autoEnroll).map((t) => t.name)).toEqual(['AutoUser']);
+    expect(templates.find((t) => t.name === 'EnrollOnly')?.enroll).toBe(true);
+  });
+
+  it('enrolls only the autoenroll template, under the configured directory, then leaves it alone', async () => {
+    const config = autoenrollSchema.parse({ cep: cep(), auth: { username: 'host2', passwordFile: writeTmp(dir, 'pw', 'H0st2-pass\n') }, stateDir: join(dir, 'state'), allAutoenroll: { dir: certDir } });
+    const agent = new AutoenrollAgent(config, transport, systemClock);
+    const first = await agent.runOnce();
+    expect(first.map((r) => [r.template, r.action])).toEqual([['AutoUser', 'enrolled']]);
+    expect(readdirSync(certDir).sort()).toEqual(['AutoUser-chain.crt', 'AutoUser.crt', 'AutoUser.key']);
+    expect(statSync(join(certDir, 'AutoUser.key')).mode & 0o777).toBe(0o600);
+    const cert = new X509Certificate(readFileSync(join(certDir, 'AutoUser.crt')));
+    expect(cert.subject).toContain('CN=host2');
+    const v = opensslStatus(['verify', '-CAfile', join(s.dataDir, 'certs/root_ca.crt'), '-untrusted', join(certDir, 'AutoUser-chain.crt'), join(certDir, 'AutoUser.crt')]);
+    expect(v.code, v.out).toBe(0);
+    const rows = await s.core.db.query<{ template: string }>("SELECT template FROM requests WHERE requester = 'host2'");
+    expect(rows.rows.map((r) => r.template)).toEqual(['AutoUser']);
+    expect((await agent.runOnce()).map((r) => [r.template, r.action])).toEqual([['AutoUser', 'none']]);
+  });
+
+  it('from a config file on the command line; a template listed under certificates is left to that entry', async () => {
+    const explicitKey = join(dir, 'mine/auto.key');
+    const cfg = writeTmp(
+      dir,
+      'all.yaml',
+      stringify({
+        cep: cep(),
+        auth: { username: 'host2', passwordFile: join(dir, 'pw') },
+        caBundle: join(s.dataDir, 'certs/root_ca.crt'),
+        stateDir: join(dir, 'state2'),
+        certificates: [{ template: 'AutoUser', key: explicitKey, cert: join(dir, 'mine/auto.crt') }],
+        allAutoenroll: { dir: join(dir, 'certs2'), keyType: 'RSA-2048' },
+      }),
+    );
+    const r = await cli(['autoenroll', '--config', cfg, '--once', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { template: string; cert: string; action: string }[]).map((x) => [x.template, x.action])).toEqual([['AutoUser', 'enrolled']]);
+    expect(existsSync(explicitKey)).toBe(true);
+    expect(existsSync(join(dir, 'certs2'))).toBe(false);
+  });
+
+  it('a config with neither certificates nor allAutoenroll is refused with the reason', async () => {
+    const cfg = writeTmp(dir, 'empty.yaml', stringify({ cep: cep(), auth: { username: 'host2', passwordFile: join(dir, 'pw') }, stateDir: join(dir, 'state3') }));
+    const r = await cli(['autoenroll', '--config', cfg, '--once']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('certificates: list at least one entry under certificates, or set allAutoenroll');
+  });
+});
