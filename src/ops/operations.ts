@@ -229,9 +229,10 @@ export const OPERATIONS: Record<string, Op> = {
     await core.audit.record({ type: 'crl.publish', outcome: 'success', actor, details: { delta: a.delta, bytes: der.length } });
     if (a.delta) return { published: true, delta: true, bytes: der.length, url: deltaUrl };
     // A new full CRL makes the previous delta's base outdated: publish a delta on top of it, as ADCS does.
-    const delta = deltas ? await core.ca.publishCrl({ delta: true }) : null;
+    // Under the CRL lock: none when the schedule already put one on this base.
+    const delta = core.ca instanceof LocalCa && deltas ? await core.ca.publishCrlIfDue('delta', Number.POSITIVE_INFINITY) : null;
     if (delta) await core.audit.record({ type: 'crl.publish', outcome: 'success', actor, details: { delta: true, bytes: delta.length } });
-    return { published: true, delta: false, bytes: der.length, url: `${core.config.pkiBaseUrl}/pki/${slug}.crl`, ...(delta ? { deltaUrl, deltaBytes: delta.length } : {}) };
+    return { published: true, delta: false, bytes: der.length, url: `${core.config.pkiBaseUrl}/pki/${slug}.crl`, ...(deltas ? { deltaUrl } : {}), ...(delta ? { deltaBytes: delta.length } : {}) };
   },
 
   'audit.verify': async (core) => core.audit.verify(),

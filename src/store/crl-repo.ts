@@ -27,7 +27,7 @@ export async function insertCrl(q: Queryable, c: CrlRow): Promise<void> {
 
 export async function latestCrl(q: Queryable, caId: number, delta = false): Promise<CrlRow | null> {
   const r = await q.query<{ ca_id: number; number: string; delta: boolean; this_update: Date | string; next_update: Date | string; der: Uint8Array }>(
-    'SELECT ca_id, number::text AS number, delta, this_update, next_update, der FROM crls WHERE ca_id = $1 AND delta = $2 ORDER BY number DESC LIMIT 1',
+    'SELECT ca_id, number::text AS number, delta, this_update, next_update, der FROM crls WHERE ca_id = $1 AND delta = $2 ORDER BY crls.number DESC LIMIT 1',
     [caId, delta],
   );
   const x = r.rows[0];
