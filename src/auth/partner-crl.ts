@@ -7,8 +7,9 @@ import { OpencesError } from '../errors.js';
  * Partner CRLs: parsing what an operator loads or a distribution URL serves, and deciding whether
  * a partner certificate is revoked. A CRL counts only when its issuer name is the certificate's
  * issuer name, its signature verifies with that issuer's key (which must be allowed to sign CRLs)
- * and it carries no critical extension we do not understand; of those, the newest (thisUpdate)
- * decides. No usable CRL, or one past nextUpdate (plus the partner's grace), fails closed.
+ * and it carries no critical extension we do not understand. The newest of those (thisUpdate) must
+ * be current — past nextUpdate (plus the partner's grace) fails closed, as does having none — and a
+ * certificate any of them lists is revoked (a hold ends when a newer CRL drops it).
  */
 
 export interface ParsedCrl {
@@ -160,6 +161,7 @@ export async function partnerRevocation(chain: X509Certificate[], crls: StoredCr
     const issuerName = new px.X509Certificate(cert.raw).issuerName.toString();
     const candidates = crls.filter((c) => c.issuerName === issuerName && c.thisUpdate.getTime() <= o.now.getTime() + SKEW_MS);
     let best: { crl: StoredCrl; checked: Checked } | undefined;
+    const verified: Checked[] = [];
     const problems: string[] = [];
     for (const crl of candidates) {
       const checked = await check(crl, issuer);
@@ -167,14 +169,23 @@ export async function partnerRevocation(chain: X509Certificate[], crls: StoredCr
         problems.push(`a CRL ${crl.source === 'url' ? `from ${crl.url}` : 'loaded from a file'} ${checked.why}`);
         continue;
       }
+      verified.push(checked);
       if (!best || checked.thisUpdate! > best.checked.thisUpdate!) best = { crl, checked };
     }
     if (!best) return `${what}: no valid CRL from ${subjectOf(issuer)}${problems.length ? ` (${problems.join('; ')})` : ''}`;
     const next = best.checked.nextUpdate;
     if (!next) return `${what}: the CRL from ${subjectOf(issuer)} has no nextUpdate`;
     if (o.now.getTime() > next.getTime() + o.graceMs) return `${what}: the CRL from ${subjectOf(issuer)} is stale (nextUpdate ${next.toISOString()})`;
-    const hit = best.checked.revoked!.get(serial);
-    if (hit && hit.date.getTime() <= o.now.getTime() + SKEW_MS) return `${what} is revoked by ${subjectOf(issuer)} since ${hit.date.toISOString()}${hit.reason ? ` (${hit.reason})` : ''}`;
+    // Revocation is for good: a certificate listed by any verified CRL of its issuer stays refused, so
+    // neither the order CRLs were loaded in nor two CRLs with the same thisUpdate can un-revoke it.
+    // Only a hold (certificateHold) ends when a strictly newer CRL no longer lists the certificate.
+    const newest = best.checked;
+    for (const c of verified) {
+      const hit = c.revoked!.get(serial);
+      if (!hit || hit.date.getTime() > o.now.getTime() + SKEW_MS) continue;
+      if (hit.reason === 'certificateHold' && c.thisUpdate! < newest.thisUpdate! && !newest.revoked!.has(serial)) continue;
+      return `${what} is revoked by ${subjectOf(issuer)} since ${hit.date.toISOString()}${hit.reason ? ` (${hit.reason})` : ''}`;
+    }
   }
   return null;
 }

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openssl, tmp } from './openssl.js';
@@ -16,7 +17,7 @@ export interface OpensslCa {
   subordinate(name: string): OpensslCa;
   revoke(certFile: string, reason?: string): void;
   /** A CRL over this CA's revocations; by default valid for a day. Returns PEM and DER. */
-  crl(o?: { hours?: number; seconds?: number; lastUpdate?: string; nextUpdate?: string }): { pem: string; der: Buffer };
+  crl(o?: { hours?: number; seconds?: number; lastUpdate?: string; nextUpdate?: string; extensions?: string[] }): { pem: string; der: Buffer };
 }
 
 /** openssl's time format for a Date. */
@@ -26,7 +27,8 @@ function caDir(name: string): string {
   const dir = tmp(`ca-${name.replace(/\W/g, '')}-`);
   mkdirSync(join(dir, 'newcerts'));
   writeFileSync(join(dir, 'index.txt'), '');
-  writeFileSync(join(dir, 'serial'), `${(Math.floor(Math.random() * 0xffff) + 0x1000).toString(16).toUpperCase()}\n`);
+  // openssl wants an even number of hex digits: always eight.
+  writeFileSync(join(dir, 'serial'), `${randomInt(0x10000000, 0x7fffffff).toString(16).toUpperCase()}\n`);
   writeFileSync(join(dir, 'crlnumber'), '1000\n');
   writeFileSync(
     join(dir, 'ca.cnf'),
@@ -92,7 +94,14 @@ function makeCa(name: string, dir: string): OpensslCa {
     crl(o = {}) {
       const out = join(dir, `crl${++n}.pem`);
       const timing = o.nextUpdate ? ['-crl_lastupdate', o.lastUpdate ?? osslTime(new Date(Date.now() - 60_000)), '-crl_nextupdate', o.nextUpdate] : o.seconds !== undefined ? ['-crlsec', String(o.seconds)] : ['-crlhours', String(o.hours ?? 24)];
-      openssl(['ca', '-config', cnf, '-gencrl', '-out', out, ...timing]);
+      let exts: string[] = [];
+      if (o.extensions) {
+        // An extension section of its own (the lines may name further sections, appended with it).
+        const section = `crl_x${n}`;
+        writeFileSync(cnf, `${readFileSync(cnf, 'utf8')}\n[${section}]\nauthorityKeyIdentifier = keyid:always\n${o.extensions.join('\n')}\n`);
+        exts = ['-crlexts', section];
+      }
+      openssl(['ca', '-config', cnf, '-gencrl', '-out', out, ...timing, ...exts]);
       const pem = readFileSync(out, 'utf8');
       openssl(['crl', '-in', out, '-outform', 'DER', '-out', `${out}.der`]);
       return { pem, der: readFileSync(`${out}.der`) };
