@@ -3,3 +3,4 @@ export { SoapTransport, type ClientAuth, type TransportOptions } from './transpo
 export { EnrollmentDenied } from './errors.js';
 export { newKeyPair, buildCsr, parseSubject, parseSan, type RequesterKeyType } from './request-builder.js';
 export { buildPkcs12, type Pkcs12Input } from './pkcs12.js';
+export { parseInf, type InfRequest } from './inf.js';
