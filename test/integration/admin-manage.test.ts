@@ -12,6 +12,9 @@ import { buildGetPoliciesRequest, parseGetPoliciesResponse } from '../../src/pro
 import { buildRstRequest, parseRstrResponse } from '../../src/protocol/wstep/index.js';
 import { templatesFromYaml } from '../../src/policy/template-yaml.js';
 import type { Template } from '../../src/policy/template.js';
+import { templateSchema } from '../../src/policy/template-schema.js';
+import { loadOpenApi } from '../../src/http/admin/openapi.js';
+import { z } from 'zod';
 
 type Reply = { status: number; ct: string; raw: Buffer; headers: Record<string, unknown>; json: (Record<string, unknown> & unknown[]) | null };
 
@@ -73,6 +76,15 @@ describe('admin REST API: templates, accounts and partners (ca-admin)', () => {
   }
 
   describe('templates', () => {
+    it('the OpenAPI Template schema is the template model (generated from the zod schema; regenerate when the model changes)', () => {
+      const { doc } = loadOpenApi();
+      const inDoc = { ...((doc as { components: { schemas: Record<string, Record<string, unknown>> } }).components.schemas.Template) };
+      delete inDoc.description;
+      const fromModel = z.toJSONSchema(templateSchema) as Record<string, unknown>;
+      delete fromModel.$schema;
+      expect(inDoc).toEqual(fromModel);
+    });
+
     it('POST creates a template that the very next GetPolicies offers; audited with the actor; ca-admin only', async () => {
       expect(await offered()).not.toContain('OpsWeb'); // fills the GetPolicies cache first
       const t = await webServerLike('OpsWeb', 901);
