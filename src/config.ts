@@ -34,6 +34,11 @@ export const configSchema = z
     pkiBaseUrl: z.string().url().optional(),
     databaseUrl: z.string().optional(),
     databasePoolSize: z.coerce.number().int().min(1).max(200).default(10),
+    /**
+     * HTTP worker processes (node:cluster) sharing the ports: `auto` = one per core on PostgreSQL,
+     * 1 on the embedded database (it belongs to one process).
+     */
+    workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default('auto'),
     roles: roleList.default([...ROLES]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     maxBodyBytes: z.coerce.number().int().min(1024).default(1024 * 1024),
@@ -164,6 +169,7 @@ const ENV: Record<string, string> = {
   DATABASE_URL: 'databaseUrl',
   OPENCES_ROLE: 'roles',
   OPENCES_LOG_LEVEL: 'logLevel',
+  OPENCES_WORKERS: 'workers',
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

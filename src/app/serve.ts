@@ -22,45 +22,71 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Which parts of `serve` a process runs (src/app/cluster.ts splits them between processes). */
+export interface ServeParts {
+  /** HTTPS services and the /pki/ HTTP port. */
+  http: boolean;
+  /** The operator control socket (one per data dir). */
+  control: boolean;
+  /** Scheduled work: CRL publication. */
+  schedules: boolean;
+}
+
+export interface RunningNode {
+  core: CoreWithPki;
+  http?: HttpFrontEnds;
+  url?: string;
+  pkiUrl?: string;
+  close(): Promise<void>;
+}
+
 /** `opences serve`: core + TLS + front ends for the configured roles + control socket. */
 export async function startServer(config: Config, opts: CoreOptions = {}): Promise<RunningServer> {
+  const node = await startNode(config, opts, { http: true, control: true, schedules: true });
+  node.core.log.info({ https: node.url, pki: node.pkiUrl, roles: config.roles, database: node.core.db.engine, rootCertificate: `${config.dataDir}/certs/root_ca.crt` }, 'opences is serving');
+  return { ...node, http: node.http!, url: node.url!, pkiUrl: node.pkiUrl! };
+}
+
+/** The parts of `serve` one process runs; every part shares the one core. */
+export async function startNode(config: Config, opts: CoreOptions, parts: ServeParts): Promise<RunningNode> {
   const log = opts.log ?? createLogger(config.logLevel);
   const core = await createCore(config, { ...opts, log });
   let http: HttpFrontEnds | undefined;
   let control: Server | undefined;
   try {
     const tls = await ensureTlsCertificate({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock });
-    http = await listen({
-      core,
-      tls: { cert: tls.cert, key: tls.key },
-      pki: core.pki,
-      mount: (app: Express, metrics: Metrics) => mountServices(app, core, metrics),
-    });
-    control = await startControlSocket(config.dataDir, (op, args, actor) => runOperation(core, op, args, actor));
+    if (parts.http) {
+      http = await listen({
+        core,
+        tls: { cert: tls.cert, key: tls.key },
+        pki: core.pki,
+        mount: (app: Express, metrics: Metrics) => mountServices(app, core, metrics),
+      });
+    }
+    if (parts.control) control = await startControlSocket(config.dataDir, (op, args, actor) => runOperation(core, op, args, actor));
     // Full and delta CRLs on their schedule (src/ca/crl-scheduler.ts), on nodes that hold the CA key.
     const crlScheduler =
-      core.ca instanceof LocalCa && config.roles.includes('ca')
+      parts.schedules && core.ca instanceof LocalCa && config.roles.includes('ca')
         ? new CrlScheduler({ ca: core.ca, fullPeriodMs: config.ca.crlPeriodHours * 3600_000, deltaPeriodMs: config.ca.deltaCrlPeriodHours * 3600_000, checkEveryMs: config.ca.crlScheduleCheckSeconds * 1000, audit: core.audit, log })
         : null;
     crlScheduler?.start();
-    const url = `https://${config.hostname}:${http.httpsPort}`;
-    const pkiUrl = `http://${config.hostname}:${http.pkiPort}`;
     if (core.initialised.ca) log.info({ root: `${config.dataDir}/certs/root_ca.crt` }, 'initialised a new root CA and issuing CA');
     if (core.initialised.templates) log.info('created the default templates User, Machine, WebServer, WebServerApproval');
     if (tls.created) log.info({ cert: `${config.dataDir}/certs/tls.crt` }, 'issued the TLS server certificate');
-    log.info({ https: url, pki: pkiUrl, roles: config.roles, database: core.db.engine, rootCertificate: `${config.dataDir}/certs/root_ca.crt` }, 'opences is serving');
     const front = http;
     const ctl = control;
     return {
       core,
       http: front,
-      url,
-      pkiUrl,
+      url: front ? `https://${config.hostname}:${front.httpsPort}` : undefined,
+      pkiUrl: front ? `http://${config.hostname}:${front.pkiPort}` : undefined,
       async close() {
         await crlScheduler?.stop();
-        await new Promise<void>((r) => ctl.close(() => r()));
-        rmSync(controlSocketPath(config.dataDir), { force: true });
-        await front.close();
+        if (ctl) {
+          await new Promise<void>((r) => ctl.close(() => r()));
+          rmSync(controlSocketPath(config.dataDir), { force: true });
+        }
+        await front?.close();
         await core.close();
       },
     };

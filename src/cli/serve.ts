@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { addCommonOptions, configFrom, type CommonOptions } from './common.js';
 import { startServer } from '../app/serve.js';
+import { isClusterWorker, runPrimary, runWorker, workerCount } from '../app/cluster.js';
+import { createLogger } from '../log.js';
 import { fail } from './exit.js';
 
 export function serveCommand(program: Command): void {
@@ -13,6 +15,7 @@ export function serveCommand(program: Command): void {
     .option('--role <roles>', 'all | comma list of cep, ces, ca, admin (default all); env OPENCES_ROLE')
     .addOption(new Option('--ca-key-type <type>', 'CA key type on first start').choices(['RSA-2048', 'RSA-3072', 'RSA-4096', 'P-256', 'P-384']))
     .option('--log-level <level>', 'fatal|error|warn|info|debug')
+    .option('--workers <n>', 'HTTP worker processes: auto (one per core on PostgreSQL, 1 on the embedded database) or a number; env OPENCES_WORKERS')
     .action(async (opts: CommonOptions & Record<string, string | undefined>) => {
       try {
         const config = configFrom(opts, {
@@ -24,13 +27,17 @@ export function serveCommand(program: Command): void {
           roles: opts.role,
           logLevel: opts.logLevel,
           'ca.keyType': opts.caKeyType,
+          workers: opts.workers,
         });
-        const server = await startServer(config);
+        const workers = workerCount(config);
+        const log = createLogger(config.logLevel);
+        const server =
+          workers <= 1 ? await startServer(config, { log }) : isClusterWorker() ? await runWorker(config, log) : await runPrimary(config, workers, log);
         let stopping = false;
         const stop = (signal: string): void => {
           if (stopping) return;
           stopping = true;
-          server.core.log.info({ signal }, 'shutting down');
+          if (!isClusterWorker()) log.info({ signal }, 'shutting down');
           server.close().then(
             () => process.exit(0),
             () => process.exit(1),
@@ -38,6 +45,8 @@ export function serveCommand(program: Command): void {
         };
         process.on('SIGTERM', () => stop('SIGTERM'));
         process.on('SIGINT', () => stop('SIGINT'));
+        // A worker whose primary is gone stops too (the primary owns the listening sockets).
+        if (isClusterWorker()) process.on('disconnect', () => stop('primary gone'));
       } catch (e) {
         fail(e);
       }
