@@ -99,6 +99,23 @@ describe('opences autoenroll allAutoenroll: every template the caller has Autoen
     expect(existsSync(join(dir, 'certs2'))).toBe(false);
   });
 
+  it('a template that needs an enrollee-supplied subject is reported denied with the reason, and nothing is written', async () => {
+    await runOperation(s.core, 'user.add', { name: 'host3', password: 'H0st3-pass' }, 'test');
+    const web = (await listTemplates(s.core.db)).find((t) => t.name === 'WebServer')!;
+    const autoWeb = { ...structuredClone(web), name: 'AutoWeb', displayName: 'AutoWeb', oid: `${web.oid}.93`, permissions: [{ principal: 'user:host3', read: true, enroll: true, autoenroll: true }] };
+    await runOperation(s.core, 'template.import', { yaml: templatesToYaml([autoWeb]) }, 'test');
+    const t3 = new SoapTransport({ auth: { kind: 'username', username: 'host3', password: 'H0st3-pass' }, caBundlePem: s.rootPem });
+    try {
+      const config = autoenrollSchema.parse({ cep: cep(), auth: { username: 'host3', passwordFile: writeTmp(dir, 'pw3', 'H0st3-pass\n') }, stateDir: join(dir, 'state-web'), allAutoenroll: { dir: join(dir, 'web') } });
+      const r = await new AutoenrollAgent(config, t3, systemClock).runOnce();
+      expect(r.map((x) => [x.template, x.action])).toEqual([['AutoWeb', 'denied']]);
+      expect(r[0]!.message).toMatch(/subject/i);
+      expect(existsSync(join(dir, 'web/AutoWeb.key'))).toBe(false);
+    } finally {
+      await t3.close();
+    }
+  });
+
   it('a config with neither certificates nor allAutoenroll is refused with the reason', async () => {
     const cfg = writeTmp(dir, 'empty.yaml', stringify({ cep: cep(), auth: { username: 'host2', passwordFile: join(dir, 'pw') }, stateDir: join(dir, 'state3') }));
     const r = await cli(['autoenroll', '--config', cfg, '--once']);
