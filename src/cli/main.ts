@@ -52,6 +52,16 @@ opCommand(user, 'disable', 'disable a local account').argument('<name>').action(
   const r = await operate(configFrom(opts), 'user.disable', { name });
   print(opts.json, r, () => `account ${name} disabled`);
 }));
+opCommand(user, 'enable', 'enable a disabled local account').argument('<name>').action(run(async (name: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'user.enable', { name });
+  print(opts.json, r, () => `account ${name} enabled`);
+}));
+opCommand(user, 'groups', "replace an account's groups").argument('<name>')
+  .option('--group <group>', 'group membership (repeatable; none clears)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .action(run(async (name: string, opts: Opts) => {
+    const r = (await operate(configFrom(opts), 'user.groups', { name, groups: opts.group })) as { groups: string[] };
+    print(opts.json, r, () => `account ${name}: ${r.groups.join(', ') || '(no groups)'}`);
+  }));
 
 // --- templates
 const template = program.command('template').description('certificate templates (policy as code)');
@@ -72,6 +82,10 @@ opCommand(template, 'export', 'write templates as YAML (to FILE or standard outp
 opCommand(template, 'import', 'create or replace templates from a YAML file (validated; unknown keys refused)').argument('<file>').action(run(async (file: string, opts: Opts) => {
   const r = (await operate(configFrom(opts), 'template.import', { yaml: readFileSync(file, 'utf8') })) as { imported: string[] };
   print(opts.json, r, () => `imported ${r.imported.join(', ')}`);
+}));
+opCommand(template, 'delete', 'delete a template (refused while requests for it are pending; disable it instead)').argument('<name>').action(run(async (name: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'template.delete', { name });
+  print(opts.json, r, () => `template ${name} deleted`);
 }));
 for (const verb of ['enable', 'disable'] as const) {
   opCommand(template, verb, `${verb} a template`).argument('<name>').action(run(async (name: string, opts: Opts) => {
