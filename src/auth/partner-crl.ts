@@ -135,6 +135,24 @@ function isIndirectOrPartial(value: ArrayBuffer): boolean {
   return false;
 }
 
+/**
+ * At load time: the partner's own CA certificates (roots, registered intermediates) that bear the
+ * CRL's issuer name must include one whose key verifies it — a wrong or forged file is refused at
+ * once instead of failing clients later. A CRL of an intermediate we only see in handshakes cannot
+ * be checked yet: 'unknown issuer'.
+ */
+export async function verifyCrlAgainst(crl: ParsedCrl, cas: X509Certificate[]): Promise<'verified' | 'unknown issuer' | string> {
+  const named = cas.filter((c) => new px.X509Certificate(c.raw).subjectName.toString() === crl.issuerName);
+  if (named.length === 0) return 'unknown issuer';
+  const why: string[] = [];
+  for (const ca of named) {
+    const r = await check(crl, ca);
+    if (r.verified) return 'verified';
+    why.push(r.why ?? 'does not verify');
+  }
+  return why.join('; ');
+}
+
 export interface RevocationOptions {
   now: Date;
   /** How long past nextUpdate a CRL is still used. */

@@ -3,7 +3,7 @@ import type { AuditLog } from '../audit/log.js';
 import { systemClock, type Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db, Queryable } from '../store/db.js';
-import { MAX_CRL_BYTES, parseCrls, partnerRevocation, type ParsedCrl, type StoredCrl } from './partner-crl.js';
+import { MAX_CRL_BYTES, parseCrls, partnerRevocation, verifyCrlAgainst, type ParsedCrl, type StoredCrl } from './partner-crl.js';
 import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
 
 export type PartnerMapping = 'upn' | 'email' | 'dns' | 'cn';
@@ -78,6 +78,7 @@ export async function addPartner(q: Queryable, p: NewPartner): Promise<void> {
   const crlUrls = p.crlUrls ?? [];
   checkCrlUrls(crlUrls);
   const crls = (p.crls ?? []).flatMap((b, i) => parseCrls(b, `CRL file ${i + 1}`));
+  await checkCrls(crls, [...rootCerts, ...caCertificates(intermediates, 'intermediates')]);
   const r = await q.query('INSERT INTO partners (name, roots, intermediates, map_from, templates, crl_urls, crl_grace_seconds, crl_check) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING', [
     p.name,
     p.roots.map((x) => Buffer.from(x)),
@@ -94,12 +95,21 @@ export async function addPartner(q: Queryable, p: NewPartner): Promise<void> {
 
 /** An operator loads newer CRLs for a partner; each replaces the file-loaded CRL of the same issuer. */
 export async function addPartnerCrls(q: Queryable, name: string, files: Uint8Array[]): Promise<{ issuer: string; thisUpdate: Date; nextUpdate: Date | null }[]> {
-  const exists = await q.query('SELECT 1 FROM partners WHERE name = $1', [name]);
-  if (exists.rowCount === 0) throw new OpencesError('notFound', `no partner ${name}`);
+  const partner = (await listPartners(q)).find((p) => p.name === name);
+  if (!partner) throw new OpencesError('notFound', `no partner ${name}`);
   const crls = files.flatMap((b, i) => parseCrls(b, `CRL file ${i + 1}`));
   if (crls.length === 0) throw new OpencesError('malformed', 'no CRL given', { field: 'crls' });
+  await checkCrls(crls, [...partner.roots, ...partner.intermediates].map((d) => new X509Certificate(Buffer.from(d))));
   for (const c of crls) await storeFileCrl(q, name, c);
   return crls.map((c) => ({ issuer: c.issuerName, thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate }));
+}
+
+/** A CRL whose issuer is one of the partner's known CA certificates must verify with it. */
+async function checkCrls(crls: ParsedCrl[], cas: X509Certificate[]): Promise<void> {
+  for (const c of crls) {
+    const r = await verifyCrlAgainst(c, cas);
+    if (r !== 'verified' && r !== 'unknown issuer') throw new OpencesError('badSignature', `the CRL from ${c.issuerName} is not usable: ${r}`, { field: 'crls' });
+  }
 }
 
 async function storeFileCrl(q: Queryable, partner: string, c: ParsedCrl): Promise<void> {
@@ -283,9 +293,7 @@ export class PartnerRegistry {
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.o.crlFetchTimeoutMs ?? 5_000), redirect: 'error' });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const len = Number(res.headers.get('content-length') ?? '0');
-      if (len > MAX_CRL_BYTES) throw new Error('larger than the CRL size limit');
-      const body = new Uint8Array(await res.arrayBuffer());
+      const body = await readLimited(res, MAX_CRL_BYTES);
       const parsed = parseCrls(body, url);
       if (parsed.length !== 1) throw new Error(`${parsed.length} CRLs at one URL`);
       crl = parsed[0]!;
@@ -312,6 +320,26 @@ export class PartnerRegistry {
       this.cache.crls.set(partner.name, [...list, { ...crl, source: 'url', url, fetchedAt }]);
     }
   }
+}
+
+/** The response body, refusing (and abandoning the transfer) beyond `limit` bytes. */
+async function readLimited(res: Response, limit: number): Promise<Uint8Array> {
+  if (Number(res.headers.get('content-length') ?? '0') > limit) throw new Error('larger than the CRL size limit');
+  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new Error('larger than the CRL size limit');
+    }
+    parts.push(value);
+  }
+  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** The path from the certificate up to one of the roots (leaf first, root last), or null. */

@@ -90,10 +90,14 @@ describe('partner certificates revoked by the partner’s own CRLs', () => {
     await runOperation(s.core, 'partner.add', { name: 'forge', rootsPem: other.root.certPem, intermediatesPem: other.issuing.certPem, mapFrom: 'email', templates: ['WebServer'], crls: [b64(forged.der)] }, 'test');
     // forge's issuer is "forge Issuing": the forged CRL is for "acme Issuing" — no CRL for forge's issuer at all.
     await expectRefused(await policies(tlsAs(other.leaf('x'), other.issuing.certPem)), /no valid CRL from CN=forge Issuing/, 'partner:forge');
-    // And a partner whose CRL has the right name but the wrong key.
+    // A CRL with the right issuer name but the wrong key: refused at load time when the issuer is a registered CA…
     const twin = partnerPki('twin');
-    const twinForger = partnerPki('twin');
-    await runOperation(s.core, 'partner.add', { name: 'twin', rootsPem: twin.root.certPem, intermediatesPem: twin.issuing.certPem, mapFrom: 'email', templates: ['WebServer'], crls: [b64(Buffer.from(twinForger.issuing.crl().pem))] }, 'test');
+    const twinForged = partnerPki('twin').issuing.crl().pem;
+    await expect(runOperation(s.core, 'partner.add', { name: 'twin', rootsPem: twin.root.certPem, intermediatesPem: twin.issuing.certPem, mapFrom: 'email', templates: ['WebServer'], crls: [b64(twinForged)] }, 'test')).rejects.toThrow(
+      /the CRL from CN=twin Issuing is not usable: signature does not verify/,
+    );
+    // …and not believed at use time when the issuing CA is known only from the client's handshake.
+    await runOperation(s.core, 'partner.add', { name: 'twin', rootsPem: twin.root.certPem, mapFrom: 'email', templates: ['WebServer'], crls: [b64(twinForged)] }, 'test');
     await expectRefused(await policies(tlsAs(twin.leaf('y'), twin.issuing.certPem)), /no valid CRL from CN=twin Issuing \(a CRL loaded from a file signature does not verify/, 'partner:twin');
   });
 
