@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
+import { firstSan } from './certificate-names.js';
 import { OpencesError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { findBySerial } from '../store/certificate-repo.js';
@@ -79,7 +80,7 @@ export class CertificateAuthenticator {
     if (!rec) return this.fail(address, `client certificate ${serial} is not in this CA's records`);
     if (rec.revokedAt) return this.fail(address, `client certificate ${serial} is revoked`);
 
-    const upn = /othername:\s*UPN::?([^,\s]+)/i.exec(cert.subjectAltName ?? '')?.[1];
+    const upn = firstSan(cert, 'upn');
     const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
     const name = upn ?? cn ?? rec.requester ?? serial;
     const candidates = [name, name.includes('@') && this.acceptsDomain(name.slice(name.lastIndexOf('@') + 1)) ? name.slice(0, name.lastIndexOf('@')) : undefined].filter((x): x is string => Boolean(x));

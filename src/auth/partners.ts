@@ -1,3 +1,4 @@
+import { firstSan } from './certificate-names.js';
 import { X509Certificate } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -360,14 +361,14 @@ function chainsTo(cert: X509Certificate, intermediates: X509Certificate[], roots
 }
 
 function mapped(cert: X509Certificate, from: PartnerMapping): string | undefined {
-  const san = cert.subjectAltName ?? '';
+  // SANs come from the DER (src/auth/certificate-names.ts), never from node's printable text.
   switch (from) {
     case 'upn':
-      return /othername:\s*UPN::?([^,\s]+)/i.exec(san)?.[1];
+      return firstSan(cert, 'upn');
     case 'email':
-      return /email:([^,\s]+)/i.exec(san)?.[1];
+      return firstSan(cert, 'email');
     case 'dns':
-      return /DNS:([^,\s]+)/.exec(san)?.[1];
+      return firstSan(cert, 'dns');
     case 'cn':
       return /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
   }

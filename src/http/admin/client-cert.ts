@@ -5,6 +5,7 @@ import type { Core } from '../../app/core-types.js';
 import type { AdminRole } from '../../auth/api-tokens.js';
 import type { Principal } from '../../auth/principal.js';
 import { OpencesError } from '../../errors.js';
+import { certificateSans } from '../../auth/certificate-names.js';
 
 /** Who calls the admin API, by token or by client certificate. */
 export interface AdminCaller {
@@ -39,17 +40,9 @@ export function dnParts(dn: string, separator: RegExp): string[] {
     .sort();
 }
 
-/** The SANs of a certificate as `type:value` with our type names (dns, email, upn, uri, ip). */
+/** The SANs of a certificate as `type:value` with our type names (dns, email, upn, uri, ip), read from its DER. */
 export function sanEntries(cert: X509Certificate): string[] {
-  const out: string[] = [];
-  for (const raw of (cert.subjectAltName ?? '').split(/,\s(?=[A-Za-z ]+:)/)) {
-    const m = /^(DNS|email|URI|IP Address|othername:\s*UPN:?):(.*)$/i.exec(raw.trim());
-    if (!m) continue;
-    const t = m[1]!.toLowerCase();
-    const type = t.startsWith('othername') ? 'upn' : t === 'ip address' ? 'ip' : t;
-    out.push(`${type}:${m[2]!.replace(/^:/, '')}`);
-  }
-  return out;
+  return certificateSans(cert).map((s) => `${s.type}:${s.value}`);
 }
 
 function matches(rule: AdminCertificateRule, cert: X509Certificate, fingerprint: string): boolean {

@@ -1,0 +1,38 @@
+import type { X509Certificate } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import type { SanEntry } from '../ca/types.js';
+import { sanEntries } from '../protocol/pkcs10/names.js';
+
+const SAN_OID = '2.5.29.17';
+const CACHE_MAX = 2_000;
+const cache = new Map<string, SanEntry[]>();
+
+/**
+ * The subject alternative names of a certificate, read from its DER.
+ *
+ * Never from node's `subjectAltName` text: a single crafted value such as the dNSName
+ * `x othername:UPN::alice@example.com y` prints as `DNS:x othername:UPN::alice@example.com y`, and
+ * any pattern over that text finds a UPN the certificate does not hold. Cached by fingerprint
+ * (bounded), since the same client certificate authenticates request after request.
+ */
+export function certificateSans(cert: X509Certificate): SanEntry[] {
+  const key = cert.fingerprint256;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const parsed = pkijs.Certificate.fromBER(new Uint8Array(cert.raw));
+  const ext = parsed.extensions?.find((e) => e.extnID === SAN_OID);
+  let sans: SanEntry[] = [];
+  if (ext) {
+    const inner = asn1js.fromBER(ext.extnValue.valueBlock.valueHexView);
+    if (inner.offset !== -1) sans = sanEntries(new pkijs.GeneralNames({ schema: inner.result })).sans;
+  }
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(key, sans);
+  return sans;
+}
+
+/** The first SAN of a kind (what a mapping "from upn/email/dns" means), or undefined. */
+export function firstSan(cert: X509Certificate, type: SanEntry['type']): string | undefined {
+  return certificateSans(cert).find((s) => s.type === type)?.value;
+}
