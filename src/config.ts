@@ -55,6 +55,32 @@ export const configSchema = z
         deltaCrlValidityHours: z.coerce.number().positive().optional(),
         /** How often the CRL schedule is checked while serving (it publishes only what is due). */
         crlScheduleCheckSeconds: z.coerce.number().positive().max(3600).default(60),
+        /**
+         * Remote CA (enrollment nodes without the ca role): base URL of the CA node's signing API,
+         * reached over mutual TLS with this node's client certificate (docs/deployment.md).
+         */
+        url: z.string().url().optional(),
+        clientCertFile: z.string().optional(),
+        clientKeyFile: z.string().optional(),
+        /** PEM bundle trusted for the CA node's TLS certificate (default: this deployment's root CA). */
+        caBundleFile: z.string().optional(),
+        /** Per attempt; an order is tried up to `retries` + 1 times (same orderId: issued once). */
+        timeoutMs: z.coerce.number().int().min(100).max(300_000).default(10_000),
+        retries: z.coerce.number().int().min(0).max(10).default(2),
+        /** Consecutive failed calls that open the circuit, and how long it stays open. */
+        breakerFailures: z.coerce.number().int().min(1).max(1000).default(3),
+        breakerOpenSeconds: z.coerce.number().positive().max(3600).default(5),
+        /** The signing API of a node with the ca role (mutual TLS; only ca.clients may call it). */
+        apiPort: port.default(9443),
+        clients: z
+          .object({
+            /** Subjects (DN, attributes in any order) of the enrollment nodes' client certificates. */
+            allowedSubjects: z.array(z.string().min(3)).default([]),
+            /** Extra CA files for client certificates not issued by `opences ca client-cert issue`. */
+            trustRoots: z.array(z.string()).default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -170,6 +196,11 @@ const ENV: Record<string, string> = {
   OPENCES_ROLE: 'roles',
   OPENCES_LOG_LEVEL: 'logLevel',
   OPENCES_WORKERS: 'workers',
+  OPENCES_CA_URL: 'ca.url',
+  OPENCES_CA_CLIENT_CERT: 'ca.clientCertFile',
+  OPENCES_CA_CLIENT_KEY: 'ca.clientKeyFile',
+  OPENCES_CA_BUNDLE: 'ca.caBundleFile',
+  OPENCES_CA_API_PORT: 'ca.apiPort',
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -220,8 +251,27 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     throw new OpencesError('malformed', `configuration: ${where}: ${first.message}`, { field: where });
   }
   const c = r.data;
+  checkTopology(c);
   const dataDir = resolve(c.dataDir);
   const publicUrl = (c.publicUrl ?? `https://${c.hostname}:${c.port}`).replace(/\/+$/, '');
   const pkiBaseUrl = (c.pkiBaseUrl ?? `http://${c.hostname}:${c.pkiPort}`).replace(/\/+$/, '');
   return { ...c, dataDir, publicUrl, pkiBaseUrl };
+}
+
+/** Which CA a node uses follows from its roles (docs/deployment.md); contradictions stop the start. */
+function checkTopology(c: z.infer<typeof configSchema>): void {
+  const bad = (field: string, message: string): never => {
+    throw new OpencesError('malformed', `configuration: ${field}: ${message}`, { field });
+  };
+  if (c.ca.url) {
+    if (c.roles.includes('ca')) bad('ca.url', 'a node with the ca role signs itself; ca.url (--ca-url) is for enrollment nodes');
+    if (!c.ca.clientCertFile) bad('ca.clientCertFile', 'a remote CA needs this node\'s client certificate (--ca-client-cert)');
+    if (!c.ca.clientKeyFile) bad('ca.clientKeyFile', 'a remote CA needs this node\'s client key (--ca-client-key)');
+  }
+  if (c.roles.includes('ca') && !c.roles.includes('ces') && c.ca.clients.allowedSubjects.length === 0) {
+    bad('ca.clients.allowedSubjects', 'a ca node without the ces role signs only for enrollment nodes: list the subjects of their client certificates');
+  }
+  if (!c.roles.includes('ca') && c.ca.url === undefined) {
+    bad('roles', `a node without the ca role (${c.roles.join(',')}) needs a remote CA: set ca.url (--ca-url) and its client certificate`);
+  }
 }

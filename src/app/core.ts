@@ -9,6 +9,9 @@ import { keyIdentifier } from '../ca/extensions.js';
 import { certificateParts } from '../ca/certificate-builder.js';
 import { initCa, openCaSigner, pem } from '../ca/init.js';
 import { FileKeyStore } from '../ca/keys/file.js';
+import { RemoteCa } from '../ca/backends/remote.js';
+import { openRemoteCa } from '../ca/backends/setup.js';
+import { CA_CLIENT_PROFILE } from '../ca/backends/client-cert.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { RegistrationAuthority } from '../enrollment/ra.js';
@@ -65,24 +68,26 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     audit.start();
     const templates = new TemplateService(db);
 
-    const keyStore = new FileKeyStore(config.dataDir, process.env.OPENCES_CA_KEY_PASSPHRASE || undefined);
-    const h = await initCa({ db, keyStore, keyType: config.ca.keyType, caName: config.ca.name, rootName: config.ca.rootName, pkiBaseUrl: config.pkiBaseUrl, clock });
+    // A node pointed at a remote CA (ca.url) opens no key store and creates no CA: it signs
+    // through the CA node's API (src/ca/backends/remote.ts) and reads the CA certificates from the database.
+    const remote = config.ca.url ? await openRemoteCa(config, db, log) : null;
+    const keyStore = remote ? null : new FileKeyStore(config.dataDir, process.env.OPENCES_CA_KEY_PASSPHRASE || undefined);
+    const h = remote ? { ...remote.hierarchy, created: false } : await initCa({ db, keyStore: keyStore!, keyType: config.ca.keyType, caName: config.ca.name, rootName: config.ca.rootName, pkiBaseUrl: config.pkiBaseUrl, clock });
     if (h.created) await audit.record({ type: 'ca.init', outcome: 'success', actor: 'opences', details: { root: h.root.name, issuing: h.issuing.name, keyType: config.ca.keyType } });
-    const signer = await openCaSigner(keyStore, h.issuing);
-    const ca = new LocalCa({
+    const ca: LocalCa | RemoteCa = remote?.ca ?? new LocalCa({
       db,
       clock,
-      signer,
+      signer: await openCaSigner(keyStore!, h.issuing),
       info: h.info,
       issuingCaId: h.issuing.id,
       pkiBaseUrl: config.pkiBaseUrl,
       random: opts.random,
       crlValidityHours: config.ca.crlValidityHours,
       ...(config.ca.deltaCrlPeriodHours > 0 ? { deltaCrl: { validityHours: config.ca.deltaCrlValidityHours ?? Math.min(config.ca.crlValidityHours, 2 * config.ca.deltaCrlPeriodHours) } } : {}),
-      templateGate: async (name) => name === INTERNAL_TLS_PROFILE || (await templates.get(name))?.enabled === true,
+      templateGate: async (name) => name === INTERNAL_TLS_PROFILE || name === CA_CLIENT_PROFILE || (await templates.get(name))?.enabled === true,
     });
     // The root signs only its own (empty) CRL here; an offline root is a deployment choice (docs/deployment.md).
-    const rootCrl = (await keyStore.exists(h.root.keyRef))
+    const rootCrl = keyStore && (await keyStore.exists(h.root.keyRef))
       ? new CrlBuilder({ db, clock, signer: await keyStore.open(h.root.keyRef), caId: h.root.id, issuerName: certificateParts(h.root.certificate).subjectName, issuerKeyId: keyIdentifier(certificateParts(h.root.certificate).spki), validityHours: config.ca.crlValidityHours })
       : null;
 
@@ -164,6 +169,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       initialised: { ca: h.created, templates: seeded },
       async close() {
         await bus.close();
+        if (ca instanceof RemoteCa) await ca.close();
         await audit.stop();
         await db.close();
       },

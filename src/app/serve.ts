@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import type { Express } from 'express';
 import type { Config } from '../config.js';
 import { createLogger } from '../log.js';
@@ -12,6 +12,9 @@ import { ensureTlsCertificate } from './tls.js';
 import { mountServices } from '../http/services.js';
 import { LocalCa } from '../ca/engine.js';
 import { CrlScheduler } from '../ca/crl-scheduler.js';
+import { pem } from '../ca/init.js';
+import { OpencesError } from '../errors.js';
+import { startCaApi, type CaApiServer } from '../http/ca-api.js';
 
 export interface RunningServer {
   core: CoreWithPki;
@@ -37,13 +40,23 @@ export interface RunningNode {
   http?: HttpFrontEnds;
   url?: string;
   pkiUrl?: string;
+  /** Port of the CA signing API, on nodes that serve it. */
+  caApiPort?: number;
   close(): Promise<void>;
+}
+
+function readConfigFile(file: string, field: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new OpencesError('malformed', `configuration: ${field}: cannot read ${file}: ${(e as Error).message}`, { field });
+  }
 }
 
 /** `opences serve`: core + TLS + front ends for the configured roles + control socket. */
 export async function startServer(config: Config, opts: CoreOptions = {}): Promise<RunningServer> {
   const node = await startNode(config, opts, { http: true, control: true, schedules: true });
-  node.core.log.info({ https: node.url, pki: node.pkiUrl, roles: config.roles, database: node.core.db.engine, rootCertificate: `${config.dataDir}/certs/root_ca.crt` }, 'opences is serving');
+  node.core.log.info({ https: node.url, pki: node.pkiUrl, ...(node.caApiPort !== undefined ? { caApiPort: node.caApiPort } : {}), roles: config.roles, database: node.core.db.engine, rootCertificate: `${config.dataDir}/certs/root_ca.crt` }, 'opences is serving');
   return { ...node, http: node.http!, url: node.url!, pkiUrl: node.pkiUrl! };
 }
 
@@ -53,6 +66,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
   const core = await createCore(config, { ...opts, log });
   let http: HttpFrontEnds | undefined;
   let control: Server | undefined;
+  let caApi: CaApiServer | undefined;
   try {
     const tls = await ensureTlsCertificate({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock });
     if (parts.http) {
@@ -61,6 +75,20 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
         tls: { cert: tls.cert, key: tls.key },
         pki: core.pki,
         mount: (app: Express, metrics: Metrics) => mountServices(app, core, metrics),
+      });
+    }
+    // The signing API for enrollment nodes (mutual TLS, its own port), on nodes with the ca role.
+    if (parts.http && core.ca instanceof LocalCa && config.roles.includes('ca') && config.ca.clients.allowedSubjects.length > 0) {
+      caApi = await startCaApi({
+        ca: core.ca,
+        db: core.db,
+        audit: core.audit,
+        log,
+        tls: { cert: tls.cert, key: tls.key },
+        clientRoots: [pem(core.ca.info().rootCertificate), ...config.ca.clients.trustRoots.map((f, i) => readConfigFile(f, `ca.clients.trustRoots[${i}]`))],
+        allowedSubjects: config.ca.clients.allowedSubjects,
+        host: config.host,
+        port: config.ca.apiPort,
       });
     }
     if (parts.control) control = await startControlSocket(config.dataDir, (op, args, actor) => runOperation(core, op, args, actor));
@@ -75,13 +103,16 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
     if (tls.created) log.info({ cert: `${config.dataDir}/certs/tls.crt` }, 'issued the TLS server certificate');
     const front = http;
     const ctl = control;
+    const signing = caApi;
     return {
       core,
       http: front,
       url: front ? `https://${config.hostname}:${front.httpsPort}` : undefined,
       pkiUrl: front ? `http://${config.hostname}:${front.pkiPort}` : undefined,
+      caApiPort: signing?.port,
       async close() {
         await crlScheduler?.stop();
+        await signing?.close();
         if (ctl) {
           await new Promise<void>((r) => ctl.close(() => r()));
           rmSync(controlSocketPath(config.dataDir), { force: true });
@@ -92,6 +123,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
     };
   } catch (e) {
     if (control) control.close();
+    await caApi?.close().catch(() => undefined);
     await http?.close().catch(() => undefined);
     await core.close().catch(() => undefined);
     throw e;

@@ -8,6 +8,7 @@ import { fail } from './exit.js';
 import { serveCommand } from './serve.js';
 import { registerRequesterCommands } from './req.js';
 import { registerAutoenroll } from './autoenroll.js';
+import { registerCaCommands } from './ca.js';
 
 const program = new Command();
 program
@@ -223,5 +224,6 @@ opCommand(token, 'revoke', 'revoke a token').argument('<id>').action(run(async (
 
 registerRequesterCommands(program);
 registerAutoenroll(program);
+registerCaCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -15,6 +15,11 @@ export function serveCommand(program: Command): void {
     .option('--role <roles>', 'all | comma list of cep, ces, ca, admin (default all); env OPENCES_ROLE')
     .addOption(new Option('--ca-key-type <type>', 'CA key type on first start').choices(['RSA-2048', 'RSA-3072', 'RSA-4096', 'P-256', 'P-384']))
     .option('--log-level <level>', 'fatal|error|warn|info|debug')
+    .option('--ca-url <url>', 'remote CA signing API (enrollment nodes without the ca role); env OPENCES_CA_URL')
+    .option('--ca-client-cert <file>', "this node's client certificate for the CA API (PEM); env OPENCES_CA_CLIENT_CERT")
+    .option('--ca-client-key <file>', "this node's client key for the CA API (PEM); env OPENCES_CA_CLIENT_KEY")
+    .option('--ca-bundle <file>', "CA certificates trusted for the CA node's TLS (default: the deployment's root); env OPENCES_CA_BUNDLE")
+    .option('--ca-api-port <port>', 'port of the CA signing API on a node with the ca role (default 9443); env OPENCES_CA_API_PORT')
     .option('--workers <n>', 'HTTP worker processes: auto (one per core on PostgreSQL, 1 on the embedded database) or a number; env OPENCES_WORKERS')
     .action(async (opts: CommonOptions & Record<string, string | undefined>) => {
       try {
@@ -28,6 +33,11 @@ export function serveCommand(program: Command): void {
           logLevel: opts.logLevel,
           'ca.keyType': opts.caKeyType,
           workers: opts.workers,
+          'ca.url': opts.caUrl,
+          'ca.clientCertFile': opts.caClientCert,
+          'ca.clientKeyFile': opts.caClientKey,
+          'ca.caBundleFile': opts.caBundle,
+          'ca.apiPort': opts.caApiPort,
         });
         const workers = workerCount(config);
         const log = createLogger(config.logLevel);

@@ -1,0 +1,82 @@
+import 'reflect-metadata';
+import { X509Certificate, generateKeyPairSync, webcrypto } from 'node:crypto';
+import { Pkcs10CertificateRequestGenerator } from '@peculiar/x509';
+import type { AuditLog } from '../../audit/log.js';
+import type { Clock } from '../../clock.js';
+import { OpencesError } from '../../errors.js';
+import type { Db } from '../../store/db.js';
+import { insertRequest } from '../../store/request-repo.js';
+import type { LocalCa } from '../engine.js';
+import { pem } from '../init.js';
+import type { NameAttribute, SanEntry } from '../types.js';
+
+/**
+ * Client certificates of the enrollment nodes for the CA signing API (src/http/ca-api.ts). Issued
+ * on the CA node only (`opences ca client-cert issue`), under this profile and recorded with this
+ * auth method — which no enrollment request can have — so the API can tell them from an
+ * enrollee's certificate that happens to carry the same subject.
+ */
+export const CA_CLIENT_PROFILE = 'opences-ca-client';
+export const CA_CLIENT_AUTH_METHOD = 'ca-operator';
+const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
+
+export interface IssuedClientCertificate {
+  serial: string;
+  /** Leaf then issuing CA, PEM. */
+  certPem: string;
+  keyPem: string;
+  fingerprint: string;
+  notAfter: Date;
+}
+
+export async function issueCaClientCertificate(
+  o: { ca: LocalCa; db: Db; audit: AuditLog; clock: Clock },
+  req: { subject: NameAttribute[]; sans?: SanEntry[]; days?: number; actor: string },
+): Promise<IssuedClientCertificate> {
+  if (!req.subject.length) throw new OpencesError('malformed', 'a CA client certificate needs a subject (it is matched against ca.clients.allowedSubjects)', { field: 'subject' });
+  const days = req.days ?? 365;
+  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new OpencesError('malformed', '--days must be a whole number from 1 to 3650', { field: 'days' });
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const keys = {
+    privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
+    publicKey: await webcrypto.subtle.importKey('spki', publicKey.export({ type: 'spki', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
+  };
+  // The CSR only proves possession; the names come from the operator (the order).
+  const csr = await Pkcs10CertificateRequestGenerator.create({ name: 'CN=opences CA client', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } });
+  const csrDer = new Uint8Array(csr.rawData);
+  const now = o.clock.now();
+  const requestId = await insertRequest(o.db, {
+    status: 'pending',
+    requester: req.actor,
+    authMethod: CA_CLIENT_AUTH_METHOD,
+    template: CA_CLIENT_PROFILE,
+    requestFormat: 'pkcs10',
+    rawRequest: csrDer,
+    csrDer,
+    disposition: 5,
+    dispositionMessage: 'Taken Under Submission',
+    submittedAt: now,
+  });
+  const issued = await o.ca.issue({
+    orderId: requestId,
+    template: CA_CLIENT_PROFILE,
+    csrDer,
+    subject: req.subject,
+    sans: req.sans ?? [],
+    keyUsage: ['digitalSignature'],
+    keyUsageCritical: true,
+    ekus: [CLIENT_AUTH_EKU],
+    issuancePolicies: [],
+    notBefore: now,
+    notAfter: new Date(now.getTime() + days * 86400_000),
+    requester: req.actor,
+  });
+  await o.audit.record({ type: 'certificate.issue', outcome: 'success', actor: req.actor, template: CA_CLIENT_PROFILE, requestId, serial: issued.serial, reason: 'CA API client certificate' });
+  return {
+    serial: issued.serial,
+    certPem: pem(issued.der) + pem(issued.chain[0]!),
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    fingerprint: new X509Certificate(Buffer.from(issued.der)).fingerprint256.replace(/:/g, '').toLowerCase(),
+    notAfter: issued.notAfter,
+  };
+}

@@ -1,0 +1,149 @@
+import { Agent, request } from 'undici';
+import { OpencesError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { CaBackend, CaInfo, CrlPublisher, IssuanceOrder, IssuedCertificate, RevocationReason } from '../types.js';
+import { CircuitBreaker } from './breaker.js';
+import { CA_API_PREFIX, crlSchema, decodeIssued, decodeInfo, encodeOrder, parse, problemSchema } from './wire.js';
+
+export interface RemoteCaOptions {
+  /** Base URL of the CA node's signing API, e.g. https://ca.internal:9443 */
+  url: string;
+  /** This node's client certificate (PEM, with any intermediates) and key. */
+  certPem: string;
+  keyPem: string;
+  /** Trusted for the CA node's TLS certificate. */
+  caBundlePem: string;
+  /** The CA's certificates (from the shared database); info() never waits on the network. */
+  info: CaInfo;
+  timeoutMs?: number;
+  /** Extra attempts after the first for idempotent calls (issue, info, CRL). */
+  retries?: number;
+  breaker?: { failures: number; openMs: number };
+  /** Whether the CA publishes delta CRLs (as configured on the CA node: ca.deltaCrlPeriodHours). */
+  deltaCrls?: boolean;
+  log?: Logger;
+}
+
+/** A failure worth another attempt: no answer, or the CA said it is (temporarily) unable. */
+class Transient extends Error {}
+
+/**
+ * CaBackend over the CA node's signing API (src/http/ca-api.ts): JSON over mutual TLS. This node
+ * holds no CA key. An order is retried under its orderId, which the CA's issue() is idempotent on,
+ * so a retry never issues twice; while the CA does not answer, a circuit breaker fails calls at once
+ * with an `unavailable` error ("the CA is unreachable") that the front end turns into a fault.
+ */
+export class RemoteCa implements CaBackend, CrlPublisher {
+  private readonly agent: Agent;
+  private readonly breaker: CircuitBreaker;
+  private readonly base: string;
+
+  constructor(private readonly o: RemoteCaOptions) {
+    const timeout = o.timeoutMs ?? 10_000;
+    this.base = o.url.replace(/\/+$/, '');
+    this.agent = new Agent({
+      connect: { ca: o.caBundlePem, cert: o.certPem, key: o.keyPem, timeout, rejectUnauthorized: true },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      keepAliveTimeout: 30_000,
+    });
+    this.breaker = new CircuitBreaker(o.breaker ?? { failures: 3, openMs: 5_000 });
+  }
+
+  info(): CaInfo {
+    return this.o.info;
+  }
+
+  async issue(order: IssuanceOrder): Promise<IssuedCertificate> {
+    return decodeIssued(await this.call('POST', '/orders', encodeOrder(order), { retry: true }));
+  }
+
+  /** Not retried after a lost answer: a second revoke would report a conflict for our own first one. */
+  async revoke(serial: string, reason: RevocationReason, at?: Date): Promise<void> {
+    await this.call('POST', `/certificates/${encodeURIComponent(serial)}/revoke`, { reason, ...(at ? { at: at.toISOString() } : {}) }, { retry: false });
+  }
+
+  async unrevoke(serial: string): Promise<void> {
+    await this.call('POST', `/certificates/${encodeURIComponent(serial)}/unrevoke`, {}, { retry: false });
+  }
+
+  async publishCrl(opts: { delta?: boolean } = {}): Promise<Uint8Array> {
+    return parse(crlSchema, await this.call('POST', '/crls', { delta: opts.delta === true }, { retry: true }), 'CRL').crl;
+  }
+
+  /** The CA node's own view of its certificates (GET /ca/v1/info). */
+  async fetchInfo(): Promise<CaInfo> {
+    return decodeInfo(await this.call('GET', '/info', undefined, { retry: true }));
+  }
+
+  get deltaCrls(): boolean {
+    return this.o.deltaCrls === true;
+  }
+
+  get circuit(): 'closed' | 'open' | 'half-open' {
+    return this.breaker.state;
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body: unknown, o: { retry: boolean }): Promise<unknown> {
+    const attempts = o.retry ? 1 + (this.o.retries ?? 2) : 1;
+    let last = '';
+    for (let i = 0; i < attempts; i++) {
+      const wait = this.breaker.blockedFor();
+      if (wait > 0) {
+        throw new OpencesError('unavailable', `the CA is unreachable (${last || 'recent calls failed'}); retry in ${Math.ceil(wait / 1000)} s`, { retryAfterMs: wait });
+      }
+      try {
+        const out = await this.once(method, path, body);
+        this.breaker.success();
+        return out;
+      } catch (e) {
+        if (!(e instanceof Transient)) {
+          // The CA answered (with a typed refusal): it is reachable.
+          this.breaker.success();
+          throw e;
+        }
+        this.breaker.failure();
+        last = e.message;
+        this.o.log?.warn({ ca: this.base, path, attempt: i + 1, error: e.message }, 'remote CA call failed');
+        if (i + 1 < attempts) await new Promise((r) => setTimeout(r, 100 * 2 ** i));
+      }
+    }
+    throw new OpencesError('unavailable', `the CA is unreachable (${last})`);
+  }
+
+  private async once(method: 'GET' | 'POST', path: string, body: unknown): Promise<unknown> {
+    let status: number;
+    let text: string;
+    try {
+      const r = await request(`${this.base}${CA_API_PREFIX}${path}`, {
+        method,
+        dispatcher: this.agent,
+        headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      status = r.statusCode;
+      text = await r.body.text();
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new Transient(err.code ? `${err.code}: ${err.message}` : err.message);
+    }
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      if (status >= 500) throw new Transient(`HTTP ${status}`);
+      throw new OpencesError('internal', `the CA answered HTTP ${status} with a body that is not JSON`);
+    }
+    if (status >= 200 && status < 300) return json;
+    const p = problemSchema.safeParse(json);
+    if (status === 502 || status === 503 || status === 504 || (status >= 500 && !p.success)) throw new Transient(p.success ? p.data.detail : `HTTP ${status}`);
+    if (!p.success) throw new OpencesError('internal', `the CA answered HTTP ${status}`);
+    // The CA's typed refusal, as if the engine were local (a bad order is the RA's denial, not an outage).
+    const { kind, detail, title: _t, status: _s, ...details } = p.data;
+    throw new OpencesError(kind, detail, details);
+  }
+}

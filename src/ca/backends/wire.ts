@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { OpencesError, type ErrorKind } from '../../errors.js';
+import type { CaInfo, IssuanceOrder, IssuedCertificate, RevocationReason } from '../types.js';
+import { REVOCATION_REASON_CODES } from '../types.js';
+
+/**
+ * The CA signing API's JSON (src/http/ca-api.ts serves it, src/ca/backends/remote.ts calls it):
+ * issuance orders and their certificates, bytes as base64, times as ISO 8601. Both sides
+ * validate with these schemas; nothing else crosses between an enrollment node and the CA.
+ */
+export const CA_API_PREFIX = '/ca/v1';
+
+const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64').transform((s) => new Uint8Array(Buffer.from(s, 'base64')));
+const isoDate = z.string().datetime({ offset: true }).transform((s) => new Date(s));
+const sanType = z.enum(['dns', 'ip', 'email', 'uri', 'upn']);
+const keyUsageName = z.enum(['digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement', 'keyCertSign', 'cRLSign']);
+const oid = z.string().regex(/^\d+(\.\d+)+$/, 'a dotted OID');
+
+export const orderSchema = z
+  .object({
+    orderId: z.string().regex(/^\d{1,18}$/, 'a request id'),
+    template: z.string().min(1).max(256),
+    templateInfo: z.object({ oid, majorRevision: z.number().int().min(0), minorRevision: z.number().int().min(0) }).strict().optional(),
+    csr: b64,
+    subject: z.array(z.object({ type: z.string().min(1).max(64), value: z.string().max(1024) }).strict()).max(32),
+    sans: z.array(z.object({ type: sanType, value: z.string().min(1).max(1024) }).strict()).max(256),
+    sanCritical: z.boolean().optional(),
+    keyUsage: z.array(keyUsageName).max(7),
+    keyUsageCritical: z.boolean(),
+    ekus: z.array(oid).max(64),
+    issuancePolicies: z.array(oid).max(64),
+    notBefore: isoDate,
+    notAfter: isoDate,
+    requester: z.string().max(1024),
+  })
+  .strict();
+
+export type OrderJson = z.input<typeof orderSchema>;
+
+export function encodeOrder(o: IssuanceOrder): OrderJson {
+  return {
+    orderId: o.orderId,
+    template: o.template,
+    ...(o.templateInfo ? { templateInfo: o.templateInfo } : {}),
+    csr: Buffer.from(o.csrDer).toString('base64'),
+    subject: o.subject,
+    sans: o.sans,
+    ...(o.sanCritical !== undefined ? { sanCritical: o.sanCritical } : {}),
+    keyUsage: o.keyUsage,
+    keyUsageCritical: o.keyUsageCritical,
+    ekus: o.ekus,
+    issuancePolicies: o.issuancePolicies,
+    notBefore: o.notBefore.toISOString(),
+    notAfter: o.notAfter.toISOString(),
+    requester: o.requester,
+  };
+}
+
+export function decodeOrder(body: unknown): IssuanceOrder {
+  const o = parse(orderSchema, body, 'order');
+  const { csr, ...rest } = o;
+  return { ...rest, csrDer: csr, templateInfo: o.templateInfo };
+}
+
+const issuedSchema = z
+  .object({ serial: z.string().regex(/^[0-9a-f]+$/), certificate: b64, chain: z.array(b64), notBefore: isoDate, notAfter: isoDate, replayed: z.boolean() })
+  .strict();
+
+export function encodeIssued(c: IssuedCertificate): z.input<typeof issuedSchema> {
+  return {
+    serial: c.serial,
+    certificate: Buffer.from(c.der).toString('base64'),
+    chain: c.chain.map((x) => Buffer.from(x).toString('base64')),
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    replayed: c.replayed,
+  };
+}
+
+export function decodeIssued(body: unknown): IssuedCertificate {
+  const c = parse(issuedSchema, body, 'issued certificate');
+  return { serial: c.serial, der: c.certificate, chain: c.chain, notBefore: c.notBefore, notAfter: c.notAfter, replayed: c.replayed };
+}
+
+const infoSchema = z.object({ name: z.string(), slug: z.string(), chain: z.array(b64).min(2) }).strict();
+
+export function encodeInfo(i: CaInfo): z.input<typeof infoSchema> {
+  return { name: i.name, slug: i.slug, chain: i.chain.map((x) => Buffer.from(x).toString('base64')) };
+}
+
+export function decodeInfo(body: unknown): CaInfo {
+  const i = parse(infoSchema, body, 'CA info');
+  return { name: i.name, slug: i.slug, issuingCertificate: i.chain[0]!, rootCertificate: i.chain[i.chain.length - 1]!, chain: i.chain };
+}
+
+export const revokeSchema = z
+  .object({ reason: z.enum(Object.keys(REVOCATION_REASON_CODES) as [RevocationReason, ...RevocationReason[]]), at: isoDate.optional() })
+  .strict();
+
+export const crlRequestSchema = z.object({ delta: z.boolean().default(false) }).strict();
+export const crlSchema = z.object({ crl: b64 }).strict();
+
+/** RFC 9457 problem with our error kind, so the enrollment node rethrows the CA's typed error. */
+const KINDS = ['malformed', 'badCsr', 'badSignature', 'badPublicKey', 'unauthenticated', 'forbidden', 'templateNotFound', 'templateDenied', 'policyDenied', 'notFound', 'conflict', 'rateLimited', 'tooLarge', 'unsupported', 'unavailable', 'internal'] as const satisfies readonly ErrorKind[];
+export const problemSchema = z.object({ title: z.string(), status: z.number().int(), detail: z.string(), kind: z.enum(KINDS) }).passthrough();
+
+export function parse<S extends z.ZodTypeAny>(schema: S, body: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    const field = first.path.join('.') || '(body)';
+    throw new OpencesError('malformed', `${what}: ${field}: ${first.message}`, { field });
+  }
+  return r.data as z.output<S>;
+}

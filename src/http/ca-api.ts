@@ -1,0 +1,195 @@
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { X509Certificate, constants } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { AuditLog } from '../audit/log.js';
+import type { LocalCa } from '../ca/engine.js';
+import { CA_API_PREFIX, crlRequestSchema, decodeOrder, encodeInfo, encodeIssued, parse, revokeSchema } from '../ca/backends/wire.js';
+import { OpencesError, isOpencesError, type ErrorKind } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Db } from '../store/db.js';
+import { findBySerial } from '../store/certificate-repo.js';
+import { getRequest } from '../store/request-repo.js';
+import { CA_CLIENT_AUTH_METHOD, CA_CLIENT_PROFILE } from '../ca/backends/client-cert.js';
+import { dnParts } from './admin/client-cert.js';
+
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+export interface CaApiOptions {
+  ca: LocalCa;
+  db: Db;
+  audit: AuditLog;
+  log: Logger;
+  /** The node's TLS server certificate and key. */
+  tls: { cert: string; key: string };
+  /** PEM CA certificates a client certificate must chain to (this deployment's root, plus ca.clients.trustRoots). */
+  clientRoots: string[];
+  /** DNs (any attribute order) of the enrollment nodes allowed to call. */
+  allowedSubjects: string[];
+  host: string;
+  port: number;
+}
+
+export interface CaApiServer {
+  server: HttpsServer;
+  port: number;
+  close(): Promise<void>;
+}
+
+const STATUS: Record<ErrorKind, number> = {
+  malformed: 400,
+  badCsr: 422,
+  badSignature: 422,
+  badPublicKey: 422,
+  unauthenticated: 401,
+  forbidden: 403,
+  templateNotFound: 422,
+  templateDenied: 422,
+  policyDenied: 422,
+  notFound: 404,
+  conflict: 409,
+  rateLimited: 429,
+  tooLarge: 413,
+  unsupported: 415,
+  unavailable: 503,
+  internal: 500,
+};
+
+/**
+ * The CA node's signing API: JSON over HTTPS with mutual TLS, on its own port, for enrollment
+ * nodes only. The TLS handshake already refuses client certificates that do not chain to
+ * `clientRoots`; each request then needs a subject from `allowedSubjects`, the client-auth EKU,
+ * and — for certificates this CA issued — a record made by `opences ca client-cert issue` that is
+ * not revoked (an enrollee's certificate with the same subject is no credential). Orders are
+ * re-checked by LocalCa (enabled template, key policy, proof of possession) before signing.
+ * Errors become problem+json with our error kind, in this one place.
+ */
+export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
+  const allowed = o.allowedSubjects.map((s) => dnParts(s, /(?<!\\),/).join('\n').toLowerCase());
+  const issuing = new X509Certificate(Buffer.from(o.ca.info().issuingCertificate));
+  const app = express();
+  app.disable('x-powered-by');
+
+  const refuse = async (req: Request, reason: string): Promise<never> => {
+    await o.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'ca-client', address: req.socket.remoteAddress ?? '', reason: `CA API: ${reason}` });
+    throw new OpencesError('forbidden', 'this client certificate may not use the CA signing API');
+  };
+
+  const authorize = async (req: Request): Promise<string> => {
+    const socket = req.socket as TLSSocket;
+    const peer = socket.getPeerCertificate();
+    if (!socket.authorized || !peer?.raw?.length) return refuse(req, `no trusted client certificate (${String(socket.authorizationError ?? 'none presented')})`);
+    const cert = new X509Certificate(peer.raw);
+    const subject = dnParts(cert.subject, /\n/).join('\n').toLowerCase();
+    const name = cert.subject.replace(/\n/g, ', ');
+    if (!allowed.includes(subject)) return refuse(req, `${name} is not in ca.clients.allowedSubjects`);
+    const ekus = cert.keyUsage;
+    if (ekus && ekus.length && !ekus.includes(CLIENT_AUTH)) return refuse(req, `${name} does not allow client authentication`);
+    if (cert.checkIssued(issuing) && cert.verify(issuing.publicKey)) {
+      const rec = await findBySerial(o.db, cert.serialNumber);
+      const made = rec?.requestId ? await getRequest(o.db, rec.requestId) : null;
+      if (!rec || rec.template !== CA_CLIENT_PROFILE || made?.authMethod !== CA_CLIENT_AUTH_METHOD) return refuse(req, `${name} (serial ${cert.serialNumber.toLowerCase()}) was not issued as a CA client certificate`);
+      if (rec.revokedAt) return refuse(req, `${name} (serial ${rec.serial}) is revoked`);
+    }
+    return name;
+  };
+
+  const route =
+    (fn: (req: Request, client: string) => Promise<{ status?: number; body?: unknown }>) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      authorize(req)
+        .then((client) => fn(req, client))
+        .then((r) => {
+          if (r.body === undefined) res.status(r.status ?? 204).end();
+          else res.status(r.status ?? 200).type('application/json').send(JSON.stringify(r.body));
+        })
+        .catch(next);
+    };
+
+  app.use(express.json({ limit: '256kb', strict: true }));
+  app.get(`${CA_API_PREFIX}/info`, route(async () => ({ body: encodeInfo(o.ca.info()) })));
+  app.post(
+    `${CA_API_PREFIX}/orders`,
+    route(async (req, client) => {
+      const order = decodeOrder(req.body);
+      if (order.template === CA_CLIENT_PROFILE) throw new OpencesError('forbidden', `${CA_CLIENT_PROFILE} certificates are issued on the CA node only`);
+      const issued = await o.ca.issue(order);
+      o.log.info({ client, orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed }, 'CA API: order signed');
+      return { body: encodeIssued(issued) };
+    }),
+  );
+  app.post(
+    `${CA_API_PREFIX}/certificates/:serial/revoke`,
+    route(async (req) => {
+      const r = parse(revokeSchema, req.body, 'revocation');
+      await o.ca.revoke(String(req.params.serial), r.reason, r.at);
+      return {};
+    }),
+  );
+  app.post(
+    `${CA_API_PREFIX}/certificates/:serial/unrevoke`,
+    route(async (req) => {
+      await o.ca.unrevoke(String(req.params.serial));
+      return {};
+    }),
+  );
+  app.post(
+    `${CA_API_PREFIX}/crls`,
+    route(async (req) => {
+      const r = parse(crlRequestSchema, req.body ?? {}, 'CRL request');
+      return { body: { crl: Buffer.from(await o.ca.publishCrl({ delta: r.delta })).toString('base64') } };
+    }),
+  );
+  app.use((_req: Request, res: Response) => {
+    problem(res, new OpencesError('notFound', 'no such CA API resource'));
+  });
+  app.use((e: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const typed = isOpencesError(e)
+      ? e
+      : e instanceof SyntaxError || (typeof e === 'object' && e !== null && 'type' in e && (e as { type: unknown }).type === 'entity.parse.failed')
+        ? new OpencesError('malformed', 'the body is not JSON')
+        : (o.log.error({ err: e instanceof Error ? e.message : String(e) }, 'CA API: unexpected error'), new OpencesError('internal', 'internal error'));
+    problem(res, typed);
+  });
+
+  const server = createHttpsServer(
+    {
+      cert: o.tls.cert,
+      key: o.tls.key,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: o.clientRoots,
+      minVersion: 'TLSv1.2',
+      secureOptions: constants.SSL_OP_NO_TICKET,
+    },
+    app,
+  );
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      }),
+  };
+}
+
+function problem(res: Response, e: OpencesError): void {
+  const status = STATUS[e.kind];
+  const detail = e.kind === 'internal' ? 'internal error' : e.message;
+  const safe = Object.fromEntries(Object.entries(e.details).filter(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'));
+  res.status(status).type('application/problem+json').send(JSON.stringify({ ...safe, title: e.kind, status, detail, kind: e.kind }));
+}

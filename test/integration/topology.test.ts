@@ -1,0 +1,193 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
+import { makeCsr, openssl, opensslStatus, pemOf, tmp, writeTmp } from '../helpers/openssl.js';
+import { cli, cliAsync, NodeProcess } from '../helpers/topology.js';
+import { EnrollmentClient, SoapTransport } from '../../src/client/index.js';
+import { cepPath } from '../../src/http/endpoints.js';
+
+const PASSWORD = 'Spl1t-topology';
+
+/** Every file under `dir`. */
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    return e.isDirectory() ? files(p) : e.isFile() ? [p] : [];
+  });
+}
+
+/** SPKI (DER, base64) of every private key found in files under `dir`, by file. */
+function privateKeysIn(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of files(dir)) {
+    if (statSync(f).size > 1_000_000) continue;
+    const text = readFileSync(f).toString('latin1');
+    for (const m of text.match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g) ?? []) {
+      const spki = createPublicKey(createPrivateKey({ key: m, passphrase: '' })).export({ type: 'spki', format: 'der' }).toString('base64');
+      out.set(`${f}#${out.size}`, spki);
+    }
+  }
+  return out;
+}
+
+const spkiOf = (pem: string): string => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+
+/**
+ * Issue 8: a `ca` node, a `ces` node and a `cep` node as separate processes with separate data
+ * directories on one PostgreSQL; enrollment nodes reach the CA only through its signing API over
+ * mutual TLS, and hold no CA key.
+ */
+describe('split deployment: ca, ces and cep nodes as separate processes', () => {
+  let db: TestDb;
+  let dbUrl: string;
+  let ca: NodeProcess;
+  let ces: NodeProcess;
+  let cep: NodeProcess;
+  let certs: string;
+  let rootPem: string;
+
+  const issueClientCert = async (name: string): Promise<{ cert: string; key: string }> => {
+    const cert = join(certs, `${name}.crt`);
+    const key = join(certs, `${name}.key`);
+    await cliAsync(['ca', 'client-cert', 'issue', '--subject', `CN=${name},O=opences test`, '--cert-out', cert, '--key-out', key, '--data-dir', ca.dataDir], { databaseUrl: dbUrl });
+    return { cert, key };
+  };
+
+  beforeAll(async () => {
+    db = await freshTestDb();
+    dbUrl = urlWithSchema(db.schema);
+    certs = tmp('opences-topo-certs-');
+    ca = new NodeProcess('ca', { databaseUrl: dbUrl, roles: 'ca', config: { ca: { clients: { allowedSubjects: ['CN=ces-node,O=opences test', 'O=opences test,CN=cep-node', 'CN=impostor'] } } } });
+    await ca.start();
+    rootPem = readFileSync(join(ca.dataDir, 'certs', 'root_ca.crt'), 'utf8');
+    const [cesCert, cepCert] = await Promise.all([issueClientCert('ces-node'), issueClientCert('cep-node')]);
+    const remote = (c: { cert: string; key: string }) => ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', c.cert, '--ca-client-key', c.key];
+    ces = await new NodeProcess('ces', { databaseUrl: dbUrl, roles: 'ces', args: remote(cesCert) }).allocate();
+    // The policy node advertises the enrollment node (behind a load balancer: its URL).
+    cep = new NodeProcess('cep', { databaseUrl: dbUrl, roles: 'cep', args: [...remote(cepCert), '--public-url', ces.url] });
+    await Promise.all([ces.start(), cep.start()]);
+    cli(['user', 'add', 'alice', '--password-stdin', '--data-dir', ces.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
+    cli(['user', 'add', 'impostor', '--password-stdin', '--data-dir', ces.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all([cep?.stop(), ces?.stop(), ca?.stop()]);
+    await db?.close();
+  });
+
+  const client = (user = 'alice') => new EnrollmentClient(new SoapTransport({ auth: { kind: 'username', username: user, password: PASSWORD }, caBundlePem: rootPem }));
+
+  it('enrolls through CEP → CES → CA with the typed client; the certificate verifies and is recorded', async () => {
+    const c = client();
+    const policy = await c.getPolicies(`${cep.url}${cepPath('UsernamePassword')}`);
+    const web = policy.templates.find((t) => t.name === 'WebServer')!;
+    const cesUrl = web.enrollmentUrls.find((u) => u.clientAuthentication === 4)!.uri;
+    expect(cesUrl.startsWith(`${ces.url}/`)).toBe(true);
+    const csr = makeCsr({ subject: 'CN=split.example.test', sans: ['DNS:split.example.test'], templateName: 'WebServer' });
+    const r = await c.issue(cesUrl, { format: 'pkcs10', der: csr.csrDer });
+    expect(r.status).toBe('issued');
+    if (r.status !== 'issued') return;
+    const d = tmp();
+    const v = opensslStatus(['verify', '-CAfile', join(ca.dataDir, 'certs/root_ca.crt'), '-untrusted', join(ca.dataDir, 'certs/issuing_ca.crt'), writeTmp(d, 'leaf.pem', pemOf(r.certificate))]);
+    expect(v.out).toContain('OK');
+    expect(v.code).toBe(0);
+    expect(openssl(['x509', '-inform', 'DER', '-noout', '-ext', 'subjectAltName'], Buffer.from(r.certificate))).toContain('DNS:split.example.test');
+    const serial = new X509Certificate(Buffer.from(r.certificate)).serialNumber.toLowerCase().replace(/^0+/, '');
+    const row = await db.query<{ der: Buffer; status: string }>('SELECT c.der, q.status FROM certificates c JOIN requests q ON q.id = c.request_id WHERE c.serial = $1', [serial]);
+    expect(row.rows).toHaveLength(1);
+    expect(Buffer.compare(row.rows[0]!.der, Buffer.from(r.certificate))).toBe(0);
+    expect(row.rows[0]!.status).toBe('issued');
+    // The CA node signed it (its log), not the enrollment node.
+    expect(ca.out).toContain('CA API: order signed');
+  });
+
+  it('the ces and cep data directories hold no CA private key; the ca node does', () => {
+    const caKeys = [spkiOf(readFileSync(join(ca.dataDir, 'certs/root_ca.crt'), 'utf8')), spkiOf(readFileSync(join(ca.dataDir, 'certs/issuing_ca.crt'), 'utf8'))];
+    const onCa = [...privateKeysIn(ca.dataDir).values()];
+    expect(caKeys.every((k) => onCa.includes(k))).toBe(true); // the check can see a CA key where there is one
+    for (const node of [ces, cep]) {
+      const keys = privateKeysIn(node.dataDir);
+      expect([...keys.values()].filter((k) => caKeys.includes(k)), node.name).toEqual([]);
+      // Only its own TLS key; no key store at all.
+      expect([...keys.keys()].map((k) => k.replace(`${node.dataDir}/`, '').replace(/#\d+$/, ''))).toEqual(['secrets/tls.key']);
+      expect(files(node.dataDir).filter((f) => /ca-[0-9a-f]+/.test(f))).toEqual([]);
+    }
+  });
+
+  const callCa = async (auth: { cert?: string; key?: string }): Promise<{ status: number; body: string }> => {
+    const agent = new Agent({ connect: { ca: rootPem, ...(auth.cert ? { cert: readFileSync(auth.cert, 'utf8'), key: readFileSync(auth.key!, 'utf8') } : {}) } });
+    try {
+      const r = await request(`https://localhost:${ca.caApiPort}/ca/v1/info`, { dispatcher: agent });
+      return { status: r.statusCode, body: await r.body.text() };
+    } finally {
+      await agent.close();
+    }
+  };
+
+  it('the CA API answers the configured client certificate', async () => {
+    const r = await callCa({ cert: join(certs, 'ces-node.crt'), key: join(certs, 'ces-node.key') });
+    expect(r.status).toBe(200);
+    const info = JSON.parse(r.body) as { name: string; chain: string[] };
+    expect(info.name).toBe('opences Issuing CA');
+    expect(info.chain).toHaveLength(2);
+  });
+
+  it('refuses a client certificate from a CA it does not trust, and a caller without one (TLS handshake)', async () => {
+    const d = tmp();
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, 'rogue-ca.key'), '-out', join(d, 'rogue-ca.crt'), '-subj', '/CN=Rogue CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, 'rogue.key'), '-out', join(d, 'rogue.csr'), '-subj', '/CN=ces-node/O=opences test']);
+    writeFileSync(join(d, 'ext.cnf'), 'extendedKeyUsage=clientAuth\n');
+    openssl(['x509', '-req', '-in', join(d, 'rogue.csr'), '-CA', join(d, 'rogue-ca.crt'), '-CAkey', join(d, 'rogue-ca.key'), '-CAcreateserial', '-days', '1', '-extfile', join(d, 'ext.cnf'), '-out', join(d, 'rogue.crt')]);
+    await expect(callCa({ cert: join(d, 'rogue.crt'), key: join(d, 'rogue.key') })).rejects.toThrow();
+    await expect(callCa({})).rejects.toThrow();
+    // The enrollment node's typed path: a RemoteCa with that certificate gets no signature.
+    const { RemoteCa } = await import('../../src/ca/backends/remote.js');
+    const rogue = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(d, 'rogue.crt'), 'utf8'), keyPem: readFileSync(join(d, 'rogue.key'), 'utf8'), caBundlePem: rootPem, info: { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] }, retries: 0, timeoutMs: 3_000 });
+    await expect(rogue.fetchInfo()).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('the CA is unreachable') });
+    await rogue.close();
+  });
+
+  it('refuses a certificate of this CA with an allowed subject that was not issued as a CA client certificate', async () => {
+    // An enrollee ("impostor") gets an ordinary User certificate CN=impostor with client auth.
+    const c = client('impostor');
+    const policy = await c.getPolicies(`${cep.url}${cepPath('UsernamePassword')}`);
+    const machine = policy.templates.find((t) => t.name === 'User')!;
+    const csr = makeCsr({ subject: 'CN=impostor', templateName: 'User' });
+    const r = await c.issue(machine.enrollmentUrls.find((u) => u.clientAuthentication === 4)!.uri, { format: 'pkcs10', der: csr.csrDer });
+    expect(r.status).toBe('issued');
+    if (r.status !== 'issued') return;
+    const leaf = new X509Certificate(Buffer.from(r.certificate));
+    expect(leaf.subject).toBe('CN=impostor');
+    expect(leaf.keyUsage).toContain('1.3.6.1.5.5.7.3.2');
+    const d = tmp();
+    const cert = writeTmp(d, 'impostor.crt', pemOf(r.certificate) + pemOf(r.chain[0]!));
+    const res = await callCa({ cert, key: csr.keyFile });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'forbidden' });
+    const audit = await db.query<{ reason: string }>(`SELECT reason FROM audit_events WHERE type = 'auth.failure' AND reason LIKE 'CA API:%'`);
+    expect(audit.rows.map((x) => x.reason).join('\n')).toContain('was not issued as a CA client certificate');
+  });
+
+  it('a ces node cannot order a CA client certificate through the API', async () => {
+    const { RemoteCa } = await import('../../src/ca/backends/remote.js');
+    const rc = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info: { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] } });
+    const csr = makeCsr({ subject: 'CN=x' });
+    const now = new Date();
+    await expect(
+      rc.issue({ orderId: '1', template: 'opences-ca-client', csrDer: csr.csrDer, subject: [{ type: 'CN', value: 'ces-node' }, { type: 'O', value: 'opences test' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.2'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'x' }),
+    ).rejects.toMatchObject({ kind: 'forbidden' });
+    // A disabled template is re-checked by the CA itself.
+    await expect(
+      rc.issue({ orderId: '1', template: 'NoSuchTemplate', csrDer: csr.csrDer, subject: [{ type: 'CN', value: 'x' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'x' }),
+    ).rejects.toMatchObject({ kind: 'templateNotFound' });
+    // So is proof of possession: a request whose signature was tampered with is not signed.
+    const broken = Buffer.from(csr.csrDer);
+    broken[broken.length - 1] ^= 0x01;
+    await expect(
+      rc.issue({ orderId: '1', template: 'WebServer', csrDer: broken, subject: [{ type: 'CN', value: 'x' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'x' }),
+    ).rejects.toMatchObject({ kind: 'badSignature' });
+    await rc.close();
+  });
+});
