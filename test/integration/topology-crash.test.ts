@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
+import { makeCsr, opensslStatus, pemOf, tmp, writeTmp, type Csr } from '../helpers/openssl.js';
+import { postSoap, usernameHeader } from '../helpers/soap-client.js';
+import { cli, cliAsync, NodeProcess } from '../helpers/topology.js';
+import { cesPath } from '../../src/http/endpoints.js';
+import { buildRstRequest, parseFault, parseRstrResponse } from '../../src/protocol/wstep/index.js';
+
+const PASSWORD = 'L0ad-and-crash';
+
+interface Outcome {
+  csr: Csr;
+  der: Buffer;
+  attempts: number;
+  /** Fault reasons and connection errors seen before success. */
+  errors: string[];
+}
+
+/**
+ * Issue 8: two CES nodes and one CA node (separate processes, one PostgreSQL) under bounded
+ * concurrent load, then the same load while a CES node and, separately, the CA node are killed
+ * with SIGKILL and restarted. Clients retry the same request until it is issued. Afterwards: every
+ * certificate a client got is the database's, no request and no CSR has two certificates, and every
+ * request marked issued has its certificate.
+ */
+describe('two CES nodes and a CA under load, with kill -9', () => {
+  let db: TestDb;
+  let dbUrl: string;
+  let ca: NodeProcess;
+  const ces: NodeProcess[] = [];
+  let rootPem: string;
+  const agents = new Map<string, Agent>();
+  const got: Outcome[] = [];
+
+  beforeAll(async () => {
+    db = await freshTestDb();
+    dbUrl = urlWithSchema(db.schema);
+    const certs = tmp('opences-crash-certs-');
+    ca = new NodeProcess('ca', { databaseUrl: dbUrl, roles: 'ca', config: { ca: { clients: { allowedSubjects: ['CN=ces-a', 'CN=ces-b'] } } } });
+    await ca.start();
+    rootPem = readFileSync(join(ca.dataDir, 'certs', 'root_ca.crt'), 'utf8');
+    await Promise.all(['ces-a', 'ces-b'].map((n) => cliAsync(['ca', 'client-cert', 'issue', '--subject', `CN=${n}`, '--cert-out', join(certs, `${n}.crt`), '--key-out', join(certs, `${n}.key`), '--data-dir', ca.dataDir], { databaseUrl: dbUrl })));
+    for (const n of ['ces-a', 'ces-b']) {
+      // Short breaker so that a restarted CA is tried again soon.
+      ces.push(new NodeProcess(n, { databaseUrl: dbUrl, roles: 'ces', config: { ca: { timeoutMs: 5_000, breakerOpenSeconds: 1 } }, args: ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', join(certs, `${n}.crt`), '--ca-client-key', join(certs, `${n}.key`)] }));
+    }
+    await Promise.all(ces.map((n) => n.start()));
+    cli(['user', 'add', 'alice', '--password-stdin', '--data-dir', ces[0]!.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
+    for (const n of ces) agents.set(n.name, new Agent({ connect: { ca: rootPem }, headersTimeout: 30_000, bodyTimeout: 30_000 }));
+  }, 120_000);
+  afterAll(async () => {
+    for (const a of agents.values()) await a.close().catch(() => undefined);
+    await Promise.all([...ces.map((n) => n.stop()), ca?.stop()]);
+    await db?.close();
+  });
+
+  /** One client: the same request (same CSR) until issued, alternating nodes on failure. */
+  const enroll = async (csr: Csr, first: number, deadlineMs = 90_000): Promise<Outcome> => {
+    const errors: string[] = [];
+    const end = Date.now() + deadlineMs;
+    for (let attempt = 0; Date.now() < end; attempt++) {
+      const node = ces[(first + attempt) % ces.length]!;
+      const to = `${node.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`;
+      try {
+        const r = await postSoap(to, buildRstRequest({ to, requestType: 'issue', securityHeaderXml: usernameHeader({ username: 'alice', password: PASSWORD }), token: { valueType: 'pkcs10', der: csr.csrDer } }), agents.get(node.name)!);
+        if (r.status === 200 && r.env) {
+          const out = parseRstrResponse(r.env);
+          if (out.disposition === 'issued') return { csr, der: Buffer.from(out.certificateDer), attempts: attempt + 1, errors };
+          errors.push(`disposition ${out.disposition}`);
+        } else {
+          errors.push(`${node.name}: ${(r.env && parseFault(r.env)?.reason) ?? `HTTP ${r.status}`}`);
+        }
+      } catch (e) {
+        errors.push(`${node.name}: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`not issued before the deadline; errors: ${errors.slice(-5).join(' | ')}`);
+  };
+
+  /** `n` enrollments, `concurrency` at a time; `during` runs once `trigger` have completed. */
+  const load = async (tag: string, n: number, concurrency: number, o: { trigger?: number; during?: () => Promise<void> } = {}): Promise<Outcome[]> => {
+    const csrs = Array.from({ length: n }, (_, i) => makeCsr({ subject: `CN=${tag}-${i}.example.test`, sans: [`DNS:${tag}-${i}.example.test`], templateName: 'WebServer' }));
+    const results: Outcome[] = [];
+    let next = 0;
+    let fired: Promise<void> | null = null;
+    const worker = async (w: number): Promise<void> => {
+      while (next < csrs.length) {
+        const i = next++;
+        results.push(await enroll(csrs[i]!, (i + w) % ces.length));
+        if (o.during && !fired && results.length >= (o.trigger ?? 0)) fired = o.during();
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+    await fired;
+    got.push(...results);
+    return results;
+  };
+
+  const serialOf = (der: Buffer): string => new X509Certificate(der).serialNumber.toLowerCase();
+
+  it('answers every client under concurrent load on both CES nodes, first time', async () => {
+    const r = await load('steady', 16, 4);
+    expect(r).toHaveLength(16);
+    expect(r.every((x) => x.attempts === 1)).toBe(true);
+    expect(new Set(r.map((x) => serialOf(x.der))).size).toBe(16);
+    // Both nodes took orders to the CA (its log names the client certificate of each order).
+    const signedFor = ca.out.split('\n').filter((l) => l.includes('CA API: order signed')).map((l) => (JSON.parse(l) as { client: string }).client);
+    expect(new Set(signedFor)).toEqual(new Set(['CN=ces-a', 'CN=ces-b']));
+  }, 60_000);
+
+  it('kill -9 of a CES node mid-load: the clients retry (the other node, or it after its restart) and all get their certificate', async () => {
+    const victim = ces[0]!;
+    const r = await load('cescrash', 16, 4, {
+      trigger: 3,
+      during: async () => {
+        await victim.kill9();
+        await new Promise((res) => setTimeout(res, 1_000));
+        await victim.start();
+      },
+    });
+    expect(r).toHaveLength(16);
+    expect(r.some((x) => x.attempts > 1)).toBe(true); // the kill did hit clients
+    expect(victim.proc?.exitCode).toBeNull(); // restarted and running
+  }, 120_000);
+
+  it('kill -9 of the CA node mid-load: the CES nodes fault with "the CA is unreachable", and after its restart every retry is issued', async () => {
+    let during: string[] = [];
+    const r = await load('cacrash', 16, 4, {
+      trigger: 3,
+      during: async () => {
+        await ca.kill9();
+        // While the CA is down, an enrollment gets a clear fault, quickly (circuit breaker or a refused connection).
+        const csr = makeCsr({ subject: 'CN=while-down.example.test', sans: ['DNS:while-down.example.test'], templateName: 'WebServer' });
+        const to = `${ces[1]!.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`;
+        const t0 = Date.now();
+        const f = await postSoap(to, buildRstRequest({ to, requestType: 'issue', securityHeaderXml: usernameHeader({ username: 'alice', password: PASSWORD }), token: { valueType: 'pkcs10', der: csr.csrDer } }), agents.get('ces-b')!);
+        during = [`${f.status}`, (f.env && parseFault(f.env)?.reason) ?? f.body, String(Date.now() - t0)];
+        await ca.start();
+        // The client that got the fault retries the same request: now issued.
+        got.push(await enroll(csr, 1));
+      },
+    });
+    expect(r).toHaveLength(16);
+    expect(during[0]).toBe('500');
+    expect(during[1]).toContain('the CA is unreachable');
+    expect(Number(during[2])).toBeLessThan(20_000);
+    expect(r.some((x) => x.errors.some((e) => e.includes('the CA is unreachable')))).toBe(true);
+  }, 150_000);
+
+  it('afterwards: every certificate a client got is recorded, no request or CSR was issued twice, every issued request has its certificate', async () => {
+    expect(got.length).toBe(16 * 3 + 1);
+    const rows = await db.query<{ serial: string; der: Buffer; request_id: string; csr_sha256: string | null; status: string }>(
+      'SELECT c.serial, c.der, c.request_id, q.csr_sha256, q.status FROM certificates c JOIN requests q ON q.id = c.request_id',
+    );
+    const bySerial = new Map(rows.rows.map((x) => [x.serial, x]));
+    for (const g of got) {
+      const row = bySerial.get(serialOf(g.der));
+      expect(row, `certificate ${serialOf(g.der)} has no database record`).toBeDefined();
+      expect(Buffer.compare(row!.der, g.der)).toBe(0);
+      expect(row!.status).toBe('issued');
+    }
+    // Each client's request issued once: one certificate per CSR, whatever the retries.
+    const perCsr = new Map<string, number>();
+    for (const x of rows.rows) if (x.csr_sha256) perCsr.set(x.csr_sha256, (perCsr.get(x.csr_sha256) ?? 0) + 1);
+    expect([...perCsr.values()].filter((n) => n > 1)).toEqual([]);
+    for (const g of got) expect(perCsr.get(createHash('sha256').update(g.csr.csrDer).digest('hex'))).toBe(1);
+    expect(new Set(rows.rows.map((x) => x.serial)).size).toBe(rows.rows.length);
+    const orphans = await db.query(`SELECT id FROM requests q WHERE status = 'issued' AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.request_id = q.id)`);
+    expect(orphans.rows).toEqual([]);
+    // A sample verifies against the root.
+    const d = tmp();
+    const v = opensslStatus(['verify', '-CAfile', join(ca.dataDir, 'certs/root_ca.crt'), '-untrusted', join(ca.dataDir, 'certs/issuing_ca.crt'), writeTmp(d, 'last.pem', pemOf(got[got.length - 1]!.der))]);
+    expect(v.code, v.out).toBe(0);
+  });
+});
