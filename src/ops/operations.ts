@@ -121,6 +121,7 @@ export const OPERATIONS: Record<string, Op> = {
     if (dup) throw new OpencesError('malformed', `the file names the template ${dup} twice`, { field: 'templates' });
     const stored: string[] = [];
     await core.db.transaction(async (tx) => {
+      await lockTemplates(tx);
       for (const t of templates) stored.push(await saveTemplate(tx, core, t, actor, 'imported'));
     });
     core.templates.invalidate();
@@ -130,6 +131,7 @@ export const OPERATIONS: Record<string, Op> = {
     const a = parse(z.object({ template: z.unknown() }), args);
     const t = validTemplate(a.template);
     await core.db.transaction(async (tx) => {
+      await lockTemplates(tx);
       if (await getTemplate(tx, t.name)) throw new OpencesError('conflict', `a template named ${t.name} already exists (PUT /templates/${t.name} replaces it)`, { field: 'name' });
       await saveTemplate(tx, core, t, actor, 'created');
     });
@@ -141,6 +143,7 @@ export const OPERATIONS: Record<string, Op> = {
     const t = validTemplate(a.template);
     if (t.name.toLowerCase() !== a.name.toLowerCase()) throw new OpencesError('malformed', `name ${t.name} differs from the template being replaced (${a.name}); templates are not renamed`, { field: 'name' });
     const name = await core.db.transaction(async (tx) => {
+      await lockTemplates(tx);
       if (!(await getTemplate(tx, a.name))) throw new OpencesError('notFound', `no template ${a.name}`);
       return saveTemplate(tx, core, t, actor, 'replaced');
     });
@@ -155,6 +158,7 @@ export const OPERATIONS: Record<string, Op> = {
     // needs the template). Issued certificates keep the name in their records.
     const a = parse(z.object({ name: z.string() }), args);
     const name = await core.db.transaction(async (tx) => {
+      await lockTemplates(tx);
       const t = await getTemplate(tx, a.name);
       if (!t) throw new OpencesError('notFound', `no template ${a.name}`);
       const pending = await listRequests(tx, { status: 'pending', template: t.name, limit: 1000 });
@@ -331,6 +335,11 @@ async function setTemplateEnabled(core: Core, args: unknown, actor: string, enab
   await core.audit.record({ type: enabled ? 'template.enabled' : 'template.disabled', outcome: 'success', actor, template: a.name });
   core.templates.invalidate();
   return { name: a.name, enabled };
+}
+
+/** Template writes one at a time (all nodes): the name and OID checks and the write are one step. */
+async function lockTemplates(tx: Queryable): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [0x746d706c]); // "tmpl"
 }
 
 /** JSON with sorted keys (jsonb does not keep the key order a template was written in). */

@@ -178,8 +178,7 @@ describe('delta CRLs and the CRL schedule', () => {
     expect(await count()).toBe(before + 1);
     expect(results.filter((r) => r !== null).length).toBeLessThanOrEqual(1);
     // With more than nine CRLs the newest is still the one served (CRL numbers compare as numbers, not text).
-    const numbers = (await s.core.db.query<{ n: string }>('SELECT max(number)::text AS n FROM crls WHERE ca_id = $1 AND NOT delta', [caId])).rows[0]!.n;
-    expect(Number((await s.core.db.query<{ n: string }>('SELECT max(number)::text AS n FROM crls WHERE ca_id = $1', [caId])).rows[0]!.n)).toBeGreaterThanOrEqual(10);
-    expect(crlNumber(crlText(await pki(`/pki/${slug()}.crl`)))).toBe(Number(numbers));
+    while ((await newest(false)) < 12) await s.core.ca.publishCrl!();
+    expect(crlNumber(crlText(await pki(`/pki/${slug()}.crl`)))).toBe(await newest(false));
   });
 });

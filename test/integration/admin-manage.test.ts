@@ -126,6 +126,16 @@ describe('admin REST API: templates, accounts and partners (ca-admin)', () => {
       expect((await admin('GET', '/templates/OpsWeb2')).status).toBe(404);
     });
 
+    it('concurrent creates of one name (or one OID) make one template: one 201, the rest 409, never a 500', async () => {
+      const t = await webServerLike('Racy', 904);
+      const same = await Promise.all(Array.from({ length: 6 }, () => admin('POST', '/templates', { body: t })));
+      expect(same.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+      const oid = await Promise.all(Array.from({ length: 6 }, (_, i) => admin('POST', '/templates', { body: { ...t, name: `RacyOid${i}`, oid: `${t.oid}.1` } })));
+      expect(oid.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+      expect(oid.filter((r) => r.status === 409).every((r) => r.json?.field === 'body.oid')).toBe(true);
+      expect((await events('template.created')).filter((e) => e.template === 'Racy')).toHaveLength(1);
+    });
+
     it('PUT replaces (audited with the changed fields), keeps the name, 404 for an unknown one; disable/enable take effect at once', async () => {
       const t = ((await admin('GET', '/templates/OpsWeb')).json as unknown as { template: Template }).template;
       const changed = { ...t, enrollment: { ...t.enrollment, pendAllRequests: true }, minorRevision: t.minorRevision + 1 };
