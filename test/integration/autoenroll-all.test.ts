@@ -28,7 +28,8 @@ function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: 
   });
 }
 
-describe('opences autoenroll allAutoenroll: every template the caller has Autoenroll permission on', () => {
+// Each test runs the CLI several times as separate processes: give a loaded machine room.
+describe('opences autoenroll allAutoenroll: every template the caller has Autoenroll permission on', { timeout: 180_000 }, () => {
   let s: TestServer;
   const dir = tmp('opences-auto-all-');
   const certDir = join(dir, 'certs');

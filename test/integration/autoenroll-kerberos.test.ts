@@ -25,7 +25,8 @@ function autoenroll(config: string, env: Record<string, string>): Promise<{ stat
   });
 }
 
-describe('opences autoenroll with auth: kerberos, against a real MIT KDC', () => {
+// Each test runs the CLI several times as separate processes: give a loaded machine room.
+describe('opences autoenroll with auth: kerberos, against a real MIT KDC', { timeout: 180_000 }, () => {
   let kdc: Kdc;
   let s: TestServer;
   let hostKeytab: string;

@@ -46,7 +46,8 @@ _continue_ = "dns=www.inf.example.test&ipaddress=192.0.2.10&"
 CertificateTemplate = WebServer
 `;
 
-describe('opences req new/enroll --inf (certreq INF files)', () => {
+// Each test runs the CLI several times as separate processes: give a loaded machine room.
+describe('opences req new/enroll --inf (certreq INF files)', { timeout: 180_000 }, () => {
   let s: TestServer;
   const dir = tmp('opences-req-inf-');
   const pw = join(dir, 'alice.pw');

@@ -26,7 +26,8 @@ function cli(args: string[], env: Record<string, string>): Promise<{ code: numbe
   });
 }
 
-describe('opences req --kerberos against a real MIT KDC and a real opences serve', () => {
+// Each test runs the CLI several times as separate processes: give a loaded machine room.
+describe('opences req --kerberos against a real MIT KDC and a real opences serve', { timeout: 180_000 }, () => {
   let kdc: Kdc;
   let s: TestServer;
   let aliceEnv: Record<string, string>;

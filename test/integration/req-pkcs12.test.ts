@@ -36,7 +36,8 @@ function readBack(file: string, passin: string[]): { keyMatches: boolean; subjec
   return { keyMatches: fromKey === fromCert && fromKey.includes('PUBLIC KEY'), subjects, info };
 }
 
-describe('PKCS#12 output of req enroll and req accept (--pfx-out), read back by openssl', () => {
+// Each test runs the CLI several times as separate processes: give a loaded machine room.
+describe('PKCS#12 output of req enroll and req accept (--pfx-out), read back by openssl', { timeout: 180_000 }, () => {
   let s: TestServer;
   const dir = tmp('opences-req-p12-');
   const pw = join(dir, 'alice.pw');

@@ -23,7 +23,8 @@ function cli(args: string[]): Promise<{ code: number; out: string; err: string }
   });
 }
 
-describe('opences req against a real server, through a proxy that records what the server receives', () => {
+// Each test runs the CLI several times as separate processes: give a loaded machine room.
+describe('opences req against a real server, through a proxy that records what the server receives', { timeout: 180_000 }, () => {
   let s: TestServer;
   let proxy: Server;
   let base: string;
