@@ -6,7 +6,8 @@ import { Agent } from 'undici';
 import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
 import { makeCsr, opensslStatus, pemOf, tmp, writeTmp, type Csr } from '../helpers/openssl.js';
 import { postSoap, usernameHeader } from '../helpers/soap-client.js';
-import { cli, cliAsync, NodeProcess } from '../helpers/topology.js';
+import { cliAsync, NodeProcess } from '../helpers/topology.js';
+import { callControlSocket } from '../../src/ops/control-socket.js';
 import { cesPath } from '../../src/http/endpoints.js';
 import { buildRstRequest, parseFault, parseRstrResponse } from '../../src/protocol/wstep/index.js';
 
@@ -49,9 +50,10 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
       ces.push(new NodeProcess(n, { databaseUrl: dbUrl, roles: 'ces', config: { ca: { timeoutMs: 5_000, breakerOpenSeconds: 1 } }, args: ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', join(certs, `${n}.crt`), '--ca-client-key', join(certs, `${n}.key`)] }));
     }
     await Promise.all(ces.map((n) => n.start()));
-    cli(['user', 'add', 'alice', '--password-stdin', '--data-dir', ces[0]!.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
+    // Operator commands reach a node through its control socket (what `opences user add` does when a server runs).
+    await callControlSocket(ces[0]!.dataDir, 'user.add', { name: 'alice', password: PASSWORD }, 'local:admin');
     for (const n of ces) agents.set(n.name, new Agent({ connect: { ca: rootPem }, headersTimeout: 30_000, bodyTimeout: 30_000 }));
-  }, 120_000);
+  }, 180_000);
   afterAll(async () => {
     for (const a of agents.values()) await a.close().catch(() => undefined);
     await Promise.all([...ces.map((n) => n.stop()), ca?.stop()]);
@@ -126,7 +128,7 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     expect(r).toHaveLength(16);
     expect(r.some((x) => x.attempts > 1)).toBe(true); // the kill did hit clients
     expect(victim.proc?.exitCode).toBeNull(); // restarted and running
-  }, 120_000);
+  }, 180_000);
 
   it('kill -9 of the CA node mid-load: the CES nodes fault with "the CA is unreachable", and after its restart every retry is issued', async () => {
     let during: string[] = [];
@@ -152,8 +154,37 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     expect(r.some((x) => x.errors.some((e) => e.includes('the CA is unreachable')))).toBe(true);
   }, 150_000);
 
+  it('one deployment across nodes: a request pended on one CES node is approved on the other and collected on the first; a template change on one reaches the other at once', async () => {
+    const rst = (node: NodeProcess, o: { requestType: 'issue' | 'queryTokenStatus'; der?: Uint8Array; requestId?: string }) => {
+      const to = `${node.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`;
+      return postSoap(to, buildRstRequest({ to, requestType: o.requestType, securityHeaderXml: usernameHeader({ username: 'alice', password: PASSWORD }), ...(o.der ? { token: { valueType: 'pkcs10' as const, der: o.der } } : {}), ...(o.requestId ? { requestId: o.requestId } : {}) }), agents.get(node.name)!);
+    };
+    const [a, b] = [ces[0]!, ces[1]!];
+    const csr = makeCsr({ subject: 'CN=approve.example.test', sans: ['DNS:approve.example.test'], templateName: 'WebServerApproval' });
+    const pending = parseRstrResponse((await rst(a, { requestType: 'issue', der: csr.csrDer })).env!);
+    expect(pending.disposition).toBe('pending');
+    const id = pending.requestId!;
+    // A certificate manager on node b (its control socket, as `opences request approve`): node b's RA has the CA sign.
+    expect(await callControlSocket(b.dataDir, 'request.approve', { id }, 'local:officer')).toMatchObject({ serial: expect.stringMatching(/^[0-9a-f]+$/) });
+    const done = parseRstrResponse((await rst(a, { requestType: 'queryTokenStatus', requestId: id })).env!);
+    expect(done.disposition).toBe('issued');
+    if (done.disposition !== 'issued') return;
+    got.push({ csr, der: Buffer.from(done.certificateDer), attempts: 1, errors: [] });
+    // Request ids come from one sequence: a request on b right after gets a larger id than a's.
+    const next = parseRstrResponse((await rst(b, { requestType: 'issue', der: makeCsr({ subject: 'CN=after.example.test', sans: ['DNS:after.example.test'], templateName: 'WebServerApproval' }).csrDer })).env!);
+    expect(Number(next.requestId)).toBeGreaterThan(Number(id));
+    // Disabled through node a's control socket: node b refuses at once (cache bus), and serves it again once enabled.
+    await callControlSocket(a.dataDir, 'template.disable', { name: 'WebServerApproval' }, 'local:admin');
+    const refused = await rst(b, { requestType: 'issue', der: makeCsr({ subject: 'CN=off.example.test', sans: ['DNS:off.example.test'], templateName: 'WebServerApproval' }).csrDer });
+    expect(refused.status).toBe(500);
+    expect(parseFault(refused.env!)?.reason).toMatch(/WebServerApproval/);
+    await callControlSocket(a.dataDir, 'template.enable', { name: 'WebServerApproval' }, 'local:admin');
+    const back = parseRstrResponse((await rst(b, { requestType: 'issue', der: makeCsr({ subject: 'CN=on.example.test', sans: ['DNS:on.example.test'], templateName: 'WebServerApproval' }).csrDer })).env!);
+    expect(back.disposition).toBe('pending');
+  }, 60_000);
+
   it('afterwards: every certificate a client got is recorded, no request or CSR was issued twice, every issued request has its certificate', async () => {
-    expect(got.length).toBe(16 * 3 + 1);
+    expect(got.length).toBe(16 * 3 + 2);
     const rows = await db.query<{ serial: string; der: Buffer; request_id: string; csr_sha256: string | null; status: string }>(
       'SELECT c.serial, c.der, c.request_id, q.csr_sha256, q.status FROM certificates c JOIN requests q ON q.id = c.request_id',
     );

@@ -6,6 +6,7 @@ import { Agent, request } from 'undici';
 import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
 import { makeCsr, openssl, opensslStatus, pemOf, tmp, writeTmp } from '../helpers/openssl.js';
 import { cli, cliAsync, NodeProcess } from '../helpers/topology.js';
+import { callControlSocket } from '../../src/ops/control-socket.js';
 import { EnrollmentClient, SoapTransport } from '../../src/client/index.js';
 import { cepPath } from '../../src/http/endpoints.js';
 
@@ -70,8 +71,8 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     cep = new NodeProcess('cep', { databaseUrl: dbUrl, roles: 'cep', args: [...remote(cepCert), '--public-url', ces.url] });
     await Promise.all([ces.start(), cep.start()]);
     cli(['user', 'add', 'alice', '--password-stdin', '--data-dir', ces.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
-    cli(['user', 'add', 'impostor', '--password-stdin', '--data-dir', ces.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
-  }, 120_000);
+    await callControlSocket(ces.dataDir, 'user.add', { name: 'impostor', password: PASSWORD }, 'local:admin');
+  }, 180_000);
   afterAll(async () => {
     await Promise.all([cep?.stop(), ces?.stop(), ca?.stop()]);
     await db?.close();
