@@ -31,17 +31,15 @@ const compose = parse(readFileSync(FILE, 'utf8'), { merge: true }) as Compose;
 const subst = (v: string): string => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
 const env = (s: Service): Record<string, string> => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, subst(String(v))]));
 /** The flags of a `serve` command line, as loadConfig takes them. */
-function flags(command: string[]): { file?: string; flags: Record<string, unknown> } {
+function flags(command: string[]): { flags: Record<string, unknown> } {
+  expect(command[0]).toBe('serve');
   const out: Record<string, unknown> = {};
-  let file: string | undefined;
   for (let i = 1; i < command.length; i += 2) {
     const [k, v] = [command[i]!, command[i + 1]!];
-    if (k === '--role') out.roles = v;
-    else if (k === '--hostname') out.hostname = v;
-    else if (k === '--config') file = v;
+    if (k === '--hostname') out.hostname = v;
     else throw new Error(`unexpected flag ${k} in the compose file`);
   }
-  return { file, flags: out };
+  return { flags: out };
 }
 
 /**
@@ -85,9 +83,10 @@ describe('docker-compose.yml', () => {
   it("every node's settings pass opences' own validation, and the enrollment nodes' client certificates are the ones the CA allows", () => {
     const dir = tmp('opences-compose-');
     const caSvc = compose.services.ca!;
-    const caConf = compose.configs[caSvc.configs![0]!.source]!.content;
-    const caCmd = flags(caSvc.command!.slice(0));
-    const ca = loadConfig({ env: env(caSvc), file: writeTmp(dir, 'ca.yaml', caConf), flags: caCmd.flags });
+    const caConf = compose.configs[caSvc.configs![0]!.source]!;
+    expect(env(caSvc).OPENCES_CONFIG).toBe(caSvc.configs![0]!.target);
+    // As in the container: the config file named by OPENCES_CONFIG (here a copy of the inline config).
+    const ca = loadConfig({ env: { ...env(caSvc), OPENCES_CONFIG: writeTmp(dir, 'ca.yaml', caConf.content) }, flags: flags(caSvc.command!).flags });
     expect(ca.roles).toEqual(['ca']);
     expect(ca.ca.url).toBeUndefined();
     // The subjects ca-bootstrap issues are exactly the allowed ones.
@@ -97,7 +96,9 @@ describe('docker-compose.yml', () => {
     for (const name of ['ces', 'cep', 'admin']) {
       const s = compose.services[name]!;
       const c = loadConfig({ env: env(s), flags: flags(s.command!).flags });
+      // Roles come from the environment, so `docker compose exec <node> … user add` loads the same settings as serve.
       expect(c.roles, name).toEqual([name]);
+      expect(env(s).OPENCES_ROLE, name).toBe(name);
       expect(c.ca.url, name).toBe(`https://ca:${ca.ca.apiPort}`);
       // The CA's TLS certificate names the host the enrollment nodes dial.
       expect(ca.hostname).toBe(new URL(c.ca.url!).hostname);

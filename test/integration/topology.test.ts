@@ -127,6 +127,20 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     }
   };
 
+  it('revocation and CRL publication from an enrollment node go to the CA node', async () => {
+    const row = await db.query<{ serial: string }>(`SELECT serial FROM certificates WHERE template = 'WebServer' ORDER BY issued_at LIMIT 1`);
+    const serial = row.rows[0]!.serial;
+    // `opences cert revoke` / `crl publish` on the ces node (its control socket): RemoteCa → /ca/v1.
+    await callControlSocket(ces.dataDir, 'cert.revoke', { serial, reason: 'superseded' }, 'local:admin');
+    const after = await db.query<{ revocation_reason: number | null }>('SELECT revocation_reason FROM certificates WHERE serial = $1', [serial]);
+    expect(after.rows[0]!.revocation_reason).toBe(4);
+    await expect(callControlSocket(ces.dataDir, 'cert.revoke', { serial, reason: 'superseded' }, 'local:admin')).rejects.toThrow(/already revoked/);
+    await callControlSocket(ces.dataDir, 'crl.publish', {}, 'local:admin');
+    const crl = await db.query<{ der: Buffer }>(`SELECT l.der FROM crls l JOIN cas c ON c.id = l.ca_id WHERE c.kind = 'issuing' AND NOT l.delta ORDER BY l.number DESC LIMIT 1`);
+    const text = openssl(['crl', '-inform', 'DER', '-noout', '-text', '-CAfile', join(ca.dataDir, 'certs/issuing_ca.crt')], crl.rows[0]!.der);
+    expect(text.toUpperCase()).toContain(serial.toUpperCase());
+  });
+
   it('the CA API answers the configured client certificate', async () => {
     const r = await callCa({ cert: join(certs, 'ces-node.crt'), key: join(certs, 'ces-node.key') });
     expect(r.status).toBe(200);
