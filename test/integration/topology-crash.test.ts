@@ -152,6 +152,8 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     expect(during[1]).toContain('the CA is unreachable');
     expect(Number(during[2])).toBeLessThan(20_000);
     expect(r.some((x) => x.errors.some((e) => e.includes('the CA is unreachable')))).toBe(true);
+    // While it stayed down the circuit was open: faults without another attempt, saying when to retry.
+    expect(r.some((x) => x.errors.some((e) => /the CA is unreachable \(.*\); retry in \d+ s/.test(e)))).toBe(true);
   }, 150_000);
 
   it('one deployment across nodes: a request pended on one CES node is approved on the other and collected on the first; a template change on one reaches the other at once', async () => {
