@@ -55,6 +55,14 @@ export class PostgresDb implements Db {
     } catch (e) {
       throw mapPgError(e);
     }
+    // A checked-out client whose server goes away between queries emits 'error'; unhandled, that
+    // would end the process. The failing query (or the next one) rejects and the catch below drops it.
+    const lost = (): void => undefined;
+    client.on('error', lost);
+    const release = (destroy?: boolean): void => {
+      client.off('error', lost);
+      client.release(destroy);
+    };
     const tx: Queryable = {
       async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
         const r = await client.query(sql, params as unknown[]);
@@ -68,14 +76,14 @@ export class PostgresDb implements Db {
       await client.query('BEGIN');
       const out = await fn(tx);
       await client.query('COMMIT');
-      client.release();
+      release();
       return out;
     } catch (e) {
       try {
         await client.query('ROLLBACK');
-        client.release();
+        release();
       } catch {
-        client.release(true);
+        release(true);
       }
       throw mapPgError(e);
     }
