@@ -25,6 +25,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY migrations ./migrations
 COPY wsdl ./wsdl
+COPY openapi ./openapi
 RUN mkdir -p /var/lib/opences /var/lib/opences-clients && chown node:node /var/lib/opences /var/lib/opences-clients
 USER node
 VOLUME ["/var/lib/opences"]

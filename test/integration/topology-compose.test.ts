@@ -69,6 +69,14 @@ describe('docker-compose.yml', () => {
     for (const v of Object.values(compose.services).flatMap((s) => s.volumes ?? [])) expect(compose.volumes).toHaveProperty(v.split(':')[0]!);
   });
 
+  it('the image carries what the code reads beside dist/ at run time (migrations, WSDLs, the OpenAPI file)', () => {
+    const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    for (const dir of ['migrations', 'wsdl', 'openapi']) expect(docker, dir).toMatch(new RegExp(`^COPY ${dir} \\./${dir}$`, 'm'));
+    expect(docker).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    expect(docker).toMatch(/^ENTRYPOINT \["node", "dist\/cli\/main\.js"\]$/m);
+    expect(readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n')).not.toContain('openapi');
+  });
+
   it('keeps the CA off the edge: no published ports, only the internal network, its data volume on no other node', () => {
     const ca = compose.services.ca!;
     expect(ca.ports ?? []).toEqual([]);
