@@ -230,6 +230,7 @@ describe('admin REST API: templates, accounts and partners (ca-admin)', () => {
       expect(await canSignIn('bob', password)).toBe(true);
 
       const list = await admin('GET', '/accounts');
+      expect(list.headers['cache-control']).toBe('no-store');
       expect(list.raw.toString()).not.toContain(password);
       expect(list.raw.toString()).not.toMatch(/scrypt|hash/i);
       expect((list.json as unknown as { name: string }[]).map((a) => a.name)).toEqual(expect.arrayContaining(['alice', 'bob']));

@@ -38,6 +38,11 @@ export function mountAdmin(app: Express, core: Core): void {
   const { operations } = loadOpenApi();
   const certAuth = new AdminCertificateAuth(core, core.config.admin.certificates, loadTrustRoots(core.config.admin.trustRoots));
   const router = express.Router();
+  // Admin answers name accounts, certificates and audit events: never cached by anyone.
+  router.use((_req: Request, res: Response, next: NextFunction) => {
+    res.set('cache-control', 'no-store');
+    next();
+  });
   router.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
   router.use(express.text({ limit: TEXT_LIMIT, type: Object.values(TEXT_BODY_TYPES).flat() }));
 

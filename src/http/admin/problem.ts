@@ -31,7 +31,5 @@ export function sendProblem(res: Response, e: unknown): void {
     if (typeof e.details.line === 'number') body.line = e.details.line;
   }
   if (status === 401) res.set('www-authenticate', 'Bearer realm="opences"');
-  // Never cache answers of the admin API (they can name accounts, certificates, audit events).
-  res.set('cache-control', 'no-store');
   res.status(status).type('application/problem+json').send(JSON.stringify(body));
 }
