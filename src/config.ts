@@ -167,6 +167,7 @@ export const configSchema = z
                 groupSearch: z.object({ base: z.string(), filter: z.string().default('(member={dn})'), nameAttribute: z.string().default('cn') }).strict().optional(),
                 groupPrefix: z.string().optional(),
                 cacheSeconds: z.coerce.number().int().min(0).max(3600).default(60),
+                retrySeconds: z.coerce.number().int().min(0).max(3600).default(10),
                 tlsCaFile: z.string().optional(),
                 timeoutMs: z.coerce.number().int().min(100).max(60_000).default(5_000),
               })

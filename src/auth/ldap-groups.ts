@@ -33,6 +33,8 @@ export interface LdapGroupLookupConfig {
   /** Prefix for directory group names (e.g. `ldap:`), so a directory group cannot pose as a local one. */
   groupPrefix?: string;
   cacheSeconds: number;
+  /** After a failed lookup, the directory is not asked again for this long (every lookup meanwhile gets no directory groups at once). Default 10. */
+  retrySeconds?: number;
   tlsCaFile?: string;
   timeoutMs?: number;
 }
@@ -53,6 +55,8 @@ export class LdapGroupLookup {
   private readonly cache = new Map<string, { groups: string[]; expires: number }>();
   private readonly inflight = new Map<string, Promise<string[]>>();
   private readonly clock: Clock;
+  /** Set after a failure: until `until`, lookups fail at once (a directory that is down must not add its timeout to every request). */
+  private backoff: { until: number; reason: string } | null = null;
 
   constructor(
     private readonly cfg: LdapGroupLookupConfig,
@@ -75,18 +79,24 @@ export class LdapGroupLookup {
     const key = principal;
     const hit = this.cache.get(key);
     if (hit && hit.expires > now) return hit.groups;
+    if (this.backoff && this.backoff.until > now) {
+      await this.audit(principal, `directory not asked for ${Math.ceil((this.backoff.until - now) / 1000)} s after a failure (${this.backoff.reason})`);
+      return [];
+    }
     let p = this.inflight.get(key);
     if (!p) {
       p = this.lookup(principal)
         .then((groups) => {
+          this.backoff = null;
           if (this.cache.size > 10_000) this.cache.clear();
           this.cache.set(key, { groups, expires: this.clock.now().getTime() + this.cfg.cacheSeconds * 1000 });
           return groups;
         })
         .catch(async (e: unknown) => {
-          // Failures are not cached beyond this request: the next one asks the directory again.
+          // Failures are not cached as results: after the retry interval the directory is asked again.
           const reason = e instanceof Error ? e.message : String(e);
-          await this.o.audit?.record({ type: 'auth.groups', outcome: 'failure', method: 'kerberos', principal, reason: `LDAP group lookup failed, no directory groups granted: ${reason}` }).catch(() => undefined);
+          this.backoff = { until: this.clock.now().getTime() + (this.cfg.retrySeconds ?? 10) * 1000, reason };
+          await this.audit(principal, reason);
           return [];
         })
         .finally(() => this.inflight.delete(key));
@@ -97,6 +107,11 @@ export class LdapGroupLookup {
 
   invalidate(): void {
     this.cache.clear();
+    this.backoff = null;
+  }
+
+  private async audit(principal: string, reason: string): Promise<void> {
+    await this.o.audit?.record({ type: 'auth.groups', outcome: 'failure', method: 'kerberos', principal, reason: `LDAP group lookup failed, no directory groups granted: ${reason}` }).catch(() => undefined);
   }
 
   private async lookup(principal: string): Promise<string[]> {

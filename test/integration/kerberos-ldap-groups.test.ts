@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { startKdc, type Kdc } from '../helpers/kdc.js';
 import { startSlapd, type Slapd } from '../helpers/slapd.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
+import { fixedClock } from '../../src/clock.js';
 import { makeCsr, tmp } from '../helpers/openssl.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
@@ -133,12 +134,25 @@ describe('LDAP group lookup for Kerberos principals (real KDC + real slapd)', ()
     expect(await ambiguous.groups('alice@OPENCES.TEST')).toEqual([]);
     expect((await s.core.audit.list({ type: 'auth.groups', limit: 1 }))[0]?.reason).toMatch(/matches more than one entry/);
 
+    // A directory that is down is not asked again for retrySeconds: lookups meanwhile fail at once, each audited.
+    const clock = fixedClock(new Date());
+    const down = new LdapGroupLookup({ ...cfg, url: `ldap://127.0.0.1:${await freePort()}`, retrySeconds: 10 }, { audit: s.core.audit, clock });
+    expect(await down.groups('alice@OPENCES.TEST')).toEqual([]);
+    expect((await s.core.audit.list({ type: 'auth.groups', limit: 1 }))[0]?.reason).not.toMatch(/not asked/);
+    const t0 = Date.now();
+    expect(await down.groups('bob@OPENCES.TEST')).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect((await s.core.audit.list({ type: 'auth.groups', limit: 1 }))[0]).toMatchObject({ principal: 'bob@OPENCES.TEST', reason: expect.stringMatching(/directory not asked for 10 s after a failure/) });
+    clock.advance(10_001);
+    expect(await down.groups('carol@OPENCES.TEST')).toEqual([]);
+    expect((await s.core.audit.list({ type: 'auth.groups', limit: 1 }))[0]).toMatchObject({ principal: 'carol@OPENCES.TEST', reason: expect.not.stringMatching(/not asked/) });
+
     await ldap.stop();
     await new Promise((r) => setTimeout(r, 2_100)); // past the cache
     expect(await listed('alice')).toEqual(['EveryoneUser']);
     expect(await listed('bob')).toEqual(['EveryoneUser', 'YamlOpsUser']); // the YAML mapping still applies
     ev = (await s.core.audit.list({ type: 'auth.groups', limit: 1 }))[0];
-    expect(ev).toMatchObject({ outcome: 'failure', principal: 'bob@OPENCES.TEST' });
+    expect(ev).toMatchObject({ outcome: 'failure', principal: 'bob@OPENCES.TEST', reason: expect.stringMatching(/^LDAP group lookup failed, no directory groups granted: /) });
   });
 
   it('refuses to start with a lookup that cannot work', () => {
