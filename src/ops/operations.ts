@@ -292,11 +292,11 @@ export const OPERATIONS: Record<string, Op> = {
     const a = parse(z.object({ name: z.string() }), args);
     const p = (await listPartners(core.db)).find((x) => x.name === a.name);
     if (!p) throw new OpencesError('notFound', `no partner ${a.name}`);
-    const roots = p.roots.map((der) => {
+    const view = (der: Uint8Array) => {
       const c = new X509Certificate(Buffer.from(der));
       return { subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo).toISOString(), sha256: c.fingerprint256.replace(/:/g, '').toLowerCase(), pem: pem(der) };
-    });
-    return { name: p.name, mapFrom: p.mapFrom, templates: p.templates, enabled: p.enabled, roots };
+    };
+    return { name: p.name, mapFrom: p.mapFrom, templates: p.templates, enabled: p.enabled, roots: p.roots.map(view), intermediates: p.intermediates.map(view), crlUrls: p.crlUrls, crlGraceHours: p.crlGraceSeconds / 3600, crlCheck: p.crlCheck };
   },
   'partner.list': async (core) => {
     const crls = await listPartnerCrls(core.db);

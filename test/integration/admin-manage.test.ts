@@ -286,7 +286,7 @@ describe('admin REST API: templates, accounts and partners (ca-admin)', () => {
     const rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
 
     it('add, list, show (roots with fingerprints), remove — ca-admin only, audited', async () => {
-      const body = { name: 'acme', rootsPem: rootPem, mapFrom: 'email', templates: ['WebServer'] };
+      const body = { name: 'acme', rootsPem: rootPem, mapFrom: 'email', templates: ['WebServer'], crlUrls: ['http://127.0.0.1:9/acme.crl'], crlGraceHours: 2, crlCheck: 'chain' };
       expect((await api('POST', '/partners', { token: tokens.manager, body })).status).toBe(403);
       const r = await admin('POST', '/partners', { body });
       expect(r.status, r.raw.toString()).toBe(201);
@@ -296,7 +296,7 @@ describe('admin REST API: templates, accounts and partners (ca-admin)', () => {
       expect(shown.roots[0]!.sha256).toBe(new X509Certificate(rootPem).fingerprint256.replace(/:/g, '').toLowerCase());
       expect(shown.roots[0]!.subject).toBe('CN=Acme Root');
       expect(openssl(['x509', '-noout', '-subject'], shown.roots[0]!.pem)).toMatch(/Acme Root/);
-      expect(shown).toMatchObject({ templates: ['WebServer'], mapFrom: 'email' });
+      expect(shown).toMatchObject({ templates: ['WebServer'], mapFrom: 'email', crlUrls: ['http://127.0.0.1:9/acme.crl'], crlGraceHours: 2, crlCheck: 'chain', intermediates: [] });
       expect((await api('GET', '/partners', { token: tokens.auditor })).status).toBe(403);
       expect((await api('DELETE', '/partners/acme', { token: tokens.manager })).status).toBe(403);
       expect((await admin('DELETE', '/partners/acme')).json).toEqual({ name: 'acme', removed: true });
@@ -315,6 +315,10 @@ describe('admin REST API: templates, accounts and partners (ca-admin)', () => {
       expect([badName.status, badName.json?.field]).toEqual([400, 'body.name']);
       const badMap = await admin('POST', '/partners', { body: { name: 'beta', rootsPem: rootPem, mapFrom: 'serial' } });
       expect([badMap.status, badMap.json?.field]).toEqual([400, 'body.mapFrom']);
+      const badUrl = await admin('POST', '/partners', { body: { name: 'beta', rootsPem: rootPem, crlUrls: ['file:///etc/passwd'] } });
+      expect([badUrl.status, badUrl.json?.field]).toEqual([400, 'body.crlUrls.0']);
+      const badCrl = await admin('POST', '/partners', { body: { name: 'beta', rootsPem: rootPem, crls: ['not base64!'] } });
+      expect([badCrl.status, badCrl.json?.field]).toEqual([400, 'body.crls.0']);
       expect((await admin('GET', '/partners/beta')).status).toBe(404);
     });
   });

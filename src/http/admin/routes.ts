@@ -109,7 +109,8 @@ export const ROUTES: Record<string, RouteDef> = {
     roles: ADMIN,
     async handle(c, i) {
       try {
-        return await op(c, 'partner.add', { name: i.body.name, rootsPem: i.body.rootsPem, mapFrom: i.body.mapFrom, templates: i.body.templates }, i, 201);
+        const b = i.body;
+        return await op(c, 'partner.add', { name: b.name, rootsPem: b.rootsPem, intermediatesPem: b.intermediatesPem, mapFrom: b.mapFrom, templates: b.templates, crls: b.crls, crlUrls: b.crlUrls, crlGraceHours: b.crlGraceHours, crlCheck: b.crlCheck }, i, 201);
       } catch (e) {
         // The store names the decoded roots; the caller sent them as rootsPem.
         if (e instanceof OpencesError && e.details.field === 'roots') throw new OpencesError(e.kind, e.message, { ...e.details, field: 'body.rootsPem' });
