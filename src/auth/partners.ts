@@ -267,7 +267,8 @@ export class PartnerRegistry {
   /** Null when the certificate is not revoked as far as the partner's CRLs tell; a partner without CRLs is not checked. */
   private async revocation(partner: Partner, chain: X509Certificate[], now: Date): Promise<string | null> {
     if (partner.crlUrls.length) await Promise.all(partner.crlUrls.map((u) => this.refreshUrl(partner, u, now)));
-    const crls = (this.cache?.crls.get(partner.name) ?? []).filter((c) => c.source === 'file' || partner.crlUrls.includes(c.url ?? ''));
+    // The snapshot again: an operator change during a fetch reloads it, fetched CRL included.
+    const crls = ((await this.snapshot()).crls.get(partner.name) ?? []).filter((c) => c.source === 'file' || partner.crlUrls.includes(c.url ?? ''));
     if (crls.length === 0 && partner.crlUrls.length === 0) return null;
     return partnerRevocation(chain, crls, { now, graceMs: partner.crlGraceSeconds * 1000, mode: partner.crlCheck });
   }
