@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -298,6 +298,22 @@ describe('admin REST API: templates, accounts and partners (ca-admin)', () => {
       expect(openssl(['x509', '-noout', '-subject'], shown.roots[0]!.pem)).toMatch(/Acme Root/);
       expect(shown).toMatchObject({ templates: ['WebServer'], mapFrom: 'email', crlUrls: ['http://127.0.0.1:9/acme.crl'], crlGraceHours: 2, crlCheck: 'chain', intermediates: [] });
       expect((await api('GET', '/partners', { token: tokens.auditor })).status).toBe(403);
+      // A newer CRL of the partner root, made with openssl ca, loaded through the API.
+      writeFileSync(join(dir, 'ca.cnf'), `[ca]\ndefault_ca = d\n[d]\ndatabase = ${join(dir, 'index.txt')}\ncrlnumber = ${join(dir, 'crlnumber')}\ndefault_md = sha256\ndefault_crl_days = 7\n`);
+      writeFileSync(join(dir, 'index.txt'), '');
+      writeFileSync(join(dir, 'crlnumber'), '01\n');
+      openssl(['ca', '-gencrl', '-config', join(dir, 'ca.cnf'), '-keyfile', join(dir, 'root.key'), '-cert', join(dir, 'root.pem'), '-out', join(dir, 'root.crl')]);
+      const crl = readFileSync(join(dir, 'root.crl')).toString('base64');
+      expect((await api('POST', '/partners/acme/crls', { token: tokens.manager, body: { crls: [crl] } })).status).toBe(403);
+      const loaded = await admin('POST', '/partners/acme/crls', { body: { crls: [crl] } });
+      expect(loaded.status, loaded.raw.toString()).toBe(200);
+      expect((loaded.json as unknown as { crls: { issuer: string }[] }).crls[0]!.issuer).toMatch(/Acme Root/);
+      const listed = (await admin('GET', '/partners')).json as unknown as { crls: { source: string }[] }[];
+      expect(listed[0]!.crls.length).toBeGreaterThanOrEqual(1);
+      const forged = await admin('POST', '/partners/acme/crls', { body: { crls: [Buffer.from('-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n').toString('base64')] } });
+      expect(forged.status).toBeGreaterThanOrEqual(400);
+      expect(forged.status).toBeLessThan(500);
+      expect((await admin('POST', '/partners/nosuch/crls', { body: { crls: [crl] } })).status).toBe(404);
       expect((await api('DELETE', '/partners/acme', { token: tokens.manager })).status).toBe(403);
       expect((await admin('DELETE', '/partners/acme')).json).toEqual({ name: 'acme', removed: true });
       expect((await admin('GET', '/partners/acme')).status).toBe(404);

@@ -118,6 +118,7 @@ export const ROUTES: Record<string, RouteDef> = {
       }
     },
   },
+  addPartnerCrls: { roles: ADMIN, handle: (c, i) => op(c, 'partner.crl', { name: i.params.name, crls: i.body.crls }, i) },
   removePartner: { roles: ADMIN, handle: (c, i) => op(c, 'partner.remove', { name: i.params.name }, i) },
   listAccounts: { roles: ADMIN, handle: (c, i) => op(c, 'user.list', {}, i) },
   getAccount: { roles: ADMIN, handle: (c, i) => op(c, 'user.show', { name: i.params.name }, i) },
