@@ -8,6 +8,8 @@ import { cesPath } from '../../src/http/endpoints.js';
 import { buildRstRequest, parseRstrResponse } from '../../src/protocol/wstep/index.js';
 import { fixedClock } from '../../src/clock.js';
 import { latestCrl } from '../../src/store/crl-repo.js';
+import { CrlScheduler, type Timers } from '../../src/ca/crl-scheduler.js';
+import { createLogger } from '../../src/log.js';
 
 const HOUR = 3600_000;
 
@@ -166,6 +168,36 @@ describe('delta CRLs and the CRL schedule', () => {
     const latestDelta = (await latestCrl(s.core.db, caId, true))!;
     expect(latestDelta.nextUpdate.getTime() - latestDelta.thisUpdate.getTime()).toBe(2 * HOUR);
     expect(latestDelta.thisUpdate.getTime()).toBe(clock.now().getTime());
+  });
+
+  it('the scheduler on injected timers: a failing publication is audited and does not stop the schedule; stop() ends it', async () => {
+    const ticks: (() => void)[] = [];
+    const timers: Timers = { setInterval: (fn) => ticks.push(fn), clearInterval: () => ticks.splice(0) };
+    let calls = 0;
+    // The real CA behind a gate that fails the first call (a database outage, say).
+    const ca = s.core.ca as unknown as { publishCrlIfDue(kind: 'full' | 'delta', ms: number): Promise<Uint8Array | null> };
+    const flaky = {
+      publishCrlIfDue: async (kind: 'full' | 'delta', ms: number) => {
+        calls++;
+        if (calls === 1) throw new Error('database unreachable (test)');
+        return ca.publishCrlIfDue(kind, ms);
+      },
+    };
+    const sched = new CrlScheduler({ ca: flaky, fullPeriodMs: 24 * HOUR, deltaPeriodMs: HOUR, checkEveryMs: 1000, audit: s.core.audit, log: createLogger('silent'), timers });
+    sched.start(); // runs a first check at once: it fails
+    await expect(sched.tick()).rejects.toThrow(/database unreachable/);
+    const failed = (await s.core.audit.list({ type: 'crl.publish', limit: 20 })).find((e) => e.outcome === 'failure');
+    expect(failed).toMatchObject({ actor: 'opences', reason: 'database unreachable (test)', details: { scheduled: true } });
+    expect(ticks).toHaveLength(1);
+    const delta0 = await newest(true);
+    clock.advance(HOUR);
+    ticks[0]!();
+    const r = await sched.tick(); // joins the check the timer started
+    expect(r.full).toBe(false);
+    expect(calls).toBe(3); // the failed check, then full (not due) and delta (due: by it or by the server's own schedule)
+    expect(await newest(true)).toBeGreaterThan(delta0);
+    await sched.stop();
+    expect(ticks).toHaveLength(0);
   });
 
   it('what is due is decided under the CRL lock: concurrent publishers (other nodes, the schedule) publish one full CRL', async () => {
