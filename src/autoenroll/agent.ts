@@ -68,15 +68,16 @@ export class AutoenrollAgent {
   }
 
   /**
-   * With `allAutoenroll`: one entry per template the policy marks autoEnroll for this caller (the
-   * MS-XCEP permission), unless `certificates` already holds it; files named after the template.
+   * With `allAutoenroll`: one entry per template that, as for Windows auto-enrollment, both carries
+   * the auto-enrollment flag (MS-CRTD CT_FLAG_AUTO_ENROLLMENT) and grants this caller Autoenroll
+   * (the MS-XCEP permission), unless `certificates` already holds it; files named after the template.
    */
   private autoEntries(templates: PolicyTemplate[]): AutoenrollEntry[] {
     const all = this.config.allAutoenroll;
     if (!all) return [];
     const listed = new Set(this.config.certificates.map((c) => c.template.toLowerCase()));
     return templates
-      .filter((t) => t.autoEnroll && !listed.has(t.name.toLowerCase()))
+      .filter((t) => t.autoEnroll && t.autoEnrollmentFlag && !listed.has(t.name.toLowerCase()))
       .map((t) => {
         const base = join(all.dir, t.name.replace(/[^A-Za-z0-9._-]/g, '_'));
         return { template: t.name, subject: '', sans: [], keyType: all.keyType, key: `${base}.key`, cert: `${base}.crt`, chain: `${base}-chain.crt`, postRenew: all.postRenew };

@@ -13,7 +13,10 @@ export interface PolicyTemplate {
   name: string;
   schema: number;
   enroll: boolean;
+  /** The caller's Autoenroll permission (MS-XCEP permission.autoEnroll). */
   autoEnroll: boolean;
+  /** The template's own CT_FLAG_AUTO_ENROLLMENT (MS-CRTD msPKI-Enrollment-Flag 0x20): it is meant for auto-enrollment. */
+  autoEnrollmentFlag: boolean;
   validityPeriodSeconds: number;
   renewalPeriodSeconds: number;
   /** Enrollment URLs of the CAs that issue it, best priority first, with their auth type (2 Kerberos, 4 username, 8 certificate). */
@@ -37,6 +40,7 @@ export class EnrollmentClient {
       schema: p.attributes.policySchema,
       enroll: p.attributes.enroll,
       autoEnroll: p.attributes.autoEnroll,
+      autoEnrollmentFlag: ((p.attributes.enrollmentFlags ?? 0) & 0x20) !== 0,
       validityPeriodSeconds: p.attributes.validityPeriodSeconds,
       renewalPeriodSeconds: p.attributes.renewalPeriodSeconds,
       enrollmentUrls: (p.cAs ?? [])

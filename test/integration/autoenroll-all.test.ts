@@ -39,15 +39,17 @@ describe('opences autoenroll allAutoenroll: every template the caller has Autoen
     s = await startTestServer();
     await runOperation(s.core, 'user.add', { name: 'host2', password: 'H0st2-pass', email: 'host2@example.test' }, 'test');
     const user = (await listTemplates(s.core.db)).find((t) => t.name === 'User')!;
-    const clone = (name: string, n: number, autoenroll: boolean) => ({
+    const clone = (name: string, n: number, autoenroll: boolean, flag = autoenroll) => ({
       ...structuredClone(user),
       name,
       displayName: name,
       oid: `${user.oid}.${n}`,
+      enrollment: { ...user.enrollment, autoEnrollment: flag },
       permissions: [{ principal: 'user:host2', read: true, enroll: true, autoenroll }],
     });
-    // host2 may autoenroll for AutoUser; for EnrollOnly (and the defaults) it may only enroll.
-    await runOperation(s.core, 'template.import', { yaml: templatesToYaml([clone('AutoUser', 91, true), clone('EnrollOnly', 92, false)]) }, 'test');
+    // host2 may autoenroll for AutoUser; for EnrollOnly (and the defaults) it may only enroll; PermOnly
+    // grants Autoenroll but is not flagged for auto-enrollment, which Windows requires too.
+    await runOperation(s.core, 'template.import', { yaml: templatesToYaml([clone('AutoUser', 91, true), clone('EnrollOnly', 92, false), clone('PermOnly', 94, true, false)]) }, 'test');
     transport = new SoapTransport({ auth: { kind: 'username', username: 'host2', password: 'H0st2-pass' }, caBundlePem: s.rootPem });
   });
   afterAll(async () => {
@@ -57,9 +59,10 @@ describe('opences autoenroll allAutoenroll: every template the caller has Autoen
 
   const cep = () => `${s.url}${cepPath('UsernamePassword')}`;
 
-  it('GetPolicies marks exactly that template autoEnroll for the caller', async () => {
+  it('GetPolicies grants the caller Autoenroll on AutoUser and PermOnly, and only AutoUser is flagged for auto-enrollment', async () => {
     const { templates } = await new EnrollmentClient(transport).getPolicies(cep());
-    expect(templates.filter((t) => t.autoEnroll).map((t) => t.name)).toEqual(['AutoUser']);
+    expect(templates.filter((t) => t.autoEnroll).map((t) => t.name).sort()).toEqual(['AutoUser', 'PermOnly']);
+    expect(templates.filter((t) => t.autoEnroll && t.autoEnrollmentFlag).map((t) => t.name)).toEqual(['AutoUser']);
     expect(templates.find((t) => t.name === 'EnrollOnly')?.enroll).toBe(true);
   });
 
@@ -103,7 +106,7 @@ describe('opences autoenroll allAutoenroll: every template the caller has Autoen
   it('a template that needs an enrollee-supplied subject is reported denied with the reason, and nothing is written', async () => {
     await runOperation(s.core, 'user.add', { name: 'host3', password: 'H0st3-pass' }, 'test');
     const web = (await listTemplates(s.core.db)).find((t) => t.name === 'WebServer')!;
-    const autoWeb = { ...structuredClone(web), name: 'AutoWeb', displayName: 'AutoWeb', oid: `${web.oid}.93`, permissions: [{ principal: 'user:host3', read: true, enroll: true, autoenroll: true }] };
+    const autoWeb = { ...structuredClone(web), name: 'AutoWeb', displayName: 'AutoWeb', oid: `${web.oid}.93`, enrollment: { ...web.enrollment, autoEnrollment: true }, permissions: [{ principal: 'user:host3', read: true, enroll: true, autoenroll: true }] };
     await runOperation(s.core, 'template.import', { yaml: templatesToYaml([autoWeb]) }, 'test');
     const t3 = new SoapTransport({ auth: { kind: 'username', username: 'host3', password: 'H0st3-pass' }, caBundlePem: s.rootPem });
     try {
