@@ -183,11 +183,17 @@ export class LocalCa implements CaBackend, CrlPublisher {
 
     return this.o.db.transaction(async (tx) => {
       // The order's request row is the lock: concurrent retries of one order serialise here.
-      const req = await tx.query<{ status: string }>('SELECT status FROM requests WHERE id = $1 FOR UPDATE', [order.orderId]);
+      const req = await tx.query<{ status: string; csr_der: Uint8Array | null }>('SELECT status, csr_der FROM requests WHERE id = $1 FOR UPDATE', [order.orderId]);
       if (req.rowCount === 0) throw new OpencesError('notFound', `no request ${order.orderId} for this order`);
       const existing = await findByRequestId(tx, order.orderId);
       if (existing) {
         return { serial: existing.serial, der: existing.der, chain: this.o.info.chain, notBefore: existing.notBefore, notAfter: existing.notAfter, replayed: true };
+      }
+      // The order must be the recorded request's, still open (orders also arrive over the network: src/http/ca-api.ts).
+      const row = req.rows[0]!;
+      if (row.status !== 'pending') throw new OpencesError('conflict', `request ${order.orderId} is ${row.status}; only a pending request is signed`);
+      if (row.csr_der && Buffer.compare(Buffer.from(row.csr_der), Buffer.from(order.csrDer)) !== 0) {
+        throw new OpencesError('conflict', `the order's certificate request is not the one recorded for request ${order.orderId}`);
       }
       for (let attempt = 0; attempt < 5; attempt++) {
         const serial = newSerial(this.random);

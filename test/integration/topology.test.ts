@@ -8,7 +8,7 @@ import { makeCsr, openssl, opensslStatus, pemOf, tmp, writeTmp } from '../helper
 import { cli, cliAsync, NodeProcess } from '../helpers/topology.js';
 import { callControlSocket } from '../../src/ops/control-socket.js';
 import { EnrollmentClient, SoapTransport } from '../../src/client/index.js';
-import { cepPath } from '../../src/http/endpoints.js';
+import { cepPath, cesPath } from '../../src/http/endpoints.js';
 
 const PASSWORD = 'Spl1t-topology';
 
@@ -203,6 +203,13 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     await expect(
       rc.issue({ orderId: '1', template: 'WebServer', csrDer: broken, subject: [{ type: 'CN', value: 'x' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'x' }),
     ).rejects.toMatchObject({ kind: 'badSignature' });
+    // And the order must carry the recorded request's CSR: not another key under a pending request's id.
+    const pend = await client().issue(`${ces.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`, { format: 'pkcs10', der: makeCsr({ subject: 'CN=wait.example.test', sans: ['DNS:wait.example.test'], templateName: 'WebServerApproval' }).csrDer });
+    expect(pend.status).toBe('pending');
+    await expect(
+      rc.issue({ orderId: pend.requestId, template: 'WebServer', csrDer: csr.csrDer, subject: [{ type: 'CN', value: 'wait.example.test' }], sans: [{ type: 'dns', value: 'wait.example.test' }], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' }),
+    ).rejects.toMatchObject({ kind: 'conflict', message: expect.stringContaining('not the one recorded') });
+    expect((await db.query(`SELECT 1 FROM certificates WHERE request_id = $1`, [pend.requestId])).rows).toEqual([]);
     await rc.close();
   });
 });
