@@ -47,6 +47,7 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
   let ca: NodeProcess;
   let ces: NodeProcess;
   let cep: NodeProcess;
+  let cep2: NodeProcess;
   let certs: string;
   let rootPem: string;
 
@@ -69,12 +70,14 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     ces = await new NodeProcess('ces', { databaseUrl: dbUrl, roles: 'ces', args: remote(cesCert) }).allocate();
     // The policy node advertises the enrollment node (behind a load balancer: its URL).
     cep = new NodeProcess('cep', { databaseUrl: dbUrl, roles: 'cep', args: [...remote(cepCert), '--public-url', ces.url] });
-    await Promise.all([ces.start(), cep.start()]);
+    // A second policy node (behind the same balancer in production), with the same client certificate subject.
+    cep2 = new NodeProcess('cep2', { databaseUrl: dbUrl, roles: 'cep', args: [...remote(cepCert), '--public-url', ces.url] });
+    await Promise.all([ces.start(), cep.start(), cep2.start()]);
     cli(['user', 'add', 'alice', '--password-stdin', '--data-dir', ces.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
     await callControlSocket(ces.dataDir, 'user.add', { name: 'impostor', password: PASSWORD }, 'local:admin');
   }, 180_000);
   afterAll(async () => {
-    await Promise.all([cep?.stop(), ces?.stop(), ca?.stop()]);
+    await Promise.all([cep?.stop(), cep2?.stop(), ces?.stop(), ca?.stop()]);
     await db?.close();
   });
 
@@ -104,11 +107,26 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     expect(ca.out).toContain('CA API: order signed');
   });
 
+  it('two policy nodes on one database answer alike, and a template disabled through one is gone from both at once', async () => {
+    const names = async (node: NodeProcess): Promise<string[]> => (await client().getPolicies(`${node.url}${cepPath('UsernamePassword')}`)).templates.map((t) => t.name).sort();
+    const before = await names(cep);
+    expect(before).toContain('User');
+    expect(await names(cep2)).toEqual(before);
+    await callControlSocket(cep.dataDir, 'template.disable', { name: 'User' }, 'local:admin');
+    try {
+      expect(await names(cep2)).toEqual(before.filter((n) => n !== 'User'));
+      expect(await names(cep)).toEqual(before.filter((n) => n !== 'User'));
+    } finally {
+      await callControlSocket(cep.dataDir, 'template.enable', { name: 'User' }, 'local:admin');
+    }
+    expect(await names(cep2)).toEqual(before);
+  });
+
   it('the ces and cep data directories hold no CA private key; the ca node does', () => {
     const caKeys = [spkiOf(readFileSync(join(ca.dataDir, 'certs/root_ca.crt'), 'utf8')), spkiOf(readFileSync(join(ca.dataDir, 'certs/issuing_ca.crt'), 'utf8'))];
     const onCa = [...privateKeysIn(ca.dataDir).values()];
     expect(caKeys.every((k) => onCa.includes(k))).toBe(true); // the check can see a CA key where there is one
-    for (const node of [ces, cep]) {
+    for (const node of [ces, cep, cep2]) {
       const keys = privateKeysIn(node.dataDir);
       expect([...keys.values()].filter((k) => caKeys.includes(k)), node.name).toEqual([]);
       // Only its own TLS key; no key store at all.
