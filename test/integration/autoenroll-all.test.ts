@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,18 +14,13 @@ import { EnrollmentClient } from '../../src/client/enrollment-client.js';
 import { systemClock } from '../../src/clock.js';
 import { listTemplates } from '../../src/store/template-repo.js';
 import { templatesToYaml } from '../../src/policy/template-yaml.js';
+import { runCli } from '../helpers/cli.js';
 
 /** The command as its own process; asynchronous, because the server it talks to runs in this one. */
-function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../src/cli/main.ts'), ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
-  });
-}
+const cli = async (args: string[]) => {
+  const r = await runCli(args);
+  return { status: r.code, stdout: r.out, stderr: r.err };
+};
 
 // Each test runs the CLI several times as separate processes: give a loaded machine room.
 describe('opences autoenroll allAutoenroll: every template the caller has Autoenroll permission on', { timeout: 180_000 }, () => {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -9,20 +8,10 @@ import { opensslRootCa } from '../helpers/openssl-ca.js';
 import { cepPath } from '../../src/http/endpoints.js';
 import { buildGetPoliciesRequest } from '../../src/protocol/xcep/index.js';
 import { parseFault } from '../../src/protocol/wstep/index.js';
+import { runCli } from '../helpers/cli.js';
 
-const CLI = join(__dirname, '../../src/cli/main.ts');
 
-function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent' } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? 1, out, err }));
-    p.stdin.end();
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 /** The operator's side of partner revocation, through the `opences` command and a running server's control socket. */
 describe('opences partner add --crl / partner crl / partner list', () => {

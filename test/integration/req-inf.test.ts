@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,20 +8,10 @@ import { runOperation } from '../../src/ops/operations.js';
 import { cepPath } from '../../src/http/endpoints.js';
 import { parseCsr } from '../../src/protocol/pkcs10/csr.js';
 import { decodeBase64Token } from '../../src/protocol/pkcs10/base64.js';
+import { runCli } from '../helpers/cli.js';
 
-const CLI = join(__dirname, '../../src/cli/main.ts');
 
-function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent' } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? 1, out, err }));
-    p.stdin.end();
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 const WEB_INF = `[Version]
 Signature="$Windows NT$"

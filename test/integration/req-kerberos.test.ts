@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,21 +9,11 @@ import { runOperation } from '../../src/ops/operations.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
 import { SoapTransport } from '../../src/client/transport.js';
 import { EnrollmentClient } from '../../src/client/enrollment-client.js';
+import { runCli } from '../helpers/cli.js';
 
-const CLI = join(__dirname, '../../src/cli/main.ts');
 
 /** The `opences` command as a separate process, with the Kerberos environment a user would have. */
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent', ...env } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? 1, out, err }));
-    p.stdin.end();
-  });
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, { env });
 
 // Each test runs the CLI several times as separate processes: give a loaded machine room.
 describe('opences req --kerberos against a real MIT KDC and a real opences serve', { timeout: 180_000 }, () => {

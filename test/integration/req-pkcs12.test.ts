@@ -1,25 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { openssl, opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
+import { runCli } from '../helpers/cli.js';
 
-const CLI = join(__dirname, '../../src/cli/main.ts');
 
-function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent' } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? 1, out, err }));
-    p.stdin.end();
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 /** What openssl finds in a PKCS#12: the key's public half, the certificates' subjects, and whether the key belongs to the first certificate. */
 function readBack(file: string, passin: string[]): { keyMatches: boolean; subjects: string[]; info: string } {

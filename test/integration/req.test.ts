@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,20 +7,10 @@ import { freePort, startTestServer, type TestServer } from '../helpers/server.js
 import { opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
+import { runCli } from '../helpers/cli.js';
 
-const CLI = join(__dirname, '../../src/cli/main.ts');
 
-function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent' } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? 1, out, err }));
-    p.stdin.end();
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 // Each test runs the CLI several times as separate processes: give a loaded machine room.
 describe('opences req against a real server, through a proxy that records what the server receives', { timeout: 180_000 }, () => {
