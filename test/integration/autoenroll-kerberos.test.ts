@@ -42,7 +42,7 @@ describe('opences autoenroll with auth: kerberos, against a real MIT KDC', { tim
     s = await startTestServer({ config: { 'auth.kerberos': { keytab: httpKeytab, servicePrincipal: 'HTTP@localhost' } } });
     // A Machine-like template the host may autoenroll for.
     const machine = (await listTemplates(s.core.db)).find((t) => t.name === 'Machine')!;
-    const auto = { ...structuredClone(machine), name: 'AutoMachine', displayName: 'Auto machine', oid: `${machine.oid}.77`, permissions: [{ principal: 'user:host/web1.opences.test@OPENCES.TEST', read: true, enroll: true, autoenroll: true }] };
+    const auto = { ...structuredClone(machine), name: 'AutoMachine', displayName: 'Auto machine', oid: `${machine.oid}.77`, enrollment: { ...machine.enrollment, autoEnrollment: true }, permissions: [{ principal: 'user:host/web1.opences.test@OPENCES.TEST', read: true, enroll: true, autoenroll: true }] };
     await runOperation(s.core, 'template.import', { yaml: templatesToYaml([auto]) }, 'test');
   });
   afterAll(async () => {
