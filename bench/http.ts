@@ -43,16 +43,84 @@ export interface ServerKerberos {
   krb5Config: string;
 }
 
-/** `opences serve` as its own process on a fresh PostgreSQL schema (the load generator must not share its event loop). */
-export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos }): Promise<ServerUnderTest> {
+const CLI = join(process.cwd(), 'dist/cli/main.js');
+
+/** Starts `opences serve ARGS` and resolves once it says it is serving. */
+async function spawnServe(args: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child: ChildProcess = spawn('node', [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`opences serve ${args.join(' ')} did not start`));
+    }, 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('opences is serving')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    child.once('exit', (c) => reject(new Error(`opences serve exited ${c}`)));
+  });
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+}
+
+/** A fresh schema on the bench PostgreSQL, and its URL. */
+async function freshSchema(): Promise<{ url: string; drop(): Promise<void> }> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: DB });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
   const u = new URL(DB);
   u.searchParams.set('options', `-c search_path=${schema}${process.env.BENCH_PG_OPTIONS ? ' ' + process.env.BENCH_PG_OPTIONS : ''}`);
+  return {
+    url: u.toString(),
+    async drop() {
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end();
+    },
+  };
+}
+
+/**
+ * The split topology (docs/deployment.md): a `ca` node holding the key and a `ces` node that
+ * forwards orders to it over mutual TLS (`--ca-url`), as separate processes on one PostgreSQL.
+ */
+export async function startSplitProcesses(opts: { keyType: string; port: number; pkiPort: number; caPort: number; caPkiPort: number; caApiPort: number }): Promise<ServerUnderTest> {
+  const db = await freshSchema();
+  const caDir = mkdtempSync(join(tmpdir(), 'opences-bench-ca-'));
+  const cesDir = mkdtempSync(join(tmpdir(), 'opences-bench-ces-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: db.url, OPENCES_LOG_LEVEL: 'info', OPENCES_HOSTNAME: 'localhost' };
+  const caConfig = join(caDir, '..', `${caDir.split('/').pop()}.yaml`);
+  writeFileSync(caConfig, `ca:\n  apiPort: ${opts.caApiPort}\n  clients:\n    allowedSubjects: ['CN=bench-ces,O=opences bench']\n`);
+  const ca = await spawnServe(['--role', 'ca', '--workers', '1', '--config', caConfig, '--data-dir', caDir, '--port', String(opts.caPort), '--pki-port', String(opts.caPkiPort), '--host', '127.0.0.1', '--ca-key-type', opts.keyType], env);
+  const cert = join(caDir, '..', `${caDir.split('/').pop()}-ces.crt`);
+  const key = join(caDir, '..', `${caDir.split('/').pop()}-ces.key`);
+  execFileSync('node', [CLI, 'ca', 'client-cert', 'issue', '--subject', 'CN=bench-ces,O=opences bench', '--cert-out', cert, '--key-out', key, '--data-dir', caDir], { env });
+  execFileSync('node', [CLI, 'user', 'add', 'bench', '--password-stdin', '--data-dir', caDir], { env, input: 'Bench-pass\n' });
+  const ces = await spawnServe(['--role', 'ces', '--data-dir', cesDir, '--ca-url', `https://localhost:${opts.caApiPort}`, '--ca-client-cert', cert, '--ca-client-key', key, '--port', String(opts.port), '--pki-port', String(opts.pkiPort), '--host', '127.0.0.1'], env);
+  return {
+    url: `https://localhost:${opts.port}`,
+    async stop() {
+      await stopChild(ces);
+      await stopChild(ca);
+      await db.drop();
+      for (const d of [caDir, cesDir]) rmSync(d, { recursive: true, force: true });
+      for (const f of [caConfig, cert, key]) rmSync(f, { force: true });
+    },
+  };
+}
+
+/** `opences serve` as its own process on a fresh PostgreSQL schema (the load generator must not share its event loop). */
+export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos }): Promise<ServerUnderTest> {
+  const db = await freshSchema();
   const dataDir = mkdtempSync(join(tmpdir(), 'opences-bench-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: u.toString(), OPENCES_DATA_DIR: dataDir, OPENCES_LOG_LEVEL: 'info', OPENCES_HOSTNAME: 'localhost' };
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: db.url, OPENCES_DATA_DIR: dataDir, OPENCES_LOG_LEVEL: 'info', OPENCES_HOSTNAME: 'localhost' };
   const configArgs: string[] = [];
   if (opts.kerberos) {
     // The bench user's Kerberos twin (bench@REALM) gets the same rights through the group mapping.
@@ -61,29 +129,13 @@ export async function startServerProcess(opts: { keyType: string; port: number; 
     configArgs.push('--config', file);
     env.KRB5_CONFIG = opts.kerberos.krb5Config;
   }
-  const cli = join(process.cwd(), 'dist/cli/main.js');
-  execFileSync('node', [cli, 'user', 'add', 'bench', '--password-stdin'], { env, input: 'Bench-pass\n' });
-  const child: ChildProcess = spawn('node', [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), cli, 'serve', ...configArgs, '--port', String(opts.port), '--pki-port', String(opts.pkiPort), '--host', '127.0.0.1', '--ca-key-type', opts.keyType], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('server did not start'));
-    }, 60_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('opences is serving')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
+  execFileSync('node', [CLI, 'user', 'add', 'bench', '--password-stdin'], { env, input: 'Bench-pass\n' });
+  const child = await spawnServe([...configArgs, '--port', String(opts.port), '--pki-port', String(opts.pkiPort), '--host', '127.0.0.1', '--ca-key-type', opts.keyType], env);
   return {
     url: `https://localhost:${opts.port}`,
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end();
+      await stopChild(child);
+      await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

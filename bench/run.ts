@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { createServer } from 'node:net';
 import { benchCa, opensslSpeed } from './ca.js';
-import { benchClientCertificate, benchGetPolicies, benchIssue, startServerProcess, type ServerKerberos } from './http.js';
+import { benchClientCertificate, benchGetPolicies, benchIssue, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
 import { startKdc, type Kdc } from '../test/helpers/kdc.js';
 import type { RateResult } from './stats.js';
 
@@ -70,9 +70,11 @@ async function main(): Promise<void> {
 
   const s = await startServerProcess({ keyType: 'RSA-2048', port: await freePort(), pkiPort: await freePort(), kerberos });
   const limit = { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores };
+  let allRate = 0;
   try {
     lines.push(row(await benchGetPolicies(s, SECONDS)));
     const username = await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken, TLS, PKCS#10, RSA-2048 CA, PostgreSQL)');
+    allRate = username.rate;
     lines.push(row(username, limit));
     const cert = await benchIssue(s, SECONDS, 'CES Issue end-to-end (TLS client certificate)', { kind: 'certificate', ...(await benchClientCertificate(s)) });
     lines.push(row(cert, limit), `| ↳ certificate auth against UsernameToken | | | | | ${((100 * cert.rate) / username.rate).toFixed(0)} % of the UsernameToken rate |`);
@@ -85,6 +87,18 @@ async function main(): Promise<void> {
   } finally {
     await s.stop();
     await kdc?.stop();
+  }
+
+  // `npm run bench -- --topology split`: the same enrollments through a ces node that forwards
+  // to a separate ca node over mutual TLS, next to the single-process figure above.
+  if (process.argv.includes('--topology') && process.argv[process.argv.indexOf('--topology') + 1] === 'split') {
+    const split = await startSplitProcesses({ keyType: 'RSA-2048', port: await freePort(), pkiPort: await freePort(), caPort: await freePort(), caPkiPort: await freePort(), caApiPort: await freePort() });
+    try {
+      const r = await benchIssue(split, SECONDS, 'CES Issue end-to-end, split: ces node → ca node over mutual TLS (UsernameToken, RSA-2048)');
+      lines.push(row(r, limit), `| ↳ split topology against --role all | | | | | ${((100 * r.rate) / allRate).toFixed(0)} % of the --role all rate (remote hop costs ${(100 - (100 * r.rate) / allRate).toFixed(0)} %; target < 15 %) |`);
+    } finally {
+      await split.stop();
+    }
   }
   console.log(lines.join('\n'));
 }
