@@ -197,6 +197,7 @@ const ENV: Record<string, string> = {
   OPENCES_ROLE: 'roles',
   OPENCES_LOG_LEVEL: 'logLevel',
   OPENCES_WORKERS: 'workers',
+  OPENCES_DATABASE_POOL_SIZE: 'databasePoolSize',
   OPENCES_CA_URL: 'ca.url',
   OPENCES_CA_CLIENT_CERT: 'ca.clientCertFile',
   OPENCES_CA_CLIENT_KEY: 'ca.clientKeyFile',
