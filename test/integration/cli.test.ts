@@ -10,20 +10,9 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { insertRequest } from '../../src/store/request-repo.js';
 import { runOperation } from '../../src/ops/operations.js';
+import { CLI, runCli } from '../helpers/cli.js';
 
-const CLI = join(__dirname, '../../src/cli/main.ts');
-
-function cli(args: string[], o: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, OPENCES_LOG_LEVEL: 'silent', ...(o.env ?? {}) } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? 1, out, err }));
-    p.stdin.end(o.input ?? '');
-  });
-}
+const cli = runCli;
 
 describe('operator CLI against a running server (control socket)', () => {
   let s: TestServer;
