@@ -6,8 +6,9 @@ export interface PkiSource {
   crl(slug: string): Promise<Uint8Array | null>;
 }
 
-// Slugs are [A-Za-z0-9_.-]; anything else (path traversal, encoded slashes) is a plain 404.
-const PKI_PATH = /^\/pki\/([A-Za-z0-9_.-]{1,128})\.(crt|crl)$/;
+// Slugs are [A-Za-z0-9_.-]; anything else (path traversal, encoded slashes) is a plain 404. A `+`
+// before `.crl` is ADCS's name for the delta CRL (`<ca>+.crl`), served as `<ca>-delta.crl`.
+const PKI_PATH = /^\/pki\/([A-Za-z0-9_.-]{1,128})(\+?)\.(crt|crl)$/;
 
 /** AIA (caIssuers) and CDP targets: `/pki/<ca>.crt` (DER) and `/pki/<ca>.crl` (DER). */
 export function mountPki(app: Express, source: PkiSource): void {
@@ -17,8 +18,8 @@ export function mountPki(app: Express, source: PkiSource): void {
       res.status(404).type('text/plain').send('not found\n');
       return;
     }
-    const [, slug, ext] = m;
-    const body = ext === 'crt' ? await source.certificate(slug!) : await source.crl(slug!);
+    const [, slug, plus, ext] = m;
+    const body = ext === 'crt' ? (plus ? null : await source.certificate(slug!)) : await source.crl(plus ? `${slug}-delta` : slug!);
     if (!body) {
       res.status(404).type('text/plain').send('not found\n');
       return;

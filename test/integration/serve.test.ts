@@ -62,7 +62,13 @@ describe('opences serve on a fresh data directory', () => {
     const root = await request(`${s.pkiUrl}/pki/opences_Root_CA.crl`);
     expect(root.statusCode).toBe(200);
     await root.body.arrayBuffer();
-    for (const bad of ['/pki/../secrets/tls.key', '/pki/%2e%2e%2fsecrets%2ftls.key', '/pki/nope.crt', '/pki/x.pem']) {
+    // The delta CRL, also under ADCS's name <ca>+.crl: the same bytes, with a delta CRL indicator.
+    const delta = Buffer.from(await (await request(`${s.pkiUrl}/pki/${slug}-delta.crl`)).body.arrayBuffer());
+    const adcs = await request(`${s.pkiUrl}/pki/${slug}+.crl`);
+    expect(adcs.statusCode).toBe(200);
+    expect(Buffer.from(await adcs.body.arrayBuffer()).equals(delta)).toBe(true);
+    expect(openssl(['crl', '-inform', 'DER', '-in', writeTmp(d, 'delta.crl', delta), '-noout', '-text'])).toContain('Delta CRL Indicator');
+    for (const bad of ['/pki/../secrets/tls.key', '/pki/%2e%2e%2fsecrets%2ftls.key', '/pki/nope.crt', '/pki/x.pem', `/pki/${slug}+.crt`, '/pki/+.crl']) {
       const r = await request(`${s.pkiUrl}${bad}`);
       expect(r.statusCode).toBe(404);
       await r.body.text();
