@@ -12,6 +12,7 @@ import {
   basicConstraints,
   certificatePolicies,
   crlDistributionPoints,
+  freshestCrl,
   extKeyUsage,
   keyIdentifier,
   keyUsage,
@@ -56,6 +57,7 @@ interface CaPieces {
   aki: Buffer;
   aia: Buffer;
   cdp: Buffer;
+  freshest?: Buffer;
   notBefore: Date;
   notAfter: Date;
 }
@@ -91,6 +93,8 @@ export class LocalCa implements CaBackend, CrlPublisher {
       aki: authorityKeyIdentifier(keyIdentifier(parts.spki)),
       aia: authorityInfoAccess(`${o.pkiBaseUrl}/pki/${slug}.crt`),
       cdp: crlDistributionPoints(`${o.pkiBaseUrl}/pki/${slug}.crl`),
+      // With delta CRLs, certificates say where they are too (as ADCS does), so relying parties need not find the base first.
+      freshest: o.deltaCrl ? freshestCrl(`${o.pkiBaseUrl}${deltaCrlPath(slug)}`) : undefined,
       notBefore: new Date(issuing.validFrom),
       notAfter: new Date(issuing.validTo),
     };
@@ -160,6 +164,7 @@ export class LocalCa implements CaBackend, CrlPublisher {
     const extensions: Buffer[] = [this.pieces.aki, subjectKeyIdentifier(csr.spki), ...this.profileExtensions(order)];
     if (order.sans.length) extensions.push(subjectAltName(order.sans, sanCritical));
     extensions.push(this.pieces.aia, this.pieces.cdp);
+    if (this.pieces.freshest) extensions.push(this.pieces.freshest);
     return { order, subjectName, spki: csr.spki, notBefore, notAfter, extensions };
   }
 

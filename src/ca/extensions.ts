@@ -76,9 +76,14 @@ export const certificatePolicies = (policies: string[]): Buffer => extension(EXT
 export const authorityInfoAccess = (caIssuersUrl: string): Buffer =>
   extension(EXT.authorityInfoAccess, false, seq(seq(oid('1.3.6.1.5.5.7.48.2'), implicitPrim(6, Buffer.from(caIssuersUrl, 'ascii')))));
 
-export const crlDistributionPoints = (url: string): Buffer =>
+const distributionPoints = (extnId: string, url: string): Buffer =>
   // DistributionPoint { distributionPoint [0] { fullName [0] GeneralNames } }
-  extension(EXT.cRLDistributionPoints, false, seq(seq(implicitCons(0, [implicitCons(0, [implicitPrim(6, Buffer.from(url, 'ascii'))])]))));
+  extension(extnId, false, seq(seq(implicitCons(0, [implicitCons(0, [implicitPrim(6, Buffer.from(url, 'ascii'))])]))));
+
+export const crlDistributionPoints = (url: string): Buffer => distributionPoints(EXT.cRLDistributionPoints, url);
+
+/** Freshest CRL (RFC 5280 §4.2.1.15): where the delta CRLs are, in the CRLDistributionPoints syntax. */
+export const freshestCrl = (url: string): Buffer => distributionPoints('2.5.29.46', url);
 
 /** Microsoft certificate template information: SEQUENCE { templateID OID, major INTEGER, minor INTEGER }. */
 export const templateInformation = (templateOid: string, major: number, minor: number): Buffer =>

@@ -68,6 +68,9 @@ describe('opences serve on a fresh data directory', () => {
     expect(adcs.statusCode).toBe(200);
     expect(Buffer.from(await adcs.body.arrayBuffer()).equals(delta)).toBe(true);
     expect(openssl(['crl', '-inform', 'DER', '-in', writeTmp(d, 'delta.crl', delta), '-noout', '-text'])).toContain('Delta CRL Indicator');
+    // Certificates name the delta too (Freshest CRL), beside the base CRL in their CDP.
+    const tlsText = openssl(['x509', '-in', join(s.dataDir, 'certs/tls.crt'), '-noout', '-text']);
+    expect(tlsText).toMatch(new RegExp(`Freshest CRL:\\s+Full Name:\\s+URI:http://[^\\s]+/pki/${slug}-delta\\.crl`));
     for (const bad of ['/pki/../secrets/tls.key', '/pki/%2e%2e%2fsecrets%2ftls.key', '/pki/nope.crt', '/pki/x.pem', `/pki/${slug}+.crt`, '/pki/+.crl']) {
       const r = await request(`${s.pkiUrl}${bad}`);
       expect(r.statusCode).toBe(404);
