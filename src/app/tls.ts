@@ -1,14 +1,12 @@
-import 'reflect-metadata';
-import { X509Certificate, createPrivateKey, generateKeyPairSync, webcrypto } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { Pkcs10CertificateRequestGenerator } from '@peculiar/x509';
 import type { CaBackend, SanEntry } from '../ca/types.js';
 import { pem } from '../ca/init.js';
+import { newKeyAndRequest } from '../ca/local-request.js';
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
-import { insertRequest } from '../store/request-repo.js';
 
 export interface TlsMaterial {
   cert: string;
@@ -33,26 +31,7 @@ export async function ensureTlsCertificate(o: { dataDir: string; hostname: strin
     const sameCa = c.checkIssued(new X509Certificate(Buffer.from(o.ca.info().issuingCertificate)));
     if (fresh && covers && sameCa) return { cert: certPem, key: readFileSync(keyFile, 'utf8'), created: false };
   }
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const keys = {
-    privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
-    publicKey: await webcrypto.subtle.importKey('spki', publicKey.export({ type: 'spki', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
-  };
-  const csr = await Pkcs10CertificateRequestGenerator.create({ name: `CN=${o.hostname}`, keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } });
-  const csrDer = new Uint8Array(csr.rawData);
-  const now = o.clock.now();
-  const requestId = await insertRequest(o.db, {
-    status: 'pending',
-    requester: 'opences-server',
-    authMethod: 'local',
-    template: 'opences-tls',
-    requestFormat: 'pkcs10',
-    rawRequest: csrDer,
-    csrDer,
-    disposition: 5,
-    dispositionMessage: 'Taken Under Submission',
-    submittedAt: now,
-  });
+  const { privateKey, csrDer, requestId, at: now } = await newKeyAndRequest(o, { commonName: o.hostname, requester: 'opences-server', authMethod: 'local', template: 'opences-tls' });
   const sans: SanEntry[] = names.map((n) => (isIP(n) ? { type: 'ip', value: n } : { type: 'dns', value: n }));
   sans.push({ type: 'ip', value: '127.0.0.1' }, { type: 'ip', value: '::1' });
   const issued = await o.ca.issue({

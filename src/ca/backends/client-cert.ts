@@ -1,13 +1,11 @@
-import 'reflect-metadata';
-import { X509Certificate, generateKeyPairSync, webcrypto } from 'node:crypto';
-import { Pkcs10CertificateRequestGenerator } from '@peculiar/x509';
+import { X509Certificate } from 'node:crypto';
 import type { AuditLog } from '../../audit/log.js';
 import type { Clock } from '../../clock.js';
 import { OpencesError } from '../../errors.js';
 import type { Db } from '../../store/db.js';
-import { insertRequest } from '../../store/request-repo.js';
 import type { LocalCa } from '../engine.js';
 import { pem } from '../init.js';
+import { newKeyAndRequest } from '../local-request.js';
 import type { NameAttribute, SanEntry } from '../types.js';
 
 /**
@@ -36,27 +34,8 @@ export async function issueCaClientCertificate(
   if (!req.subject.length) throw new OpencesError('malformed', 'a CA client certificate needs a subject (it is matched against ca.clients.allowedSubjects)', { field: 'subject' });
   const days = req.days ?? 365;
   if (!Number.isInteger(days) || days < 1 || days > 3650) throw new OpencesError('malformed', '--days must be a whole number from 1 to 3650', { field: 'days' });
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const keys = {
-    privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
-    publicKey: await webcrypto.subtle.importKey('spki', publicKey.export({ type: 'spki', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
-  };
   // The CSR only proves possession; the names come from the operator (the order).
-  const csr = await Pkcs10CertificateRequestGenerator.create({ name: 'CN=opences CA client', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } });
-  const csrDer = new Uint8Array(csr.rawData);
-  const now = o.clock.now();
-  const requestId = await insertRequest(o.db, {
-    status: 'pending',
-    requester: req.actor,
-    authMethod: CA_CLIENT_AUTH_METHOD,
-    template: CA_CLIENT_PROFILE,
-    requestFormat: 'pkcs10',
-    rawRequest: csrDer,
-    csrDer,
-    disposition: 5,
-    dispositionMessage: 'Taken Under Submission',
-    submittedAt: now,
-  });
+  const { privateKey, csrDer, requestId, at: now } = await newKeyAndRequest(o, { commonName: 'opences CA client', requester: req.actor, authMethod: CA_CLIENT_AUTH_METHOD, template: CA_CLIENT_PROFILE });
   const issued = await o.ca.issue({
     orderId: requestId,
     template: CA_CLIENT_PROFILE,
