@@ -41,11 +41,14 @@ export function serveCommand(program: Command): void {
         });
         const workers = workerCount(config);
         const log = createLogger(config.logLevel);
-        const server =
-          workers <= 1 ? await startServer(config, { log }) : isClusterWorker() ? await runWorker(config, log) : await runPrimary(config, workers, log);
+        // Signals are taken from the first moment: one that arrives while the node is still
+        // starting stops it as soon as it has started, instead of killing it half-way.
+        let server: { close(): Promise<void> } | null = null;
+        let stopRequested: string | null = null;
         let stopping = false;
         const stop = (signal: string): void => {
-          if (stopping) return;
+          stopRequested ??= signal;
+          if (!server || stopping) return; // not started yet: the line after the start finishes the job
           stopping = true;
           if (!isClusterWorker()) log.info({ signal }, 'shutting down');
           server.close().then(
@@ -57,6 +60,8 @@ export function serveCommand(program: Command): void {
         process.on('SIGINT', () => stop('SIGINT'));
         // A worker whose primary is gone stops too (the primary owns the listening sockets).
         if (isClusterWorker()) process.on('disconnect', () => stop('primary gone'));
+        server = workers <= 1 ? await startServer(config, { log }) : isClusterWorker() ? await runWorker(config, log) : await runPrimary(config, workers, log);
+        if (stopRequested) stop(stopRequested);
       } catch (e) {
         fail(e);
       }

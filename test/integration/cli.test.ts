@@ -114,9 +114,10 @@ describe('opences serve as a process', () => {
     });
     expect(out).toContain('initialised a new root CA and issuing CA');
     expect(existsSync(join(dataDir, 'opences.sock'))).toBe(true);
-    const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+    const exited = new Promise<string>((r) => p.on('exit', (code, signal) => r(`code ${code} signal ${signal}`)));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     p.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await exited, out.slice(-3000)).toBe('code 0 signal null');
     expect(out).toContain('shutting down');
     expect(existsSync(join(dataDir, 'opences.sock'))).toBe(false);
     await db.close();
