@@ -46,6 +46,7 @@ export class AuditLog {
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
+  private readonly pending = new Set<number>();
 
   constructor(
     private readonly db: Db,
@@ -58,15 +59,35 @@ export class AuditLog {
     const at = this.clock.now();
     if (tx) {
       await enqueue(tx, at, event);
-      // The caller commits after this returns; chain shortly after, and again later for slow commits.
-      this.later(5);
-      this.later(250);
+      // The caller commits after this returns.
+      this.queued();
       return;
     }
     await new Promise<void>((resolve, reject) => {
       this.waiting.push({ at, event, done: (err) => (err === undefined ? resolve() : reject(err)) });
       void this.flush().catch(() => undefined);
     });
+  }
+
+  /**
+   * An event in the form the queue table stores, for a repository statement that writes it
+   * together with the row it records (e.g. `insertRequestOnce`). Call `queued()` after that
+   * statement (or its transaction) has committed.
+   */
+  forQueue(e: AuditEvent): { at: Date; event: string } {
+    return { at: this.clock.now(), event: JSON.stringify(normaliseEvent(e)) };
+  }
+
+  /** Parks one event in the queue (autocommit, one round trip) without waiting for it to be chained. */
+  async enqueue(e: AuditEvent): Promise<void> {
+    await enqueue(this.db, this.clock.now(), normaliseEvent(e));
+    this.queued();
+  }
+
+  /** Something was parked in the queue: chain it shortly, and again later for slow commits. */
+  queued(): void {
+    this.later(5);
+    this.later(250);
   }
 
   /**
@@ -107,8 +128,14 @@ export class AuditLog {
     await this.flush().catch(() => undefined);
   }
 
+  /** At most one pending timer per delay: under load one run serves every event parked meanwhile. */
   private later(ms: number): void {
-    setTimeout(() => void this.flush().catch(() => undefined), ms).unref();
+    if (this.pending.has(ms)) return;
+    this.pending.add(ms);
+    setTimeout(() => {
+      this.pending.delete(ms);
+      void this.flush().catch(() => undefined);
+    }, ms).unref();
   }
 
   private async runOnce(): Promise<void> {

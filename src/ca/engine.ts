@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db, Queryable } from '../store/db.js';
-import { findByRequestId, findBySerial, insertCertificate, setRevocation } from '../store/certificate-repo.js';
+import { findByRequestId, findBySerial, insertCertificate, recordIssuedIfPending, setRevocation } from '../store/certificate-repo.js';
 import { describeSpki, splitCsr, verifyCsrSignature } from '../protocol/pkcs10/index.js';
 import { nameToString } from '../protocol/pkcs10/names.js';
 import { buildCertificate, certificateParts } from './certificate-builder.js';
@@ -185,6 +185,33 @@ export class LocalCa implements CaBackend, CrlPublisher {
     if (!/^\d{1,18}$/.test(order.orderId)) throw new OpencesError('malformed', `bad order id ${order.orderId}`);
     const p = await this.prepare(order);
     const issuedAt = this.o.clock.now();
+    const record = (serial: string, der: Uint8Array) => ({
+      serial,
+      caId: this.o.issuingCaId,
+      requestId: order.orderId,
+      subject: nameToString(order.subject),
+      sans: order.sans.map((s) => `${s.type}:${s.value}`),
+      template: order.template,
+      requester: order.requester,
+      notBefore: p.notBefore,
+      notAfter: p.notAfter,
+      der,
+      issuedAt,
+    });
+
+    // Fast path, the common case: sign, then record certificate and request state in one statement
+    // that holds the request's row lock only for itself (no lock across the signature, one round
+    // trip). A concurrent retry of the same order that recorded first makes this one fall through
+    // to the careful path below, which answers with the recorded certificate; the certificate
+    // signed here is then dropped, never returned or published.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const serial = newSerial(this.random);
+      const der = await this.sign(p, serial.bytes);
+      const outcome = await recordIssuedIfPending(this.o.db, record(serial.hex, der), order.csrDer);
+      if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false };
+      if (outcome === 'notPending') break;
+      // 'collision': the serial exists (astronomically rare with real randomness): draw again.
+    }
 
     return this.o.db.transaction(async (tx) => {
       // The order's request row is the lock: concurrent retries of one order serialise here.
@@ -203,19 +230,7 @@ export class LocalCa implements CaBackend, CrlPublisher {
       for (let attempt = 0; attempt < 5; attempt++) {
         const serial = newSerial(this.random);
         const der = await this.sign(p, serial.bytes);
-        const inserted = await insertCertificate(tx, {
-          serial: serial.hex,
-          caId: this.o.issuingCaId,
-          requestId: order.orderId,
-          subject: nameToString(order.subject),
-          sans: order.sans.map((s) => `${s.type}:${s.value}`),
-          template: order.template,
-          requester: order.requester,
-          notBefore: p.notBefore,
-          notAfter: p.notAfter,
-          der,
-          issuedAt,
-        });
+        const inserted = await insertCertificate(tx, record(serial.hex, der));
         if (!inserted) continue; // serial collision (astronomically rare with real randomness): draw again
         await markIssued(tx, order.orderId, serial.hex, issuedAt);
         return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false };

@@ -15,9 +15,8 @@ import { verifyCsrSignature } from '../protocol/pkcs10/index.js';
 import { findBySerial, type CertificateRecord } from '../store/certificate-repo.js';
 import {
   DISPOSITION,
-  findRecentDuplicate,
   getRequest,
-  insertRequest,
+  insertRequestOnce,
   resolveRequest,
   type RequestRow,
 } from '../store/request-repo.js';
@@ -87,10 +86,9 @@ export class RegistrationAuthority {
       return { status: 'denied', disposition: 2, message: e.message, hresult: HRESULT.CRYPT_E_ASN1_BADTAG, invalidRequest: true };
     }
     const csrSha256 = createHash('sha256').update(decoded.csrDer).digest('hex');
-
     // Idempotence: the same CSR from the same requester within the window gets the first answer.
-    const dup = await findRecentDuplicate(this.o.db, input.principal.name, csrSha256, new Date(now.getTime() - this.window));
-    if (dup) return this.answerFor(dup, input.principal, { retry: true });
+    // The check is part of the statement that records the request (insertRequestOnce): one round trip.
+    const retrySince = new Date(now.getTime() - this.window);
 
     let template: Template | undefined;
     let renewalOf: CertificateRecord | undefined;
@@ -118,44 +116,47 @@ export class RegistrationAuthority {
       template = await this.pickTemplate(decoded, input, renewalOf);
       const order = await this.decide(decoded, input.principal, template, now, renewalOf);
       const pend = template.enrollment.pendAllRequests;
-      const requestId = await this.o.db.transaction(async (tx) => {
-        const id = await insertRequest(tx, {
+      const { id: requestId, retryOf } = await insertRequestOnce(
+        this.o.db,
+        {
           ...record(template),
           status: 'pending',
           issuanceOrder: storeOrder(order.stored, pend ? 'approval' : undefined),
           disposition: DISPOSITION.underSubmission,
           dispositionMessage: MSG.pending,
-        });
-        await this.o.audit.record(
-          {
+        },
+        {
+          retrySince,
+          audit: this.o.audit.forQueue({
             ...base,
             outcome: pend ? 'pending' : 'info',
-            template: template!.name,
-            requestId: id,
+            template: template.name,
             reason: pend ? 'template requires CA manager approval' : 'accepted; sent to the CA',
             details: { dropped: order.dropped, subject: order.stored.subject, sans: order.stored.sans, renewalOf: renewalOf?.serial },
-          },
-          tx,
-        );
-        return id;
-      });
+          }),
+        },
+      );
+      if (retryOf) return this.answerRetry(requestId, input.principal);
+      this.o.audit.queued();
       if (pend) return { status: 'pending', requestId, disposition: 5, message: MSG.pending };
       return await this.issue(requestId, loadOrder(requestId, storeOrder(order.stored), decoded.csrDer), input.principal);
     } catch (e) {
       const d = toDenial(e);
       if (!d) throw e;
-      const requestId = await this.o.db.transaction(async (tx) => {
-        const id = await insertRequest(tx, {
+      const { id: requestId, retryOf } = await insertRequestOnce(
+        this.o.db,
+        {
           ...record(template),
           status: 'denied',
           disposition: DISPOSITION.denied,
           dispositionMessage: d.message,
           errorCode: d.hresult,
           resolvedAt: now,
-        });
-        await this.o.audit.record({ ...base, template: template?.name, requestId: id, reason: d.message, details: { hresult: d.hresult } }, tx);
-        return id;
-      });
+        },
+        { retrySince, audit: this.o.audit.forQueue({ ...base, template: template?.name, reason: d.message, details: { hresult: d.hresult } }) },
+      );
+      if (retryOf) return this.answerRetry(requestId, input.principal);
+      this.o.audit.queued();
       return { status: 'denied', requestId, disposition: 2, message: d.message, hresult: d.hresult, invalidRequest: d.invalidRequest };
     }
   }
@@ -201,7 +202,8 @@ export class RegistrationAuthority {
     try {
       const cert = await this.o.ca.issue(order);
       if (!cert.replayed) {
-        await this.o.audit.record({
+        // Parked in the audit queue before the answer leaves (durable, chained moments later).
+        await this.o.audit.enqueue({
           type: 'certificate.issue',
           outcome: 'success',
           actor: officer,
@@ -218,6 +220,13 @@ export class RegistrationAuthority {
       await this.o.audit.record({ type: 'certificate.issue', outcome: 'failure', principal: order.requester, template: order.template, requestId, reason: e instanceof Error ? e.message : 'CA failure' });
       throw e;
     }
+  }
+
+  /** A retry of a request already recorded (pending or issued): the first request's answer. */
+  private async answerRetry(requestId: string, principal: Principal): Promise<EnrollmentOutcome> {
+    const row = await getRequest(this.o.db, requestId);
+    if (!row) throw new OpencesError('internal', `request ${requestId} vanished`);
+    return this.answerFor(row, principal, { retry: true });
   }
 
   private async answerFor(row: RequestRow, principal: Principal, opts: { retry: boolean }): Promise<EnrollmentOutcome> {

@@ -52,6 +52,36 @@ const toRecord = (r: DbRow): CertificateRecord => ({
 
 export type NewCertificate = Omit<CertificateRecord, 'issuedAt' | 'revokedAt' | 'revocationReason'>;
 
+/**
+ * The issuance fast path in one statement: if request `requestId` is still pending (and, when it
+ * recorded a CSR, recorded this one), insert the certificate and mark the request issued, under a
+ * row lock. Returns 'issued', 'collision' (the serial exists: draw another) or 'notPending' (gone,
+ * resolved, another CSR, or already issued by a concurrent retry: take the careful path).
+ */
+export async function recordIssuedIfPending(
+  q: Queryable,
+  c: NewCertificate & { issuedAt: Date; requestId: string },
+  csrDer: Uint8Array,
+): Promise<'issued' | 'collision' | 'notPending'> {
+  const r = await q.query<{ pending: number; issued: number }>(
+    `WITH req AS (
+       SELECT requests.id FROM requests WHERE requests.id = $1::bigint AND status = 'pending' AND (csr_der IS NULL OR csr_der = $2::bytea) FOR UPDATE
+     ), cert AS (
+       INSERT INTO certificates (serial, ca_id, request_id, subject, sans, template, requester, not_before, not_after, der, issued_at)
+       SELECT $3::text, $4::integer, req.id, $5::text, $6::text[], $7::text, $8::text, $9::timestamptz, $10::timestamptz, $11::bytea, $12::timestamptz FROM req
+       ON CONFLICT (serial) DO NOTHING RETURNING certificates.serial
+     ), marked AS (
+       UPDATE requests SET status = 'issued', serial = cert.serial, disposition = 3, disposition_message = 'Issued', error_code = NULL, resolved_at = $12::timestamptz
+       FROM cert WHERE requests.id = $1::bigint RETURNING requests.id
+     )
+     SELECT (SELECT count(*) FROM req)::int AS pending, (SELECT count(*) FROM marked)::int AS issued`,
+    [c.requestId, Buffer.from(csrDer), c.serial, c.caId, c.subject, c.sans, c.template, c.requester, c.notBefore, c.notAfter, Buffer.from(c.der), c.issuedAt],
+  );
+  const row = r.rows[0]!;
+  if (Number(row.issued) === 1) return 'issued';
+  return Number(row.pending) === 1 ? 'collision' : 'notPending';
+}
+
 /** Inserts; returns false when the serial already exists (the caller draws a new one). */
 export async function insertCertificate(q: Queryable, c: NewCertificate & { issuedAt: Date }): Promise<boolean> {
   const r = await q.query(

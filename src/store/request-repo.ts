@@ -114,42 +114,75 @@ export async function insertRequest(q: Queryable, r: NewRequest): Promise<string
     `INSERT INTO requests (status, requester, auth_method, client_address, template, request_format, raw_request, csr_der,
        csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at)
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id::text AS id`,
-    [
-      r.status,
-      r.requester,
-      r.authMethod,
-      r.clientAddress ?? null,
-      r.template ?? null,
-      r.requestFormat,
-      Buffer.from(r.rawRequest),
-      r.csrDer ? Buffer.from(r.csrDer) : null,
-      r.csrSha256 ?? null,
-      r.issuanceOrder === undefined ? null : JSON.stringify(r.issuanceOrder),
-      r.disposition,
-      r.dispositionMessage,
-      r.errorCode ?? null,
-      r.renewalOf ?? null,
-      JSON.stringify(r.attributes ?? {}),
-      r.submittedAt,
-      r.resolvedAt ?? null,
-    ],
+    requestParams(r),
   );
   return res.rows[0]!.id;
+}
+
+function requestParams(r: NewRequest): unknown[] {
+  return [
+    r.status,
+    r.requester,
+    r.authMethod,
+    r.clientAddress ?? null,
+    r.template ?? null,
+    r.requestFormat,
+    Buffer.from(r.rawRequest),
+    r.csrDer ? Buffer.from(r.csrDer) : null,
+    r.csrSha256 ?? null,
+    r.issuanceOrder === undefined ? null : JSON.stringify(r.issuanceOrder),
+    r.disposition,
+    r.dispositionMessage,
+    r.errorCode ?? null,
+    r.renewalOf ?? null,
+    JSON.stringify(r.attributes ?? {}),
+    r.submittedAt,
+    r.resolvedAt ?? null,
+  ];
+}
+
+/** An audit event ready for the queue table, written by the same statement as the row it records. */
+export interface QueuedAudit {
+  at: Date;
+  /** The event as JSON; its requestId is filled in by the statement. */
+  event: string;
+}
+
+/**
+ * Records a request and parks its audit event in one statement (one round trip, atomic),
+ * unless the same requester sent the same CSR since `retrySince` and that request is pending or
+ * issued: then nothing is written and the earlier request's id comes back (an idempotent retry).
+ */
+export async function insertRequestOnce(
+  q: Queryable,
+  r: NewRequest,
+  o: { retrySince: Date; audit: QueuedAudit },
+): Promise<{ id: string; retryOf: boolean }> {
+  const res = await q.query<{ retry_of: string | null; id: string | null }>(
+    `WITH earlier AS (
+       SELECT requests.id FROM requests WHERE requester = $2 AND csr_sha256 = $9::text AND submitted_at >= $18::timestamptz
+         AND status IN ('pending', 'issued') ORDER BY requests.id DESC LIMIT 1
+     ), inserted AS (
+       INSERT INTO requests (status, requester, auth_method, client_address, template, request_format, raw_request, csr_der,
+         csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at)
+       SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bytea, $8::bytea, $9::text, $10::jsonb, $11::integer,
+         $12::text, $13::bigint, $14::text, $15::jsonb, $16::timestamptz, $17::timestamptz
+       WHERE NOT EXISTS (SELECT 1 FROM earlier)
+       RETURNING requests.id
+     ), queued AS (
+       INSERT INTO audit_queue (at, event) SELECT $19::timestamptz, jsonb_set($20::jsonb, '{requestId}', to_jsonb(inserted.id::text)) FROM inserted
+     )
+     SELECT (SELECT earlier.id::text FROM earlier) AS retry_of, (SELECT inserted.id::text FROM inserted) AS id`,
+    [...requestParams(r), o.retrySince, o.audit.at, o.audit.event],
+  );
+  const row = res.rows[0]!;
+  if (row.retry_of !== null) return { id: row.retry_of, retryOf: true };
+  return { id: row.id!, retryOf: false };
 }
 
 export async function getRequest(q: Queryable, id: string, opts: { forUpdate?: boolean } = {}): Promise<RequestRow | null> {
   if (!/^\d{1,18}$/.test(id)) return null;
   const r = await q.query<DbRow>(`SELECT ${COLUMNS} FROM requests WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`, [id]);
-  return r.rows[0] ? toRow(r.rows[0]) : null;
-}
-
-/** The newest request with the same CSR from the same requester since `since` (idempotent retries). */
-export async function findRecentDuplicate(q: Queryable, requester: string, csrSha256: string, since: Date): Promise<RequestRow | null> {
-  const r = await q.query<DbRow>(
-    `SELECT ${COLUMNS} FROM requests WHERE requester = $1 AND csr_sha256 = $2 AND submitted_at >= $3
-       AND status IN ('pending', 'issued') ORDER BY requests.id DESC LIMIT 1`,
-    [requester, csrSha256, since],
-  );
   return r.rows[0] ? toRow(r.rows[0]) : null;
 }
 

@@ -1,4 +1,4 @@
-import { createPublicKey, verify as cryptoVerify, constants, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
+import { createHash, createPublicKey, verify as cryptoVerify, constants, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { splitCsr, type CsrParts } from './inspect.js';
 
@@ -74,6 +74,31 @@ function verifyArgs(algOid: string, params: asn1js.AsnType | undefined, key: Key
  * Malformed requests throw OpencesError('badCsr'); a wrong signature resolves to false.
  */
 export async function verifyCsrSignature(der: Uint8Array, known?: { parts: CsrParts; key: KeyObject | null }): Promise<boolean> {
+  const digest = createHash('sha256').update(der).digest('base64');
+  if (verified.has(digest)) return true;
+  const ok = await verifyUncached(der, known);
+  if (ok) {
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+    verified.add(digest);
+  }
+  return ok;
+}
+
+/**
+ * SHA-256 of requests whose signature verified in this process, oldest dropped first. Whether a
+ * request's signature verifies is a function of its bytes alone, so the registration authority
+ * and the local CA (which re-checks every order, and in one process sees the same bytes moments
+ * later) pay for the check once. A CA in another process keeps its own set and verifies itself.
+ */
+const verified = new Set<string>();
+const VERIFIED_MAX = 4096;
+
+/** Whether these exact bytes verified in this process recently (lets the CA skip decoding the key). */
+export function verifiedBefore(der: Uint8Array): boolean {
+  return verified.has(createHash('sha256').update(der).digest('base64'));
+}
+
+async function verifyUncached(der: Uint8Array, known?: { parts: CsrParts; key: KeyObject | null }): Promise<boolean> {
   const parts = known?.parts ?? splitCsr(der);
   let key = known?.key ?? null;
   if (!key) {

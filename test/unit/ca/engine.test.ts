@@ -56,7 +56,7 @@ describe.each(['RSA-2048', 'P-256'] as const)('local CA engine with a %s issuing
     expect(row.rows[0]).toEqual({ status: 'issued', serial: cert.serial });
   });
 
-  it('returns the same certificate when the same order is issued twice', async () => {
+  it('returns the same certificate when the same order is issued twice, or four times at once', async () => {
     const csr = makeCsr();
     const id = await newRequestId(db, csr.csrDer);
     const [a, b] = await Promise.all([ca.issue(order(id, csr.csrDer)), ca.issue(order(id, csr.csrDer))]);
@@ -64,6 +64,16 @@ describe.each(['RSA-2048', 'P-256'] as const)('local CA engine with a %s issuing
     expect([a.replayed, b.replayed].sort()).toEqual([false, true]);
     const n = await db.query('SELECT 1 FROM certificates WHERE request_id = $1', [id]);
     expect(n.rowCount).toBe(1);
+    // Each racer signs before it records (one statement under the row lock): one wins, the others
+    // fall through to the careful path and answer with the winner's certificate.
+    const csr2 = makeCsr();
+    const id2 = await newRequestId(db, csr2.csrDer);
+    const four = await Promise.all(Array.from({ length: 4 }, () => ca.issue(order(id2, csr2.csrDer))));
+    expect(four.filter((c) => !c.replayed)).toHaveLength(1);
+    expect(new Set(four.map((c) => Buffer.from(c.der).toString('base64'))).size).toBe(1);
+    const rows = await db.query<{ serial: string }>('SELECT serial FROM certificates WHERE request_id = $1', [id2]);
+    expect(rows.rows.map((r) => r.serial)).toEqual([four[0]!.serial]);
+    expect((await db.query<{ serial: string }>('SELECT serial FROM requests WHERE id = $1', [id2])).rows[0]!.serial).toBe(four[0]!.serial);
   });
 
   it('clips validity to the issuing CA', async () => {

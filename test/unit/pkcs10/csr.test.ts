@@ -126,6 +126,12 @@ describe('verifyCsrSignature (proof of possession)', () => {
       const sigFlip = Buffer.from(der);
       sigFlip[sigFlip.length - 1 - Math.floor(parts.signature.length / 2)] ^= 0x01;
       expect(await verifyCsrSignature(sigFlip)).toBe(false);
+      // Verified bytes are remembered by their content: the same buffer changed in place after a
+      // successful check is checked again, not believed.
+      const reused = Buffer.from(der);
+      expect(await verifyCsrSignature(reused)).toBe(true);
+      reused[reused.length - 1 - Math.floor(parts.signature.length / 2)] ^= 0x01;
+      expect(await verifyCsrSignature(reused)).toBe(false);
     });
   }
 
