@@ -66,6 +66,9 @@ const STATUS: Record<ErrorKind, number> = {
  * re-checked by LocalCa (enabled template, key policy, proof of possession) before signing.
  * Errors become problem+json with our error kind, in this one place.
  */
+/** How long a connection's client-certificate verdict is kept (bounds how late a revocation bites). */
+export const AUTHORIZED_FOR_MS = 5_000;
+
 export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   const allowed = o.allowedSubjects.map((s) => dnParts(s, /(?<!\\),/).join('\n').toLowerCase());
   const issuing = new X509Certificate(Buffer.from(o.ca.info().issuingCertificate));
@@ -77,8 +80,19 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     throw new OpencesError('forbidden', 'this client certificate may not use the CA signing API');
   };
 
+  // A connection's client certificate cannot change, so its verdict is kept on the connection for
+  // a few seconds (orders arrive over long-lived keep-alive connections): no parse, signature check
+  // and two lookups per order, and a revocation still takes effect within AUTHORIZED_FOR_MS.
+  const verdicts = new WeakMap<TLSSocket, { name: string; until: number }>();
   const authorize = async (req: Request): Promise<string> => {
     const socket = req.socket as TLSSocket;
+    const kept = verdicts.get(socket);
+    if (kept && kept.until > Date.now()) return kept.name;
+    const name = await authorizeAfresh(req, socket);
+    verdicts.set(socket, { name, until: Date.now() + AUTHORIZED_FOR_MS });
+    return name;
+  };
+  const authorizeAfresh = async (req: Request, socket: TLSSocket): Promise<string> => {
     const peer = socket.getPeerCertificate();
     if (!socket.authorized || !peer?.raw?.length) return refuse(req, `no trusted client certificate (${String(socket.authorizationError ?? 'none presented')})`);
     const cert = new X509Certificate(peer.raw);

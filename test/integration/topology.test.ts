@@ -203,6 +203,26 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     expect(audit.rows.map((x) => x.reason).join('\n')).toContain('was not issued as a CA client certificate');
   });
 
+  it('a revoked CA client certificate is refused: on a new connection at once, on an open one within AUTHORIZED_FOR_MS', async () => {
+    const { RemoteCa } = await import('../../src/ca/backends/remote.js');
+    const { AUTHORIZED_FOR_MS } = await import('../../src/http/ca-api.js');
+    // A second certificate for the ces-node subject (its own files: the node keeps using its first).
+    const c = { cert: join(certs, 'ces-node-2.crt'), key: join(certs, 'ces-node-2.key') };
+    await cliAsync(['ca', 'client-cert', 'issue', '--subject', 'CN=ces-node,O=opences test', '--cert-out', c.cert, '--key-out', c.key, '--data-dir', ca.dataDir], { databaseUrl: dbUrl });
+    const serial = new X509Certificate(readFileSync(c.cert)).serialNumber.toLowerCase();
+    const info = { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] };
+    const open = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(c.cert, 'utf8'), keyPem: readFileSync(c.key, 'utf8'), caBundlePem: rootPem, info, retries: 0 });
+    expect((await open.fetchInfo()).name).toBe('opences Issuing CA');
+    cli(['cert', 'revoke', serial, '--reason', 'keyCompromise', '--data-dir', ca.dataDir], { databaseUrl: dbUrl });
+    const fresh = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(c.cert, 'utf8'), keyPem: readFileSync(c.key, 'utf8'), caBundlePem: rootPem, info, retries: 0 });
+    await expect(fresh.fetchInfo()).rejects.toMatchObject({ kind: 'forbidden' });
+    await new Promise((r) => setTimeout(r, AUTHORIZED_FOR_MS + 200));
+    await expect(open.fetchInfo()).rejects.toMatchObject({ kind: 'forbidden' });
+    const audit = await db.query<{ reason: string }>(`SELECT reason FROM audit_events WHERE type = 'auth.failure' AND reason LIKE 'CA API:%'`);
+    expect(audit.rows.map((x) => x.reason).join('\n')).toContain(`(serial ${serial.replace(/^0+/, '')}) is revoked`);
+    await Promise.all([open.close(), fresh.close()]);
+  });
+
   it('a ces node cannot order a CA client certificate through the API', async () => {
     const { RemoteCa } = await import('../../src/ca/backends/remote.js');
     const rc = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info: { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] } });
