@@ -1,8 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
-import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { SanEntry } from '../ca/types.js';
-import { sanEntries } from '../protocol/pkcs10/names.js';
+import { sanEntriesFromDer } from '../protocol/pkcs10/names.js';
 
 const SAN_OID = '2.5.29.17';
 const CACHE_MAX = 2_000;
@@ -23,10 +22,7 @@ export function certificateSans(cert: X509Certificate): SanEntry[] {
   const parsed = pkijs.Certificate.fromBER(new Uint8Array(cert.raw));
   const ext = parsed.extensions?.find((e) => e.extnID === SAN_OID);
   let sans: SanEntry[] = [];
-  if (ext) {
-    const inner = asn1js.fromBER(ext.extnValue.valueBlock.valueHexView);
-    if (inner.offset !== -1) sans = sanEntries(new pkijs.GeneralNames({ schema: inner.result })).sans;
-  }
+  if (ext) sans = sanEntriesFromDer(ext.extnValue.valueBlock.valueHexView).sans;
   if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
   cache.set(key, sans);
   return sans;

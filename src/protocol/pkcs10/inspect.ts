@@ -3,9 +3,11 @@
  * walking DER headers (no asn1js/pkijs object trees, which cost ~0.3–0.5 ms per request and
  * dominated issuance). parseCsr (csr.ts) is the full decoder the RA uses.
  */
-import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { ECDH, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { HRESULT, OpencesError } from '../../errors.js';
-import { readTlv } from '../../ca/der.js';
+import { contents, elements, oidString, readTlv } from '../der-reader.js';
+
+export { oidString };
 
 export interface CsrPublicKey {
   algorithm: 'RSA' | 'EC' | 'DSA' | 'Ed25519' | 'Ed448' | 'unknown';
@@ -50,42 +52,14 @@ function bad(message: string): never {
   throw new OpencesError('badCsr', message);
 }
 
-/** Content bytes of one TLV. */
-function contents(tlv: Uint8Array): Uint8Array {
-  const h = readTlv(tlv);
-  return tlv.subarray(h.header, h.header + h.length);
-}
-
-function elements(tlv: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const outer = readTlv(tlv);
-  const end = outer.header + outer.length;
-  for (let off = outer.header; off < end; ) {
-    const t = readTlv(tlv, off);
-    if (off + t.header + t.length > end) bad('an element runs past its parent');
-    out.push(tlv.subarray(off, off + t.header + t.length));
-    off += t.header + t.length;
-  }
-  return out;
-}
-
-/** Dotted form of an OBJECT IDENTIFIER TLV. */
-export function oidString(tlv: Uint8Array): string {
+/** OBJECT IDENTIFIER of a request field; a bad one is a badCsr with the reason. */
+function requestOid(tlv: Uint8Array): string {
   if (tlv[0] !== 0x06) bad('expected an OBJECT IDENTIFIER');
-  const c = contents(tlv);
-  if (c.length === 0 || (c[c.length - 1]! & 0x80) !== 0) bad('malformed OBJECT IDENTIFIER');
-  const arcs: bigint[] = [];
-  let v = 0n;
-  for (const byte of c) {
-    v = (v << 7n) | BigInt(byte & 0x7f);
-    if ((byte & 0x80) === 0) {
-      arcs.push(v);
-      v = 0n;
-    }
+  try {
+    return oidString(tlv);
+  } catch {
+    return bad('malformed OBJECT IDENTIFIER');
   }
-  const first = arcs[0]!;
-  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
-  return [...head, ...arcs.slice(1)].join('.');
 }
 
 /** Splits CertificationRequest ::= SEQUENCE { info, AlgorithmIdentifier, BIT STRING }. */
@@ -105,7 +79,7 @@ export function splitCsr(der: Uint8Array): CsrParts {
     if (algParts.length < 1 || algParts.length > 2) bad('the request signature algorithm is malformed');
     const sigBits = contents(sig);
     if (sigBits.length < 2 || sigBits[0] !== 0) bad('the request signature is not a whole number of bytes');
-    return { tbs: info, signatureAlgorithm: oidString(algParts[0]!), signatureParams: algParts[1], signature: sigBits.subarray(1), spki: infoParts[2]! };
+    return { tbs: info, signatureAlgorithm: requestOid(algParts[0]!), signatureParams: algParts[1], signature: sigBits.subarray(1), spki: infoParts[2]! };
   } catch (e) {
     if (e instanceof OpencesError && e.kind === 'badCsr') throw e;
     throw new OpencesError('badCsr', 'the certificate request is not valid DER (truncated or corrupt)');
@@ -134,6 +108,19 @@ const b64url = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.
  * imported from their components as JWK (4 µs and 60 µs); everything else goes through DER.
  */
 export function describeSpki(spki: Uint8Array): { publicKey: CsrPublicKey; key: KeyObject | null } {
+  return describe(spki, true);
+}
+
+/**
+ * describeSpki without handing back a KeyObject (the RA's parseCsr: the CA decodes the key again).
+ * The same checks and errors, but a P-256 point is only checked to be on the curve (~12 µs)
+ * instead of imported (~57 µs).
+ */
+export function spkiPublicKey(spki: Uint8Array): CsrPublicKey {
+  return describe(spki, false).publicKey;
+}
+
+function describe(spki: Uint8Array, wantKey: boolean): { publicKey: CsrPublicKey; key: KeyObject | null } {
   let algOid: string;
   let params: Uint8Array | undefined;
   let keyBits: Uint8Array;
@@ -184,7 +171,8 @@ export function describeSpki(spki: Uint8Array): { publicKey: CsrPublicKey; key: 
       const curve = CURVES[curveOid] ?? (curveOid || 'explicit parameters');
       // Importing checks that the point is on the curve; only done for curves we may accept.
       let key: KeyObject | null = null;
-      if (curve === 'P-256' && keyBits.length === 65 && keyBits[0] === 0x04) key = decode({ kty: 'EC', crv: 'P-256', x: b64url(keyBits.subarray(1, 33)), y: b64url(keyBits.subarray(33)) });
+      if (curve === 'P-256' && keyBits.length === 65 && keyBits[0] === 0x04 && !wantKey) checkP256Point(keyBits);
+      else if (curve === 'P-256' && keyBits.length === 65 && keyBits[0] === 0x04) key = decode({ kty: 'EC', crv: 'P-256', x: b64url(keyBits.subarray(1, 33)), y: b64url(keyBits.subarray(33)) });
       else if (curve === 'P-256' || curve === 'P-384' || curve === 'P-521') key = decode();
       return { publicKey: { algorithm: 'EC', bits: CURVE_BITS[curve] ?? 0, curve, oid: algOid }, key };
     }
@@ -198,5 +186,14 @@ export function describeSpki(spki: Uint8Array): { publicKey: CsrPublicKey; key: 
       return { publicKey: { algorithm: 'Ed448', bits: 456, oid: algOid }, key: decode() };
     default:
       return { publicKey: { algorithm: 'unknown', bits: 0, oid: algOid }, key: null };
+  }
+}
+
+/** Throws badPublicKey unless `point` (uncompressed) is on P-256, as importing it would. */
+function checkP256Point(point: Uint8Array): void {
+  try {
+    ECDH.convertKey(point, 'prime256v1', undefined, undefined, 'compressed');
+  } catch {
+    throw new OpencesError('badPublicKey', 'the public key in the request cannot be decoded', { hresult: HRESULT.NTE_BAD_KEY });
   }
 }

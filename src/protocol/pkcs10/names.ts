@@ -1,6 +1,5 @@
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import type { NameAttribute, SanEntry } from '../../ca/types.js';
+import { contents, elements, latin1Text, malformed, oidString, text } from '../der-reader.js';
 
 export const NAME_OIDS: Record<string, string> = {
   '2.5.4.3': 'CN',
@@ -19,13 +18,22 @@ export const NAME_OIDS: Record<string, string> = {
 
 export const UPN_OID = '1.3.6.1.4.1.311.20.2.3';
 
-/** Relative distinguished names in order, values as text. */
-export function nameAttributes(name: pkijs.RelativeDistinguishedNames): NameAttribute[] {
+/**
+ * A DER Name (SEQUENCE OF RelativeDistinguishedName) → its AttributeTypeAndValues in order, values
+ * as text ('' when the value is not a string type). Throws OpencesError('malformed') on bad structure.
+ */
+export function nameAttributesFromDer(nameDer: Uint8Array): NameAttribute[] {
+  if (nameDer[0] !== 0x30) malformed('a Name is not a SEQUENCE');
   const out: NameAttribute[] = [];
-  for (const tv of name.typesAndValues) {
-    const v = tv.value as { valueBlock?: { value?: unknown } };
-    const value = typeof v.valueBlock?.value === 'string' ? v.valueBlock.value : '';
-    out.push({ type: NAME_OIDS[tv.type] ?? tv.type, value });
+  for (const rdn of elements(nameDer)) {
+    if (rdn[0] !== 0x31) malformed('a RelativeDistinguishedName is not a SET');
+    for (const atv of elements(rdn)) {
+      if (atv[0] !== 0x30) malformed('an AttributeTypeAndValue is not a SEQUENCE');
+      const parts = elements(atv);
+      if (parts.length !== 2) malformed('an AttributeTypeAndValue is not {type, value}');
+      const type = oidString(parts[0]!);
+      out.push({ type: NAME_OIDS[type] ?? type, value: text(parts[1]) ?? '' });
+    }
   }
   return out;
 }
@@ -34,58 +42,58 @@ export function nameToString(attrs: NameAttribute[]): string {
   return attrs.map((a) => `${a.type}=${a.value.replace(/([,+"\\<>;])/g, '\\$1')}`).join(', ');
 }
 
-/** GeneralNames → SAN entries we understand; anything else is reported by its kind. */
-export function sanEntries(names: pkijs.GeneralNames): { sans: SanEntry[]; unsupported: string[] } {
+/**
+ * The DER of GeneralNames (SEQUENCE OF GeneralName, e.g. a subjectAltName extension's value) →
+ * the SAN entries we understand; anything else is reported by its kind. Throws
+ * OpencesError('malformed') on bad structure.
+ */
+export function sanEntriesFromDer(generalNamesDer: Uint8Array): { sans: SanEntry[]; unsupported: string[] } {
+  if (generalNamesDer[0] !== 0x30) malformed('GeneralNames is not a SEQUENCE');
   const sans: SanEntry[] = [];
   const unsupported: string[] = [];
-  for (const gn of names.names) {
-    switch (gn.type) {
+  for (const gn of elements(generalNamesDer)) {
+    const tag = gn[0]!;
+    if ((tag & 0xc0) !== 0x80) malformed('a GeneralName is not context-tagged');
+    const n = tag & 0x1f;
+    const constructed = (tag & 0x20) !== 0;
+    switch (n) {
       case 1:
-        sans.push({ type: 'email', value: String(gn.value) });
-        break;
       case 2:
-        sans.push({ type: 'dns', value: String(gn.value) });
-        break;
       case 6:
-        sans.push({ type: 'uri', value: String(gn.value) });
+        if (constructed) malformed(`GeneralName[${n}] is constructed`);
+        sans.push({ type: n === 1 ? 'email' : n === 2 ? 'dns' : 'uri', value: latin1Text(gn) });
         break;
       case 7: {
-        const oct = gn.value as asn1js.OctetString;
-        const b = Buffer.from(oct.valueBlock.valueHexView);
-        sans.push({ type: 'ip', value: b.length === 4 ? [...b].join('.') : ipv6(b) });
+        if (constructed) malformed('GeneralName[7] is constructed');
+        const b = contents(gn);
+        if (b.length !== 4 && b.length % 2 !== 0) malformed('an iPAddress of odd length');
+        sans.push({ type: 'ip', value: b.length === 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : ipv6(b) });
         break;
       }
       case 0: {
-        const v = gn.value as { type?: string; value?: unknown } | asn1js.Sequence;
-        const upn = otherNameUpn(v);
+        if (!constructed) malformed('otherName is not constructed');
+        const upn = otherNameUpn(gn);
         if (upn !== null) sans.push({ type: 'upn', value: upn });
         else unsupported.push('otherName');
         break;
       }
       default:
-        unsupported.push(`GeneralName[${gn.type}]`);
+        unsupported.push(`GeneralName[${n}]`);
     }
   }
   return { sans, unsupported };
 }
 
-function ipv6(b: Buffer): string {
+function ipv6(b: Uint8Array): string {
   const parts: string[] = [];
-  for (let i = 0; i < b.length; i += 2) parts.push(b.readUInt16BE(i).toString(16));
+  for (let i = 0; i < b.length; i += 2) parts.push(((b[i]! << 8) | b[i + 1]!).toString(16));
   return parts.join(':');
 }
 
-function otherNameUpn(v: unknown): string | null {
-  // pkijs represents otherName as a raw asn1js Sequence [OID, [0] EXPLICIT value].
-  if (v instanceof asn1js.Sequence || (v as { valueBlock?: unknown })?.valueBlock) {
-    const seq = v as asn1js.Sequence;
-    const items = seq.valueBlock.value;
-    const oid = items[0];
-    if (oid instanceof asn1js.ObjectIdentifier && oid.valueBlock.toString() === UPN_OID) {
-      const wrapped = items[1] as asn1js.Constructed | undefined;
-      const inner = wrapped?.valueBlock.value[0] as { valueBlock?: { value?: unknown } } | undefined;
-      return typeof inner?.valueBlock?.value === 'string' ? inner.valueBlock.value : null;
-    }
-  }
-  return null;
+/** otherName ::= [0] { type-id OID, value [0] EXPLICIT ANY }: the UPN when it is one, as a UTF8String. */
+function otherNameUpn(gn: Uint8Array): string | null {
+  const items = elements(gn);
+  if (items.length < 2 || oidString(items[0]!) !== UPN_OID || items[1]![0] !== 0xa0) return null;
+  const inner = elements(items[1]!)[0];
+  return inner && inner[0] === 0x0c ? text(inner)! : null;
 }
