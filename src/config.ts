@@ -34,6 +34,8 @@ export const configSchema = z
     pkiBaseUrl: z.string().url().optional(),
     databaseUrl: z.string().optional(),
     databasePoolSize: z.coerce.number().int().min(1).max(200).default(10),
+    /** Hot statements as named prepared statements; off only behind a pooler that cannot keep them (PgBouncer < 1.21 in transaction mode). */
+    databasePreparedStatements: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
     /**
      * HTTP worker processes (node:cluster) sharing the ports: `auto` = one per core on PostgreSQL,
      * 1 on the embedded database (it belongs to one process).
@@ -198,6 +200,7 @@ const ENV: Record<string, string> = {
   OPENCES_LOG_LEVEL: 'logLevel',
   OPENCES_WORKERS: 'workers',
   OPENCES_DATABASE_POOL_SIZE: 'databasePoolSize',
+  OPENCES_DATABASE_PREPARED_STATEMENTS: 'databasePreparedStatements',
   OPENCES_CA_URL: 'ca.url',
   OPENCES_CA_CLIENT_CERT: 'ca.clientCertFile',
   OPENCES_CA_CLIENT_KEY: 'ca.clientKeyFile',

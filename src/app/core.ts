@@ -59,7 +59,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = await openDb({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
+  const db = await openDb({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, prepare: config.databasePreparedStatements });
   try {
     const policyId = await deploymentSetting(db, 'policy_id', () => `{${randomUUID().toUpperCase()}}`);
     const enterpriseArc = await deploymentSetting(db, 'enterprise_oid_arc', () => generateEnterpriseArc(opts.random ?? ((n) => randomBytes(n))));

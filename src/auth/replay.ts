@@ -1,4 +1,6 @@
-import type { Db } from '../store/db.js';
+import { statement, type Db } from '../store/db.js';
+
+const INSERT_SEEN = statement('INSERT INTO seen_nonces (nonce, expires_at) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT (nonce) DO NOTHING RETURNING nonce');
 
 /**
  * WS-Security UsernameToken replay protection (WSS UsernameToken Profile 1.1 §4): a Created
@@ -66,9 +68,7 @@ export class NonceGuard {
         for (const w of batch) if (!first.has(w.key)) first.set(w.key, w);
         try {
           const keys = [...first.keys()];
-          const r = await this.db.query<{ nonce: string }>(
-            'INSERT INTO seen_nonces (nonce, expires_at) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT (nonce) DO NOTHING RETURNING nonce',
-            [keys, keys.map((k) => first.get(k)!.expires)],
+          const r = await this.db.query<{ nonce: string }>(INSERT_SEEN, [keys, keys.map((k) => first.get(k)!.expires)],
           );
           const inserted = new Set(r.rows.map((x) => x.nonce));
           for (const w of batch) w.done(first.get(w.key) === w && inserted.has(w.key));

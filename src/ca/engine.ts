@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db, Queryable } from '../store/db.js';
 import { findByRequestId, findBySerial, insertCertificate, recordIssuedIfPending, setRevocation } from '../store/certificate-repo.js';
-import { describeSpki, splitCsr, verifyCsrSignature } from '../protocol/pkcs10/index.js';
+import { describeSpki, splitCsr, spkiPublicKey, verifiedBefore, verifyCsrSignature } from '../protocol/pkcs10/index.js';
 import { nameToString } from '../protocol/pkcs10/names.js';
 import { buildCertificate, certificateParts } from './certificate-builder.js';
 import {
@@ -147,10 +147,16 @@ export class LocalCa implements CaBackend, CrlPublisher {
     // The CA needs only the key and the signature from the request (the order carries the
     // names), so it walks the DER instead of building a full parse tree.
     const parts = splitCsr(order.csrDer);
-    const key = describeSpki(parts.spki);
-    checkKeyPolicy(key.publicKey, {}, this.o.keyPolicy);
     const csr = { spki: parts.spki };
-    if (!(await verifyCsrSignature(order.csrDer, { parts, key: key.key }))) throw new OpencesError('badSignature', "the order's request signature does not verify (proof of possession failed)");
+    if (verifiedBefore(order.csrDer)) {
+      // This process verified these exact bytes moments ago (the RA): the key policy needs only the
+      // key's description, not an imported key.
+      checkKeyPolicy(spkiPublicKey(parts.spki), {}, this.o.keyPolicy);
+    } else {
+      const key = describeSpki(parts.spki);
+      checkKeyPolicy(key.publicKey, {}, this.o.keyPolicy);
+      if (!(await verifyCsrSignature(order.csrDer, { parts, key: key.key }))) throw new OpencesError('badSignature', "the order's request signature does not verify (proof of possession failed)");
+    }
 
     const now = this.o.clock.now();
     if (now.getTime() >= this.pieces.notAfter.getTime()) throw new OpencesError('unavailable', `the issuing CA expired on ${this.pieces.notAfter.toISOString()}; it cannot issue`);

@@ -36,6 +36,9 @@ export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  // No automatic ETag: it hashes every response body (a GetPolicies answer is tens of KB) for
+  // POSTed SOAP that no client revalidates. The plain-HTTP /pki/ server below keeps them.
+  app.set('etag', false);
   mountHealth(app, o.core.db, metrics);
   mountPki(app, o.pki);
   await o.mount(app, metrics);

@@ -1,5 +1,5 @@
 import type { AuditEvent, AuditFilter, AuditRow } from '../audit/event.js';
-import type { Db, Queryable } from './db.js';
+import { statement, type Db, type Queryable } from './db.js';
 
 /** SQL over `audit_events`. The chain rules live in src/audit/; this file only moves rows. */
 
@@ -45,18 +45,25 @@ function toRow(r: DbRow): AuditRow {
   };
 }
 
+// The sequencer's statements, prepared once per connection (src/store/db.ts).
+const LOCK_CHAIN = statement('SELECT pg_advisory_xact_lock($1)');
+const LAST_LINK = statement('SELECT seq::text AS seq, hash FROM audit_events ORDER BY audit_events.seq DESC LIMIT 1');
+const ENQUEUE = statement('INSERT INTO audit_queue (at, event) VALUES ($1, $2)');
+const TAKE_QUEUED = statement('SELECT audit_queue.id::text AS id, at, event FROM audit_queue ORDER BY audit_queue.id LIMIT $1');
+const DELETE_QUEUED = statement('DELETE FROM audit_queue WHERE id = ANY($1::bigint[])');
+
 // Serialises chain writers across every node on one database (any constant; the same everywhere).
 const AUDIT_LOCK = 0x61756469; // "audi"
 
 /** Takes the chain lock for the rest of the caller's transaction. */
 export async function lockChain(tx: Queryable): Promise<void> {
-  await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+  await tx.query(LOCK_CHAIN, [AUDIT_LOCK]);
 }
 
 /** The newest event's seq and hash, or null for an empty log. */
 export async function lastLink(q: Queryable): Promise<{ seq: number; hash: string } | null> {
   // ORDER BY the column, not the text alias of the same name (text order would put 9 after 10).
-  const r = await q.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM audit_events ORDER BY audit_events.seq DESC LIMIT 1');
+  const r = await q.query<{ seq: string; hash: string }>(LAST_LINK);
   const x = r.rows[0];
   return x ? { seq: Number(x.seq), hash: x.hash } : null;
 }
@@ -89,7 +96,7 @@ export async function listRows(db: Db, f: AuditFilter): Promise<AuditRow[]> {
 
 /** Parks an event written inside a caller's transaction until the sequencer chains it. */
 export async function enqueue(q: Queryable, at: Date, event: AuditEvent): Promise<void> {
-  await q.query('INSERT INTO audit_queue (at, event) VALUES ($1, $2)', [at, JSON.stringify(event)]);
+  await q.query(ENQUEUE, [at, JSON.stringify(event)]);
 }
 
 export interface QueuedEvent {
@@ -100,28 +107,39 @@ export interface QueuedEvent {
 
 /** The oldest committed queued events (call under the chain lock). */
 export async function takeQueued(tx: Queryable, limit: number): Promise<QueuedEvent[]> {
-  const r = await tx.query<{ id: string; at: Date | string; event: AuditEvent | string }>(
-    `SELECT audit_queue.id::text AS id, at, event FROM audit_queue ORDER BY audit_queue.id LIMIT ${Math.max(1, Math.floor(limit))}`,
-  );
+  const r = await tx.query<{ id: string; at: Date | string; event: AuditEvent | string }>(TAKE_QUEUED, [Math.max(1, Math.floor(limit))]);
   return r.rows.map((x) => ({ id: x.id, at: new Date(x.at), event: typeof x.event === 'string' ? (JSON.parse(x.event) as AuditEvent) : x.event }));
 }
 
 export async function deleteQueued(tx: Queryable, ids: string[]): Promise<void> {
-  if (ids.length) await tx.query('DELETE FROM audit_queue WHERE id = ANY($1::bigint[])', [ids]);
+  if (ids.length) await tx.query(DELETE_QUEUED, [ids]);
 }
 
-const ROW_PARAMS = 15;
-
-/** Appends chained rows in one statement (a batch costs one round trip, not one per event). */
+/** Appends chained rows in one statement of fixed text (a batch costs one round trip, and the plan is kept). */
 export async function insertRows(tx: Queryable, rows: AuditRow[]): Promise<void> {
   if (!rows.length) return;
-  const params: unknown[] = [];
-  const values = rows.map((row, i) => {
-    params.push(row.seq, row.at, row.type, row.outcome, row.actor ?? null, row.principal ?? null, row.method ?? null, row.address ?? null, row.template ?? null, row.requestId ?? null, row.serial ?? null, row.reason ?? null, JSON.stringify(row.details ?? {}), row.prevHash, row.hash);
-    return `(${Array.from({ length: ROW_PARAMS }, (_, k) => `$${i * ROW_PARAMS + k + 1}`).join(',')})`;
-  });
-  await tx.query(
-    `INSERT INTO audit_events (seq, at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash) VALUES ${values.join(',')}`,
-    params,
-  );
+  const col = <T>(f: (r: AuditRow) => T): T[] => rows.map(f);
+  await tx.query(INSERT_ROWS, [
+    col((r) => r.seq),
+    col((r) => r.at),
+    col((r) => r.type),
+    col((r) => r.outcome),
+    col((r) => r.actor ?? null),
+    col((r) => r.principal ?? null),
+    col((r) => r.method ?? null),
+    col((r) => r.address ?? null),
+    col((r) => r.template ?? null),
+    col((r) => r.requestId ?? null),
+    col((r) => r.serial ?? null),
+    col((r) => r.reason ?? null),
+    col((r) => JSON.stringify(r.details ?? {})),
+    col((r) => r.prevHash),
+    col((r) => r.hash),
+  ]);
 }
+
+const INSERT_ROWS = statement(
+  `INSERT INTO audit_events (seq, at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash)
+   SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+     $10::bigint[], $11::text[], $12::text[], $13::jsonb[], $14::text[], $15::text[])`,
+);

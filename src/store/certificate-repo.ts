@@ -1,4 +1,4 @@
-import type { Queryable } from './db.js';
+import { statement, type Queryable } from './db.js';
 
 export interface CertificateRecord {
   serial: string;
@@ -52,6 +52,18 @@ const toRecord = (r: DbRow): CertificateRecord => ({
 
 export type NewCertificate = Omit<CertificateRecord, 'issuedAt' | 'revokedAt' | 'revocationReason'>;
 
+const RECORD_ISSUED_IF_PENDING = statement(`WITH req AS (
+       SELECT requests.id FROM requests WHERE requests.id = $1::bigint AND status = 'pending' AND (csr_der IS NULL OR csr_der = $2::bytea) FOR UPDATE
+     ), cert AS (
+       INSERT INTO certificates (serial, ca_id, request_id, subject, sans, template, requester, not_before, not_after, der, issued_at)
+       SELECT $3::text, $4::integer, req.id, $5::text, $6::text[], $7::text, $8::text, $9::timestamptz, $10::timestamptz, $11::bytea, $12::timestamptz FROM req
+       ON CONFLICT (serial) DO NOTHING RETURNING certificates.serial
+     ), marked AS (
+       UPDATE requests SET status = 'issued', serial = cert.serial, disposition = 3, disposition_message = 'Issued', error_code = NULL, resolved_at = $12::timestamptz
+       FROM cert WHERE requests.id = $1::bigint RETURNING requests.id
+     )
+     SELECT (SELECT count(*) FROM req)::int AS pending, (SELECT count(*) FROM marked)::int AS issued`);
+
 /**
  * The issuance fast path in one statement: if request `requestId` is still pending (and, when it
  * recorded a CSR, recorded this one), insert the certificate and mark the request issued, under a
@@ -64,23 +76,16 @@ export async function recordIssuedIfPending(
   csrDer: Uint8Array,
 ): Promise<'issued' | 'collision' | 'notPending'> {
   const r = await q.query<{ pending: number; issued: number }>(
-    `WITH req AS (
-       SELECT requests.id FROM requests WHERE requests.id = $1::bigint AND status = 'pending' AND (csr_der IS NULL OR csr_der = $2::bytea) FOR UPDATE
-     ), cert AS (
-       INSERT INTO certificates (serial, ca_id, request_id, subject, sans, template, requester, not_before, not_after, der, issued_at)
-       SELECT $3::text, $4::integer, req.id, $5::text, $6::text[], $7::text, $8::text, $9::timestamptz, $10::timestamptz, $11::bytea, $12::timestamptz FROM req
-       ON CONFLICT (serial) DO NOTHING RETURNING certificates.serial
-     ), marked AS (
-       UPDATE requests SET status = 'issued', serial = cert.serial, disposition = 3, disposition_message = 'Issued', error_code = NULL, resolved_at = $12::timestamptz
-       FROM cert WHERE requests.id = $1::bigint RETURNING requests.id
-     )
-     SELECT (SELECT count(*) FROM req)::int AS pending, (SELECT count(*) FROM marked)::int AS issued`,
+    RECORD_ISSUED_IF_PENDING,
     [c.requestId, Buffer.from(csrDer), c.serial, c.caId, c.subject, c.sans, c.template, c.requester, c.notBefore, c.notAfter, Buffer.from(c.der), c.issuedAt],
   );
   const row = r.rows[0]!;
   if (Number(row.issued) === 1) return 'issued';
   return Number(row.pending) === 1 ? 'collision' : 'notPending';
 }
+
+const FIND_BY_SERIAL = statement(`SELECT ${COLS} FROM certificates WHERE serial = $1`);
+const FIND_BY_REQUEST = statement(`SELECT ${COLS} FROM certificates WHERE request_id = $1`);
 
 /** Inserts; returns false when the serial already exists (the caller draws a new one). */
 export async function insertCertificate(q: Queryable, c: NewCertificate & { issuedAt: Date }): Promise<boolean> {
@@ -94,12 +99,12 @@ export async function insertCertificate(q: Queryable, c: NewCertificate & { issu
 
 export async function findBySerial(q: Queryable, serial: string): Promise<CertificateRecord | null> {
   const s = serial.toLowerCase().replace(/[^0-9a-f]/g, '');
-  const r = await q.query<DbRow>(`SELECT ${COLS} FROM certificates WHERE serial = $1`, [s]);
+  const r = await q.query<DbRow>(FIND_BY_SERIAL, [s]);
   return r.rows[0] ? toRecord(r.rows[0]) : null;
 }
 
 export async function findByRequestId(q: Queryable, requestId: string): Promise<CertificateRecord | null> {
-  const r = await q.query<DbRow>(`SELECT ${COLS} FROM certificates WHERE request_id = $1`, [requestId]);
+  const r = await q.query<DbRow>(FIND_BY_REQUEST, [requestId]);
   return r.rows[0] ? toRecord(r.rows[0]) : null;
 }
 

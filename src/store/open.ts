@@ -10,13 +10,15 @@ export interface OpenDbOptions {
   dataDir?: string;
   schema?: string;
   poolSize?: number;
+  /** Named prepared statements on PostgreSQL (default true). */
+  prepare?: boolean;
   /** Apply migrations (default true). */
   migrate?: boolean;
 }
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
   const db: Db = opts.url
-    ? new PostgresDb({ url: opts.url, schema: opts.schema, max: opts.poolSize })
+    ? new PostgresDb({ url: opts.url, schema: opts.schema, max: opts.poolSize, prepare: opts.prepare })
     : await PgliteDb.open(opts.dataDir ? join(opts.dataDir, 'db') : undefined);
   if (opts.migrate !== false) {
     try {

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
-import type { Db, Queryable, QueryResult } from './db.js';
+import { sqlText, type Db, type Queryable, type QueryResult, type Statement } from './db.js';
 
 /**
  * Embedded PostgreSQL (PGlite) in `<dataDir>/db`. PGlite is a single session: a second
@@ -27,9 +27,10 @@ export class PgliteDb implements Db {
     return run;
   }
 
-  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+  // One embedded session, no network round trip: statements are not named (planning is the lesser cost here).
+  query<R = Record<string, unknown>>(sql: string | Statement, params?: unknown[]): Promise<QueryResult<R>> {
     return this.serial(async () => {
-      const r = await this.pg.query<R>(sql, params);
+      const r = await this.pg.query<R>(sqlText(sql), params);
       return { rows: r.rows, rowCount: Math.max(r.rows.length, r.affectedRows ?? 0) };
     });
   }
@@ -44,8 +45,8 @@ export class PgliteDb implements Db {
     return this.serial(() =>
       this.pg.transaction(async (t) => {
         const tx: Queryable = {
-          async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-            const r = await t.query<R>(sql, params);
+          async query<R>(sql: string | Statement, params?: unknown[]): Promise<QueryResult<R>> {
+            const r = await t.query<R>(sqlText(sql), params);
             return { rows: r.rows, rowCount: Math.max(r.rows.length, r.affectedRows ?? 0) };
           },
           async exec(sql: string): Promise<void> {

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Db, Queryable, QueryResult } from './db.js';
+import { sqlText, type Db, type Queryable, type QueryResult, type Statement } from './db.js';
 import { OpencesError } from '../errors.js';
 
 /** Connection-level failures become 'unavailable' so /readyz and SOAP faults can say so. */
@@ -18,13 +18,17 @@ export interface PostgresOptions {
   /** Schema to use (tests use one schema per file); created if missing. */
   schema?: string;
   max?: number;
+  /** Use named prepared statements for `Statement`s (default on; off behind a pooler that cannot keep them). */
+  prepare?: boolean;
 }
 
 export class PostgresDb implements Db {
   readonly engine = 'postgres' as const;
   private readonly pool: pg.Pool;
+  private readonly prepare: boolean;
 
   constructor(opts: PostgresOptions) {
+    this.prepare = opts.prepare ?? true;
     this.pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.max ?? 10,
@@ -35,9 +39,14 @@ export class PostgresDb implements Db {
     this.pool.on('error', () => undefined);
   }
 
-  async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+  /** node-postgres' query config: named (prepared per connection) for a Statement when enabled. */
+  private config(sql: string | Statement, params?: unknown[]): pg.QueryConfig {
+    return typeof sql !== 'string' && this.prepare ? { name: sql.name, text: sql.text, values: params } : { text: sqlText(sql), values: params };
+  }
+
+  async query<R = Record<string, unknown>>(sql: string | Statement, params?: unknown[]): Promise<QueryResult<R>> {
     try {
-      const r = await this.pool.query(sql, params as unknown[]);
+      const r = await this.pool.query(this.config(sql, params));
       return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
     } catch (e) {
       throw mapPgError(e);
@@ -64,8 +73,8 @@ export class PostgresDb implements Db {
       client.release(destroy);
     };
     const tx: Queryable = {
-      async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-        const r = await client.query(sql, params as unknown[]);
+      query: async <R>(sql: string | Statement, params?: unknown[]): Promise<QueryResult<R>> => {
+        const r = await client.query(this.config(sql, params));
         return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
       },
       async exec(sql: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Queryable } from './db.js';
+import { statement, type Queryable } from './db.js';
 
 export type RequestStatus = 'pending' | 'issued' | 'denied' | 'failed';
 export type RequestFormat = 'pkcs10' | 'cmc' | 'pkcs7';
@@ -148,18 +148,7 @@ export interface QueuedAudit {
   event: string;
 }
 
-/**
- * Records a request and parks its audit event in one statement (one round trip, atomic),
- * unless the same requester sent the same CSR since `retrySince` and that request is pending or
- * issued: then nothing is written and the earlier request's id comes back (an idempotent retry).
- */
-export async function insertRequestOnce(
-  q: Queryable,
-  r: NewRequest,
-  o: { retrySince: Date; audit: QueuedAudit },
-): Promise<{ id: string; retryOf: boolean }> {
-  const res = await q.query<{ retry_of: string | null; id: string | null }>(
-    `WITH earlier AS (
+const INSERT_REQUEST_ONCE = statement(`WITH earlier AS (
        SELECT requests.id FROM requests WHERE requester = $2 AND csr_sha256 = $9::text AND submitted_at >= $18::timestamptz
          AND status IN ('pending', 'issued') ORDER BY requests.id DESC LIMIT 1
      ), inserted AS (
@@ -172,7 +161,20 @@ export async function insertRequestOnce(
      ), queued AS (
        INSERT INTO audit_queue (at, event) SELECT $19::timestamptz, jsonb_set($20::jsonb, '{requestId}', to_jsonb(inserted.id::text)) FROM inserted
      )
-     SELECT (SELECT earlier.id::text FROM earlier) AS retry_of, (SELECT inserted.id::text FROM inserted) AS id`,
+     SELECT (SELECT earlier.id::text FROM earlier) AS retry_of, (SELECT inserted.id::text FROM inserted) AS id`);
+
+/**
+ * Records a request and parks its audit event in one statement (one round trip, atomic),
+ * unless the same requester sent the same CSR since `retrySince` and that request is pending or
+ * issued: then nothing is written and the earlier request's id comes back (an idempotent retry).
+ */
+export async function insertRequestOnce(
+  q: Queryable,
+  r: NewRequest,
+  o: { retrySince: Date; audit: QueuedAudit },
+): Promise<{ id: string; retryOf: boolean }> {
+  const res = await q.query<{ retry_of: string | null; id: string | null }>(
+    INSERT_REQUEST_ONCE,
     [...requestParams(r), o.retrySince, o.audit.at, o.audit.event],
   );
   const row = res.rows[0]!;
@@ -180,9 +182,12 @@ export async function insertRequestOnce(
   return { id: row.id!, retryOf: false };
 }
 
+const GET_REQUEST = statement(`SELECT ${COLUMNS} FROM requests WHERE id = $1`);
+const GET_REQUEST_FOR_UPDATE = statement(`SELECT ${COLUMNS} FROM requests WHERE id = $1 FOR UPDATE`);
+
 export async function getRequest(q: Queryable, id: string, opts: { forUpdate?: boolean } = {}): Promise<RequestRow | null> {
   if (!/^\d{1,18}$/.test(id)) return null;
-  const r = await q.query<DbRow>(`SELECT ${COLUMNS} FROM requests WHERE id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+  const r = await q.query<DbRow>(opts.forUpdate ? GET_REQUEST_FOR_UPDATE : GET_REQUEST, [id]);
   return r.rows[0] ? toRow(r.rows[0]) : null;
 }
 
