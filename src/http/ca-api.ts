@@ -5,7 +5,7 @@ import { X509Certificate, constants } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
 import type { LocalCa } from '../ca/engine.js';
-import { CA_API_PREFIX, crlRequestSchema, decodeOrder, encodeInfo, encodeIssued, parse, revokeSchema } from '../ca/backends/wire.js';
+import { CA_API_PREFIX, batchSchema, crlRequestSchema, decodeOrder, encodeInfo, encodeIssued, parse, problemBody, revokeSchema } from '../ca/backends/wire.js';
 import { OpencesError, isOpencesError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
@@ -74,6 +74,13 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   const issuing = new X509Certificate(Buffer.from(o.ca.info().issuingCertificate));
   const app = express();
   app.disable('x-powered-by');
+  /** Errors become our typed errors here, in one place; anything unexpected is logged and said no more of. */
+  const toTyped = (e: unknown): OpencesError =>
+    isOpencesError(e)
+      ? e
+      : e instanceof SyntaxError || (typeof e === 'object' && e !== null && 'type' in e && (e as { type: unknown }).type === 'entity.parse.failed')
+        ? new OpencesError('malformed', 'the body is not JSON')
+        : (o.log.error({ err: e instanceof Error ? e.message : String(e) }, 'CA API: unexpected error'), new OpencesError('internal', 'internal error'));
 
   const refuse = async (req: Request, reason: string): Promise<never> => {
     await o.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'ca-client', address: req.socket.remoteAddress ?? '', reason: `CA API: ${reason}` });
@@ -122,7 +129,8 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
         .catch(next);
     };
 
-  app.use(express.json({ limit: '256kb', strict: true }));
+  // A batch of MAX_BATCH orders with RSA-4096 requests stays well below this.
+  app.use(express.json({ limit: '1mb', strict: true }));
   app.get(`${CA_API_PREFIX}/info`, route(async () => ({ body: encodeInfo(o.ca.info()) })));
   app.post(
     `${CA_API_PREFIX}/orders`,
@@ -132,6 +140,29 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
       const issued = await o.ca.issue(order);
       o.log.info({ client, orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed }, 'CA API: order signed');
       return { body: encodeIssued(issued) };
+    }),
+  );
+  app.post(
+    `${CA_API_PREFIX}/orders/batch`,
+    route(async (req, client) => {
+      const { orders } = parse(batchSchema, req.body, 'order batch');
+      // Each order is checked and signed on its own (in parallel: signatures use every core);
+      // a refusal answers that order only.
+      const results = await Promise.all(
+        orders.map(async (raw) => {
+          try {
+            const order = decodeOrder(raw);
+            if (order.template === CA_CLIENT_PROFILE) throw new OpencesError('forbidden', `${CA_CLIENT_PROFILE} certificates are issued on the CA node only`);
+            const issued = await o.ca.issue(order);
+            o.log.info({ client, orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed, batch: orders.length }, 'CA API: order signed');
+            return { issued: encodeIssued(issued) };
+          } catch (e) {
+            const typed = toTyped(e);
+            return { problem: problemBody(typed, STATUS[typed.kind]) };
+          }
+        }),
+      );
+      return { body: { results } };
     }),
   );
   app.post(
@@ -160,12 +191,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     problem(res, new OpencesError('notFound', 'no such CA API resource'));
   });
   app.use((e: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const typed = isOpencesError(e)
-      ? e
-      : e instanceof SyntaxError || (typeof e === 'object' && e !== null && 'type' in e && (e as { type: unknown }).type === 'entity.parse.failed')
-        ? new OpencesError('malformed', 'the body is not JSON')
-        : (o.log.error({ err: e instanceof Error ? e.message : String(e) }, 'CA API: unexpected error'), new OpencesError('internal', 'internal error'));
-    problem(res, typed);
+    problem(res, toTyped(e));
   });
 
   const server = createHttpsServer(
@@ -203,7 +229,5 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
 
 function problem(res: Response, e: OpencesError): void {
   const status = STATUS[e.kind];
-  const detail = e.kind === 'internal' ? 'internal error' : e.message;
-  const safe = Object.fromEntries(Object.entries(e.details).filter(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'));
-  res.status(status).type('application/problem+json').send(JSON.stringify({ ...safe, title: e.kind, status, detail, kind: e.kind }));
+  res.status(status).type('application/problem+json').send(JSON.stringify(problemBody(e, status)));
 }

@@ -223,6 +223,37 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     await Promise.all([open.close(), fresh.close()]);
   });
 
+  it('orders issued together travel in one batch, and each is answered on its own', async () => {
+    const { RemoteCa } = await import('../../src/ca/backends/remote.js');
+    const { insertRequest } = await import('../../src/store/request-repo.js');
+    const info = { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] };
+    const rc = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info });
+    const now = new Date();
+    const orderFor = async (name: string, tamper = false) => {
+      const csr = makeCsr({ subject: `CN=${name}` });
+      const der = Buffer.from(csr.csrDer);
+      if (tamper) der[der.length - 1] ^= 0x01;
+      const id = await insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: der, csrDer: der, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: now });
+      return { orderId: id, template: 'WebServer', csrDer: der, subject: [{ type: 'CN', value: name }], sans: [{ type: 'dns' as const, value: name }], keyUsage: ['digitalSignature' as const], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' };
+    };
+    const orders = [...(await Promise.all(['b1', 'b2', 'b3', 'b4'].map((n) => orderFor(`${n}.batch.example.test`)))), await orderFor('bad.batch.example.test', true)];
+    const unknown = { ...orders[0]!, orderId: '987654321' };
+    // Issued in one event-loop turn: one call to /ca/v1/orders/batch.
+    const settled = await Promise.allSettled([...orders, unknown].map((o) => rc.issue(o)));
+    const issued = settled.slice(0, 4).map((r) => (r.status === 'fulfilled' ? r.value : null));
+    for (const [i, c] of issued.entries()) {
+      expect(c).not.toBeNull();
+      expect(new X509Certificate(Buffer.from(c!.der)).subject).toBe(`CN=b${i + 1}.batch.example.test`);
+      expect((await db.query<{ status: string; serial: string }>('SELECT status, serial FROM requests WHERE id = $1', [orders[i]!.orderId])).rows[0]).toEqual({ status: 'issued', serial: c!.serial });
+    }
+    expect(settled[4]).toMatchObject({ status: 'rejected', reason: { kind: 'badSignature' } });
+    expect(settled[5]).toMatchObject({ status: 'rejected', reason: { kind: 'notFound' } });
+    const signed = ca.out.split('\n').filter((l) => l.includes('CA API: order signed') && orders.slice(0, 4).some((o) => l.includes(`"orderId":"${o.orderId}"`)));
+    expect(signed).toHaveLength(4);
+    for (const l of signed) expect(JSON.parse(l)).toMatchObject({ batch: 6 });
+    await rc.close();
+  });
+
   it('a ces node cannot order a CA client certificate through the API', async () => {
     const { RemoteCa } = await import('../../src/ca/backends/remote.js');
     const rc = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info: { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] } });

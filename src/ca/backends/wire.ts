@@ -82,6 +82,37 @@ export function decodeIssued(body: unknown): IssuedCertificate {
   return { serial: c.serial, der: c.certificate, chain: c.chain, notBefore: c.notBefore, notAfter: c.notAfter, replayed: c.replayed };
 }
 
+/**
+ * Orders travel in batches (POST /ca/v1/orders/batch): under load one HTTPS exchange, one
+ * authorisation and one JSON parse serve many orders. Each order is decoded and answered on its
+ * own, so one bad order refuses only itself.
+ */
+export const MAX_BATCH = 64;
+export const batchSchema = z.object({ orders: z.array(z.unknown()).min(1).max(MAX_BATCH) }).strict();
+const batchResultsSchema = z.object({ results: z.array(z.union([z.object({ issued: z.unknown() }).strict(), z.object({ problem: z.unknown() }).strict()])) }).strict();
+
+/** The problem body for an error (RFC 9457 with our error kind); internal errors say no more than that. */
+export function problemBody(e: OpencesError, status: number): Record<string, unknown> {
+  const detail = e.kind === 'internal' ? 'internal error' : e.message;
+  const safe = Object.fromEntries(Object.entries(e.details).filter(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'));
+  return { ...safe, title: e.kind, status, detail, kind: e.kind };
+}
+
+/** The CA's typed refusal as the error it was, as if the engine were local. */
+export function errorFromProblem(body: unknown): OpencesError | null {
+  const p = problemSchema.safeParse(body);
+  if (!p.success) return null;
+  const { kind, detail, title: _t, status: _s, ...details } = p.data;
+  return new OpencesError(kind, detail, details);
+}
+
+/** One answer per order, in order: the certificate or the typed refusal. */
+export function decodeBatchResults(body: unknown, count: number): (IssuedCertificate | OpencesError)[] {
+  const r = parse(batchResultsSchema, body, 'order batch results');
+  if (r.results.length !== count) throw new OpencesError('internal', `the CA answered ${r.results.length} results for ${count} orders`);
+  return r.results.map((x) => ('issued' in x ? decodeIssued(x.issued) : (errorFromProblem(x.problem) ?? new OpencesError('internal', 'the CA answered a malformed problem'))));
+}
+
 const infoSchema = z.object({ name: z.string(), slug: z.string(), chain: z.array(b64).min(2) }).strict();
 
 export function encodeInfo(i: CaInfo): z.input<typeof infoSchema> {

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openssl, tmp } from '../../helpers/openssl.js';
+import { RemoteCa } from '../../../src/ca/backends/remote.js';
+import type { IssuanceOrder } from '../../../src/ca/types.js';
+
+/**
+ * A CA node of the version before order batches: POST /ca/v1/orders only, 404 problem for
+ * anything else (what src/http/ca-api.ts answered then). RemoteCa must notice once and go on one
+ * order per call, so ces nodes can be upgraded before the ca node.
+ */
+describe('RemoteCa against a CA node without order batches', () => {
+  let server: Server;
+  let url = '';
+  const paths: string[] = [];
+  let pems: { ca: string; cert: string; key: string };
+
+  beforeAll(async () => {
+    const d = tmp();
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, 'k.pem'), '-out', join(d, 'c.pem'), '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=DNS:localhost']);
+    pems = { ca: readFileSync(join(d, 'c.pem'), 'utf8'), cert: readFileSync(join(d, 'c.pem'), 'utf8'), key: readFileSync(join(d, 'k.pem'), 'utf8') };
+    server = createServer({ cert: pems.cert, key: pems.key }, (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        paths.push(req.url ?? '');
+        if (req.method === 'POST' && req.url === '/ca/v1/orders') {
+          const o = JSON.parse(body) as { orderId: string; notBefore: string; notAfter: string };
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ serial: `0${o.orderId}`, certificate: Buffer.from(`cert ${o.orderId}`).toString('base64'), chain: [], notBefore: o.notBefore, notAfter: o.notAfter, replayed: false }));
+          return;
+        }
+        res.writeHead(404, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ title: 'notFound', status: 404, detail: 'no such CA API resource', kind: 'notFound' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `https://localhost:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const order = (id: string): IssuanceOrder => {
+    const now = new Date();
+    return { orderId: id, template: 'WebServer', csrDer: new Uint8Array([0x30, 0]), subject: [{ type: 'CN', value: id }], sans: [], keyUsage: [], keyUsageCritical: false, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 1000), requester: 'x' };
+  };
+
+  it('tries one batch, then sends each order alone and answers every one', async () => {
+    const rc = new RemoteCa({ url, certPem: pems.cert, keyPem: pems.key, caBundlePem: pems.ca, info: { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] }, retries: 0 });
+    const first = await Promise.all(['1', '2', '3'].map((id) => rc.issue(order(id))));
+    expect(first.map((c) => c.serial)).toEqual(['01', '02', '03']);
+    expect(Buffer.from(first[1]!.der).toString()).toBe('cert 2');
+    expect(paths.filter((p) => p === '/ca/v1/orders/batch')).toHaveLength(1);
+    expect(paths.filter((p) => p === '/ca/v1/orders')).toHaveLength(3);
+    // Remembered: the next burst goes one by one straight away.
+    await Promise.all(['4', '5'].map((id) => rc.issue(order(id))));
+    expect(paths.filter((p) => p === '/ca/v1/orders/batch')).toHaveLength(1);
+    expect(paths.filter((p) => p === '/ca/v1/orders')).toHaveLength(5);
+    await rc.close();
+  });
+});
