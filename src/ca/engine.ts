@@ -24,7 +24,7 @@ import { checkKeyPolicy, type KeyPolicyOptions } from './keypolicy.js';
 import { lintCertificate } from './lint.js';
 import { encodeName } from './name.js';
 import { newSerial, pooledRandom } from './serial.js';
-import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, type CrlPublisher, type IssuanceOrder, type IssuedCertificate, type RevocationReason } from './types.js';
+import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, type CrlPublisher, type IssuanceOrder, type IssueOptions, type IssuedCertificate, type RevocationReason } from './types.js';
 import { CrlBuilder, type CrlKind } from './crl.js';
 import { latestCrl } from '../store/crl-repo.js';
 import { X509Certificate } from 'node:crypto';
@@ -187,7 +187,7 @@ export class LocalCa implements CaBackend, CrlPublisher {
     return { serial: serial.hex, der: await this.sign(p, serial.bytes), notBefore: p.notBefore, notAfter: p.notAfter };
   }
 
-  async issue(order: IssuanceOrder): Promise<IssuedCertificate> {
+  async issue(order: IssuanceOrder, opts: IssueOptions = {}): Promise<IssuedCertificate> {
     if (!/^\d{1,18}$/.test(order.orderId)) throw new OpencesError('malformed', `bad order id ${order.orderId}`);
     const p = await this.prepare(order);
     const issuedAt = this.o.clock.now();
@@ -213,8 +213,8 @@ export class LocalCa implements CaBackend, CrlPublisher {
     for (let attempt = 0; attempt < 5; attempt++) {
       const serial = newSerial(this.random);
       const der = await this.sign(p, serial.bytes);
-      const outcome = await recordIssuedIfPending(this.o.db, record(serial.hex, der), order.csrDer);
-      if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false };
+      const outcome = await recordIssuedIfPending(this.o.db, record(serial.hex, der), order.csrDer, opts.audit);
+      if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined };
       if (outcome === 'notPending') break;
       // 'collision': the serial exists (astronomically rare with real randomness): draw again.
     }

@@ -62,6 +62,18 @@ export interface IssuedCertificate {
   notAfter: Date;
   /** True when this order had been issued before and the stored certificate is returned. */
   replayed: boolean;
+  /** True when the backend parked `IssueOptions.audit` atomically with the certificate. */
+  audited?: boolean;
+}
+
+/** What the caller (the RA) hands a backend along with an order. */
+export interface IssueOptions {
+  /**
+   * The issuance audit event, as the audit queue stores it (AuditLog.forQueue). A backend that
+   * records into the same database may park it in the statement that records the certificate (with
+   * the serial filled in) and say so with `audited`; others ignore it and the caller records it.
+   */
+  audit?: { at: Date; event: string };
 }
 
 /** RFC 5280 CRLReason codes. */
@@ -103,7 +115,7 @@ export interface CaInfo {
 
 export interface CaBackend {
   info(): CaInfo;
-  issue(order: IssuanceOrder): Promise<IssuedCertificate>;
+  issue(order: IssuanceOrder, opts?: IssueOptions): Promise<IssuedCertificate>;
   revoke(serial: string, reason: RevocationReason, at?: Date): Promise<void>;
   unrevoke(serial: string): Promise<void>;
 }

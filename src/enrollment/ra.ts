@@ -200,20 +200,12 @@ export class RegistrationAuthority {
 
   private async issue(requestId: string, order: IssuanceOrder, principal: Principal, officer?: string): Promise<IssuedOutcome> {
     try {
-      const cert = await this.o.ca.issue(order);
-      if (!cert.replayed) {
-        // Parked in the audit queue before the answer leaves (durable, chained moments later).
-        await this.o.audit.enqueue({
-          type: 'certificate.issue',
-          outcome: 'success',
-          actor: officer,
-          principal: order.requester,
-          method: principal.method,
-          template: order.template,
-          requestId,
-          serial: cert.serial,
-        });
-      }
+      const event: AuditEvent = { type: 'certificate.issue', outcome: 'success', actor: officer, principal: order.requester, method: principal.method, template: order.template, requestId };
+      // Parked in the audit queue before the answer leaves (durable, chained moments later): by the
+      // local CA in the statement that records the certificate, else here.
+      const cert = await this.o.ca.issue(order, { audit: this.o.audit.forQueue(event) });
+      if (cert.audited) this.o.audit.queued();
+      else if (!cert.replayed) await this.o.audit.enqueue({ ...event, serial: cert.serial });
       return { status: 'issued', requestId, disposition: 3, message: MSG.issued, certificate: cert.der, chain: cert.chain, serial: cert.serial };
     } catch (e) {
       // The request stays pending (not pend-for-approval): a retry of the same request issues it.

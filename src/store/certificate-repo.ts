@@ -61,23 +61,26 @@ const RECORD_ISSUED_IF_PENDING = statement(`WITH req AS (
      ), marked AS (
        UPDATE requests SET status = 'issued', serial = cert.serial, disposition = 3, disposition_message = 'Issued', error_code = NULL, resolved_at = $12::timestamptz
        FROM cert WHERE requests.id = $1::bigint RETURNING requests.id
+     ), queued AS (
+       INSERT INTO audit_queue (at, event) SELECT $13::timestamptz, jsonb_set($14::jsonb, '{serial}', to_jsonb($3::text)) FROM marked WHERE $14::jsonb IS NOT NULL
      )
      SELECT (SELECT count(*) FROM req)::int AS pending, (SELECT count(*) FROM marked)::int AS issued`);
 
 /**
  * The issuance fast path in one statement: if request `requestId` is still pending (and, when it
  * recorded a CSR, recorded this one), insert the certificate and mark the request issued, under a
- * row lock. Returns 'issued', 'collision' (the serial exists: draw another) or 'notPending' (gone,
+ * row lock, and with `audit` park that event (its serial filled in) in the audit queue. Returns 'issued', 'collision' (the serial exists: draw another) or 'notPending' (gone,
  * resolved, another CSR, or already issued by a concurrent retry: take the careful path).
  */
 export async function recordIssuedIfPending(
   q: Queryable,
   c: NewCertificate & { issuedAt: Date; requestId: string },
   csrDer: Uint8Array,
+  audit?: { at: Date; event: string },
 ): Promise<'issued' | 'collision' | 'notPending'> {
   const r = await q.query<{ pending: number; issued: number }>(
     RECORD_ISSUED_IF_PENDING,
-    [c.requestId, Buffer.from(csrDer), c.serial, c.caId, c.subject, c.sans, c.template, c.requester, c.notBefore, c.notAfter, Buffer.from(c.der), c.issuedAt],
+    [c.requestId, Buffer.from(csrDer), c.serial, c.caId, c.subject, c.sans, c.template, c.requester, c.notBefore, c.notAfter, Buffer.from(c.der), c.issuedAt, audit?.at ?? null, audit?.event ?? null],
   );
   const row = r.rows[0]!;
   if (Number(row.issued) === 1) return 'issued';

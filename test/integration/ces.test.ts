@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent } from 'undici';
@@ -83,6 +83,15 @@ describe('CES RequestSecurityToken over HTTPS with UsernameToken', () => {
     expect(certs).toContain('opences Issuing CA');
     expect(certs).toContain('opences Root CA');
     expect(openssl(['cms', '-inform', 'DER', '-in', full, '-cmsout', '-print'])).toContain('1.3.6.1.5.5.7.12.3');
+    // Accepted, then issued: two audit events for the request, the second naming the certificate.
+    const serial = new X509Certificate(Buffer.from(out.certificateDer)).serialNumber.toLowerCase().replace(/^0+/, '');
+    const events = (await s.core.audit.list({ limit: 50 })).filter((e) => e.requestId === out.requestId);
+    expect(events.map((e) => [e.type, e.outcome])).toEqual([
+      ['certificate.issue', 'success'],
+      ['enroll.issue', 'info'],
+    ]);
+    expect(events[0]).toMatchObject({ principal: 'alice', template: 'WebServer', method: 'username' });
+    expect(events[0]!.serial!.replace(/^0+/, '')).toBe(serial);
   });
 
   it('issues a CMC PKIData whose template is named only in a CMC attribute', async () => {

@@ -105,6 +105,11 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     expect(row.rows[0]!.status).toBe('issued');
     // The CA node signed it (its log), not the enrollment node.
     expect(ca.out).toContain('CA API: order signed');
+    // The enrollment node recorded the issuance in the audit log (parked, then chained moments later).
+    const issuedEvent = async () =>
+      (await db.query<{ serial: string; principal: string }>(`SELECT serial, principal FROM audit_events WHERE type = 'certificate.issue' AND request_id = $1`, [r.requestId])).rows;
+    for (let i = 0; i < 50 && (await issuedEvent()).length === 0; i++) await new Promise((w) => setTimeout(w, 100));
+    expect(await issuedEvent()).toEqual([{ serial, principal: 'alice' }]);
   });
 
   it('two policy nodes on one database answer alike, and a template disabled through one is gone from both at once', async () => {
@@ -218,8 +223,9 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     await expect(fresh.fetchInfo()).rejects.toMatchObject({ kind: 'forbidden' });
     await new Promise((r) => setTimeout(r, AUTHORIZED_FOR_MS + 200));
     await expect(open.fetchInfo()).rejects.toMatchObject({ kind: 'forbidden' });
-    const audit = await db.query<{ reason: string }>(`SELECT reason FROM audit_events WHERE type = 'auth.failure' AND reason LIKE 'CA API:%'`);
-    expect(audit.rows.map((x) => x.reason).join('\n')).toContain(`(serial ${serial.replace(/^0+/, '')}) is revoked`);
+    const reasons = (await db.query<{ reason: string }>(`SELECT reason FROM audit_events WHERE type = 'auth.failure' AND reason LIKE 'CA API:%'`)).rows.map((x) => x.reason);
+    const revoked = reasons.map((r) => /\(serial ([0-9a-f]+)\) is revoked$/.exec(r)?.[1]).filter((x) => x !== undefined);
+    expect(revoked.map((x) => BigInt(`0x${x}`)), `serial ${serial}; audit: ${reasons.join(' | ')}`).toContain(BigInt(`0x${serial}`));
     await Promise.all([open.close(), fresh.close()]);
   });
 
