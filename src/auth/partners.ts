@@ -1,5 +1,7 @@
 import { firstSan } from './certificate-names.js';
 import { X509Certificate } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
 import type { AuditLog } from '../audit/log.js';
 import { systemClock, type Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
@@ -247,11 +249,18 @@ export class PartnerRegistry {
   async match(cert: X509Certificate, intermediates: X509Certificate[]): Promise<PartnerMatch | null> {
     const now = this.clock.now();
     const snap = await this.snapshot();
+    // A path refused by one partner's checks is reported only when no partner accepts the certificate.
+    let refusal: PartnerMatch | null = null;
     for (const partner of snap.partners) {
       const roots = partner.roots.map((r) => new X509Certificate(Buffer.from(r)));
       const known = partner.intermediates.map((r) => new X509Certificate(Buffer.from(r)));
-      const chain = pathTo(cert, [...intermediates, ...known], roots, now.getTime());
-      if (!chain) continue;
+      const found = pathTo(cert, [...intermediates, ...known], roots, now.getTime());
+      if (!found) continue;
+      if ('refused' in found) {
+        refusal ??= { partner, refused: `partner ${partner.name}: ${found.refused}` };
+        continue;
+      }
+      const chain = found.path;
       const value = mapped(cert, partner.mapFrom);
       if (!value) return { partner, refused: `partner ${partner.name}: the certificate has no ${partner.mapFrom} to name the principal` };
       const revoked = await this.revocation(partner, chain, now);
@@ -261,7 +270,7 @@ export class PartnerRegistry {
         principal: { name: `partner:${partner.name}/${value}`, displayName: value, groups: [AUTHENTICATED_GROUP, `partner:${partner.name}`], method: 'certificate', partner: partner.name },
       };
     }
-    return null;
+    return refusal;
   }
 
   /** Null when the certificate is not revoked as far as the partner's CRLs tell; a partner without CRLs is not checked. */
@@ -344,21 +353,322 @@ async function readLimited(res: Response, limit: number): Promise<Uint8Array> {
   return new Uint8Array(Buffer.concat(parts));
 }
 
-/** The path from the certificate up to one of the roots (leaf first, root last), or null. */
-function pathTo(cert: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[], now: number, depth = 0): X509Certificate[] | null {
-  if (depth > 4) return null;
-  const root = roots.find((r) => cert.checkIssued(r) && cert.verify(r.publicKey));
-  if (root) return [cert, root];
-  for (const i of intermediates) {
-    if (!(i.ca && now >= new Date(i.validFrom).getTime() && now < new Date(i.validTo).getTime() && cert.checkIssued(i) && cert.verify(i.publicKey))) continue;
-    const rest = pathTo(i, intermediates.filter((x) => x.fingerprint256 !== i.fingerprint256), roots, now, depth + 1);
-    if (rest) return [cert, ...rest];
+/** What the path search found: an accepted path (leaf first, root last), refusals of every path that chains to a root, or null when none does. */
+export type PathResult = { path: X509Certificate[] } | { refused: string } | null;
+
+const MAX_DEPTH = 5;
+const MAX_CANDIDATES = 16;
+
+/**
+ * The path from the certificate up to one of the roots, with RFC 5280 path checks (below): every
+ * candidate path (a partner may have an expired and a renewed root, a client may send extra
+ * certificates) is tried until one passes; when some chain but none passes, the reasons.
+ */
+export function pathTo(cert: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[], now: number): PathResult {
+  const refusals: string[] = [];
+  for (const path of candidatePaths(cert, intermediates, roots)) {
+    const why = pathRefusal(path, now);
+    if (why === null) return { path };
+    const msg = `the path to ${dn(path[path.length - 1]!)} is refused: ${why}`;
+    if (!refusals.includes(msg)) refusals.push(msg);
+  }
+  return refusals.length ? { refused: refusals.slice(0, 3).join('; ') + (refusals.length > 3 ? ` (and ${refusals.length - 3} more)` : '') } : null;
+}
+
+/** Every chain of issuer names and signatures from the certificate to a root, through distinct intermediates (no policy checks). */
+function* candidatePaths(cert: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[]): Generator<X509Certificate[]> {
+  const rootFps = new Set(roots.map((r) => r.fingerprint256));
+  const seen = new Set<string>();
+  const pool = intermediates.filter((i) => {
+    const fp = i.fingerprint256;
+    if (rootFps.has(fp) || seen.has(fp)) return false;
+    seen.add(fp);
+    return true;
+  });
+  let count = 0;
+  function* walk(c: X509Certificate, avail: X509Certificate[], depth: number): Generator<X509Certificate[]> {
+    for (const r of roots) if (issuedBy(c, r)) yield [c, r];
+    if (depth >= MAX_DEPTH - 1) return;
+    for (const i of avail) {
+      if (i.fingerprint256 === c.fingerprint256 || !issuedBy(c, i)) continue;
+      for (const rest of walk(i, avail.filter((x) => x !== i), depth + 1)) yield [c, ...rest];
+    }
+  }
+  for (const p of walk(cert, pool, 0)) {
+    yield p;
+    if (++count >= MAX_CANDIDATES) return;
+  }
+}
+
+const issuedCache = new Map<string, boolean>();
+
+/** The issuer's subject is the child's issuer name and its key verifies the child's signature (memoised: the same chains come back request after request). */
+function issuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
+  const key = `${child.fingerprint256}>${issuer.fingerprint256}`;
+  const hit = issuedCache.get(key);
+  if (hit !== undefined) return hit;
+  const cf = certFacts(child);
+  const f = certFacts(issuer);
+  let ok = false;
+  if (cf.issuerDer === f.subjectDer || child.issuer === issuer.subject) {
+    try {
+      ok = child.verify(issuer.publicKey);
+    } catch {
+      ok = false;
+    }
+  }
+  remember(issuedCache, key, ok);
+  return ok;
+}
+
+/**
+ * Why a path (leaf first, root last) is refused, or null. RFC 5280 §6.1 as far as a trust decision
+ * for a partner needs it: the root and every intermediate within validity, intermediates CA:TRUE,
+ * keyCertSign on every CA certificate that has a keyUsage, each CA's pathLenConstraint over the
+ * non-self-issued intermediates below it, and each CA's nameConstraints over every certificate below
+ * it (self-issued intermediates excepted).
+ */
+export function pathRefusal(path: X509Certificate[], now: number): string | null {
+  const facts = path.map(certFacts);
+  for (let k = path.length - 1; k >= 1; k--) {
+    const ca = path[k]!;
+    const f = facts[k]!;
+    const name = dn(ca);
+    if (f.unreadable) return `${name} cannot be read (${f.unreadable})`;
+    const from = new Date(ca.validFrom).getTime();
+    const to = new Date(ca.validTo).getTime();
+    if (!(now >= from)) return `${name} is not valid before ${new Date(from).toISOString()}`;
+    if (!(now < to)) return `${name} expired on ${new Date(to).toISOString()}`;
+    if (k < path.length - 1 && !f.ca) return `${name} is not a CA certificate (no basicConstraints CA:TRUE)`;
+    if (f.keyCertSign === false) return `${name} has a keyUsage without keyCertSign`;
+    if (f.pathLen !== null) {
+      let below = 0;
+      for (let j = 1; j < k; j++) if (!facts[j]!.selfIssued) below++;
+      if (below > f.pathLen) return `${name} allows ${f.pathLen} intermediate CA${f.pathLen === 1 ? '' : 's'} below it (pathLenConstraint), the path has ${below}`;
+    }
+    if (f.nameConstraints) {
+      for (let j = k - 1; j >= 0; j--) {
+        if (j > 0 && facts[j]!.selfIssued) continue;
+        const fj = facts[j]!;
+        if (fj.unreadable) return `${dn(path[j]!)} cannot be read (${fj.unreadable})`;
+        const why = nameConstraintRefusal(fj, f.nameConstraints);
+        if (why) return `${dn(path[j]!)} ${why} of ${name} (nameConstraints)`;
+      }
+    }
   }
   return null;
 }
 
+// ---- Extension facts, read from the DER (pkijs) and cached by fingerprint ----
+
+type Atv = { type: string; value: string };
+type GName = { form: 'dns' | 'email' | 'uri'; value: string } | { form: 'dir'; value: Atv[] } | { form: 'ip'; value: Uint8Array } | { form: 'other'; tag: number };
+interface NameConstraints {
+  permitted: GName[];
+  excluded: GName[];
+}
+interface CertFacts {
+  subjectDer: string;
+  issuerDer: string;
+  selfIssued: boolean;
+  /** basicConstraints cA (node's `ca` is also false for a CA without keyCertSign, a separate reason here). */
+  ca: boolean;
+  /** Undefined when the certificate has no keyUsage. */
+  keyCertSign: boolean | undefined;
+  pathLen: number | null;
+  nameConstraints: NameConstraints | null;
+  subject: Atv[];
+  sans: GName[];
+  unreadable?: string;
+}
+
+const FACTS_MAX = 2_000;
+const factsCache = new Map<string, CertFacts>();
+const OID = { keyUsage: '2.5.29.15', san: '2.5.29.17', basicConstraints: '2.5.29.19', nameConstraints: '2.5.29.30', email: '1.2.840.113549.1.9.1' };
+
+function remember<V>(m: Map<string, V>, key: string, v: V): void {
+  if (m.size >= FACTS_MAX) m.delete(m.keys().next().value!);
+  m.set(key, v);
+}
+
+function certFacts(cert: X509Certificate): CertFacts {
+  const key = cert.fingerprint256;
+  const hit = factsCache.get(key);
+  if (hit) return hit;
+  let f: CertFacts;
+  try {
+    f = readFacts(new Uint8Array(cert.raw));
+  } catch (e) {
+    f = { subjectDer: '', issuerDer: '', selfIssued: false, ca: false, keyCertSign: undefined, pathLen: null, nameConstraints: null, subject: [], sans: [], unreadable: e instanceof Error ? e.message : String(e) };
+  }
+  remember(factsCache, key, f);
+  return f;
+}
+
+function readFacts(der: Uint8Array): CertFacts {
+  const c = pkijs.Certificate.fromBER(der);
+  const hex = (n: pkijs.RelativeDistinguishedNames): string => Buffer.from(n.toSchema().toBER()).toString('hex');
+  const subjectDer = hex(c.subject);
+  const issuerDer = hex(c.issuer);
+  const f: CertFacts = { subjectDer, issuerDer, selfIssued: subjectDer === issuerDer, ca: false, keyCertSign: undefined, pathLen: null, nameConstraints: null, subject: atvs(c.subject), sans: [] };
+  for (const e of c.extensions ?? []) {
+    const body = e.extnValue.valueBlock.valueHexView;
+    if (e.extnID === OID.keyUsage) {
+      const bits = asn1js.fromBER(body).result;
+      if (!(bits instanceof asn1js.BitString)) throw new Error('malformed keyUsage');
+      const b = bits.valueBlock.valueHexView;
+      f.keyCertSign = b.length > 0 && (b[0]! & 0x04) !== 0;
+    } else if (e.extnID === OID.basicConstraints) {
+      const bc = new pkijs.BasicConstraints({ schema: asn1js.fromBER(body).result });
+      f.ca = bc.cA;
+      const p = bc.pathLenConstraint;
+      if (bc.cA && p !== undefined) f.pathLen = typeof p === 'number' ? p : p.valueBlock.valueDec;
+    } else if (e.extnID === OID.nameConstraints) {
+      const nc = new pkijs.NameConstraints({ schema: asn1js.fromBER(body).result });
+      f.nameConstraints = { permitted: (nc.permittedSubtrees ?? []).map((s) => generalName(s.base)), excluded: (nc.excludedSubtrees ?? []).map((s) => generalName(s.base)) };
+    } else if (e.extnID === OID.san) {
+      f.sans = new pkijs.AltName({ schema: asn1js.fromBER(body).result }).altNames.map(generalName);
+    }
+  }
+  return f;
+}
+
+function atvs(n: pkijs.RelativeDistinguishedNames): Atv[] {
+  return n.typesAndValues.map((t) => ({ type: t.type, value: stringOf(t.value) }));
+}
+
+function stringOf(v: unknown): string {
+  if (v && typeof v === 'object' && 'valueBlock' in v) {
+    const b = (v as { valueBlock: { value?: unknown; valueHexView?: Uint8Array } }).valueBlock;
+    if (typeof b.value === 'string') return b.value;
+    if (b.valueHexView) return Buffer.from(b.valueHexView).toString('hex');
+  }
+  return '';
+}
+
+function generalName(g: pkijs.GeneralName): GName {
+  const v: unknown = g.value;
+  switch (g.type) {
+    case 1:
+      return { form: 'email', value: typeof v === 'string' ? v : stringOf(v) };
+    case 2:
+      return { form: 'dns', value: typeof v === 'string' ? v : stringOf(v) };
+    case 4:
+      return v instanceof pkijs.RelativeDistinguishedNames ? { form: 'dir', value: atvs(v) } : { form: 'other', tag: 4 };
+    case 6:
+      return { form: 'uri', value: typeof v === 'string' ? v : stringOf(v) };
+    case 7:
+      return v instanceof asn1js.OctetString ? { form: 'ip', value: new Uint8Array(v.valueBlock.valueHexView) } : { form: 'other', tag: 7 };
+    default:
+      return { form: 'other', tag: g.type };
+  }
+}
+
+// ---- Name constraints (RFC 5280 §4.2.1.10) ----
+
+const FORM_NAME: Record<GName['form'], string> = { dns: 'dNSName', email: 'rfc822Name', dir: 'directoryName', ip: 'iPAddress', uri: 'uniformResourceIdentifier', other: 'name' };
+const tagOf = (n: GName): number => (n.form === 'other' ? n.tag : { email: 1, dns: 2, dir: 4, uri: 6, ip: 7 }[n.form]);
+
+function show(n: GName): string {
+  switch (n.form) {
+    case 'dns':
+    case 'email':
+    case 'uri':
+      return `the ${FORM_NAME[n.form]} ${n.value}`;
+    case 'dir':
+      return `the directoryName ${n.value.map((a) => `${ATTR[a.type] ?? a.type}=${a.value}`).join(', ')}`;
+    case 'ip':
+      return `the iPAddress ${n.value.length === 4 ? n.value.join('.') : Buffer.from(n.value).toString('hex')}`;
+    case 'other':
+      return `a name of GeneralName type [${n.tag}]`;
+  }
+}
+
+const ATTR: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU', '0.9.2342.19200300.100.1.25': 'DC', [OID.email]: 'emailAddress' };
+
+/** The names a constraint applies to: the subject DN (when not empty), its emailAddress attributes as rfc822Names, and every SAN. */
+function constrainedNames(f: CertFacts): GName[] {
+  const out: GName[] = [];
+  if (f.subject.length) out.push({ form: 'dir', value: f.subject });
+  for (const a of f.subject) if (a.type === OID.email) out.push({ form: 'email', value: a.value });
+  return [...out, ...f.sans];
+}
+
+/** Why the certificate's names break the constraints ("has … outside the permitted subtrees"), or null. */
+function nameConstraintRefusal(f: CertFacts, nc: NameConstraints): string | null {
+  for (const n of constrainedNames(f)) {
+    const tag = tagOf(n);
+    const permitted = nc.permitted.filter((b) => tagOf(b) === tag);
+    const excluded = nc.excluded.filter((b) => tagOf(b) === tag);
+    if (permitted.length === 0 && excluded.length === 0) continue;
+    const checkable = n.form === 'dns' || n.form === 'email' || n.form === 'dir' || n.form === 'ip';
+    if (!checkable) return `has ${show(n)}, a name form whose constraints opences does not check, under the constraints`;
+    const hit = excluded.find((b) => within(n, b));
+    if (hit) return `has ${show(n)} within the excluded subtree ${subtree(hit)}`;
+    if (permitted.length && !permitted.some((b) => within(n, b))) return `has ${show(n)} outside the permitted subtrees (${permitted.map(subtree).join(', ')})`;
+  }
+  return null;
+}
+
+function subtree(b: GName): string {
+  switch (b.form) {
+    case 'dns':
+    case 'email':
+    case 'uri':
+      return b.value;
+    case 'dir':
+      return b.value.map((a) => `${ATTR[a.type] ?? a.type}=${a.value}`).join(', ');
+    case 'ip':
+      return Buffer.from(b.value).toString('hex');
+    case 'other':
+      return `[${b.tag}]`;
+  }
+}
+
+const norm = (s: string): string => s.trim().replace(/\s+/g, ' ').toLowerCase();
+
+function within(n: GName, b: GName): boolean {
+  if (n.form === 'dns' && b.form === 'dns') {
+    const name = n.value.toLowerCase().replace(/\.$/, '');
+    const base = b.value.toLowerCase().replace(/\.$/, '');
+    if (base === '') return true;
+    if (base.startsWith('.')) return name.endsWith(base);
+    return name === base || name.endsWith(`.${base}`);
+  }
+  if (n.form === 'email' && b.form === 'email') {
+    const at = n.value.lastIndexOf('@');
+    if (at <= 0) return false;
+    const local = n.value.slice(0, at);
+    const host = n.value.slice(at + 1).toLowerCase();
+    const base = b.value;
+    if (base.includes('@')) {
+      const bat = base.lastIndexOf('@');
+      return local === base.slice(0, bat) && host === base.slice(bat + 1).toLowerCase();
+    }
+    const bh = base.toLowerCase();
+    return bh.startsWith('.') ? host.endsWith(bh) : host === bh;
+  }
+  if (n.form === 'dir' && b.form === 'dir') {
+    if (b.value.length > n.value.length) return false;
+    return b.value.every((a, i) => a.type === n.value[i]!.type && norm(a.value) === norm(n.value[i]!.value));
+  }
+  if (n.form === 'ip' && b.form === 'ip') {
+    const len = n.value.length;
+    if (b.value.length !== len * 2) return false;
+    for (let i = 0; i < len; i++) if ((n.value[i]! & b.value[len + i]!) !== (b.value[i]! & b.value[len + i]!)) return false;
+    return true;
+  }
+  return false;
+}
+
+const dn = (c: X509Certificate): string => c.subject.replace(/\n/g, ', ');
+
+/** A structural path (names and signatures) whose intermediates are CA certificates within validity: what `partner add` asks of a registered intermediate. */
 function chainsTo(cert: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[], now: number): boolean {
-  return pathTo(cert, intermediates, roots, now) !== null;
+  for (const p of candidatePaths(cert, intermediates, roots)) {
+    if (p.slice(1, -1).every((i) => i.ca && now >= new Date(i.validFrom).getTime() && now < new Date(i.validTo).getTime())) return true;
+  }
+  return false;
 }
 
 function mapped(cert: X509Certificate, from: PartnerMapping): string | undefined {

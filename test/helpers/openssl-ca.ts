@@ -116,3 +116,23 @@ export function opensslRootCa(name: string): OpensslCa {
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'subjectKeyIdentifier=hash']);
   return makeCa(name, dir);
 }
+
+/**
+ * A CA with chosen extensions and validity, for path-validation tests: self-signed (a root, via
+ * `openssl ca -selfsign`, so its dates can lie in the past) or signed by `parent`. `ext` lines go
+ * into the certificate's extension section (further sections may follow in `sections`); `keyFrom`
+ * reuses another CA's key and name (a renewed root).
+ */
+export function opensslCustomCa(name: string, o: { parent?: OpensslCa; ext?: string[]; sections?: string; startDate?: string; endDate?: string; days?: number; keyFrom?: OpensslCa } = {}): OpensslCa {
+  const dir = caDir(name);
+  const key = join(dir, 'ca.key');
+  if (o.keyFrom) writeFileSync(key, readFileSync(join(o.keyFrom.dir, 'ca.key')));
+  else openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
+  openssl(['req', '-new', '-key', key, '-subj', `/CN=${name}`, '-out', join(dir, 'ca.csr')]);
+  const ext = o.ext ?? ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
+  writeFileSync(join(dir, 'ca.ext'), `[ext]\n${[...ext, 'subjectKeyIdentifier=hash', ...(o.parent ? ['authorityKeyIdentifier=keyid:always'] : [])].join('\n')}\n${o.sections ?? ''}\n`);
+  const validity = [...(o.startDate ? ['-startdate', o.startDate] : []), ...(o.endDate ? ['-enddate', o.endDate] : ['-days', String(o.days ?? 30)])];
+  const signer = o.parent ? ['-config', join(o.parent.dir, 'ca.cnf')] : ['-config', join(dir, 'ca.cnf'), '-selfsign', '-keyfile', key];
+  openssl(['ca', '-batch', '-notext', ...signer, '-in', join(dir, 'ca.csr'), '-out', join(dir, 'ca.pem'), '-extfile', join(dir, 'ca.ext'), '-extensions', 'ext', ...validity]);
+  return makeCa(name, dir);
+}
