@@ -147,9 +147,16 @@ export const configSchema = z
             url: z.string(),
             bindDnTemplate: z.string(),
             groupAttribute: z.string().optional(),
+            /** Count nested groups too (docs/kerberos.md, "Nested groups"): false (default), walk, in-chain. */
+            nestedGroups: z.union([z.literal(false), z.enum(['walk', 'in-chain'])]).default(false),
+            nestedGroupsBase: z.string().optional(),
+            groupMemberAttribute: z.string().regex(/^(?:[A-Za-z][A-Za-z0-9-]{0,63}|\d+(?:\.\d+){0,31})$/, 'an LDAP attribute name').default('member'),
+            nestedGroupsMaxDepth: z.coerce.number().int().min(1).max(32).default(8),
+            nestedGroupsMaxGroups: z.coerce.number().int().min(1).max(100_000).default(1000),
             tlsCaFile: z.string().optional(),
           })
           .strict()
+          .refine((l) => !l.nestedGroups || (l.nestedGroupsBase && (l.groupAttribute || l.nestedGroups === 'in-chain')), { message: 'auth.ldap.nestedGroups needs nestedGroupsBase (and, for walk, groupAttribute)', path: ['nestedGroupsBase'] })
           .optional(),
         kerberos: z
           .object({
@@ -168,6 +175,13 @@ export const configSchema = z
                 groupAttribute: z.string().optional(),
                 groupSearch: z.object({ base: z.string(), filter: z.string().default('(member={dn})'), nameAttribute: z.string().default('cn') }).strict().optional(),
                 groupPrefix: z.string().optional(),
+                /** Count nested groups too (docs/kerberos.md, "Nested groups"): false (default), walk, in-chain. */
+                nestedGroups: z.union([z.literal(false), z.enum(['walk', 'in-chain'])]).default(false),
+                /** Default: groupSearch.base, else searchBase. */
+                nestedGroupsBase: z.string().optional(),
+                groupMemberAttribute: z.string().regex(/^(?:[A-Za-z][A-Za-z0-9-]{0,63}|\d+(?:\.\d+){0,31})$/, 'an LDAP attribute name').default('member'),
+                nestedGroupsMaxDepth: z.coerce.number().int().min(1).max(32).default(8),
+                nestedGroupsMaxGroups: z.coerce.number().int().min(1).max(100_000).default(1000),
                 cacheSeconds: z.coerce.number().int().min(0).max(3600).default(60),
                 retrySeconds: z.coerce.number().int().min(0).max(3600).default(10),
                 tlsCaFile: z.string().optional(),

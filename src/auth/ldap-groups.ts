@@ -7,8 +7,8 @@ import { OpencesError } from '../errors.js';
 /**
  * Group lookup in a directory for principals authenticated elsewhere (Kerberos): the service binds
  * with its own DN, finds the principal's entry, and reads its groups — from an attribute on the
- * entry (memberOf) or by searching groupOfNames/groupOfUniqueNames entries naming it. Results are
- * cached briefly. Any failure (directory down, bad service credentials, ambiguous entry) yields
+ * entry (memberOf) or by searching groupOfNames/groupOfUniqueNames entries naming it, and, with
+ * `nestedGroups`, the groups enclosing those (expandNestedGroups). Results are cached briefly. Any failure (directory down, bad service credentials, ambiguous entry) yields
  * no directory groups — never more rights — and writes an `auth.groups` failure audit event.
  */
 export interface LdapGroupLookupConfig {
@@ -32,6 +32,20 @@ export interface LdapGroupLookupConfig {
   groupSearch?: { base: string; filter: string; nameAttribute: string };
   /** Prefix for directory group names (e.g. `ldap:`), so a directory group cannot pose as a local one. */
   groupPrefix?: string;
+  /**
+   * Nested groups: `false` (default) counts direct memberships only; `walk` searches, level by level,
+   * for groups whose member attribute names a group found so far (any LDAP server); `in-chain` asks
+   * Active Directory for the transitive closure in one search (LDAP_MATCHING_RULE_IN_CHAIN).
+   */
+  nestedGroups?: NestedGroupsMode;
+  /** Where enclosing groups are searched (subtree). Default: `groupSearch.base`, else `searchBase`. */
+  nestedGroupsBase?: string;
+  /** Attribute of a group naming its members by DN. Default `member` (groupOfNames, AD); `uniqueMember` for groupOfUniqueNames. */
+  groupMemberAttribute?: string;
+  /** `walk`: levels followed above the direct groups. Default 8. */
+  nestedGroupsMaxDepth?: number;
+  /** At most this many directory groups in all; the expansion stops there (audited). Default 1000. */
+  nestedGroupsMaxGroups?: number;
   cacheSeconds: number;
   /** After a failed lookup, the directory is not asked again for this long (every lookup meanwhile gets no directory groups at once). Default 10. */
   retrySeconds?: number;
@@ -44,12 +58,115 @@ export function escapeFilterValue(v: string): string {
   return v.replace(/[\\*()\x00]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** A DN's first RDN value, unescaped (RFC 4514 §3: `\,` and `\5C` alike; hex pairs are UTF-8 bytes). */
 function firstRdnValue(v: string): string {
   const m = /^[A-Za-z0-9.-]+=((?:\\.|[^,])+)/.exec(v);
-  return m ? m[1]!.replace(/\\(.)/g, '$1') : v;
+  if (!m) return v;
+  return m[1]!.replace(/(?:\\[0-9A-Fa-f]{2})+|\\(.)/g, (run: string, c: string | undefined) => c ?? Buffer.from(run.replace(/\\/g, ''), 'hex').toString('utf8'));
 }
 
 const list = (v: unknown): string[] => (Array.isArray(v) ? v.map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : String(x))) : v === undefined ? [] : [Buffer.isBuffer(v) ? v.toString('utf8') : String(v)]);
+
+export type NestedGroupsMode = false | 'walk' | 'in-chain';
+
+/** Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: matches through any number of nesting levels. */
+export const LDAP_MATCHING_RULE_IN_CHAIN = '1.2.840.113556.1.4.1941';
+
+/** An attribute description (RFC 4512 §2.5: a name or an OID, no options); anything else could alter a filter. */
+export function checkAttributeName(a: string, field: string): string {
+  if (!/^(?:[A-Za-z][A-Za-z0-9-]{0,63}|\d+(?:\.\d+){0,31})$/.test(a)) throw new OpencesError('malformed', `${JSON.stringify(a)} is not an LDAP attribute name`, { field });
+  return a;
+}
+
+/** `(member:1.2.840.113556.1.4.1941:=<dn>)`, the DN escaped (RFC 4515): AD's groups holding `dn` directly or through nesting. */
+export function inChainFilter(dn: string, memberAttribute = 'member'): string {
+  return `(${checkAttributeName(memberAttribute, 'groupMemberAttribute')}:${LDAP_MATCHING_RULE_IN_CHAIN}:=${escapeFilterValue(dn)})`;
+}
+
+/** Groups whose member attribute holds any of these DNs (each escaped, RFC 4515): `(member=a)` or `(|(member=a)(member=b)…)`. */
+export function memberOfAnyFilter(dns: readonly string[], memberAttribute = 'member'): string {
+  if (dns.length === 0) throw new Error('memberOfAnyFilter needs at least one DN');
+  const a = checkAttributeName(memberAttribute, 'groupMemberAttribute');
+  const terms = dns.map((dn) => `(${a}=${escapeFilterValue(dn)})`);
+  return terms.length === 1 ? terms[0]! : `(|${terms.join('')})`;
+}
+
+export interface NestedGroupsOptions {
+  mode: 'walk' | 'in-chain';
+  /** Subtree searched for enclosing groups. */
+  base: string;
+  memberAttribute: string;
+  /** A group's name is this attribute's values; without it, its DN's first RDN value. */
+  nameAttribute?: string;
+  maxDepth: number;
+  /** Cap on all groups (direct ones included). */
+  maxGroups: number;
+}
+
+export interface NestedGroupsResult {
+  /** Names of the groups found beyond `directDns` (in-chain: all of them). */
+  names: string[];
+  /** Why the expansion stopped early, if it did: `depth` (groups remained above the last level followed) or `groups` (the cap). */
+  stopped?: 'depth' | 'groups';
+}
+
+/** How two DNs are compared for cycle detection (AD and OpenLDAP compare the usual attributes case-insensitively). */
+const dnKey = (dn: string): string => dn.toLowerCase();
+
+const FILTER_CHUNK = 64;
+
+/**
+ * Expands direct memberships to enclosing groups on a bound client. `walk` is breadth first:
+ * each level searches for groups whose member attribute names a group of the previous level, up
+ * to `maxDepth` levels; a group seen before (a loop, a group containing itself, a diamond) is
+ * not followed again. `in-chain` is one search with AD's matching rule. Either way at most
+ * `maxGroups` groups (direct ones counted) come back. Search errors are thrown.
+ */
+export async function expandNestedGroups(client: Client, o: NestedGroupsOptions, start: { userDn: string; directDns: readonly string[] }): Promise<NestedGroupsResult> {
+  const attributes = o.nameAttribute ? [o.nameAttribute] : ['1.1'];
+  const namesOf = (e: { dn: string; [k: string]: unknown }): string[] => (o.nameAttribute ? list(e[o.nameAttribute]) : [firstRdnValue(e.dn)]);
+  const search = async (filter: string, sizeLimit: number) =>
+    (
+      await client.search(o.base, { scope: 'sub', filter, attributes, sizeLimit }).catch((e: unknown) => {
+        throw new Error(`nested group search ${filter.length > 200 ? `${filter.slice(0, 200)}…` : filter} failed (${e instanceof Error ? e.message : String(e)})`);
+      })
+    ).searchEntries;
+  const seen = new Set<string>([dnKey(start.userDn), ...start.directDns.map(dnKey)]);
+  let total = new Set(start.directDns.map(dnKey)).size;
+  const names: string[] = [];
+  if (o.mode === 'in-chain') {
+    const found = await search(inChainFilter(start.userDn, o.memberAttribute), o.maxGroups + 1);
+    total = 0;
+    for (const e of found) {
+      if (total >= o.maxGroups) return { names, stopped: 'groups' };
+      total++;
+      names.push(...namesOf(e));
+    }
+    return { names };
+  }
+  let frontier = [...new Map(start.directDns.map((d) => [dnKey(d), d])).values()];
+  for (let depth = 1; depth <= o.maxDepth && frontier.length > 0; depth++) {
+    const next: string[] = [];
+    for (let i = 0; i < frontier.length; i += FILTER_CHUNK) {
+      if (total >= o.maxGroups) return { names, stopped: 'groups' };
+      const limit = o.maxGroups - total + 1;
+      const found = await search(memberOfAnyFilter(frontier.slice(i, i + FILTER_CHUNK), o.memberAttribute), limit);
+      for (const e of found) {
+        const k = dnKey(e.dn);
+        if (seen.has(k)) continue;
+        if (total >= o.maxGroups) return { names, stopped: 'groups' };
+        seen.add(k);
+        total++;
+        names.push(...namesOf(e));
+        next.push(e.dn);
+      }
+      // The server stopped at the size limit: there may be more than the cap allows.
+      if (found.length >= limit) return { names, stopped: 'groups' };
+    }
+    frontier = next;
+  }
+  return frontier.length > 0 ? { names, stopped: 'depth' } : { names };
+}
 
 export class LdapGroupLookup {
   private readonly cache = new Map<string, { groups: string[]; expires: number }>();
@@ -64,6 +181,10 @@ export class LdapGroupLookup {
   ) {
     this.clock = o.clock ?? systemClock;
     if (!cfg.groupAttribute && !cfg.groupSearch) throw new OpencesError('malformed', 'the LDAP group lookup needs groupAttribute or groupSearch', { field: 'auth.kerberos.ldap' });
+    if (cfg.nestedGroups) {
+      checkAttributeName(cfg.groupMemberAttribute ?? 'member', 'auth.kerberos.ldap.groupMemberAttribute');
+      if (cfg.groupSearch) checkAttributeName(cfg.groupSearch.nameAttribute, 'auth.kerberos.ldap.groupSearch.nameAttribute');
+    }
     if (!/\{(principal|user)\}/.test(cfg.filter)) throw new OpencesError('malformed', 'the LDAP filter must contain {principal} or {user}', { field: 'auth.kerberos.ldap.filter' });
     try {
       accessSync(cfg.bindPasswordFile, constants.R_OK);
@@ -139,14 +260,43 @@ export class LdapGroupLookup {
       if (searchEntries.length > 1) throw new Error(`${filter} matches more than one entry`);
       const entry = searchEntries[0]!;
       const groups = new Set<string>();
-      if (this.cfg.groupAttribute) for (const v of list(entry[this.cfg.groupAttribute])) groups.add(firstRdnValue(v));
+      /** DNs of the direct groups: where a nested walk starts. */
+      const directDns: string[] = [];
+      if (this.cfg.groupAttribute)
+        for (const v of list(entry[this.cfg.groupAttribute])) {
+          groups.add(firstRdnValue(v));
+          directDns.push(v);
+        }
       if (this.cfg.groupSearch) {
         const g = this.cfg.groupSearch;
         const gFilter = g.filter.replaceAll('{dn}', escapeFilterValue(entry.dn)).replaceAll('{user}', escapeFilterValue(user));
         const found = await client.search(g.base, { scope: 'sub', filter: gFilter, attributes: [g.nameAttribute], sizeLimit: 1000 }).catch((e: unknown) => {
           throw new Error(`group search ${gFilter} failed (${e instanceof Error ? e.message : String(e)})`);
         });
-        for (const ge of found.searchEntries) for (const v of list(ge[g.nameAttribute])) groups.add(v);
+        for (const ge of found.searchEntries) {
+          for (const v of list(ge[g.nameAttribute])) groups.add(v);
+          directDns.push(ge.dn);
+        }
+      }
+      if (this.cfg.nestedGroups) {
+        const maxGroups = this.cfg.nestedGroupsMaxGroups ?? 1000;
+        const nested = await expandNestedGroups(
+          client,
+          {
+            mode: this.cfg.nestedGroups,
+            base: this.cfg.nestedGroupsBase ?? this.cfg.groupSearch?.base ?? this.cfg.searchBase,
+            memberAttribute: this.cfg.groupMemberAttribute ?? 'member',
+            ...(this.cfg.groupSearch ? { nameAttribute: this.cfg.groupSearch.nameAttribute } : {}),
+            maxDepth: this.cfg.nestedGroupsMaxDepth ?? 8,
+            maxGroups,
+          },
+          { userDn: entry.dn, directDns },
+        );
+        for (const n of nested.names) groups.add(n);
+        if (nested.stopped) {
+          const why = nested.stopped === 'groups' ? `stopped at ${maxGroups} groups (nestedGroupsMaxGroups)` : `reached depth ${this.cfg.nestedGroupsMaxDepth ?? 8} (nestedGroupsMaxDepth); the groups at that level were not searched further`;
+          await this.o.audit?.record({ type: 'auth.groups', outcome: 'info', method: 'kerberos', principal, reason: `nested group expansion ${why}; the groups found so far are granted` }).catch(() => undefined);
+        }
       }
       const prefix = this.cfg.groupPrefix ?? '';
       return [...groups].filter((x) => /^[^\x00-\x1f]{1,256}$/.test(x)).map((x) => `${prefix}${x}`);

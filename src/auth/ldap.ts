@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, InvalidCredentialsError } from 'ldapts';
 import { OpencesError } from '../errors.js';
+import { checkAttributeName, expandNestedGroups, type NestedGroupsMode } from './ldap-groups.js';
 
 export interface LdapConfig {
   /** ldap://… or ldaps://… */
@@ -9,6 +10,16 @@ export interface LdapConfig {
   bindDnTemplate: string;
   /** Attribute on the user's entry listing groups (values may be DNs: their first RDN value is used). */
   groupAttribute?: string;
+  /** Count groups enclosing the `groupAttribute` groups too (as `auth.kerberos.ldap.nestedGroups`; searched with the user's own bind). */
+  nestedGroups?: NestedGroupsMode;
+  /** Where enclosing groups are searched (subtree); required with `nestedGroups`. */
+  nestedGroupsBase?: string;
+  /** Default `member`. */
+  groupMemberAttribute?: string;
+  /** Default 8. */
+  nestedGroupsMaxDepth?: number;
+  /** Default 1000. */
+  nestedGroupsMaxGroups?: number;
   tlsCaFile?: string;
 }
 
@@ -21,9 +32,11 @@ export function escapeDnValue(v: string): string {
     .replace(/[\x00-\x1f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** A DN's first RDN value, unescaped (RFC 4514 §3: `\,` and `\5C` alike; hex pairs are UTF-8 bytes). */
 function firstRdnValue(v: string): string {
   const m = /^[A-Za-z0-9.-]+=((?:\\.|[^,])+)/.exec(v);
-  return m ? m[1]!.replace(/\\(.)/g, '$1') : v;
+  if (!m) return v;
+  return m[1]!.replace(/(?:\\[0-9A-Fa-f]{2})+|\\(.)/g, (run: string, c: string | undefined) => c ?? Buffer.from(run.replace(/\\/g, ''), 'hex').toString('utf8'));
 }
 
 /**
@@ -55,9 +68,23 @@ export async function ldapAuthenticate(cfg: LdapConfig, user: string, password: 
     const { searchEntries } = await client.search(dn, { scope: 'base', attributes: attrs });
     const entry = searchEntries[0] ?? {};
     const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
-    const groups = cfg.groupAttribute ? list(entry[cfg.groupAttribute]).map(firstRdnValue) : [];
+    const direct = cfg.groupAttribute ? list(entry[cfg.groupAttribute]) : [];
+    const groups = new Set(direct.map(firstRdnValue));
+    if (cfg.nestedGroups && (cfg.groupAttribute || cfg.nestedGroups === 'in-chain')) {
+      if (!cfg.nestedGroupsBase) throw new OpencesError('malformed', 'auth.ldap.nestedGroups needs nestedGroupsBase', { field: 'auth.ldap.nestedGroupsBase' });
+      const memberAttribute = checkAttributeName(cfg.groupMemberAttribute ?? 'member', 'auth.ldap.groupMemberAttribute');
+      // Fail closed: a group search that fails refuses the login as a directory outage does, rather than granting a partial set.
+      const nested = await expandNestedGroups(
+        client,
+        { mode: cfg.nestedGroups, base: cfg.nestedGroupsBase, memberAttribute, maxDepth: cfg.nestedGroupsMaxDepth ?? 8, maxGroups: cfg.nestedGroupsMaxGroups ?? 1000 },
+        { userDn: dn, directDns: direct },
+      ).catch(() => {
+        throw new OpencesError('unavailable', 'the user directory group search failed', { url: cfg.url });
+      });
+      for (const n of nested.names) groups.add(n);
+    }
     const email = list(entry.mail)[0];
-    return { dn, groups, ...(email ? { email } : {}) };
+    return { dn, groups: [...groups], ...(email ? { email } : {}) };
   } finally {
     await client.unbind().catch(() => undefined);
   }

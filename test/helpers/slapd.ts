@@ -12,6 +12,13 @@ export interface Slapd {
   addUser(uid: string, password: string, o?: { mail?: string; groups?: string[]; upn?: string; krb5Principal?: string }): void;
   /** A groupOfNames under ou=groups with these uids as members (with `memberOf`, the overlay maintains their memberOf). */
   addGroup(cn: string, memberUids: string[]): void;
+  /**
+   * A groupOfNames `cn=<cn>,ou=groups,<suffix>` (cn DN-escaped, so it may hold `*`, `(`, `)`, `\`) whose
+   * members are these DNs (users or other groups: nesting); returns its DN. With no members it names the manager.
+   */
+  addGroupWithMembers(cn: string, memberDns: string[]): string;
+  /** The DN addGroupWithMembers gives the group `cn`. */
+  groupDn(cn: string): string;
   /** A service account `cn=<cn>,ou=services,<suffix>` that can bind with this password; returns its DN. */
   addService(cn: string, password: string): string;
   /** Runs ldapmodify as the directory manager. */
@@ -91,6 +98,8 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
       ['people', 'groups', 'services'].map((ou) => `dn: ou=${ou},${suffix}\nobjectClass: organizationalUnit\nou: ${ou}\n`).join('\n'),
   );
   const userDn = (uid: string): string => `uid=${uid},ou=people,${suffix}`;
+  // RFC 4514 §2.4 escaping of the cn value.
+  const groupDnOf = (cn: string): string => `cn=${cn.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/^[ #]/, (c) => `\\${c}`).replace(/ $/, '\\ ')},ou=groups,${suffix}`;
   return {
     url,
     suffix,
@@ -109,6 +118,15 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
       const members = memberUids.length ? memberUids.map(userDn) : [rootdn];
       ldapadd(`dn: cn=${cn},ou=groups,${suffix}\nobjectClass: groupOfNames\ncn: ${cn}\n${members.map((m) => `member: ${m}\n`).join('')}`);
     },
+    addGroupWithMembers(cn, memberDns) {
+      const dn = groupDnOf(cn);
+      const members = memberDns.length ? memberDns : [rootdn];
+      // Values that are not safe LDIF strings (here: a leading space or ':' or '<', or a backslash) travel base64-encoded.
+      const line = (attr: string, v: string): string => (/^[ :<]|[\\\x00-\x1f\x7f-\uffff]/.test(v) ? `${attr}:: ${Buffer.from(v, 'utf8').toString('base64')}\n` : `${attr}: ${v}\n`);
+      ldapadd(`${line('dn', dn)}objectClass: groupOfNames\n${line('cn', cn)}${members.map((m) => line('member', m)).join('')}`);
+      return dn;
+    },
+    groupDn: (cn) => groupDnOf(cn),
     addService(cn, password) {
       const dn = `cn=${cn},ou=services,${suffix}`;
       ldapadd(`dn: ${dn}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: ${cn}\nuserPassword: ${password}\n`);
