@@ -45,6 +45,18 @@ opCommand(user, 'add', 'create a local account')
     const r = await operate(configFrom(opts), 'user.add', { name, password, groups: opts.group, email: opts.email });
     print(opts.json, r, () => `account ${name} created${password ? '' : ' (no password: it cannot sign in until one is set)'}`);
   }));
+opCommand(user, 'passwd', "set a local account's password (the old one stops working at once)")
+  .argument('<name>', 'account name')
+  .option('--password-stdin', 'read the new password from standard input (first line); required')
+  .addHelpText('after', "\nThe password is never taken from the command line (it would show in ps and the shell history):\n  printf '%s\\n' \"$NEW_PASSWORD\" | opences user passwd alice --password-stdin")
+  .action(run(async (name: string, opts: Opts) => {
+    // Never prompts: refuse at once, so a script without --password-stdin fails instead of hanging.
+    if (!opts.passwordStdin) throw new Error('--password-stdin is required: the new password is read from standard input only (… | opences user passwd NAME --password-stdin)');
+    const password = (await readStdin()).split(/\r?\n/)[0];
+    if (!password) throw new Error('no password on standard input');
+    const r = await operate(configFrom(opts), 'user.passwd', { name, password });
+    print(opts.json, r, () => `password of account ${name} changed`);
+  }));
 opCommand(user, 'list', 'list local accounts').action(run(async (opts: Opts) => {
   const r = (await operate(configFrom(opts), 'user.list', {})) as { name: string; groups: string[]; disabled: boolean }[];
   print(opts.json, r, () => r.map((u) => `${u.name}\t${u.groups.join(',')}${u.disabled ? '\t(disabled)' : ''}`).join('\n') || '(no accounts)');

@@ -95,7 +95,8 @@ export function mountAdmin(app: Express, core: Core): void {
       if ('file' in out) {
         res.status(200).type(out.file.contentType).set('content-disposition', `attachment; filename="${out.file.name}"`).send(typeof out.file.body === 'string' ? out.file.body : Buffer.from(out.file.body));
       } else {
-        res.status(out.status ?? 200).json(out.json);
+        if (out.status === 204) res.status(204).end(); // no content: no body, no content-type
+        else res.status(out.status ?? 200).json(out.json);
       }
     } catch (e) {
       sendProblem(res, locate(e, { path: params, query, body }));

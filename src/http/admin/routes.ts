@@ -130,6 +130,14 @@ export const ROUTES: Record<string, RouteDef> = {
       return { status: 201, json: { name: r.name, groups: r.groups, passwordSet: typeof i.body.password === 'string' } };
     },
   },
+  setAccountPassword: {
+    roles: ADMIN,
+    async handle(c, i) {
+      // The new password is hashed and nothing else: never returned, logged or audited.
+      await runOperation(c, 'user.passwd', { name: i.params.name, password: i.body.password }, actor(i));
+      return { status: 204, json: null };
+    },
+  },
   disableAccount: { roles: ADMIN, handle: (c, i) => op(c, 'user.disable', { name: i.params.name }, i) },
   enableAccount: { roles: ADMIN, handle: (c, i) => op(c, 'user.enable', { name: i.params.name }, i) },
   setAccountGroups: { roles: ADMIN, handle: (c, i) => op(c, 'user.groups', { name: i.params.name, groups: i.body.groups }, i) },
