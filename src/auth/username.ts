@@ -50,6 +50,12 @@ export class UsernameAuthenticator {
   private readonly perAddress: FailureLimiter;
   private readonly nonces: NonceGuard;
   private readonly ttl: number;
+  /**
+   * Bumped by every invalidation: a verification that started before an account changed (its
+   * scrypt was running when the password was set or the account disabled) is answered but not
+   * cached, so the old credential is not remembered past the change.
+   */
+  private generation = 0;
 
   constructor(private readonly o: UsernameAuthOptions) {
     const window = o.failureWindowMs ?? 5 * 60_000;
@@ -79,6 +85,9 @@ export class UsernameAuthenticator {
   }
 
   invalidate(account?: string): void {
+    this.generation++;
+    // Requests arriving from now on verify afresh instead of joining a verification of the old state.
+    this.inflight.clear();
     if (!account) this.cache.clear();
     else for (const [k, v] of this.cache) if (v.account === account) this.cache.delete(k);
   }
@@ -102,7 +111,10 @@ export class UsernameAuthenticator {
 
     let pending = this.inflight.get(key);
     if (!pending) {
-      pending = this.verify(token, ctx, key, fail).finally(() => this.inflight.delete(key));
+      const mine: Promise<Principal> = this.verify(token, ctx, key, fail).finally(() => {
+        if (this.inflight.get(key) === mine) this.inflight.delete(key);
+      });
+      pending = mine;
       this.inflight.set(key, pending);
     }
     return pending;
@@ -110,6 +122,12 @@ export class UsernameAuthenticator {
 
   private async verify(token: UsernameToken, ctx: { address: string }, key: string, fail: (reason: string, account?: string) => Promise<never>): Promise<Principal> {
     const now = this.o.clock.now();
+    const generation = this.generation;
+    const remember = (principal: Principal, account: string): void => {
+      if (generation !== this.generation) return;
+      this.cache.set(key, { principal, expires: now.getTime() + this.ttl, account });
+      if (this.cache.size > 50_000) this.cache.clear();
+    };
     const { names, domain } = this.accountNames(token.username);
     const limitedKey = names[names.length - 1]!.toLowerCase();
     if (this.perAccount.isLimited(limitedKey) || this.perAddress.isLimited(ctx.address)) {
@@ -141,7 +159,7 @@ export class UsernameAuthenticator {
         ...(domain ? { upn: `${user}@${domain}`, realm: domain } : {}),
         ...(dir.email ? { email: dir.email } : {}),
       };
-      this.cache.set(key, { principal, expires: now.getTime() + this.ttl, account: user });
+      remember(principal, user);
       return principal;
     }
     // Always run scrypt, even for unknown accounts, so timing says nothing.
@@ -158,8 +176,7 @@ export class UsernameAuthenticator {
       ...(domain ? { upn: `${account.name}@${domain}`, realm: domain } : {}),
       ...(account.email ? { email: account.email } : {}),
     };
-    this.cache.set(key, { principal, expires: now.getTime() + this.ttl, account: account.name });
-    if (this.cache.size > 50_000) this.cache.clear();
+    remember(principal, account.name);
     return principal;
   }
 }

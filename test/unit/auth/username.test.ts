@@ -4,7 +4,7 @@ import { freshTestDb, type TestDb } from '../../helpers/db.js';
 import { AuditLog } from '../../../src/audit/log.js';
 import { fixedClock } from '../../../src/clock.js';
 import { UsernameAuthenticator } from '../../../src/auth/username.js';
-import { addUser, disableUser } from '../../../src/auth/accounts.js';
+import { addUser, disableUser, setPassword } from '../../../src/auth/accounts.js';
 import * as password from '../../../src/auth/password.js';
 
 describe('UsernameToken authentication against local accounts', () => {
@@ -72,5 +72,17 @@ describe('UsernameToken authentication against local accounts', () => {
     await expect(fresh.authenticate(tok('alice', 'S3cret'), ctx)).rejects.toMatchObject({ kind: 'unauthenticated' });
     await disableUser(db, 'alice', false);
     spy.mockRestore();
+  });
+
+  it('does not remember a sign-in whose check was running when the password changed', async () => {
+    await addUser(db, { name: 'erin', password: 'Old-pass1' });
+    const fresh = new UsernameAuthenticator({ db, clock, audit });
+    // scrypt runs for tens of milliseconds: change the password while it does.
+    const inFlight = fresh.authenticate(tok('erin', 'Old-pass1'), ctx);
+    await setPassword(db, 'erin', 'New-pass2');
+    fresh.invalidate('erin');
+    await inFlight.catch(() => undefined); // answered with what was true when it started, or refused
+    await expect(fresh.authenticate(tok('erin', 'Old-pass1'), ctx)).rejects.toMatchObject({ kind: 'unauthenticated' });
+    await expect(fresh.authenticate(tok('erin', 'New-pass2'), ctx)).resolves.toMatchObject({ name: 'erin' });
   });
 });
