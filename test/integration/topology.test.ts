@@ -103,8 +103,10 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     expect(row.rows).toHaveLength(1);
     expect(Buffer.compare(row.rows[0]!.der, Buffer.from(r.certificate))).toBe(0);
     expect(row.rows[0]!.status).toBe('issued');
-    // The CA node signed it (its log), not the enrollment node.
+    // The CA node signed it (its log, which reaches us over a pipe that may lag the answer), not the enrollment node.
+    for (let i = 0; i < 50 && !ca.out.includes(`"serial":"${serial.replace(/^(00)+/, '')}"`); i++) await new Promise((w) => setTimeout(w, 100));
     expect(ca.out).toContain('CA API: order signed');
+    expect(ca.out).toContain(`"serial":"${serial.replace(/^(00)+/, '')}"`);
     // The enrollment node recorded the issuance in the audit log (parked, then chained moments later).
     const issuedEvent = async () =>
       (await db.query<{ serial: string; principal: string }>(`SELECT serial, principal FROM audit_events WHERE type = 'certificate.issue' AND request_id = $1`, [r.requestId])).rows;
@@ -254,7 +256,10 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     }
     expect(settled[4]).toMatchObject({ status: 'rejected', reason: { kind: 'badSignature' } });
     expect(settled[5]).toMatchObject({ status: 'rejected', reason: { kind: 'notFound' } });
-    const signed = ca.out.split('\n').filter((l) => l.includes('CA API: order signed') && orders.slice(0, 4).some((o) => l.includes(`"orderId":"${o.orderId}"`)));
+    // The CA node's log lines reach us over its stdout pipe, which may lag the HTTPS answers.
+    const signedLines = () => ca.out.split('\n').filter((l) => l.includes('CA API: order signed') && orders.slice(0, 4).some((o) => l.includes(`"orderId":"${o.orderId}"`)));
+    for (let i = 0; i < 50 && signedLines().length < 4; i++) await new Promise((w) => setTimeout(w, 100));
+    const signed = signedLines();
     expect(signed).toHaveLength(4);
     for (const l of signed) expect(JSON.parse(l)).toMatchObject({ batch: 6 });
     await rc.close();
