@@ -4,17 +4,11 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './server.js';
 import { tmp } from './openssl.js';
+import { until } from './wait.js';
 
 export const CLI = join(__dirname, '../../src/cli/main.ts');
 
-export const until = async (ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-};
+export { until };
 
 /** Runs the opences CLI to completion (operator commands), with the node's database. */
 export function cli(args: string[], o: { databaseUrl: string; input?: string; env?: NodeJS.ProcessEnv }): string {

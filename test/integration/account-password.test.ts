@@ -18,6 +18,7 @@ import { freePort } from '../helpers/server.js';
 import { makeCsr, tmp } from '../helpers/openssl.js';
 import { postSoap, usernameHeader } from '../helpers/soap-client.js';
 import { runCli } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * `opences user passwd` and POST /api/v1/accounts/{name}/password against a real server on the real
@@ -103,14 +104,7 @@ describe('setting a local account password (CLI and admin API)', () => {
   /** Sign-in on the other process (its own credential cache). */
   const otherSignIn = (user: string, password: string): Promise<boolean> =>
     other.usernameAuth.authenticate({ username: user, password, nonce: randomBytes(16), created: new Date(), messageId: `urn:uuid:${randomBytes(8).toString('hex')}` }, { address: '192.0.2.77' }).then(() => true, () => false);
-  const within = async (ms: number, check: () => Promise<boolean>): Promise<boolean> => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (await check()) return true;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return false;
-  };
+  const within = (ms: number, check: () => Promise<boolean>): Promise<boolean> => until(ms, check, 20);
   const events = async (type: string) => s.core.audit.list({ type, limit: 1000 });
 
   it('API: 204, then the old password fails (also right after it signed in, also on another process) and the new one works', async () => {

@@ -4,6 +4,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { createCore, type CoreWithPki } from '../../src/app/core.js';
 import { createLogger } from '../../src/log.js';
 import { runOperation } from '../../src/ops/operations.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Two processes on one database (cluster workers, or nodes): a change made in one reaches the
@@ -22,14 +23,7 @@ describe('cache invalidation across processes (PostgreSQL NOTIFY)', () => {
     await s?.stop();
   });
   const tok = () => ({ username: 'alice', password: 'S3cret-pass', nonce: randomBytes(16), created: new Date(), messageId: `urn:uuid:${randomBytes(8).toString('hex')}` });
-  const within = async (ms: number, check: () => Promise<boolean>): Promise<boolean> => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (await check()) return true;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return false;
-  };
+  const within = (ms: number, check: () => Promise<boolean>): Promise<boolean> => until(ms, check, 20);
 
   it('drops a cached sign-in on the other process when the account is disabled here', async () => {
     await expect(other.usernameAuth.authenticate(tok(), { address: '192.0.2.10' })).resolves.toMatchObject({ name: 'alice' });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Agent } from 'undici';
 import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
 import { freePort } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 import { tmp, makeCsr } from '../helpers/openssl.js';
 import { postSoap, usernameHeader } from '../helpers/soap-client.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
@@ -23,14 +24,6 @@ const children = (pid: number): number[] => {
   } catch {
     return []; // ps exits 1 when there are none
   }
-};
-const until = async (ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
 };
 
 /** `opences serve --workers 2` on PostgreSQL: HTTP workers on both cores behind one port. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
 import { makeCsr, openssl, opensslStatus, pemOf, tmp, writeTmp } from '../helpers/openssl.js';
-import { cli, cliAsync, NodeProcess } from '../helpers/topology.js';
+import { cli, cliAsync, NodeProcess, until } from '../helpers/topology.js';
 import { callControlSocket } from '../../src/ops/control-socket.js';
 import { EnrollmentClient, SoapTransport } from '../../src/client/index.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
@@ -104,13 +104,13 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     expect(Buffer.compare(row.rows[0]!.der, Buffer.from(r.certificate))).toBe(0);
     expect(row.rows[0]!.status).toBe('issued');
     // The CA node signed it (its log, which reaches us over a pipe that may lag the answer), not the enrollment node.
-    for (let i = 0; i < 50 && !ca.out.includes(`"serial":"${serial.replace(/^(00)+/, '')}"`); i++) await new Promise((w) => setTimeout(w, 100));
+    await until(5_000, () => ca.out.includes(`"serial":"${serial.replace(/^(00)+/, '')}"`));
     expect(ca.out).toContain('CA API: order signed');
     expect(ca.out).toContain(`"serial":"${serial.replace(/^(00)+/, '')}"`);
     // The enrollment node recorded the issuance in the audit log (parked, then chained moments later).
     const issuedEvent = async () =>
       (await db.query<{ serial: string; principal: string }>(`SELECT serial, principal FROM audit_events WHERE type = 'certificate.issue' AND request_id = $1`, [r.requestId])).rows;
-    for (let i = 0; i < 50 && (await issuedEvent()).length === 0; i++) await new Promise((w) => setTimeout(w, 100));
+    await until(5_000, async () => (await issuedEvent()).length > 0);
     expect(await issuedEvent()).toEqual([{ serial, principal: 'alice' }]);
   });
 
@@ -258,7 +258,7 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     expect(settled[5]).toMatchObject({ status: 'rejected', reason: { kind: 'notFound' } });
     // The CA node's log lines reach us over its stdout pipe, which may lag the HTTPS answers.
     const signedLines = () => ca.out.split('\n').filter((l) => l.includes('CA API: order signed') && orders.slice(0, 4).some((o) => l.includes(`"orderId":"${o.orderId}"`)));
-    for (let i = 0; i < 50 && signedLines().length < 4; i++) await new Promise((w) => setTimeout(w, 100));
+    await until(5_000, () => signedLines().length >= 4);
     const signed = signedLines();
     expect(signed).toHaveLength(4);
     for (const l of signed) expect(JSON.parse(l)).toMatchObject({ batch: 6 });
