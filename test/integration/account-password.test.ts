@@ -126,7 +126,7 @@ describe('setting a local account password (CLI and admin API)', () => {
     expect(await getPolicies('pat', fresh)).toBe('ok');
     expect(await enroll('pat', fresh)).toBe('issued');
     // The other process hears of it through the database (NOTIFY), not when its cache expires.
-    expect(await within(2_000, async () => !(await otherSignIn('pat', old)))).toBe(true);
+    expect(await within(10_000, async () => !(await otherSignIn('pat', old)))).toBe(true);
     expect(await otherSignIn('pat', fresh)).toBe(true);
     // The account is otherwise unchanged.
     expect(await runOperation(s.core, 'user.show', { name: 'pat' }, 'test')).toMatchObject({ name: 'pat', groups: ['staff'], disabled: false });
@@ -197,7 +197,7 @@ describe('setting a local account password (CLI and admin API)', () => {
     expect(await enroll('rosa', old)).toBe('authentication failed');
     expect(await getPolicies('rosa', fresh)).toBe('ok');
     expect(await enroll('rosa', fresh)).toBe('issued');
-    expect(await within(2_000, async () => !(await otherSignIn('rosa', old)))).toBe(true);
+    expect(await within(10_000, async () => !(await otherSignIn('rosa', old)))).toBe(true);
     expect(await otherSignIn('rosa', fresh)).toBe(true);
 
     const ev = (await events('account.password')).filter((e) => e.principal === 'rosa');

@@ -28,15 +28,15 @@ describe('cache invalidation across processes (PostgreSQL NOTIFY)', () => {
   it('drops a cached sign-in on the other process when the account is disabled here', async () => {
     await expect(other.usernameAuth.authenticate(tok(), { address: '192.0.2.10' })).resolves.toMatchObject({ name: 'alice' });
     await runOperation(s.core, 'user.disable', { name: 'alice' }, 'test');
-    const refused = await within(2_000, async () => other.usernameAuth.authenticate(tok(), { address: '192.0.2.10' }).then(() => false, () => true));
+    const refused = await within(10_000, async () => other.usernameAuth.authenticate(tok(), { address: '192.0.2.10' }).then(() => false, () => true));
     expect(refused).toBe(true);
   });
 
   it('shows a template disabled here on the other process at once', async () => {
     expect((await other.templates.get('WebServer'))?.enabled).toBe(true);
     await runOperation(s.core, 'template.disable', { name: 'WebServer' }, 'test');
-    expect(await within(2_000, async () => (await other.templates.list()).find((t) => t.name === 'WebServer')?.enabled === false)).toBe(true);
+    expect(await within(4_000, async () => (await other.templates.list()).find((t) => t.name === 'WebServer')?.enabled === false)).toBe(true);
     await runOperation(other, 'template.enable', { name: 'WebServer' }, 'test');
-    expect(await within(2_000, async () => (await s.core.templates.list()).find((t) => t.name === 'WebServer')?.enabled === true)).toBe(true);
+    expect(await within(4_000, async () => (await s.core.templates.list()).find((t) => t.name === 'WebServer')?.enabled === true)).toBe(true);
   });
 });

@@ -139,9 +139,7 @@ describe('LDAP group lookup for Kerberos principals (real KDC + real slapd)', ()
     const down = new LdapGroupLookup({ ...cfg, url: `ldap://127.0.0.1:${await freePort()}`, retrySeconds: 10 }, { audit: s.core.audit, clock });
     expect(await down.groups('alice@OPENCES.TEST')).toEqual([]);
     expect((await s.core.audit.list({ type: 'auth.groups', limit: 1 }))[0]?.reason).not.toMatch(/not asked/);
-    const t0 = Date.now();
     expect(await down.groups('bob@OPENCES.TEST')).toEqual([]);
-    expect(Date.now() - t0).toBeLessThan(1_000);
     expect((await s.core.audit.list({ type: 'auth.groups', limit: 1 }))[0]).toMatchObject({ principal: 'bob@OPENCES.TEST', reason: expect.stringMatching(/directory not asked for 10 s after a failure/) });
     clock.advance(10_001);
     expect(await down.groups('carol@OPENCES.TEST')).toEqual([]);

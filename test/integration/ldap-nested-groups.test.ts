@@ -149,10 +149,9 @@ describe('nested directory groups (real slapd + real KDC)', () => {
   });
 
   it('a loop (A ∈ B ∈ A) and a group containing itself end the walk, each group once', async () => {
-    const t0 = Date.now();
+    // Terminates (else the test times out) and reports each group once.
     expect(await lookup({ nestedGroups: 'walk', nestedGroupsMaxDepth: 32 }).groups('dave@OPENCES.TEST')).toHaveLength(3);
     expect(await groupsOf(lookup({ nestedGroups: 'walk', nestedGroupsMaxDepth: 32 }), 'dave')).toEqual(['cyc-a', 'cyc-b', 'selfish']);
-    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
   it('the depth limit and the group cap stop the walk (audited as info; the groups found so far count)', async () => {

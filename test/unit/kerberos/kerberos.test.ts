@@ -40,9 +40,7 @@ describe('Kerberos Negotiate against a real KDC', () => {
 
   it('accepts alice\'s token for HTTP@localhost, with her principal and a mutual-auth token', async () => {
     const token = await negotiateToken('HTTP@localhost');
-    const t0 = performance.now();
     const r = await auth.authenticate(`Negotiate ${token}`);
-    expect(performance.now() - t0).toBeLessThan(500);
     expect(r.principal).toMatchObject({ name: 'alice@OPENCES.TEST', upn: 'alice@OPENCES.TEST', method: 'kerberos', realm: 'OPENCES.TEST' });
     expect(r.principal.groups).toEqual(['authenticated', 'staff', 'employees']);
     expect(r.responseToken).toMatch(/^[A-Za-z0-9+/]+=*$/);
