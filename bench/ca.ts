@@ -17,7 +17,7 @@ import { LocalCa } from '../src/ca/engine.js';
 import { basicConstraints, keyUsage, subjectKeyIdentifier } from '../src/ca/extensions.js';
 import { FileKeyStore, KeyObjectSigner } from '../src/ca/keys/file.js';
 import { encodeName } from '../src/ca/name.js';
-import { newSerial } from '../src/ca/serial.js';
+import { newSerial, pooledRandom } from '../src/ca/serial.js';
 import type { CaKeyType, CaSigner, IssuanceOrder } from '../src/ca/types.js';
 import { systemClock } from '../src/clock.js';
 import type { Db } from '../src/store/db.js';
@@ -138,7 +138,9 @@ export async function benchCa(opts: { seconds?: number; opensslSeconds?: number 
       results.push({ name: `engine ${keyType} CA: signOrder (P-256 CSRs), async sign`, value: ecFull, unit: 'certs/s', ratio: ecFull / openssl, reference: ref });
 
       const prepared = await Promise.all(work.map((o) => asyncCa.prepare(o)));
-      const bare = await rate(seconds, (i) => asyncCa.sign(prepared[i % prepared.length]!, newSerial((n) => randomBytes(n)).bytes));
+      // Serials from the same pooled CSPRNG LocalCa uses (one randomFillSync per 256 serials), as in issue().
+      const random = pooledRandom();
+      const bare = await rate(seconds, (i) => asyncCa.sign(prepared[i % prepared.length]!, newSerial(random).bytes));
       results.push({ name: `engine ${keyType}: TBS build + async sign only (order pre-checked)`, value: bare, unit: 'certs/s', ratio: bare / openssl, reference: ref });
     }
   } finally {
