@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { debuglog } from 'node:util';
 import { Agent, request } from 'undici';
 import { OpencesError } from '../errors.js';
 import { parseEnvelope, type SoapEnvelope } from '../protocol/soap/envelope.js';
@@ -7,7 +8,7 @@ import { NS, PASSWORD_TEXT } from '../protocol/soap/namespaces.js';
 import { esc } from '../protocol/soap/xml.js';
 import { parseFault } from '../protocol/wstep/index.js';
 import { KERBEROS_PACKAGE_MISSING } from '../auth/negotiate.js';
-import { negotiateServiceFor, negotiateToken } from '../auth/negotiate-client.js';
+import { NegotiateExchange, negotiateServiceFor } from '../auth/negotiate-client.js';
 import { EnrollmentDenied } from './errors.js';
 
 /** What to install when `--kerberos` cannot load the GSSAPI binding. */
@@ -17,7 +18,10 @@ export const KERBEROS_CLIENT_MISSING =
 export type ClientAuth =
   | { kind: 'username'; username: string; password: string }
   | { kind: 'certificate'; certPem: string; keyPem: string }
-  /** HTTP Negotiate from the caller's ticket cache (KRB5CCNAME or the default); a fresh token per request. */
+  /**
+   * HTTP Negotiate from the caller's ticket cache (KRB5CCNAME or the default); a fresh token per
+   * request, and the server's mutual-authentication token in the response checked against it.
+   */
   | { kind: 'kerberos' };
 
 /** MS-XCEP clientAuthentication value of each client auth kind (2 Kerberos, 4 username/password, 8 certificate). */
@@ -33,7 +37,14 @@ export interface TransportOptions {
   now?: () => Date;
   /** Loads the `kerberos` binding (tests replace it to see the message when it is missing). */
   loadKerberos?: () => Promise<unknown>;
+  /**
+   * Debug lines about Kerberos mutual authentication (default: Node's debuglog, shown with
+   * NODE_DEBUG=opences). Tests pass a function to see them.
+   */
+  debug?: (message: string) => void;
 }
+
+const debugKerberos = debuglog('opences');
 
 /** SOAP 1.2 over HTTPS for the enrollment client: security header, TLS, fault → typed error. */
 export class SoapTransport {
@@ -81,16 +92,16 @@ export class SoapTransport {
   }
 
   /**
-   * `Authorization: Negotiate <token>` for one request to `url`: a new GSSAPI context each time,
-   * because the server's replay cache refuses a token it has seen.
+   * The Negotiate exchange for one request to `url`: a new GSSAPI context each time (the server's
+   * replay cache refuses a token it has seen), kept until the response is checked.
    */
-  private async negotiate(url: string): Promise<string> {
+  private async negotiate(url: string): Promise<NegotiateExchange> {
     if (!/_(CEP|CES)_Kerberos\/service\.svc\//i.test(new URL(url).pathname)) {
       throw new OpencesError('malformed', `--kerberos needs a _Kerberos endpoint (…/ADPolicyProvider_CEP_Kerberos/service.svc/CEP or …_CES_Kerberos/service.svc/CES); ${url} is not one`);
     }
     const service = negotiateServiceFor(url);
     try {
-      return `Negotiate ${await negotiateToken(service, this.o.loadKerberos ? { load: this.o.loadKerberos } : {})}`;
+      return await NegotiateExchange.start(service, this.o.loadKerberos ? { load: this.o.loadKerberos } : {});
     } catch (e) {
       if (e instanceof OpencesError && e.message === KERBEROS_PACKAGE_MISSING) throw new OpencesError('unavailable', KERBEROS_CLIENT_MISSING);
       if (e instanceof OpencesError && e.kind === 'unauthenticated') {
@@ -100,13 +111,36 @@ export class SoapTransport {
     }
   }
 
+  /**
+   * Mutual authentication: the server's `WWW-Authenticate: Negotiate <token>` must complete the
+   * request's context, or the response is refused unread. A response without a token is accepted
+   * (proxies may strip the header; TLS has authenticated the server) and noted in debug output.
+   */
+  private async verifyNegotiate(url: string, exchange: NegotiateExchange, header: string | string[] | undefined): Promise<void> {
+    const debug = this.o.debug ?? debugKerberos;
+    let outcome: 'verified' | 'absent';
+    try {
+      outcome = await exchange.verifyResponse(header);
+    } catch (e) {
+      if (e instanceof OpencesError && e.kind === 'unauthenticated') {
+        debug(`Kerberos: ${url}: ${e.message}; response ignored`);
+        throw new OpencesError('unauthenticated', `${url}: ${e.message}; its response was not used`);
+      }
+      throw e;
+    }
+    if (outcome === 'verified') debug(`Kerberos: ${url}: the server proved it holds the ${exchange.service} key (mutual authentication complete)`);
+    else debug(`Kerberos: ${url}: the response carried no WWW-Authenticate: Negotiate token, so the server was not mutually authenticated (accepted: TLS authenticated it; a proxy may strip the header)`);
+  }
+
   async post(url: string, xml: string): Promise<SoapEnvelope> {
     let status: number;
     let body: string;
-    const authorization = this.o.auth.kind === 'kerberos' ? await this.negotiate(url) : undefined;
+    let wwwAuthenticate: string | string[] | undefined;
+    const exchange = this.o.auth.kind === 'kerberos' ? await this.negotiate(url) : undefined;
     try {
-      const r = await request(url, { method: 'POST', body: xml, dispatcher: this.agent, headers: { 'content-type': 'application/soap+xml; charset=utf-8', ...(authorization ? { authorization } : {}) } });
+      const r = await request(url, { method: 'POST', body: xml, dispatcher: this.agent, headers: { 'content-type': 'application/soap+xml; charset=utf-8', ...(exchange ? { authorization: exchange.authorization } : {}) } });
       status = r.statusCode;
+      wwwAuthenticate = r.headers['www-authenticate'];
       body = await r.body.text();
     } catch (e) {
       throw new OpencesError('unavailable', `cannot reach ${url}: ${e instanceof Error ? e.message : String(e)}`);
@@ -116,6 +150,7 @@ export class SoapTransport {
         ? `${url} refused the Kerberos ticket (HTTP 401): check that the server's keytab holds ${negotiateServiceFor(url).replace('@', '/')}, that the clocks agree, and that your ticket is current (klist)`
         : `${url} refused the credentials (HTTP 401)`);
     }
+    if (exchange) await this.verifyNegotiate(url, exchange, wwwAuthenticate);
     let env: SoapEnvelope;
     try {
       env = parseEnvelope(body, { maxBytes: 16 * 1024 * 1024 });
