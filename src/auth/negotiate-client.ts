@@ -5,9 +5,6 @@ import { loadKerberosBinding, type KerberosBinding, type KerberosClientContext }
 const GSS_C_MUTUAL_FLAG = 2;
 const GSS_C_SEQUENCE_FLAG = 8;
 
-/** `initializeClient` as the kerberos package (7.x) really takes its options: the GSS flags are `flags`. */
-type InitializeClient = (service: string, options: { mechOID: number; flags: number }) => Promise<KerberosClientContext>;
-
 /** How the server's answer settled mutual authentication: its token verified, or it sent none. */
 export type MutualOutcome = 'verified' | 'absent';
 
@@ -33,8 +30,7 @@ export class NegotiateExchange {
     const krb: KerberosBinding = await loadKerberosBinding(o.load);
     try {
       const flags = (krb.GSS_C_MUTUAL_FLAG ?? GSS_C_MUTUAL_FLAG) | GSS_C_SEQUENCE_FLAG;
-      const initializeClient = krb.initializeClient.bind(krb) as InitializeClient;
-      const context = await initializeClient(service, { mechOID: krb.GSS_MECH_OID_SPNEGO, flags });
+      const context = await krb.initializeClient(service, { mechOID: krb.GSS_MECH_OID_SPNEGO, flags });
       const token = await context.step('');
       if (!token) throw new Error('GSSAPI produced an empty token');
       return new NegotiateExchange(service, token, context);

@@ -77,7 +77,7 @@ export interface KerberosClientContext {
 }
 export interface KerberosBinding {
   initializeServer(service: string): Promise<KerberosServerContext>;
-  initializeClient(service: string, options?: { mechOID?: number; gssFlag?: number; principal?: string }): Promise<KerberosClientContext>;
+  initializeClient(service: string, options?: { mechOID?: number; flags?: number; principal?: string }): Promise<KerberosClientContext>;
   GSS_MECH_OID_SPNEGO: number;
   GSS_C_MUTUAL_FLAG: number;
 }
