@@ -50,7 +50,9 @@ export function verifyMessageSignature(env: SoapEnvelope, now: Date, maxSkewMs =
   const tsId = idOf(ts.element);
   const bodyId = idOf(env.bodyElement);
   if (!tsId || !bodyId) throw refused('the Body and the Timestamp must carry wsu:Id');
-  const counts = idCounts(env.document.documentElement as El);
+  // parseEnvelope keeps the xmldom document for every message whose Security header is signed.
+  if (!env.document) throw refused('the message was not parsed for signature verification');
+  const counts = idCounts(env.document.documentElement as unknown as El);
   for (const [id, n] of counts) if (n > 1) throw refused(`the Id "${id}" occurs ${n} times`);
 
   const created = ts.created?.getTime();

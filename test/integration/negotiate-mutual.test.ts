@@ -8,6 +8,7 @@ import { startKdc, type Kdc } from '../helpers/kdc.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { openssl, tmp } from '../helpers/openssl.js';
 import { runCli } from '../helpers/cli.js';
+import { text } from '../../src/protocol/soap/xml.js';
 import { cepPath } from '../../src/http/endpoints.js';
 import { SoapTransport } from '../../src/client/transport.js';
 import { EnrollmentClient } from '../../src/client/enrollment-client.js';
@@ -123,7 +124,7 @@ describe('Kerberos mutual authentication on the requester side (real MIT KDC)', 
     const t = new SoapTransport({ auth: { kind: 'kerberos' }, caBundlePem: impostorCa, debug: (m) => lines.push(m) });
     try {
       const env = await t.post(impostorUrl, OK_BODY);
-      return { lines, bodyText: env.operation?.textContent ?? '' };
+      return { lines, bodyText: text(env.operation) ?? '' };
     } catch (e) {
       return { error: e, lines };
     } finally {

@@ -2,6 +2,7 @@ import { DOMParser, type Document as XDocument } from '@xmldom/xmldom';
 import { OpencesError } from '../../errors.js';
 import { NS } from './namespaces.js';
 import { child, childElements, text, type El } from './xml.js';
+import { DtdRefused, parseXmlTree } from './xml-tree.js';
 import { parseSecurityHeader, type SecurityHeader } from './wssecurity.js';
 
 export interface SoapHeader {
@@ -22,8 +23,11 @@ export interface SoapEnvelope {
   bodyElement: El;
   /** The first element inside Body (the operation, or s:Fault). */
   operation: El | undefined;
-  /** The parsed document, kept for XML signature verification on the same tree. */
-  document: XDocument;
+  /**
+   * The xmldom document, for XML signature verification on the same tree: present exactly when the
+   * Security header carries a signature (the whole message is then read from this tree alone).
+   */
+  document?: XDocument;
   /** Raw text as received (for signature verification with xml-crypto). */
   xml: string;
 }
@@ -62,7 +66,15 @@ function decode(bytes: Uint8Array | string): string {
   return b.toString('utf8', start);
 }
 
-function parseXml(xml: string): XDocument {
+const notWellFormed = (e: unknown): OpencesError => {
+  const first = e instanceof Error ? (e.message.split('\n')[0] ?? '') : 'unreadable';
+  const why = first.replace(/^\[xmldom [a-z]+\]\s*/i, '').slice(0, 200);
+  return new OpencesError('malformed', `the request is not well-formed XML: ${why}`);
+};
+
+const DTD_REFUSED = 'document type declarations are not allowed (DOCTYPE and ENTITY are refused: no DTDs in SOAP)';
+
+function parseDom(xml: string): XDocument {
   try {
     return new DOMParser({
       onError: (level, msg) => {
@@ -72,9 +84,16 @@ function parseXml(xml: string): XDocument {
       },
     }).parseFromString(xml, 'text/xml');
   } catch (e) {
-    const first = e instanceof Error ? (e.message.split('\n')[0] ?? '') : 'unreadable';
-    const why = first.replace(/^\[xmldom [a-z]+\]\s*/i, '').slice(0, 200);
-    throw new OpencesError('malformed', `the request is not well-formed XML: ${why}`);
+    throw notWellFormed(e);
+  }
+}
+
+function parseTree(xml: string): El {
+  try {
+    return parseXmlTree(xml);
+  } catch (e) {
+    if (e instanceof DtdRefused) throw new OpencesError('malformed', DTD_REFUSED);
+    throw notWellFormed(e);
   }
 }
 
@@ -85,20 +104,29 @@ function once(header: SoapHeader, key: 'action' | 'messageId' | 'to' | 'replyTo'
 }
 
 /**
- * Parses a SOAP 1.2 envelope with one xmldom pass. Refuses document type declarations outright
- * (no entities, no XXE, no billion laughs), SOAP 1.1, any other root, a missing or repeated Body,
- * and headers marked mustUnderstand that this service does not process.
+ * Parses a SOAP 1.2 envelope. Refuses document type declarations outright (no entities, no XXE,
+ * no billion laughs), SOAP 1.1, any other root, a missing or repeated Body, and headers marked
+ * mustUnderstand that this service does not process.
+ *
+ * One parser reads each message: the light tree (saxes) unless the Security header carries an XML
+ * signature, in which case the whole message is read again, and only, from an xmldom document —
+ * the tree xml-crypto verifies — so what is checked and what is used never come from two parsers.
  */
 export function parseEnvelope(bytes: Uint8Array | string, opts: ParseEnvelopeOptions): SoapEnvelope {
   const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
   if (size > opts.maxBytes) throw new OpencesError('tooLarge', `the message of ${size} bytes exceeds the limit of ${opts.maxBytes} bytes`);
   if (size === 0) throw new OpencesError('malformed', 'the request body is empty');
   const xml = decode(bytes);
-  if (DTD.test(xml)) throw new OpencesError('malformed', 'document type declarations are not allowed (DOCTYPE and ENTITY are refused: no DTDs in SOAP)');
-  const document = parseXml(xml);
-
+  if (DTD.test(xml)) throw new OpencesError('malformed', DTD_REFUSED);
+  const light = readEnvelope(parseTree(xml), xml);
+  if (!light.header.security?.hasSignature) return light;
+  const document = parseDom(xml);
   const env = document.documentElement as El | null;
   if (!env) throw new OpencesError('malformed', 'the request holds no XML element');
+  return { ...readEnvelope(env, xml), document };
+}
+
+function readEnvelope(env: El, xml: string): SoapEnvelope {
   if (env.localName !== 'Envelope') throw new OpencesError('malformed', `the request is not a SOAP envelope (root element ${env.localName ?? env.nodeName})`);
   if (env.namespaceURI === NS.soap11) {
     throw new OpencesError('unsupported', 'SOAP 1.1 is not supported: use SOAP 1.2 (application/soap+xml)', { versionMismatch: true });
@@ -144,5 +172,5 @@ export function parseEnvelope(bytes: Uint8Array | string, opts: ParseEnvelopeOpt
       }
     }
   }
-  return { header, bodyElement, operation: childElements(bodyElement)[0], document, xml };
+  return { header, bodyElement, operation: childElements(bodyElement)[0], xml };
 }

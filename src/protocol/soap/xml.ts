@@ -1,7 +1,8 @@
-import type { Element as XElement, Node as XNode } from '@xmldom/xmldom';
 import { NS } from './namespaces.js';
+import { CDATA_SECTION_NODE, ELEMENT_NODE, TEXT_NODE, type XmlElement, type XmlNode } from './xml-tree.js';
 
-export type El = XElement;
+export type El = XmlElement;
+type XNode = XmlNode;
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\r': '&#xD;' };
 // Markup characters, and characters XML 1.0 cannot carry at all (C0 controls other than tab/LF/CR,
@@ -13,9 +14,6 @@ export function esc(s: string): string {
   return s.replace(SPECIAL, (c) => ESC[c] ?? '');
 }
 
-const ELEMENT_NODE = 1;
-const TEXT_NODE = 3;
-const CDATA_NODE = 4;
 
 export function childElements(el: El): El[] {
   const out: El[] = [];
@@ -40,7 +38,7 @@ export function text(el: El | undefined): string | undefined {
   if (!el) return undefined;
   let s = '';
   for (let n: XNode | null = el.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType === TEXT_NODE || n.nodeType === CDATA_NODE) s += n.nodeValue ?? '';
+    if (n.nodeType === TEXT_NODE || n.nodeType === CDATA_SECTION_NODE) s += n.nodeValue ?? '';
   }
   return s;
 }
