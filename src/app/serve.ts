@@ -74,7 +74,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
         core,
         tls: { cert: tls.cert, key: tls.key },
         pki: core.pki,
-        mount: (app: Express, metrics: Metrics) => mountServices(app, core, metrics),
+        mount: (app: Express, metrics: Metrics, direct) => mountServices(app, core, metrics, direct),
       });
     }
     // The signing API for enrollment nodes (mutual TLS, its own port), on nodes with the ca role.

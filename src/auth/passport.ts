@@ -1,11 +1,11 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import passport from 'passport';
 import { Strategy as CustomStrategy } from 'passport-custom';
 import { OpencesError } from '../errors.js';
 import type { Principal } from './principal.js';
 
 /** Resolves a request to a Principal, or null when this method's credentials are absent. */
-export type PrincipalResolver = (req: Request) => Promise<Principal | null>;
+export type PrincipalResolver = (req: IncomingMessage) => Promise<Principal | null>;
 
 /**
  * Every authentication method is a passport strategy yielding the same Principal (as step-ca's
@@ -28,12 +28,12 @@ export function createAuthenticator(strategies: Record<string, PrincipalResolver
 }
 
 /** Runs one strategy for a request; resolves the Principal, null when it found no credentials. */
-export function authenticateWith(p: passport.Authenticator, strategy: string, req: Request, res: Response): Promise<Principal | null> {
+export function authenticateWith(p: passport.Authenticator, strategy: string, req: IncomingMessage, res: ServerResponse): Promise<Principal | null> {
   return new Promise((resolve, reject) => {
     const handler = p.authenticate(strategy, { session: false }, (err: unknown, user: Principal | false) => {
       if (err) reject(err);
       else resolve(user || null);
-    }) as (req: Request, res: Response, next: (e?: unknown) => void) => void;
+    }) as (req: IncomingMessage, res: ServerResponse, next: (e?: unknown) => void) => void;
     handler(req, res, (e?: unknown) => (e ? reject(e) : reject(new OpencesError('internal', 'authentication did not complete'))));
   });
 }

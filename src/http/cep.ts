@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import type { Core } from '../app/core-types.js';
 import { child, readTlv } from '../ca/der.js';
@@ -116,12 +116,13 @@ export function buildPolicyResponse(o: {
 
 /** GetPolicies: the templates this caller may enroll for, with the CES URLs to use. */
 export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperation {
-  const cache = new Map<string, string>();
+  // The encoded answer per permission set (and changed / not changed): copied, never rebuilt.
+  const cache = new Map<string, Buffer>();
   let cacheVersion = -1;
   return {
     service: 'cep',
     actions: [XCEP_ACTION.getPolicies],
-    async handle(env: SoapEnvelope, principal: Principal, _req: Request) {
+    async handle(env: SoapEnvelope, principal: Principal, _req: IncomingMessage) {
       const request = parseGetPolicies(env);
       const templates = await core.templates.list();
       const latest = await core.templates.latestChange();
@@ -135,7 +136,7 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperatio
       let body = cache.get(key);
       if (!body) {
         const info = core.ca.info();
-        body = buildGetPoliciesResponseBody(
+        const xml = buildGetPoliciesResponseBody(
           buildPolicyResponse({
             policyId: core.deployment.policyId,
             friendlyName: core.config.policy.friendlyName,
@@ -146,10 +147,11 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperatio
             cesUris: cesAuths.map((auth) => ({ auth, uri: `${core.config.publicUrl}${cesPath(info.name, auth)}`, renewalOnly: core.config.policy.renewalOnly.includes(auth) })),
           }),
         );
+        body = Buffer.from(xml, 'utf8');
         if (cache.size > 1000) cache.clear();
         cache.set(key, body);
       }
-      return { action: XCEP_ACTION.getPoliciesResponse, bodyXml: body };
+      return { action: XCEP_ACTION.getPoliciesResponse, body };
     },
   };
 }

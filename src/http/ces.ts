@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import type { Core } from '../app/core-types.js';
 import { OpencesError } from '../errors.js';
@@ -9,7 +9,7 @@ import { WSTEP, buildRstrIssued, buildRstrPending, parseRst } from '../protocol/
 import type { SoapOperation } from './soap-endpoint.js';
 
 /** The address a caller used, for audit and rate limits. */
-export function clientAddress(req: Request): string {
+export function clientAddress(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
@@ -45,7 +45,7 @@ export function cesOperation(core: Core, o: { endpointUrl: string; renewalOnly: 
   return {
     service: 'ces',
     actions: [WSTEP.action],
-    async handle(env: SoapEnvelope, principal: Principal, req: Request) {
+    async handle(env: SoapEnvelope, principal: Principal, req: IncomingMessage) {
       const rst = parseRst(env, { maxTokenBytes: o.maxTokenBytes });
       let out: EnrollmentOutcome;
       if (rst.requestType === 'queryTokenStatus') {
@@ -61,7 +61,7 @@ export function cesOperation(core: Core, o: { endpointUrl: string; renewalOnly: 
           renewalOnly: o.renewalOnly,
         });
       }
-      return { action: WSTEP.responseAction, bodyXml: render(out) };
+      return { action: WSTEP.responseAction, body: render(out) };
     },
   };
 }

@@ -8,6 +8,7 @@ import type { Core } from '../app/core-types.js';
 import { mountHealth } from './health.js';
 import { Metrics } from './metrics.js';
 import { mountPki, type PkiSource } from './pki.js';
+import type { SoapHandler } from './soap-endpoint.js';
 
 export interface HttpFrontEnds {
   httpsServer: HttpsServer;
@@ -22,8 +23,11 @@ export interface ListenOptions {
   core: Core;
   tls: { cert: string; key: string; ca?: string[] };
   pki: PkiSource;
-  /** Mounts the role-specific routes (CEP, CES, admin) on the HTTPS app. */
-  mount: (app: Express, metrics: Metrics) => void | Promise<void>;
+  /**
+   * Mounts the role-specific routes (CEP, CES, admin) on the HTTPS app, and puts the SOAP POST
+   * handlers into `direct` by exact path.
+   */
+  mount: (app: Express, metrics: Metrics, direct: Map<string, SoapHandler>) => void | Promise<void>;
 }
 
 /**
@@ -41,7 +45,8 @@ export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
   app.set('etag', false);
   mountHealth(app, o.core.db, metrics);
   mountPki(app, o.pki);
-  await o.mount(app, metrics);
+  const direct = new Map<string, SoapHandler>();
+  await o.mount(app, metrics, direct);
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found\n');
   });
@@ -58,7 +63,20 @@ export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
       // certificates, which partner authentication needs on every connection.
       secureOptions: constants.SSL_OP_NO_TICKET,
     },
-    app,
+    // SOAP POSTs to their exact paths skip express: its routing and request/response decoration
+    // cost more than the cached GetPolicies answer itself. The handlers need only Node's request
+    // and response; everything else (and any other spelling of a path) goes through express.
+    (req, res) => {
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      const handler = req.method === 'POST' ? direct.get(q < 0 ? url : url.slice(0, q)) : undefined;
+      if (!handler) return void app(req, res);
+      // The handler answers every failure with a fault; this only catches a bug in doing so.
+      handler(req, res).catch((err: unknown) => {
+        o.core.log.error({ err }, 'SOAP handler failed');
+        res.destroy();
+      });
+    },
   );
   httpsServer.keepAliveTimeout = 65_000;
   httpsServer.headersTimeout = 30_000;

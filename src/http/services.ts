@@ -1,4 +1,5 @@
 import type { Express, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -6,21 +7,20 @@ import { fileURLToPath } from 'node:url';
 import type { Core } from '../app/core-types.js';
 import { OpencesError } from '../errors.js';
 import type { SoapEnvelope } from '../protocol/soap/envelope.js';
-import { buildResponseEnvelope } from '../protocol/soap/build.js';
 import { cepOperation } from './cep.js';
 import { cesOperation, clientAddress } from './ces.js';
 import { cepPath, cesPath, type EndpointAuth } from './endpoints.js';
 import type { Metrics } from './metrics.js';
-import { soapEndpoint, type EndpointAuthenticator } from './soap-endpoint.js';
+import { soapEndpoint, type EndpointAuthenticator, type SoapHandler } from './soap-endpoint.js';
 import { authenticateWith, createAuthenticator } from '../auth/passport.js';
 import { mountAdmin } from './admin/index.js';
 
 const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl');
 
 /** The SOAP request being authenticated (message-level strategies read its WS-Security header). */
-const envelopes = new WeakMap<Request, SoapEnvelope>();
+const envelopes = new WeakMap<IncomingMessage, SoapEnvelope>();
 /** The mutual-authentication token GSSAPI produced, returned in WWW-Authenticate. */
-const negotiateTokens = new WeakMap<Request, string | undefined>();
+const negotiateTokens = new WeakMap<IncomingMessage, string | undefined>();
 
 /**
  * The SOAP authentication strategies, registered with passport: UsernameToken (message level),
@@ -49,7 +49,7 @@ function soapPassport(core: Core) {
 }
 
 function authenticatorFor(core: Core, p: ReturnType<typeof soapPassport>, auth: EndpointAuth): EndpointAuthenticator | null {
-  const message = (strategy: string, missing: string) => async (env: SoapEnvelope, req: Request, res: Response) => {
+  const message = (strategy: string, missing: string) => async (env: SoapEnvelope, req: IncomingMessage, res: ServerResponse) => {
     envelopes.set(req, env);
     const principal = await authenticateWith(p, strategy, req, res);
     if (!principal) throw new OpencesError('unauthenticated', missing);
@@ -71,13 +71,13 @@ function authenticatorFor(core: Core, p: ReturnType<typeof soapPassport>, auth: 
           try {
             const principal = await authenticateWith(p, 'negotiate', req, res);
             const token = negotiateTokens.get(req);
-            if (token) res.set('www-authenticate', `Negotiate ${token}`);
+            if (token) res.setHeader('www-authenticate', `Negotiate ${token}`);
             return principal;
           } catch (e) {
             if (!(e instanceof OpencesError) || e.kind !== 'unauthenticated') throw e;
             if (req.headers.authorization) await core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
             req.resume();
-            res.status(401).set('www-authenticate', 'Negotiate').type('text/plain').send('Kerberos authentication required\n');
+            res.writeHead(401, { 'www-authenticate': 'Negotiate', 'content-type': 'text/plain; charset=utf-8' }).end('Kerberos authentication required\n');
             return null;
           }
         },
@@ -97,15 +97,18 @@ function wsdlHandler(file: string, address: string) {
   };
 }
 
-/** Mounts CEP and CES on the ADCS-compatible paths for the node's roles (conventions.md). */
-export function mountServices(app: Express, core: Core, metrics: Metrics): void {
+/**
+ * Mounts CEP and CES on the ADCS-compatible paths for the node's roles (conventions.md). Each SOAP
+ * POST handler also goes into `direct` under its exact path, for the HTTPS server to call without
+ * express's routing (src/http/server.ts); express keeps them for other spellings of the path.
+ */
+export function mountServices(app: Express, core: Core, metrics: Metrics, direct?: Map<string, SoapHandler>): void {
   const { config } = core;
   const passport = soapPassport(core);
   // Kerberos endpoints exist when Kerberos is configured; the others as policy.cesAuth says.
   const wanted = [...new Set([...config.policy.cesAuth.filter((a) => a !== 'Kerberos' || core.kerberos), ...(core.kerberos ? (['Kerberos'] as const) : [])])];
   const auths = wanted.filter((a) => authenticatorFor(core, passport, a) !== null);
-  const buildResponse = buildResponseEnvelope;
-  const common = { maxBodyBytes: config.maxBodyBytes, log: core.log, metrics, buildResponse };
+  const common = { maxBodyBytes: config.maxBodyBytes, log: core.log, metrics };
 
   if (config.roles.includes('cep')) {
     const op = cepOperation(core, auths);
@@ -116,6 +119,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics): void 
       for (const p of [path, `${path}/`]) {
         app.get(p, wsdl);
         app.post(p, handler);
+        direct?.set(p, handler);
       }
     }
   }
@@ -130,6 +134,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics): void 
       for (const p of [path, `${path}/`]) {
         app.get(p, wsdl);
         app.post(p, handler);
+        direct?.set(p, handler);
       }
     }
   }

@@ -1,26 +1,28 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import { OpencesError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseEnvelope, type SoapEnvelope } from '../protocol/soap/index.js';
+import { buildResponseEnvelope, buildResponseEnvelopeBytes } from '../protocol/soap/build.js';
 import { readBody } from './body.js';
 import type { EndpointAuth } from './endpoints.js';
 import type { Metrics } from './metrics.js';
-import { sendFault } from './soap-reply.js';
+import { sendFault, sendSoap } from './soap-reply.js';
 
 /** Authenticates a caller for one endpoint kind; throws OpencesError('unauthenticated'). */
 export interface EndpointAuthenticator {
   /** Transport-level step before the body is read (Negotiate, TLS client certificate). */
-  transport?(req: Request, res: Response): Promise<Principal | null>;
+  transport?(req: IncomingMessage, res: ServerResponse): Promise<Principal | null>;
   /** Message-level step (WS-Security) once the envelope is parsed. */
-  message?(env: SoapEnvelope, req: Request, res: Response): Promise<Principal>;
+  message?(env: SoapEnvelope, req: IncomingMessage, res: ServerResponse): Promise<Principal>;
 }
 
 export interface SoapOperation {
   service: 'cep' | 'ces';
   /** WS-Addressing actions this endpoint answers. */
   actions: string[];
-  handle(env: SoapEnvelope, principal: Principal, req: Request): Promise<{ action: string; bodyXml: string; status?: number }>;
+  /** The response body: XML text, or UTF-8 bytes (a cached answer, encoded once). */
+  handle(env: SoapEnvelope, principal: Principal, req: IncomingMessage): Promise<{ action: string; body: string | Uint8Array; status?: number }>;
 }
 
 export interface SoapEndpointOptions {
@@ -30,16 +32,18 @@ export interface SoapEndpointOptions {
   maxBodyBytes: number;
   log: Logger;
   metrics: Metrics;
-  buildResponse: (o: { action: string; relatesTo?: string; bodyXml: string }) => string;
 }
+
+/** A SOAP endpoint's handler: plain Node request and response, so it runs with or without express. */
+export type SoapHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /**
  * The SOAP 1.2 request cycle shared by CEP and CES: read a bounded body, parse it safely, check
  * the Action, authenticate, dispatch, and turn every failure into a SOAP fault in one place.
  */
-export function soapEndpoint(o: SoapEndpointOptions) {
+export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
   const endpoint = `${o.operation.service}_${o.auth}`;
-  return async (req: Request, res: Response): Promise<void> => {
+  return async (req, res) => {
     const end = o.metrics.duration.startTimer({ endpoint });
     let relatesTo: string | undefined;
     try {
@@ -57,10 +61,8 @@ export function soapEndpoint(o: SoapEndpointOptions) {
         principal = await o.authenticator.message(env, req, res);
       }
       const out = await o.operation.handle(env, principal, req);
-      res
-        .status(out.status ?? 200)
-        .type('application/soap+xml; charset=utf-8')
-        .send(o.buildResponse({ action: out.action, relatesTo, bodyXml: out.bodyXml }));
+      const head = { action: out.action, relatesTo };
+      sendSoap(res, out.status ?? 200, typeof out.body === 'string' ? buildResponseEnvelope({ ...head, bodyXml: out.body }) : buildResponseEnvelopeBytes({ ...head, body: out.body }));
       o.metrics.requests.inc({ endpoint, outcome: 'ok' });
     } catch (e) {
       o.metrics.requests.inc({ endpoint, outcome: 'fault' });

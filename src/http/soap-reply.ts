@@ -1,10 +1,10 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { buildFaultEnvelope } from '../protocol/soap/index.js';
 import { buildEnrollmentFaultDetail } from '../protocol/wstep/index.js';
 import { faultFor } from './soap-fault.js';
 
 /** Writes the SOAP fault for any error (typed or not) — the single exit for failures. */
-export function sendFault(res: Response, e: unknown, service: 'cep' | 'ces', relatesTo?: string): void {
+export function sendFault(res: ServerResponse, e: unknown, service: 'cep' | 'ces', relatesTo?: string): void {
   const f = faultFor(e, service);
   const detailXml = f.enrollment
     ? buildEnrollmentFaultDetail({
@@ -15,8 +15,13 @@ export function sendFault(res: Response, e: unknown, service: 'cep' | 'ces', rel
       })
     : undefined;
   if (res.headersSent) return;
-  res
-    .status(f.httpStatus)
-    .type('application/soap+xml; charset=utf-8')
-    .send(buildFaultEnvelope({ code: f.code, reason: f.reason, detailXml, relatesTo }));
+  sendSoap(res, f.httpStatus, buildFaultEnvelope({ code: f.code, reason: f.reason, detailXml, relatesTo }));
+}
+
+/** Writes a SOAP 1.2 message as the whole response. */
+export function sendSoap(res: ServerResponse, status: number, xml: string | Buffer): void {
+  if (res.headersSent) return;
+  const body = typeof xml === 'string' ? Buffer.from(xml, 'utf8') : xml;
+  res.writeHead(status, { 'content-type': 'application/soap+xml; charset=utf-8', 'content-length': body.length });
+  res.end(body);
 }

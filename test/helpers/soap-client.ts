@@ -29,6 +29,7 @@ export interface SoapReply {
   body: string;
   env: SoapEnvelope | null;
   ms: number;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 export async function postSoap(url: string, xml: string | Buffer, agent: Agent, headers: Record<string, string> = {}): Promise<SoapReply> {
@@ -41,5 +42,5 @@ export async function postSoap(url: string, xml: string | Buffer, agent: Agent, 
   } catch {
     env = null;
   }
-  return { status: r.statusCode, body, env, ms: performance.now() - t };
+  return { status: r.statusCode, headers: r.headers, body, env, ms: performance.now() - t };
 }

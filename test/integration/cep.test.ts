@@ -67,6 +67,24 @@ describe('CEP GetPolicies over HTTPS with UsernameToken', () => {
     expect(approval.attributes.enrollmentFlags! & 0x2).toBe(2); // pend all requests
   });
 
+  it('answers alike on the exact path (served without express) and on other spellings of it (through express)', async () => {
+    const strip = (b: string): string => b.replace(/<a:RelatesTo>[^<]*<\/a:RelatesTo>/, '');
+    const at = async (u: string) => {
+      const r = await postSoap(u, buildGetPoliciesRequest({ to: url, securityHeaderXml: usernameHeader({ username: 'alice', password: 'S3cret' }) }), agent);
+      expect(r.status, `${u}: ${r.body.slice(0, 300)}`).toBe(200);
+      return r;
+    };
+    const direct = await at(url);
+    expect(direct.headers['content-type']).toBe('application/soap+xml; charset=utf-8');
+    expect(Number(direct.headers['content-length'])).toBe(Buffer.byteLength(direct.body));
+    for (const u of [`${url}/`, `${url}?x=1`, `${s.url}${cepPath('UsernamePassword').toLowerCase()}`]) expect(strip((await at(u)).body)).toBe(strip(direct.body));
+    // A bad request on the direct path gets the same fault as anywhere else.
+    const bad = await postSoap(url, '<not-soap/>', agent);
+    expect(bad.status).toBe(500); // as WCF answers every fault
+    expect(bad.headers['content-type']).toBe('application/soap+xml; charset=utf-8');
+    expect(bad.body).toContain('not a SOAP envelope');
+  });
+
   it('lists exactly the templates the caller may enroll for, and a permission change shows on the next call', async () => {
     const before = parseGetPoliciesResponse((await getPolicies('bob', 'B0b-pass')).env!);
     expect(before.policies!.map((p) => p.attributes.commonName)).toContain('WebServer');

@@ -16,15 +16,30 @@ export interface ResponseEnvelopeOptions {
   messageId?: string;
 }
 
-/** A SOAP 1.2 response with WS-Addressing Action and RelatesTo. */
-export function buildResponseEnvelope(o: ResponseEnvelopeOptions): string {
+function responseHead(o: Omit<ResponseEnvelopeOptions, 'bodyXml'>): string {
   return (
     ENV_OPEN +
     `<a:Action s:mustUnderstand="1">${esc(o.action)}</a:Action>` +
     (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') +
     (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') +
-    `</s:Header><s:Body>${o.bodyXml}</s:Body></s:Envelope>`
+    `</s:Header><s:Body>`
   );
+}
+const RESPONSE_TAIL = '</s:Body></s:Envelope>';
+const RESPONSE_TAIL_BYTES = Buffer.from(RESPONSE_TAIL);
+
+/** A SOAP 1.2 response with WS-Addressing Action and RelatesTo. */
+export function buildResponseEnvelope(o: ResponseEnvelopeOptions): string {
+  return responseHead(o) + o.bodyXml + RESPONSE_TAIL;
+}
+
+/**
+ * The same response as UTF-8 bytes around a body that is already encoded: a cached body (the
+ * GetPolicies answer for a permission set) is copied, not re-encoded, per request.
+ */
+export function buildResponseEnvelopeBytes(o: Omit<ResponseEnvelopeOptions, 'bodyXml'> & { body: Uint8Array }): Buffer {
+  const head = Buffer.from(responseHead(o), 'utf8');
+  return Buffer.concat([head, o.body, RESPONSE_TAIL_BYTES], head.length + o.body.length + RESPONSE_TAIL_BYTES.length);
 }
 
 export interface FaultOptions {
