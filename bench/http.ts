@@ -14,14 +14,21 @@ import { buildRstRequest, parseRstrResponse } from '../src/protocol/wstep/index.
 import { parseEnvelope } from '../src/protocol/soap/envelope.js';
 import { NS, PASSWORD_TEXT } from '../src/protocol/soap/namespaces.js';
 import { closedLoop, type RateResult } from './stats.js';
+import { wrkAvailable, wrkLoop } from './wrk.js';
 
 /** Clients in flight (the issues' targets are stated for 64). */
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const DB = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-function header(user: string, pass: string): string {
-  return `<wsse:Security s:mustUnderstand="1" xmlns:wsse="${NS.wsse}" xmlns:wsu="${NS.wsu}"><wsse:UsernameToken><wsse:Username>${user}</wsse:Username><wsse:Password Type="${PASSWORD_TEXT}">${pass}</wsse:Password><wsse:Nonce>${randomBytes(16).toString('base64')}</wsse:Nonce><wsu:Created>${new Date().toISOString()}</wsu:Created></wsse:UsernameToken></wsse:Security>`;
+function header(user: string, pass: string, nonce = randomBytes(16).toString('base64'), created = new Date().toISOString()): string {
+  return `<wsse:Security s:mustUnderstand="1" xmlns:wsse="${NS.wsse}" xmlns:wsu="${NS.wsu}"><wsse:UsernameToken><wsse:Username>${user}</wsse:Username><wsse:Password Type="${PASSWORD_TEXT}">${pass}</wsse:Password><wsse:Nonce>${nonce}</wsse:Nonce><wsu:Created>${created}</wsu:Created></wsse:UsernameToken></wsse:Security>`;
 }
+
+/** The bench account's UsernameToken with wrk's per-request placeholders (bench/wrk.ts). */
+const templateHeader = (): string => header('bench', 'Bench-pass', '@@NONCE@@', '@@CREATED@@');
+const TEMPLATE_ID = 'urn:uuid:@@ID@@';
+/** Where the server runs, as wrk dials it (it does not resolve `localhost` to 127.0.0.1 first). */
+const wrkUrl = (url: string): string => url.replace('//localhost:', '//127.0.0.1:');
 
 /** A P-256 PKCS#10 naming the WebServer template the way certmonger does. */
 export function quickCsr(cn: string, key: ReturnType<typeof generateKeyPairSync>): Uint8Array {
@@ -171,9 +178,13 @@ export async function benchClientCertificate(s: ServerUnderTest): Promise<{ cert
 }
 
 export async function benchGetPolicies(s: ServerUnderTest, seconds: number): Promise<RateResult> {
-  const p = pool(s.url, '');
   const path = cepPath('UsernamePassword');
-  const r = await closedLoop(`CEP GetPolicies (UsernameToken, TLS, ${CONCURRENCY} conns)`, CONCURRENCY, seconds, async () => {
+  if (wrkAvailable()) {
+    const body = buildGetPoliciesRequest({ to: `${s.url}${path}`, messageId: TEMPLATE_ID, securityHeaderXml: templateHeader() });
+    return wrkLoop(`CEP GetPolicies (UsernameToken, TLS, ${CONCURRENCY} conns)`, { url: wrkUrl(s.url), path, bodies: [body], connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'GetPoliciesResponse' });
+  }
+  const p = pool(s.url, '');
+  const r = await closedLoop(`CEP GetPolicies (UsernameToken, TLS, ${CONCURRENCY} conns) [undici]`, CONCURRENCY, seconds, async () => {
     const res = await p.request({ path, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: buildGetPoliciesRequest({ to: `${s.url}${path}`, securityHeaderXml: header('bench', 'Bench-pass') }) });
     await res.body.text();
     return res.statusCode === 200;
@@ -182,14 +193,19 @@ export async function benchGetPolicies(s: ServerUnderTest, seconds: number): Pro
   return r;
 }
 
-export async function benchIssue(s: ServerUnderTest, seconds: number, label: string, auth: BenchAuth = { kind: 'username' }): Promise<RateResult> {
+export async function benchIssue(s: ServerUnderTest, seconds: number, label: string, auth: BenchAuth = { kind: 'username' }, client: 'wrk' | 'undici' = 'wrk'): Promise<RateResult> {
   const keys = Array.from({ length: CONCURRENCY }, () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
   // Pre-build more requests than the run can use so CSR signing is not measured.
   const csrs = Array.from({ length: 30_000 }, (_, i) => quickCsr(`h${i}-${randomBytes(3).toString('hex')}.bench.test`, keys[i % keys.length]!));
-  const p = pool(s.url, '', auth.kind === 'certificate' ? auth : undefined);
   const kind = auth.kind === 'username' ? 'UsernamePassword' : auth.kind === 'certificate' ? 'Certificate' : 'Kerberos';
   const path = cesPath('opences Issuing CA', kind);
-  const r = await closedLoop(label, CONCURRENCY, seconds, async (i) => {
+  // wrk sends neither client certificates nor fresh Negotiate tokens: UsernameToken only.
+  if (auth.kind === 'username' && client === 'wrk' && wrkAvailable()) {
+    const bodies = csrs.map((der) => buildRstRequest({ to: `${s.url}${path}`, requestType: 'issue', messageId: TEMPLATE_ID, token: { valueType: 'pkcs10', der }, securityHeaderXml: templateHeader() }));
+    return wrkLoop(label, { url: wrkUrl(s.url), path, bodies, connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken' });
+  }
+  const p = pool(s.url, '', auth.kind === 'certificate' ? auth : undefined);
+  const r = await closedLoop(`${label} [undici]`, CONCURRENCY, seconds, async (i) => {
     const body = buildRstRequest({ to: `${s.url}${path}`, requestType: 'issue', token: { valueType: 'pkcs10', der: csrs[i % csrs.length]! }, ...(auth.kind === 'username' ? { securityHeaderXml: header('bench', 'Bench-pass') } : {}) });
     // A fresh Negotiate token per request, as real clients send (GSSAPI refuses replays).
     const headers: Record<string, string> = { 'content-type': 'application/soap+xml; charset=utf-8', ...(auth.kind === 'kerberos' ? { authorization: `Negotiate ${await auth.token()}` } : {}) };
