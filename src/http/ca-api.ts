@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { X509Certificate, constants } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { AuditLog } from '../audit/log.js';
+import type { AuditEvent, AuditLog } from '../audit/log.js';
 import type { LocalCa } from '../ca/engine.js';
 import { CA_API_PREFIX, batchSchema, crlRequestSchema, decodeOrder, encodeInfo, encodeIssued, parse, problemBody, revokeSchema } from '../ca/backends/wire.js';
 import { OpencesError, isOpencesError, type ErrorKind } from '../errors.js';
@@ -129,6 +129,20 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
         .catch(next);
     };
 
+  /**
+   * Signs an order; when the enrollment node asks, the issuance audit event (built here from the
+   * order, not taken from the caller) is parked in the statement that records the certificate.
+   */
+  const issueWithAudit = async (order: ReturnType<typeof decodeOrder>) => {
+    const { issuanceAudit, ...plain } = order;
+    const event: AuditEvent | undefined = issuanceAudit
+      ? { type: 'certificate.issue', outcome: 'success', actor: issuanceAudit.actor, principal: order.requester, method: issuanceAudit.method, template: order.template, requestId: order.orderId }
+      : undefined;
+    const issued = await o.ca.issue(plain, event ? { audit: o.audit.forQueue(event) } : {});
+    if (issued.audited) o.audit.queued();
+    return issued;
+  };
+
   // A batch of MAX_BATCH orders with RSA-4096 requests stays well below this.
   app.use(express.json({ limit: '1mb', strict: true }));
   app.get(`${CA_API_PREFIX}/info`, route(async () => ({ body: encodeInfo(o.ca.info()) })));
@@ -137,7 +151,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     route(async (req, client) => {
       const order = decodeOrder(req.body);
       if (order.template === CA_CLIENT_PROFILE) throw new OpencesError('forbidden', `${CA_CLIENT_PROFILE} certificates are issued on the CA node only`);
-      const issued = await o.ca.issue(order);
+      const issued = await issueWithAudit(order);
       o.log.info({ client, orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed }, 'CA API: order signed');
       return { body: encodeIssued(issued) };
     }),
@@ -153,7 +167,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
           try {
             const order = decodeOrder(raw);
             if (order.template === CA_CLIENT_PROFILE) throw new OpencesError('forbidden', `${CA_CLIENT_PROFILE} certificates are issued on the CA node only`);
-            const issued = await o.ca.issue(order);
+            const issued = await issueWithAudit(order);
             o.log.info({ client, orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed, batch: orders.length }, 'CA API: order signed');
             return { issued: encodeIssued(issued) };
           } catch (e) {

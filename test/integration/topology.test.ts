@@ -107,11 +107,12 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     await until(5_000, () => ca.out.includes(`"serial":"${serial.replace(/^(00)+/, '')}"`));
     expect(ca.out).toContain('CA API: order signed');
     expect(ca.out).toContain(`"serial":"${serial.replace(/^(00)+/, '')}"`);
-    // The enrollment node recorded the issuance in the audit log (parked, then chained moments later).
+    // The issuance is in the audit log once (the CA node parked it with the certificate, at the
+    // enrollment node's request; then chained moments later), with the caller's sign-in method.
     const issuedEvent = async () =>
-      (await db.query<{ serial: string; principal: string }>(`SELECT serial, principal FROM audit_events WHERE type = 'certificate.issue' AND request_id = $1`, [r.requestId])).rows;
+      (await db.query<{ serial: string; principal: string; method: string }>(`SELECT serial, principal, method FROM audit_events WHERE type = 'certificate.issue' AND request_id = $1`, [r.requestId])).rows;
     await until(5_000, async () => (await issuedEvent()).length > 0);
-    expect(await issuedEvent()).toEqual([{ serial, principal: 'alice' }]);
+    expect(await issuedEvent()).toEqual([{ serial, principal: 'alice', method: 'username' }]);
   });
 
   it('two policy nodes on one database answer alike, and a template disabled through one is gone from both at once', async () => {

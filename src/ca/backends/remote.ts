@@ -1,9 +1,9 @@
 import { Agent, request } from 'undici';
 import { OpencesError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { CaBackend, CaInfo, CrlPublisher, IssuanceOrder, IssuedCertificate, RevocationReason } from '../types.js';
+import type { CaBackend, CaInfo, CrlPublisher, IssuanceOrder, IssueOptions, IssuedCertificate, RevocationReason } from '../types.js';
 import { CircuitBreaker } from './breaker.js';
-import { CA_API_PREFIX, MAX_BATCH, crlSchema, decodeBatchResults, decodeIssued, decodeInfo, encodeOrder, errorFromProblem, parse, problemSchema } from './wire.js';
+import { CA_API_PREFIX, MAX_BATCH, crlSchema, decodeBatchResults, decodeIssued, decodeInfo, encodeOrder, errorFromProblem, parse, problemSchema, type IssuanceAuditJson } from './wire.js';
 
 export interface RemoteCaOptions {
   /** Base URL of the CA node's signing API, e.g. https://ca.internal:9443 */
@@ -27,8 +27,26 @@ export interface RemoteCaOptions {
 /** A failure worth another attempt: no answer, or the CA said it is (temporarily) unable. */
 class Transient extends Error {}
 
+/**
+ * What of the RA's issuance audit event travels with the order: the CA node rebuilds the event
+ * from the order (type, principal, template, request) and records it with the certificate; only
+ * the approving officer and the requester's sign-in method come from here.
+ */
+function issuanceAudit(opts: IssueOptions): IssuanceAuditJson | undefined {
+  if (!opts.audit) return undefined;
+  const e: unknown = JSON.parse(opts.audit.event);
+  if (typeof e !== 'object' || e === null) return {};
+  const pick = (k: string): string | undefined => {
+    const v = (e as Record<string, unknown>)[k];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const [actor, method] = [pick('actor'), pick('method')];
+  return { ...(actor ? { actor } : {}), ...(method ? { method } : {}) };
+}
+
 interface Waiting {
   order: IssuanceOrder;
+  audit?: IssuanceAuditJson;
   resolve: (c: IssuedCertificate) => void;
   reject: (e: unknown) => void;
 }
@@ -70,9 +88,10 @@ export class RemoteCa implements CaBackend, CrlPublisher {
    * are shared. A lone order goes alone. Retries resend the whole batch; the CA is idempotent on
    * each orderId, so nothing is issued twice.
    */
-  issue(order: IssuanceOrder): Promise<IssuedCertificate> {
+  issue(order: IssuanceOrder, opts: IssueOptions = {}): Promise<IssuedCertificate> {
+    const audit = issuanceAudit(opts);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ order, resolve, reject });
+      this.waiting.push({ order, ...(audit ? { audit } : {}), resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flushOrders());
@@ -87,12 +106,12 @@ export class RemoteCa implements CaBackend, CrlPublisher {
 
   private async send(batch: Waiting[]): Promise<void> {
     if (batch.length === 1 || this.singleOrders) {
-      await Promise.all(batch.map(async (w) => this.issueOne(w.order).then(w.resolve, w.reject)));
+      await Promise.all(batch.map(async (w) => this.issueOne(w.order, w.audit).then(w.resolve, w.reject)));
       return;
     }
     let results: (IssuedCertificate | Error)[];
     try {
-      results = decodeBatchResults(await this.call('POST', '/orders/batch', { orders: batch.map((w) => encodeOrder(w.order)) }, { retry: true }), batch.length);
+      results = decodeBatchResults(await this.call('POST', '/orders/batch', { orders: batch.map((w) => encodeOrder(w.order, w.audit)) }, { retry: true }), batch.length);
     } catch (e) {
       if (e instanceof OpencesError && e.kind === 'notFound' && e.message === 'no such CA API resource') {
         this.singleOrders = true;
@@ -108,14 +127,14 @@ export class RemoteCa implements CaBackend, CrlPublisher {
         if (!(r instanceof Error)) return w.resolve(r);
         // "Unavailable" for one order (its database call failed on the CA): that order alone gets
         // the single-order path's retries and counts towards the circuit breaker.
-        if (r instanceof OpencesError && r.kind === 'unavailable') return this.issueOne(w.order).then(w.resolve, w.reject);
+        if (r instanceof OpencesError && r.kind === 'unavailable') return this.issueOne(w.order, w.audit).then(w.resolve, w.reject);
         w.reject(r);
       }),
     );
   }
 
-  private async issueOne(order: IssuanceOrder): Promise<IssuedCertificate> {
-    return decodeIssued(await this.call('POST', '/orders', encodeOrder(order), { retry: true }));
+  private async issueOne(order: IssuanceOrder, audit?: IssuanceAuditJson): Promise<IssuedCertificate> {
+    return decodeIssued(await this.call('POST', '/orders', encodeOrder(order, audit), { retry: true }));
   }
 
   /** Not retried after a lost answer: a second revoke would report a conflict for our own first one. */

@@ -32,12 +32,19 @@ export const orderSchema = z
     notBefore: isoDate,
     notAfter: isoDate,
     requester: z.string().max(1024),
+    /**
+     * The enrollment node asks the CA node to park the issuance audit event in the statement that
+     * records the certificate (one write instead of two). The CA node builds the event from the
+     * order itself; the enrollment node adds only who approved and how the requester signed in.
+     */
+    issuanceAudit: z.object({ actor: z.string().max(1024).optional(), method: z.string().max(64).optional() }).strict().optional(),
   })
   .strict();
 
 export type OrderJson = z.input<typeof orderSchema>;
+export type IssuanceAuditJson = NonNullable<OrderJson['issuanceAudit']>;
 
-export function encodeOrder(o: IssuanceOrder): OrderJson {
+export function encodeOrder(o: IssuanceOrder, issuanceAudit?: IssuanceAuditJson): OrderJson {
   return {
     orderId: o.orderId,
     template: o.template,
@@ -53,17 +60,18 @@ export function encodeOrder(o: IssuanceOrder): OrderJson {
     notBefore: o.notBefore.toISOString(),
     notAfter: o.notAfter.toISOString(),
     requester: o.requester,
+    ...(issuanceAudit ? { issuanceAudit } : {}),
   };
 }
 
-export function decodeOrder(body: unknown): IssuanceOrder {
+export function decodeOrder(body: unknown): IssuanceOrder & { issuanceAudit?: IssuanceAuditJson } {
   const o = parse(orderSchema, body, 'order');
   const { csr, ...rest } = o;
   return { ...rest, csrDer: csr, templateInfo: o.templateInfo };
 }
 
 const issuedSchema = z
-  .object({ serial: z.string().regex(/^[0-9a-f]+$/), certificate: b64, chain: z.array(b64), notBefore: isoDate, notAfter: isoDate, replayed: z.boolean() })
+  .object({ serial: z.string().regex(/^[0-9a-f]+$/), certificate: b64, chain: z.array(b64), notBefore: isoDate, notAfter: isoDate, replayed: z.boolean(), audited: z.boolean().optional() })
   .strict();
 
 export function encodeIssued(c: IssuedCertificate): z.input<typeof issuedSchema> {
@@ -74,12 +82,13 @@ export function encodeIssued(c: IssuedCertificate): z.input<typeof issuedSchema>
     notBefore: c.notBefore.toISOString(),
     notAfter: c.notAfter.toISOString(),
     replayed: c.replayed,
+    ...(c.audited ? { audited: true } : {}),
   };
 }
 
 export function decodeIssued(body: unknown): IssuedCertificate {
   const c = parse(issuedSchema, body, 'issued certificate');
-  return { serial: c.serial, der: c.certificate, chain: c.chain, notBefore: c.notBefore, notAfter: c.notAfter, replayed: c.replayed };
+  return { serial: c.serial, der: c.certificate, chain: c.chain, notBefore: c.notBefore, notAfter: c.notAfter, replayed: c.replayed, audited: c.audited === true };
 }
 
 /**
