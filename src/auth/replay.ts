@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { statement, type Db } from '../store/db.js';
 
 const INSERT_SEEN = statement('INSERT INTO seen_nonces (nonce, expires_at) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT (nonce) DO NOTHING RETURNING nonce');
@@ -11,12 +12,24 @@ const INSERT_SEEN = statement('INSERT INTO seen_nonces (nonce, expires_at) SELEC
  * GetPolicies and its RST), and with PasswordText the token carries the password itself, so a
  * reused token proves nothing a password would not; what must not work is replaying a captured
  * message, and a token older than the window. Seen entries live in the database so every node sees them.
+ *
+ * Scope `node` keeps them in this process instead, as WCF's replay cache does: for read-only
+ * operations (GetPolicies), where a replayed message obtains nothing a fresh one with the same
+ * password would not, a database write per message is not worth its cost (about a fifth of the
+ * policy service's throughput). A full local cache hands its overflow to the database check.
  */
+export type ReplayScope = 'node' | 'deployment';
+
+/** Messages remembered per process for scope `node` (about 100 bytes each). */
+export const LOCAL_CAPACITY = 500_000;
+
 interface Waiter {
   key: string;
   expires: Date;
   done: (fresh: boolean | Error) => void;
 }
+
+const REPLAYED = 'message replayed (same Nonce, Created and MessageID)';
 
 /** Keys written per statement; under load one INSERT and one commit serve this many messages. */
 const BATCH = 1000;
@@ -25,14 +38,17 @@ export class NonceGuard {
   private lastPurge = 0;
   private waiting: Waiter[] = [];
   private flushing = false;
+  /** Scope `node`: a digest of each message's key → when it may be forgotten (ms), oldest first. */
+  private readonly local = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
     private readonly windowMs = 5 * 60_000,
+    private readonly localCapacity = LOCAL_CAPACITY,
   ) {}
 
   /** Returns a reason when the token must be refused, null when it is fresh and unseen. */
-  async check(nonce: Uint8Array | undefined, created: Date | undefined, messageId: string | undefined, now: Date): Promise<string | null> {
+  async check(nonce: Uint8Array | undefined, created: Date | undefined, messageId: string | undefined, now: Date, scope: ReplayScope = 'deployment'): Promise<string | null> {
     if (created) {
       const skew = created.getTime() - now.getTime();
       if (skew > this.windowMs) return 'Created is in the future';
@@ -42,6 +58,10 @@ export class NonceGuard {
     if (nonce.length < 8 || nonce.length > 64) return 'Nonce has a bad length';
     const key = `${Buffer.from(nonce).toString('base64')}|${created?.toISOString() ?? ''}|${(messageId ?? '').slice(0, 200)}`;
     const expires = new Date(now.getTime() + 2 * this.windowMs);
+    if (scope === 'node') {
+      const local = this.checkLocal(key, now.getTime(), expires.getTime());
+      if (local !== 'full') return local ? null : REPLAYED;
+    }
     const fresh = await new Promise<boolean>((resolve, reject) => {
       this.waiting.push({ key, expires, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
       void this.flush();
@@ -50,7 +70,21 @@ export class NonceGuard {
       this.lastPurge = now.getTime();
       void this.db.query('DELETE FROM seen_nonces WHERE expires_at < $1', [now]).catch(() => undefined);
     }
-    return fresh ? null : 'message replayed (same Nonce, Created and MessageID)';
+    return fresh ? null : REPLAYED;
+  }
+
+  /** True when the message is new to this process, false for a replay, 'full' when it cannot remember more. */
+  private checkLocal(key: string, nowMs: number, expiresMs: number): boolean | 'full' {
+    // Entries expire in insertion order (a fixed lifetime from arrival): drop the expired head.
+    for (const [k, until] of this.local) {
+      if (until > nowMs) break;
+      this.local.delete(k);
+    }
+    const digest = createHash('sha256').update(key).digest('base64');
+    if (this.local.has(digest)) return false;
+    if (this.local.size >= this.localCapacity) return 'full';
+    this.local.set(digest, expiresMs);
+    return true;
   }
 
   /**

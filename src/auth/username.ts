@@ -8,7 +8,7 @@ import { verifyPassword } from './password.js';
 import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
 import { FailureLimiter } from './rate-limit.js';
 import { ldapAuthenticate, type LdapConfig } from './ldap.js';
-import { NonceGuard } from './replay.js';
+import { NonceGuard, type ReplayScope } from './replay.js';
 
 export interface UsernameToken {
   username: string;
@@ -17,6 +17,8 @@ export interface UsernameToken {
   created?: Date;
   /** WS-Addressing MessageID of the message carrying the token (replay detection). */
   messageId?: string;
+  /** Where a replay is looked for (src/auth/replay.ts): `node` for read-only operations only. */
+  replayScope?: ReplayScope;
 }
 
 export interface UsernameAuthOptions {
@@ -103,7 +105,7 @@ export class UsernameAuthenticator {
     if (!token.username || token.username.length > 256 || !token.password || token.password.length > 1024) return fail('missing or oversize credentials');
     const key = createHmac('sha256', this.cacheKey).update(token.username).update('\0').update(token.password).digest('base64');
 
-    const replay = await this.nonces.check(token.nonce, token.created, token.messageId, now);
+    const replay = await this.nonces.check(token.nonce, token.created, token.messageId, now, token.replayScope);
     if (replay) return fail(replay);
 
     const hit = this.cache.get(key);

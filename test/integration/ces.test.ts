@@ -131,6 +131,15 @@ describe('CES RequestSecurityToken over HTTPS with UsernameToken', () => {
     expect(await certCount()).toBe(n);
   });
 
+  it('refuses a replayed RST (the same message again) through the database, which every node shares', async () => {
+    const message = refreshCapture(CAPTURE, { to: url, password: 'S3cret' });
+    issued(await postSoap(url, message, agent));
+    expect(fault(await postSoap(url, message, agent)).reason).toBe('authentication failed');
+    // Enrollment messages are remembered in the database (GetPolicies only in the node's memory).
+    const nonce = /<ns2:Nonce>([^<]*)<\/ns2:Nonce>/.exec(message)![1]!;
+    expect((await s.core.db.query('SELECT 1 FROM seen_nonces WHERE nonce LIKE $1', [`${nonce}|%`])).rowCount).toBe(1);
+  });
+
   describe('pending requests and CA-manager approval', () => {
     it('answers pending with a reference, returns the certificate to the requester only after approval', async () => {
       const csr = makeCsr({ subject: 'CN=pending.example.test', sans: ['DNS:pending.example.test'], templateName: 'WebServerApproval' });

@@ -39,6 +39,40 @@ describe('UsernameToken replay guard on PostgreSQL (batched writes)', () => {
     expect(await g.check(randomBytes(4), created, 'x', now)).toMatch(/bad length/);
   });
 
+  it('scope node: refuses a replay in this process without a database write, not on another node', async () => {
+    const before = Number((await db.query<{ n: string }>('SELECT count(*)::text AS n FROM seen_nonces')).rows[0]!.n);
+    const a = new NonceGuard(db);
+    const nonce = randomBytes(16);
+    expect(await a.check(nonce, created, 'urn:uuid:n1', now, 'node')).toBeNull();
+    expect(await a.check(nonce, created, 'urn:uuid:n1', now, 'node')).toMatch(/replayed/);
+    expect(await a.check(nonce, created, 'urn:uuid:n2', now, 'node')).toBeNull();
+    expect(Number((await db.query<{ n: string }>('SELECT count(*)::text AS n FROM seen_nonces')).rows[0]!.n)).toBe(before);
+    // Another process has its own memory (the documented limit of scope node)...
+    expect(await new NonceGuard(db).check(nonce, created, 'urn:uuid:n1', now, 'node')).toBeNull();
+    // ...and the deployment-wide check is separate: an enrollment message is still new there once.
+    expect(await a.check(nonce, created, 'urn:uuid:n1', now, 'deployment')).toBeNull();
+    expect(await a.check(nonce, created, 'urn:uuid:n1', now, 'deployment')).toMatch(/replayed/);
+  });
+
+  it('scope node: forgets a message after twice the window, and hands overflow to the database', async () => {
+    const g = new NonceGuard(db, 5 * 60_000, 2);
+    const [n1, n2, n3] = [randomBytes(16), randomBytes(16), randomBytes(16)];
+    expect(await g.check(n1, created, 'o1', now, 'node')).toBeNull();
+    expect(await g.check(n2, created, 'o2', now, 'node')).toBeNull();
+    // Full: the third message goes to the database, which catches its replay from any node.
+    expect(await g.check(n3, created, 'o3', now, 'node')).toBeNull();
+    expect(await new NonceGuard(db).check(n3, created, 'o3', now, 'deployment')).toMatch(/replayed/);
+    expect(await g.check(n3, created, 'o3', now, 'node')).toMatch(/replayed/);
+    // Ten minutes on, the first two are forgotten (a Created that old is refused anyway), so a new
+    // message is remembered here again: not written to the database.
+    const later = new Date(now.getTime() + 10 * 60_000 + 1);
+    const n4 = randomBytes(16);
+    const recent = new Date(later.getTime() - 1000);
+    expect(await g.check(n4, recent, 'o4', later, 'node')).toBeNull();
+    expect(await g.check(n4, recent, 'o4', later, 'node')).toMatch(/replayed/);
+    expect(await new NonceGuard(db).check(n4, recent, 'o4', later, 'deployment')).toBeNull();
+  });
+
   it('reports a database failure to every waiting caller instead of accepting', async () => {
     const broken = await freshTestDb();
     await broken.query('DROP TABLE seen_nonces');
