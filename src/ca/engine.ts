@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db, Queryable } from '../store/db.js';
-import { findByRequestId, findBySerial, insertCertificate, recordIssuedIfPending, setRevocation } from '../store/certificate-repo.js';
+import { findByRequestId, findBySerial, insertCertificate, recordIssuedManyIfPending, setRevocation, type IssuedRecord } from '../store/certificate-repo.js';
+import { GroupCommit } from '../store/group-commit.js';
 import { describeSpki, splitCsr, spkiPublicKey, verifiedBefore, verifyCsrSignature } from '../protocol/pkcs10/index.js';
 import { nameToString } from '../protocol/pkcs10/names.js';
 import { buildCertificate, certificateParts } from './certificate-builder.js';
@@ -80,10 +81,13 @@ export class LocalCa implements CaBackend, CrlPublisher {
   private readonly pieces: CaPieces;
   private readonly random: (n: number) => Uint8Array;
   private readonly profileCache = new Map<string, Buffer[]>();
+  /** Certificates signed while a record statement is in flight are recorded together by the next. */
+  private readonly recorder: GroupCommit<IssuedRecord, 'issued' | 'collision' | 'notPending'>;
   private readonly crl: CrlBuilder;
   private readonly rootCrl: CrlBuilder | null;
 
   constructor(private readonly o: LocalCaOptions) {
+    this.recorder = new GroupCommit((items) => recordIssuedManyIfPending(this.o.db, items), (i) => i.certificate.requestId);
     this.random = o.random ?? pooledRandom();
     const parts = certificateParts(o.info.issuingCertificate);
     const slug = o.info.slug;
@@ -207,13 +211,13 @@ export class LocalCa implements CaBackend, CrlPublisher {
 
     // Fast path, the common case: sign, then record certificate and request state in one statement
     // that holds the request's row lock only for itself (no lock across the signature, one round
-    // trip). A concurrent retry of the same order that recorded first makes this one fall through
+    // trip, shared with the orders signed meanwhile: src/store/group-commit.ts). A concurrent retry of the same order that recorded first makes this one fall through
     // to the careful path below, which answers with the recorded certificate; the certificate
     // signed here is then dropped, never returned or published.
     for (let attempt = 0; attempt < 5; attempt++) {
       const serial = newSerial(this.random);
       const der = await this.sign(p, serial.bytes);
-      const outcome = await recordIssuedIfPending(this.o.db, record(serial.hex, der), order.csrDer, opts.audit);
+      const outcome = await this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, ...(opts.audit ? { audit: opts.audit } : {}) });
       if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined };
       if (outcome === 'notPending') break;
       // 'collision': the serial exists (astronomically rare with real randomness): draw again.

@@ -52,39 +52,71 @@ const toRecord = (r: DbRow): CertificateRecord => ({
 
 export type NewCertificate = Omit<CertificateRecord, 'issuedAt' | 'revokedAt' | 'revocationReason'>;
 
-const RECORD_ISSUED_IF_PENDING = statement(`WITH req AS (
-       SELECT requests.id FROM requests WHERE requests.id = $1::bigint AND status = 'pending' AND (csr_der IS NULL OR csr_der = $2::bytea) FOR UPDATE
+/**
+ * The issuance fast path, for many orders in one statement (src/store/group-commit.ts). Per order:
+ * if its request is still pending (and, when it recorded a CSR, recorded this one), insert the
+ * certificate and mark the request issued, under the request's row lock, and with an audit event
+ * park it (its serial filled in) in the audit queue. Answers per order 'issued', 'collision' (the
+ * serial exists: draw another) or 'notPending' (gone, resolved, another CSR, or already issued by
+ * a concurrent retry: take the careful path).
+ * Request ids must be distinct (the caller's GroupCommit keys on them). Bytes travel as base64
+ * text and SANs as JSON arrays, which both engines (node-postgres and PGlite) pass alike.
+ */
+const RECORD_ISSUED_MANY_IF_PENDING = statement(`WITH input AS (
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[])
+         AS t(request_id, csr_b64, serial, ca_id, subject, sans, template, requester, not_before, not_after, der_b64, issued_at, audit_at, audit_event)
+     ), req AS (
+       SELECT requests.id FROM requests JOIN input ON requests.id = input.request_id
+       WHERE status = 'pending' AND (csr_der IS NULL OR csr_der = decode(input.csr_b64, 'base64'))
+       ORDER BY requests.id FOR UPDATE OF requests
      ), cert AS (
        INSERT INTO certificates (serial, ca_id, request_id, subject, sans, template, requester, not_before, not_after, der, issued_at)
-       SELECT $3::text, $4::integer, req.id, $5::text, $6::text[], $7::text, $8::text, $9::timestamptz, $10::timestamptz, $11::bytea, $12::timestamptz FROM req
-       ON CONFLICT (serial) DO NOTHING RETURNING certificates.serial
+       SELECT input.serial, input.ca_id, req.id, input.subject, ARRAY(SELECT jsonb_array_elements_text(input.sans)), input.template, input.requester,
+              input.not_before, input.not_after, decode(input.der_b64, 'base64'), input.issued_at
+       FROM input JOIN req ON req.id = input.request_id
+       ON CONFLICT (serial) DO NOTHING RETURNING certificates.serial, certificates.request_id
      ), marked AS (
-       UPDATE requests SET status = 'issued', serial = cert.serial, disposition = 3, disposition_message = 'Issued', error_code = NULL, resolved_at = $12::timestamptz
-       FROM cert WHERE requests.id = $1::bigint RETURNING requests.id
+       UPDATE requests SET status = 'issued', serial = cert.serial, disposition = 3, disposition_message = 'Issued', error_code = NULL, resolved_at = input.issued_at
+       FROM cert JOIN input ON input.request_id = cert.request_id WHERE requests.id = cert.request_id RETURNING requests.id
      ), queued AS (
-       INSERT INTO audit_queue (at, event) SELECT $13::timestamptz, jsonb_set($14::jsonb, '{serial}', to_jsonb($3::text)) FROM marked WHERE $14::jsonb IS NOT NULL
+       INSERT INTO audit_queue (at, event)
+       SELECT input.audit_at, jsonb_set(input.audit_event, '{serial}', to_jsonb(input.serial)) FROM marked JOIN input ON input.request_id = marked.id WHERE input.audit_event IS NOT NULL
      )
-     SELECT (SELECT count(*) FROM req)::int AS pending, (SELECT count(*) FROM marked)::int AS issued`);
+     SELECT input.request_id::text AS id, (req.id IS NOT NULL) AS pending, (marked.id IS NOT NULL) AS issued
+     FROM input LEFT JOIN req ON req.id = input.request_id LEFT JOIN marked ON marked.id = input.request_id`);
 
-/**
- * The issuance fast path in one statement: if request `requestId` is still pending (and, when it
- * recorded a CSR, recorded this one), insert the certificate and mark the request issued, under a
- * row lock, and with `audit` park that event (its serial filled in) in the audit queue. Returns 'issued', 'collision' (the serial exists: draw another) or 'notPending' (gone,
- * resolved, another CSR, or already issued by a concurrent retry: take the careful path).
- */
-export async function recordIssuedIfPending(
-  q: Queryable,
-  c: NewCertificate & { issuedAt: Date; requestId: string },
-  csrDer: Uint8Array,
-  audit?: { at: Date; event: string },
-): Promise<'issued' | 'collision' | 'notPending'> {
-  const r = await q.query<{ pending: number; issued: number }>(
-    RECORD_ISSUED_IF_PENDING,
-    [c.requestId, Buffer.from(csrDer), c.serial, c.caId, c.subject, c.sans, c.template, c.requester, c.notBefore, c.notAfter, Buffer.from(c.der), c.issuedAt, audit?.at ?? null, audit?.event ?? null],
-  );
-  const row = r.rows[0]!;
-  if (Number(row.issued) === 1) return 'issued';
-  return Number(row.pending) === 1 ? 'collision' : 'notPending';
+export interface IssuedRecord {
+  certificate: NewCertificate & { issuedAt: Date; requestId: string };
+  csrDer: Uint8Array;
+  audit?: { at: Date; event: string };
+}
+
+/** The issuance fast path for several orders (distinct request ids): one outcome each, in order. */
+export async function recordIssuedManyIfPending(q: Queryable, items: IssuedRecord[]): Promise<('issued' | 'collision' | 'notPending')[]> {
+  const col = <T>(f: (i: IssuedRecord) => T): T[] => items.map(f);
+  const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  const r = await q.query<{ id: string; pending: boolean; issued: boolean }>(RECORD_ISSUED_MANY_IF_PENDING, [
+    col((i) => i.certificate.requestId),
+    col((i) => b64(i.csrDer)),
+    col((i) => i.certificate.serial),
+    col((i) => i.certificate.caId),
+    col((i) => i.certificate.subject),
+    col((i) => JSON.stringify(i.certificate.sans)),
+    col((i) => i.certificate.template),
+    col((i) => i.certificate.requester),
+    col((i) => i.certificate.notBefore),
+    col((i) => i.certificate.notAfter),
+    col((i) => b64(i.certificate.der)),
+    col((i) => i.certificate.issuedAt),
+    col((i) => i.audit?.at ?? null),
+    col((i) => i.audit?.event ?? null),
+  ]);
+  const byId = new Map(r.rows.map((x) => [x.id, x]));
+  return items.map((i) => {
+    const row = byId.get(String(BigInt(i.certificate.requestId)));
+    if (!row) throw new Error(`no outcome for request ${i.certificate.requestId}`);
+    return row.issued ? 'issued' : row.pending ? 'collision' : 'notPending';
+  });
 }
 
 const FIND_BY_SERIAL = statement(`SELECT ${COLS} FROM certificates WHERE serial = $1`);

@@ -3,7 +3,12 @@ import { readFileSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { openssl, opensslAsync, opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
+import { makeCsr, openssl, opensslAsync, opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
+import { X509Certificate } from 'node:crypto';
+import { postSoap, usernameHeader } from '../helpers/soap-client.js';
+import { runOperation } from '../../src/ops/operations.js';
+import { cesPath } from '../../src/http/endpoints.js';
+import { buildRstRequest, parseRstrResponse } from '../../src/protocol/wstep/index.js';
 
 describe('opences serve on a fresh data directory', () => {
   let s: TestServer;
@@ -84,6 +89,23 @@ describe('restart and concurrent start', () => {
     const dataDir = tmp('opences-restart-');
     const a = await startTestServer({ embedded: true, dataDir });
     const root1 = readFileSync(join(dataDir, 'certs/root_ca.crt'), 'utf8');
+    // Enrollments on the embedded database, several at once (recorded by grouped statements).
+    await runOperation(a.core, 'user.add', { name: 'alice', password: 'S3cret', groups: [] }, 'test');
+    const url = `${a.url}${cesPath(a.core.ca.info().name, 'UsernamePassword')}`;
+    const ag = new Agent({ connect: { ca: a.rootPem } });
+    const serials = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const csr = makeCsr({ subject: `CN=lite${i}.example.test`, sans: [`DNS:lite${i}.example.test`], templateName: 'WebServer' });
+        const r = await postSoap(url, buildRstRequest({ to: url, requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer }, securityHeaderXml: usernameHeader({ username: 'alice', password: 'S3cret' }) }), ag);
+        const out = parseRstrResponse(r.env!);
+        expect(out.disposition, r.body.slice(0, 400)).toBe('issued');
+        return new X509Certificate(Buffer.from((out as { certificateDer: Uint8Array }).certificateDer)).serialNumber.toLowerCase();
+      }),
+    );
+    await ag.close();
+    const recorded = await a.core.db.query<{ serial: string; status: string }>('SELECT c.serial, q.status FROM certificates c JOIN requests q ON q.id = c.request_id WHERE c.template = $1', ['WebServer']);
+    expect(recorded.rows.map((r) => r.serial.replace(/^0+/, '')).sort()).toEqual(serials.map((x) => x.replace(/^0+/, '')).sort());
+    expect(recorded.rows.every((r) => r.status === 'issued')).toBe(true);
     const issued1 = (await a.core.db.query('SELECT count(*)::int AS n FROM certificates')).rows[0];
     await a.stop();
     const b = await startTestServer({ embedded: true, dataDir });
