@@ -148,38 +148,67 @@ export interface QueuedAudit {
   event: string;
 }
 
-const INSERT_REQUEST_ONCE = statement(`WITH earlier AS (
-       SELECT requests.id FROM requests WHERE requester = $2 AND csr_sha256 = $9::text AND submitted_at >= $18::timestamptz
-         AND status IN ('pending', 'issued') ORDER BY requests.id DESC LIMIT 1
+/**
+ * Records requests and park their audit events, many in one statement (src/store/group-commit.ts),
+ * each atomic on its own: unless the same requester sent the same CSR since its retrySince and
+ * that request is pending or issued — then nothing is written and the earlier request's id comes
+ * back (an idempotent retry) — the row and its audit event (requestId filled in) are written. Ids are drawn up front so each answer is matched to its input. Two items with the same
+ * requester and CSR must not share a statement (the caller's GroupCommit keys on them). Bytes
+ * travel as base64 text, which both engines pass alike.
+ */
+const INSERT_REQUESTS_ONCE = statement(`WITH input AS (
+       SELECT t.*, nextval('request_id_seq') AS new_id
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::integer[],
+                   $12::text[], $13::bigint[], $14::text[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::jsonb[], $21::integer[])
+         AS t(status, requester, auth_method, client_address, template, request_format, raw_b64, csr_b64, csr_sha256, issuance_order, disposition,
+              disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at, retry_since, audit_at, audit_event, ord)
+     ), earlier AS (
+       SELECT input.ord, (SELECT requests.id FROM requests WHERE requests.requester = input.requester AND requests.csr_sha256 = input.csr_sha256
+                            AND requests.submitted_at >= input.retry_since AND requests.status IN ('pending', 'issued')
+                          ORDER BY requests.id DESC LIMIT 1) AS id
+       FROM input
      ), inserted AS (
-       INSERT INTO requests (status, requester, auth_method, client_address, template, request_format, raw_request, csr_der,
+       INSERT INTO requests (id, status, requester, auth_method, client_address, template, request_format, raw_request, csr_der,
          csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at)
-       SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bytea, $8::bytea, $9::text, $10::jsonb, $11::integer,
-         $12::text, $13::bigint, $14::text, $15::jsonb, $16::timestamptz, $17::timestamptz
-       WHERE NOT EXISTS (SELECT 1 FROM earlier)
+       SELECT input.new_id, input.status, input.requester, input.auth_method, input.client_address, input.template, input.request_format,
+         decode(input.raw_b64, 'base64'), decode(input.csr_b64, 'base64'), input.csr_sha256, input.issuance_order, input.disposition,
+         input.disposition_message, input.error_code, input.renewal_of, input.attributes, input.submitted_at, input.resolved_at
+       FROM input JOIN earlier ON earlier.ord = input.ord WHERE earlier.id IS NULL
        RETURNING requests.id
      ), queued AS (
-       INSERT INTO audit_queue (at, event) SELECT $19::timestamptz, jsonb_set($20::jsonb, '{requestId}', to_jsonb(inserted.id::text)) FROM inserted
+       INSERT INTO audit_queue (at, event)
+       SELECT input.audit_at, jsonb_set(input.audit_event, '{requestId}', to_jsonb(inserted.id::text)) FROM inserted JOIN input ON input.new_id = inserted.id
      )
-     SELECT (SELECT earlier.id::text FROM earlier) AS retry_of, (SELECT inserted.id::text FROM inserted) AS id`);
+     SELECT input.ord, earlier.id::text AS retry_of, inserted.id::text AS id
+     FROM input JOIN earlier ON earlier.ord = input.ord LEFT JOIN inserted ON inserted.id = input.new_id`);
 
-/**
- * Records a request and parks its audit event in one statement (one round trip, atomic),
- * unless the same requester sent the same CSR since `retrySince` and that request is pending or
- * issued: then nothing is written and the earlier request's id comes back (an idempotent retry).
- */
-export async function insertRequestOnce(
-  q: Queryable,
-  r: NewRequest,
-  o: { retrySince: Date; audit: QueuedAudit },
-): Promise<{ id: string; retryOf: boolean }> {
-  const res = await q.query<{ retry_of: string | null; id: string | null }>(
-    INSERT_REQUEST_ONCE,
-    [...requestParams(r), o.retrySince, o.audit.at, o.audit.event],
-  );
-  const row = res.rows[0]!;
-  if (row.retry_of !== null) return { id: row.retry_of, retryOf: true };
-  return { id: row.id!, retryOf: false };
+export interface RequestOnce {
+  request: NewRequest;
+  retrySince: Date;
+  audit: QueuedAudit;
+}
+
+/** Records requests (or finds the requests they retry): one answer each, in order. */
+export async function insertRequestsOnce(q: Queryable, items: RequestOnce[]): Promise<{ id: string; retryOf: boolean }[]> {
+  const b64 = (b: Uint8Array | undefined): string | null => (b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64') : null);
+  const rows = items.map((i) => requestParams(i.request));
+  const col = (k: number): unknown[] => rows.map((r) => r[k]);
+  const res = await q.query<{ ord: number; retry_of: string | null; id: string | null }>(INSERT_REQUESTS_ONCE, [
+    col(0), col(1), col(2), col(3), col(4), col(5),
+    items.map((i) => b64(i.request.rawRequest)),
+    items.map((i) => b64(i.request.csrDer)),
+    col(8), col(9), col(10), col(11), col(12), col(13), col(14), col(15), col(16),
+    items.map((i) => i.retrySince),
+    items.map((i) => i.audit.at),
+    items.map((i) => i.audit.event),
+    items.map((_, k) => k),
+  ]);
+  const byOrd = new Map(res.rows.map((r) => [Number(r.ord), r]));
+  return items.map((_, k) => {
+    const row = byOrd.get(k);
+    if (!row || (row.retry_of === null && row.id === null)) throw new Error(`no outcome for request ${k} of the statement`);
+    return row.retry_of !== null ? { id: row.retry_of, retryOf: true } : { id: row.id!, retryOf: false };
+  });
 }
 
 const GET_REQUEST = statement(`SELECT ${COLUMNS} FROM requests WHERE id = $1`);
