@@ -5,7 +5,7 @@ import { X509Certificate, constants } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AuditEvent, AuditLog } from '../audit/log.js';
 import type { LocalCa } from '../ca/engine.js';
-import { CA_API_PREFIX, batchSchema, crlRequestSchema, decodeOrder, encodeInfo, encodeIssued, parse, problemBody, revokeSchema } from '../ca/backends/wire.js';
+import { FEATURES, CA_API_PREFIX, batchSchema, crlRequestSchema, decodeOrder, encodeInfo, encodeIssued, parse, problemBody, revokeSchema } from '../ca/backends/wire.js';
 import { OpencesError, isOpencesError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
@@ -146,6 +146,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   // A batch of MAX_BATCH orders with RSA-4096 requests stays well below this.
   app.use(express.json({ limit: '1mb', strict: true }));
   app.get(`${CA_API_PREFIX}/info`, route(async () => ({ body: encodeInfo(o.ca.info()) })));
+  app.get(`${CA_API_PREFIX}/features`, route(async () => ({ body: { features: [...FEATURES] } })));
   app.post(
     `${CA_API_PREFIX}/orders`,
     route(async (req, client) => {

@@ -266,6 +266,26 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     await rc.close();
   });
 
+  it('the CA node records the issuance audit event with the certificate when asked, built from the order', async () => {
+    const { RemoteCa } = await import('../../src/ca/backends/remote.js');
+    const { insertRequest } = await import('../../src/store/request-repo.js');
+    const info = { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] };
+    const rc = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info });
+    const now = new Date();
+    const csr = Buffer.from(makeCsr({ subject: 'CN=audited.example.test' }).csrDer);
+    const id = await insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: csr, csrDer: csr, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: now });
+    const order = { orderId: id, template: 'WebServer', csrDer: csr, subject: [{ type: 'CN', value: 'audited.example.test' }], sans: [], keyUsage: ['digitalSignature' as const], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' };
+    // What the enrollment node's event says beyond the order (actor, method) travels; the rest —
+    // here a principal and template that contradict the order — is not taken from it.
+    const audit = { at: now, event: JSON.stringify({ type: 'certificate.issue', outcome: 'success', actor: 'officer1', method: 'username', principal: 'mallory', template: 'Other', requestId: id }) };
+    const c = await rc.issue(order, { audit });
+    expect(c.audited).toBe(true);
+    const event = async () => (await db.query<Record<string, string>>(`SELECT serial, principal, actor, method, template FROM audit_events WHERE type = 'certificate.issue' AND request_id = $1`, [id])).rows;
+    await until(5_000, async () => (await event()).length > 0);
+    expect(await event()).toEqual([{ serial: c.serial, principal: 'alice', actor: 'officer1', method: 'username', template: 'WebServer' }]);
+    await rc.close();
+  });
+
   it('a ces node cannot order a CA client certificate through the API', async () => {
     const { RemoteCa } = await import('../../src/ca/backends/remote.js');
     const rc = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info: { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] } });

@@ -3,7 +3,7 @@ import { OpencesError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { CaBackend, CaInfo, CrlPublisher, IssuanceOrder, IssueOptions, IssuedCertificate, RevocationReason } from '../types.js';
 import { CircuitBreaker } from './breaker.js';
-import { CA_API_PREFIX, MAX_BATCH, crlSchema, decodeBatchResults, decodeIssued, decodeInfo, encodeOrder, errorFromProblem, parse, problemSchema, type IssuanceAuditJson } from './wire.js';
+import { CA_API_PREFIX, MAX_BATCH, crlSchema, decodeBatchResults, decodeIssued, decodeInfo, encodeOrder, errorFromProblem, featuresSchema, parse, problemSchema, type IssuanceAuditJson } from './wire.js';
 
 export interface RemoteCaOptions {
   /** Base URL of the CA node's signing API, e.g. https://ca.internal:9443 */
@@ -104,7 +104,27 @@ export class RemoteCa implements CaBackend, CrlPublisher {
     while (this.waiting.length) void this.send(this.waiting.splice(0, MAX_BATCH));
   }
 
+  /**
+   * What the CA node understands beyond the first API version (GET /ca/v1/features), asked once: a
+   * CA node without the call (404, older) understands none of it, and is sent nothing it would
+   * refuse. Until the answer is known, and after a failed ask (asked again next time), nothing extra.
+   */
+  private features: Promise<ReadonlySet<string>> | undefined;
+  private async supports(feature: string): Promise<boolean> {
+    this.features ??= this.call('GET', '/features', undefined, { retry: false }).then(
+      (b) => new Set(parse(featuresSchema, b, 'features').features),
+      (e: unknown) => {
+        if (e instanceof OpencesError && e.kind === 'notFound') return new Set<string>();
+        this.features = undefined;
+        return new Set<string>();
+      },
+    );
+    return (await this.features).has(feature);
+  }
+
   private async send(batch: Waiting[]): Promise<void> {
+    // The issuance audit event goes with the orders only to a CA node that records it.
+    if (!(await this.supports('issuanceAudit'))) for (const w of batch) delete w.audit;
     if (batch.length === 1 || this.singleOrders) {
       await Promise.all(batch.map(async (w) => this.issueOne(w.order, w.audit).then(w.resolve, w.reject)));
       return;

@@ -122,6 +122,13 @@ export function decodeBatchResults(body: unknown, count: number): (IssuedCertifi
   return r.results.map((x) => ('issued' in x ? decodeIssued(x.issued) : (errorFromProblem(x.problem) ?? new OpencesError('internal', 'the CA answered a malformed problem'))));
 }
 
+/**
+ * GET /ca/v1/features: what this CA node understands beyond the first version of the API. Not
+ * strict, so a newer CA node may list more; a CA node without it (404) understands none of them.
+ */
+export const FEATURES = ['issuanceAudit'] as const;
+export const featuresSchema = z.object({ features: z.array(z.string().max(64)).max(64) });
+
 const infoSchema = z.object({ name: z.string(), slug: z.string(), chain: z.array(b64).min(2) }).strict();
 
 export function encodeInfo(i: CaInfo): z.input<typeof infoSchema> {

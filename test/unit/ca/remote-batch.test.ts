@@ -16,6 +16,7 @@ describe('RemoteCa against a CA node without order batches', () => {
   let server: Server;
   let url = '';
   const paths: string[] = [];
+  const bodies: string[] = [];
   let pems: { ca: string; cert: string; key: string };
 
   beforeAll(async () => {
@@ -27,6 +28,7 @@ describe('RemoteCa against a CA node without order batches', () => {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         paths.push(req.url ?? '');
+        bodies.push(body);
         if (req.method === 'POST' && req.url === '/ca/v1/orders') {
           const o = JSON.parse(body) as { orderId: string; notBefore: string; notAfter: string };
           res.writeHead(200, { 'content-type': 'application/json' });
@@ -58,6 +60,19 @@ describe('RemoteCa against a CA node without order batches', () => {
     await Promise.all(['4', '5'].map((id) => rc.issue(order(id))));
     expect(paths.filter((p) => p === '/ca/v1/orders/batch')).toHaveLength(1);
     expect(paths.filter((p) => p === '/ca/v1/orders')).toHaveLength(5);
+    await rc.close();
+  });
+
+  it('asks once what the CA node understands, and sends it no issuance audit event it would refuse', async () => {
+    const rc = new RemoteCa({ url, certPem: pems.cert, keyPem: pems.key, caBundlePem: pems.ca, info: { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] }, retries: 0 });
+    const audit = { at: new Date(), event: JSON.stringify({ type: 'certificate.issue', outcome: 'success', method: 'username', requestId: '6' }) };
+    const asked = paths.filter((p) => p === '/ca/v1/features').length;
+    const out = await Promise.all(['6', '7'].map((id) => rc.issue(order(id), { audit })));
+    expect(out.map((c) => c.audited)).toEqual([false, false]);
+    expect(paths.filter((p) => p === '/ca/v1/features')).toHaveLength(asked + 1);
+    expect(bodies.filter((b) => b.includes('issuanceAudit'))).toEqual([]);
+    await rc.issue(order('8'), { audit });
+    expect(paths.filter((p) => p === '/ca/v1/features')).toHaveLength(asked + 1);
     await rc.close();
   });
 });
