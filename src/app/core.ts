@@ -105,10 +105,15 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
 
     // A change made in this process (operator command, admin API) reaches the other processes on
     // the database — cluster workers, other nodes — and theirs reach this one (src/app/cache-bus.ts).
+    const accountsHere = usernameAuth.invalidate.bind(usernameAuth);
     const local = {
       templates: templates.invalidate.bind(templates),
       partners: partners.invalidate.bind(partners),
-      accounts: usernameAuth.invalidate.bind(usernameAuth),
+      // Cached sign-ins of either kind carry the account's state (enabled, groups).
+      accounts: (account?: string) => {
+        accountsHere(account);
+        certificateAuth.invalidate();
+      },
     };
     const bus = await startCacheBus({ url: config.databaseUrl, log, apply: (e) => (e.scope === 'accounts' ? local.accounts(e.account) : local[e.scope]()) });
     templates.invalidate = () => {

@@ -32,17 +32,42 @@ const FAILED = (): OpencesError => new OpencesError('unauthenticated', 'authenti
  * in our own records. The principal is the account the certificate names (UPN SAN, else CN), with
  * that account's groups when it exists and is enabled.
  */
+/**
+ * How long a connection's accepted client certificate stands without being checked again. A TLS
+ * connection's certificate cannot change, and keep-alive clients send many requests over one: the
+ * parse, the signature check and two lookups run once per connection and this long, not per
+ * request. A revocation or an account change made in this process ends the verdicts at once, one
+ * made elsewhere within this time (the CA signing API keeps its verdicts as long).
+ */
+export const CONNECTION_VERDICT_MS = 5_000;
+
 export class CertificateAuthenticator {
+  private readonly verdicts = new WeakMap<TLSSocket, { principal: Principal; until: number; generation: number }>();
+  /** Bumped by invalidate(): every kept verdict is checked afresh. */
+  private generation = 0;
+
   constructor(private readonly o: CertificateAuthOptions) {}
+
+  /** A certificate was revoked or an account changed: check every connection's certificate again. */
+  invalidate(): void {
+    this.generation++;
+  }
 
   /** The TLS client certificate's principal, or null when the client presented none. */
   async fromTls(socket: TLSSocket, address: string): Promise<Principal | null> {
+    const now = this.o.clock.now().getTime();
+    const kept = this.verdicts.get(socket);
+    if (kept && kept.until > now && kept.generation === this.generation) return kept.principal;
     const peer = socket.getPeerCertificate?.(true);
     if (!peer?.raw || peer.raw.length === 0) return null;
     // The chain the client sent, for partner certificates issued through intermediates.
     const intermediates: Uint8Array[] = [];
     for (let c = peer.issuerCertificate; c && c.raw && c !== c.issuerCertificate && intermediates.length < 5; c = c.issuerCertificate) intermediates.push(new Uint8Array(c.raw));
-    return this.authenticate(new Uint8Array(peer.raw), address, intermediates);
+    const generation = this.generation;
+    const principal = await this.authenticate(new Uint8Array(peer.raw), address, intermediates);
+    // Refusals are not kept (each is audited); a verdict reached across an invalidation is not either.
+    if (generation === this.generation) this.verdicts.set(socket, { principal, until: now + CONNECTION_VERDICT_MS, generation });
+    return principal;
   }
 
   /** WS-Security X.509 message signature (src/auth/message-signature.ts), then the same checks. */

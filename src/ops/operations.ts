@@ -228,6 +228,7 @@ export const OPERATIONS: Record<string, Op> = {
       await core.audit.record({ type: 'certificate.revoke', outcome: 'failure', actor, serial: a.serial, reason: e instanceof Error ? e.message : 'failed' });
       throw e;
     }
+    core.certificateAuth.invalidate(); // no connection keeps signing in with it here (elsewhere: CONNECTION_VERDICT_MS)
     await core.audit.record({ type: 'certificate.revoke', outcome: 'success', actor, serial: c?.serial ?? a.serial, template: c?.template ?? undefined, principal: c?.requester ?? undefined, reason: a.reason });
     return { serial: c?.serial ?? a.serial, revoked: true, reason: a.reason };
   },
