@@ -9,18 +9,7 @@ import { buildPkiData, parsePkiData } from '../../../src/protocol/cmc/index.js';
 import { buildCertsOnly, parseSignedData } from '../../../src/protocol/pkcs7/index.js';
 import { OpencesError } from '../../../src/errors.js';
 import { makeCsr } from '../../helpers/openssl.js';
-
-/** mulberry32: a seeded PRNG so a failing case reproduces from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../helpers/fuzz.js';
 
 function mutate(input: Buffer, rnd: () => number): Buffer {
   const b = Buffer.from(input);
