@@ -106,9 +106,14 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     // A change made in this process (operator command, admin API) reaches the other processes on
     // the database — cluster workers, other nodes — and theirs reach this one (src/app/cache-bus.ts).
     const accountsHere = usernameAuth.invalidate.bind(usernameAuth);
+    const partnersHere = partners.invalidate.bind(partners);
     const local = {
       templates: templates.invalidate.bind(templates),
-      partners: partners.invalidate.bind(partners),
+      // A partner's trust changed: connections signed in with its certificates are checked again.
+      partners: () => {
+        partnersHere();
+        certificateAuth.invalidate();
+      },
       // Cached sign-ins of either kind carry the account's state (enabled, groups).
       accounts: (account?: string) => {
         accountsHere(account);
