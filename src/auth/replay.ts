@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { statement, type Db } from '../store/db.js';
 
 const INSERT_SEEN = statement('INSERT INTO seen_nonces (nonce, expires_at) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT (nonce) DO NOTHING RETURNING nonce');
@@ -20,8 +19,8 @@ const INSERT_SEEN = statement('INSERT INTO seen_nonces (nonce, expires_at) SELEC
  */
 export type ReplayScope = 'node' | 'deployment';
 
-/** Messages remembered per process for scope `node` (about 100 bytes each). */
-export const LOCAL_CAPACITY = 500_000;
+/** Messages remembered per process for scope `node` (about 200 bytes each: ~40 MB when full). */
+export const LOCAL_CAPACITY = 200_000;
 
 interface Waiter {
   key: string;
@@ -38,7 +37,7 @@ export class NonceGuard {
   private lastPurge = 0;
   private waiting: Waiter[] = [];
   private flushing = false;
-  /** Scope `node`: a digest of each message's key → when it may be forgotten (ms), oldest first. */
+  /** Scope `node`: each message's key → when it may be forgotten (ms), oldest first. */
   private readonly local = new Map<string, number>();
 
   constructor(
@@ -80,10 +79,9 @@ export class NonceGuard {
       if (until > nowMs) break;
       this.local.delete(k);
     }
-    const digest = createHash('sha256').update(key).digest('base64');
-    if (this.local.has(digest)) return false;
+    if (this.local.has(key)) return false;
     if (this.local.size >= this.localCapacity) return 'full';
-    this.local.set(digest, expiresMs);
+    this.local.set(key, expiresMs);
     return true;
   }
 
