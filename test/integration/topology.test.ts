@@ -232,11 +232,16 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     await Promise.all([open.close(), fresh.close()]);
   });
 
-  it('orders issued together travel in one batch, and each is answered on its own', async () => {
+  /** The enrollment node's client of the CA API, with its client certificate. */
+  const cesClient = async () => {
     const { RemoteCa } = await import('../../src/ca/backends/remote.js');
-    const { insertRequest } = await import('../../src/store/request-repo.js');
     const info = { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] };
-    const rc = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info });
+    return new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info });
+  };
+
+  it('orders issued together travel in one batch, and each is answered on its own', async () => {
+    const { insertRequest } = await import('../../src/store/request-repo.js');
+    const rc = await cesClient();
     const now = new Date();
     const orderFor = async (name: string, tamper = false) => {
       const csr = makeCsr({ subject: `CN=${name}` });
@@ -267,10 +272,8 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
   });
 
   it('the CA node records the issuance audit event with the certificate when asked, built from the order', async () => {
-    const { RemoteCa } = await import('../../src/ca/backends/remote.js');
     const { insertRequest } = await import('../../src/store/request-repo.js');
-    const info = { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] };
-    const rc = new RemoteCa({ url: `https://localhost:${ca.caApiPort}`, certPem: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), keyPem: readFileSync(join(certs, 'ces-node.key'), 'utf8'), caBundlePem: rootPem, info });
+    const rc = await cesClient();
     const now = new Date();
     const csr = Buffer.from(makeCsr({ subject: 'CN=audited.example.test' }).csrDer);
     const id = await insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: csr, csrDer: csr, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: now });
