@@ -211,9 +211,10 @@ export class LocalCa implements CaBackend, CrlPublisher {
 
     // Fast path, the common case: sign, then record certificate and request state in one statement
     // that holds the request's row lock only for itself (no lock across the signature, one round
-    // trip, shared with the orders signed meanwhile: src/store/group-commit.ts). A concurrent retry of the same order that recorded first makes this one fall through
-    // to the careful path below, which answers with the recorded certificate; the certificate
-    // signed here is then dropped, never returned or published.
+    // trip, shared with the orders signed meanwhile: src/store/group-commit.ts). A concurrent retry
+    // of the same order that recorded first makes this one fall through to the careful path below,
+    // which answers with the recorded certificate; the certificate signed here is then dropped,
+    // never returned or published.
     for (let attempt = 0; attempt < 5; attempt++) {
       const serial = newSerial(this.random);
       const der = await this.sign(p, serial.bytes);
