@@ -119,6 +119,19 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperatio
   // The encoded answer per permission set (and changed / not changed): copied, never rebuilt.
   const cache = new Map<string, Buffer>();
   let cacheVersion = -1;
+  // A caller's visible templates and rights key, per principal object: the sign-in caches hand out
+  // the same object for a credential (UsernameToken) or a connection (TLS certificate) for a while,
+  // so repeated calls skip working the rights out. Kept for one template version; partners'
+  // principals are not kept (their scope can change without a template version).
+  const rights = new WeakMap<Principal, { version: number; visible: ReturnType<typeof visibleTemplates>; rightsKey: string }>();
+  const rightsOf = (principal: Principal, templates: Template[]) => {
+    const kept = principal.partner ? undefined : rights.get(principal);
+    if (kept && kept.version === core.templates.version) return kept;
+    const visible = visibleTemplates(principal, templates, principal.partner ? core.partners.scope(principal.partner) : undefined);
+    const fresh = { version: core.templates.version, visible, rightsKey: permissionSetKey(visible) };
+    if (!principal.partner) rights.set(principal, fresh);
+    return fresh;
+  };
   return {
     service: 'cep',
     actions: [XCEP_ACTION.getPolicies],
@@ -127,12 +140,12 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperatio
       const templates = await core.templates.list();
       const latest = await core.templates.latestChange();
       const notChanged = Boolean(request.lastUpdate && latest && request.lastUpdate.getTime() >= latest.getTime());
-      const visible = visibleTemplates(principal, templates, principal.partner ? core.partners.scope(principal.partner) : undefined);
       if (core.templates.version !== cacheVersion) {
         cache.clear();
         cacheVersion = core.templates.version;
       }
-      const key = `${notChanged ? 'nc' : 'full'}|${permissionSetKey(visible)}`;
+      const { visible, rightsKey } = rightsOf(principal, templates);
+      const key = `${notChanged ? 'nc' : 'full'}|${rightsKey}`;
       let body = cache.get(key);
       if (!body) {
         const info = core.ca.info();

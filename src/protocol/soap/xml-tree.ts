@@ -46,7 +46,8 @@ class LiteElement implements XmlElement {
     readonly namespaceURI: string | null,
     readonly localName: string,
     readonly nodeName: string,
-    private readonly attributes: readonly SaxesAttributeNS[],
+    /** As saxes hands them over (qualified name → attribute): not copied, rarely read. */
+    private readonly attributes: Readonly<Record<string, SaxesAttributeNS>>,
     /** The namespace declarations on this element (saxes: prefix, '' for the default, → URI). */
     private readonly declared: Readonly<Record<string, string>>,
   ) {}
@@ -69,13 +70,15 @@ class LiteElement implements XmlElement {
   }
 
   getAttribute(qualifiedName: string): string | null {
-    for (const a of this.attributes) if (a.name === qualifiedName) return a.value;
-    return null;
+    return Object.hasOwn(this.attributes, qualifiedName) ? this.attributes[qualifiedName]!.value : null;
   }
 
   getAttributeNS(namespace: string | null, localName: string): string | null {
     const ns = namespace ?? '';
-    for (const a of this.attributes) if (a.local === localName && a.uri === ns) return a.value;
+    for (const name in this.attributes) {
+      const a = this.attributes[name]!;
+      if (a.local === localName && a.uri === ns) return a.value;
+    }
     return null;
   }
 }
@@ -113,9 +116,9 @@ export function parseXmlTree(xml: string): XmlElement {
     throw new Error(`processing instructions are not allowed in SOAP messages (<?${pi.target.slice(0, 40)}…?>)`);
   });
   parser.on('opentag', (tag) => {
-    const attrs = Object.values(tag.attributes) as SaxesAttributeNS[];
+    const attrs = tag.attributes as Record<string, SaxesAttributeNS>;
     checkQName(tag.name);
-    for (const a of attrs) checkQName(a.name);
+    for (const name in attrs) checkQName(name);
     const parent = stack[stack.length - 1];
     const el = new LiteElement(parent ?? null, tag.uri === '' ? null : tag.uri, tag.local, tag.name, attrs, tag.ns);
     if (parent) parent.append(el);
