@@ -97,16 +97,14 @@ function checkQName(name: string): void {
 /** Thrown for a document type declaration: SOAP forbids DTDs, and we never expand entities. */
 export class DtdRefused extends Error {}
 
-/**
- * Parses well-formed, namespace-well-formed XML 1.0 (saxes: a conforming, non-validating parser)
- * into a light element tree. Refuses any DOCTYPE; knows only the predefined entities and character
- * references, so there is nothing external to fetch and nothing to expand. Refuses processing
- * instructions; drops comments. Throws an Error saying where the document is not well-formed.
- */
-export function parseXmlTree(xml: string): XmlElement {
+/** What the handlers of the one parser build; reset for every document. */
+interface Build {
+  root: LiteElement | undefined;
+  stack: LiteElement[];
+}
+
+function newParser(b: Build): SaxesParser {
   const parser = new SaxesParser({ xmlns: true });
-  let root: LiteElement | undefined;
-  const stack: LiteElement[] = [];
   parser.on('doctype', () => {
     throw new DtdRefused('document type declarations are not allowed');
   });
@@ -119,19 +117,44 @@ export function parseXmlTree(xml: string): XmlElement {
     const attrs = tag.attributes as Record<string, SaxesAttributeNS>;
     checkQName(tag.name);
     for (const name in attrs) checkQName(name);
-    const parent = stack[stack.length - 1];
+    const parent = b.stack[b.stack.length - 1];
     const el = new LiteElement(parent ?? null, tag.uri === '' ? null : tag.uri, tag.local, tag.name, attrs, tag.ns);
     if (parent) parent.append(el);
-    else root = el;
-    stack.push(el);
+    else b.root = el;
+    b.stack.push(el);
   });
   parser.on('closetag', () => {
-    stack.pop();
+    b.stack.pop();
   });
   // Text outside the root element is whitespace (anything else is a well-formedness error).
-  parser.on('text', (t) => stack[stack.length - 1]?.append(new LiteText(TEXT_NODE, t)));
-  parser.on('cdata', (t) => stack[stack.length - 1]?.append(new LiteText(CDATA_SECTION_NODE, t)));
+  parser.on('text', (t) => b.stack[b.stack.length - 1]?.append(new LiteText(TEXT_NODE, t)));
+  parser.on('cdata', (t) => b.stack[b.stack.length - 1]?.append(new LiteText(CDATA_SECTION_NODE, t)));
+  return parser;
+}
+
+/**
+ * One parser for the process (parsing is synchronous, so never shared by two documents at once):
+ * saxes resets itself after a document ends. After an error its state is unknown, so it is
+ * dropped and the next document gets a new one.
+ */
+const build: Build = { root: undefined, stack: [] };
+let shared: SaxesParser | undefined;
+
+/**
+ * Parses well-formed, namespace-well-formed XML 1.0 (saxes: a conforming, non-validating parser)
+ * into a light element tree. Refuses any DOCTYPE; knows only the predefined entities and character
+ * references, so there is nothing external to fetch and nothing to expand. Refuses processing
+ * instructions; drops comments. Throws an Error saying where the document is not well-formed.
+ */
+export function parseXmlTree(xml: string): XmlElement {
+  const parser = shared ?? newParser(build);
+  shared = undefined;
+  build.root = undefined;
+  build.stack = [];
   parser.write(xml).close();
+  const root = build.root;
+  build.root = undefined;
+  shared = parser;
   if (!root) throw new Error('no root element');
   return root;
 }

@@ -134,6 +134,16 @@ describe('the light XML tree (saxes)', () => {
     expect(parseXmlTree('<?xml version="1.0" encoding="utf-8"?><a/>').localName).toBe('a');
   });
 
+  it('carries nothing from one document to the next (the parser is reused), after an error either', () => {
+    parseXmlTree('<a xmlns:p="urn:p"><p:b>\n\n</p:b></a>');
+    expect(() => parseXmlTree('<p:b/>')).toThrow(/^1:\d+: unbound namespace prefix/);
+    expect(() => parseXmlTree('<a><b>')).toThrow();
+    const next = parseXmlTree('<c x="1"><d/></c>');
+    expect(next.localName).toBe('c');
+    expect((next.firstChild as XmlElement).localName).toBe('d');
+    expect(next.firstChild!.nextSibling).toBeNull();
+  });
+
   it('resolves prefixes in scope (fault codes are QNames)', () => {
     const root = parseXmlTree('<a xmlns:p="urn:p" xmlns="urn:d"><b xmlns:p="urn:q"><c/></b></a>');
     const c = (root.firstChild as XmlElement).firstChild as XmlElement;
