@@ -41,6 +41,13 @@ export const configSchema = z
      * 1 on the embedded database (it belongs to one process).
      */
     workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default('auto'),
+    /**
+     * V8's young-generation semi-space for each HTTP worker, in MiB (`--max-semi-space-size`); 0
+     * leaves V8's default. Request handling allocates fast and briefly; a larger nursery is
+     * collected less often (GetPolicies +8 % at 64). Ignored when the worker's command line or
+     * NODE_OPTIONS already sets it.
+     */
+    workerSemiSpaceMb: z.coerce.number().int().min(0).max(1024).default(64),
     roles: roleList.default([...ROLES]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     maxBodyBytes: z.coerce.number().int().min(1024).default(1024 * 1024),
@@ -213,6 +220,7 @@ const ENV: Record<string, string> = {
   OPENCES_ROLE: 'roles',
   OPENCES_LOG_LEVEL: 'logLevel',
   OPENCES_WORKERS: 'workers',
+  OPENCES_WORKER_SEMI_SPACE_MB: 'workerSemiSpaceMb',
   OPENCES_DATABASE_POOL_SIZE: 'databasePoolSize',
   OPENCES_DATABASE_PREPARED_STATEMENTS: 'databasePreparedStatements',
   OPENCES_CA_URL: 'ca.url',

@@ -50,8 +50,15 @@ export interface Primary {
  * The primary: initialises the data dir and database first (CA, templates, TLS certificate), so
  * workers find them made, then starts `workers` HTTP workers and replaces any that dies.
  */
+/** The workers' command-line flags: the primary's, plus the nursery size unless one is set already. */
+export function workerExecArgv(config: Config, execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const set = [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(a));
+  return config.workerSemiSpaceMb > 0 && !set ? [...execArgv, `--max-semi-space-size=${config.workerSemiSpaceMb}`] : [...execArgv];
+}
+
 export async function runPrimary(config: Config, workers: number, log: Logger, o: { startTimeoutMs?: number } = {}): Promise<Primary> {
   const node = await startNode(config, { log }, { http: false, control: true, schedules: true });
+  cluster.setupPrimary({ execArgv: workerExecArgv(config) });
   let stopping = false;
   const ready = new Map<number, ListeningMessage>();
   let onReady: (() => void) | null = null;

@@ -64,6 +64,8 @@ describe('serve with HTTP workers (node:cluster)', () => {
   };
 
   it('runs two workers under the primary, which announces them once', () => {
+    // Each worker runs with the configured nursery (workerSemiSpaceMb, default 64 MiB).
+    for (const pid of children(p.pid!)) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=64');
     const line = out.split('\n').find((l) => l.includes('opences is serving'))!;
     expect(JSON.parse(line)).toMatchObject({ workers: 2, database: 'postgres' });
     expect(children(p.pid!)).toHaveLength(2);

@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { workerExecArgv } from '../../../src/app/cluster.js';
+import type { Config } from '../../../src/config.js';
+
+const config = (workerSemiSpaceMb: number) => ({ workerSemiSpaceMb }) as Config;
+
+describe('workerExecArgv', () => {
+  it("adds the nursery size to the primary's flags", () => {
+    expect(workerExecArgv(config(64), ['--enable-source-maps'], '')).toEqual(['--enable-source-maps', '--max-semi-space-size=64']);
+  });
+  it('leaves V8 alone at 0, and never overrides a size the operator set (flags or NODE_OPTIONS, either spelling)', () => {
+    expect(workerExecArgv(config(0), [], '')).toEqual([]);
+    expect(workerExecArgv(config(64), ['--max-semi-space-size=16'], '')).toEqual(['--max-semi-space-size=16']);
+    expect(workerExecArgv(config(64), [], '--max_semi_space_size=8 --trace-warnings')).toEqual([]);
+  });
+});
