@@ -33,13 +33,34 @@ export function buildResponseEnvelope(o: ResponseEnvelopeOptions): string {
   return responseHead(o) + o.bodyXml + RESPONSE_TAIL;
 }
 
+/** The envelope's opening up to the Action, encoded once per action (responses have a handful). */
+const actionHeads = new Map<string, Buffer>();
+function actionHead(action: string): Buffer {
+  let b = actionHeads.get(action);
+  if (!b) {
+    b = Buffer.from(`${ENV_OPEN}<a:Action s:mustUnderstand="1">${esc(action)}</a:Action>`, 'utf8');
+    if (actionHeads.size < 64) actionHeads.set(action, b);
+  }
+  return b;
+}
+
 /**
  * The same response as UTF-8 bytes around a body that is already encoded: a cached body (the
- * GetPolicies answer for a permission set) is copied, not re-encoded, per request.
+ * GetPolicies answer for a permission set) is copied, not re-encoded, per request, and so is the
+ * envelope's opening; only the per-message headers are encoded.
  */
 export function buildResponseEnvelopeBytes(o: Omit<ResponseEnvelopeOptions, 'bodyXml'> & { body: Uint8Array }): Buffer {
-  const head = Buffer.from(responseHead(o), 'utf8');
-  return Buffer.concat([head, o.body, RESPONSE_TAIL_BYTES], head.length + o.body.length + RESPONSE_TAIL_BYTES.length);
+  const start = actionHead(o.action);
+  const middle =
+    (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') + (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') + '</s:Header><s:Body>';
+  const middleLength = Buffer.byteLength(middle, 'utf8');
+  const out = Buffer.allocUnsafe(start.length + middleLength + o.body.length + RESPONSE_TAIL_BYTES.length);
+  let at = start.copy(out, 0);
+  at += out.write(middle, at, 'utf8');
+  out.set(o.body, at);
+  at += o.body.length;
+  RESPONSE_TAIL_BYTES.copy(out, at);
+  return out;
 }
 
 export interface FaultOptions {
