@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { createServer } from 'node:net';
 import { benchCa, opensslSpeed } from './ca.js';
 import { benchClientCertificate, benchGetPolicies, benchIssue, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
 import { startKdc, type Kdc } from '../test/helpers/kdc.js';
 import type { RateResult } from './stats.js';
+import { freePorts } from './ports.js';
 
 /**
  * `npm run bench`: the CA engine, GetPolicies and end-to-end CES issuance, each next to the
@@ -19,15 +19,6 @@ interface KerberosModule {
   GSS_MECH_OID_SPNEGO: unknown;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 const row = (r: RateResult, ref?: { name: string; rate: number }): string =>
   `| ${r.name} | ${r.rate.toFixed(0)}/s | ${r.p50ms.toFixed(2)} ms | ${r.p99ms.toFixed(2)} ms | ${r.errors} | ${ref ? `${((100 * r.rate) / ref.rate).toFixed(0)} % of ${ref.name} (${ref.rate.toFixed(0)}/s)` : ''} |`;
@@ -68,7 +59,8 @@ async function main(): Promise<void> {
     noKerberos = e instanceof Error ? e.message : String(e);
   }
 
-  const s = await startServerProcess({ keyType: 'RSA-2048', port: await freePort(), pkiPort: await freePort(), kerberos });
+  const [port, pkiPort, caPort, caPkiPort, caApiPort, splitPort, splitPkiPort] = (await freePorts(7)) as [number, number, number, number, number, number, number];
+  const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort, kerberos });
   const limit = { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores };
   let allRate = 0;
   try {
@@ -96,7 +88,7 @@ async function main(): Promise<void> {
   // `npm run bench -- --topology split`: the same enrollments through a ces node that forwards
   // to a separate ca node over mutual TLS, next to the single-process figure above.
   if (process.argv.includes('--topology') && process.argv[process.argv.indexOf('--topology') + 1] === 'split') {
-    const split = await startSplitProcesses({ keyType: 'RSA-2048', port: await freePort(), pkiPort: await freePort(), caPort: await freePort(), caPkiPort: await freePort(), caApiPort: await freePort() });
+    const split = await startSplitProcesses({ keyType: 'RSA-2048', port: splitPort, pkiPort: splitPkiPort, caPort, caPkiPort, caApiPort });
     try {
       const r = await benchIssue(split, SECONDS, 'CES Issue end-to-end, split: ces node → ca node over mutual TLS (UsernameToken, RSA-2048)');
       lines.push(row(r, limit), `| ↳ split topology against --role all | | | | | ${((100 * r.rate) / allRate).toFixed(0)} % of the --role all rate (remote hop costs ${(100 - (100 * r.rate) / allRate).toFixed(0)} %; target < 15 %) |`);

@@ -62,6 +62,9 @@ export async function runPrimary(config: Config, workers: number, log: Logger, o
   let stopping = false;
   const ready = new Map<number, ListeningMessage>();
   let onReady: (() => void) | null = null;
+  // While starting, a worker that exits has failed to start (a port in use, a bad key file):
+  // every replacement would fail the same way, so the start fails at once with the reason.
+  let onStartFailure: ((e: Error) => void) | null = null;
 
   const fork = (): Worker => {
     const w = cluster.fork();
@@ -75,6 +78,10 @@ export async function runPrimary(config: Config, workers: number, log: Logger, o
   cluster.on('exit', (w, code, signal) => {
     ready.delete(w.id);
     if (stopping) return;
+    if (onStartFailure) {
+      onStartFailure(new OpencesError('unavailable', `an HTTP worker exited while starting (${signal ? `signal ${signal}` : `code ${code}`}); see its log lines above`));
+      return;
+    }
     log.error({ pid: w.process.pid, code, signal }, 'an HTTP worker exited; starting another');
     setTimeout(() => {
       if (!stopping) fork();
@@ -110,13 +117,19 @@ export async function runPrimary(config: Config, workers: number, log: Logger, o
           resolve();
         }
       };
+      onStartFailure = (e) => {
+        clearTimeout(t);
+        reject(e);
+      };
       onReady();
     });
   } catch (e) {
+    onStartFailure = null;
     await close();
     throw e;
   }
   onReady = null;
+  onStartFailure = null;
   const first = [...ready.values()][0]!;
   log.info({ https: first.https, pki: first.pki, workers, roles: config.roles, database: node.core.db.engine, rootCertificate: `${config.dataDir}/certs/root_ca.crt` }, 'opences is serving');
   return { close };

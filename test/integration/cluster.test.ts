@@ -107,6 +107,23 @@ describe('serve with HTTP workers (node:cluster)', () => {
     expect(await until(20_000, async () => (await getPolicies().catch(() => 0)) !== 0)).toBe(true);
   });
 
+  it('a second serve on a port in use fails at once with the reason, instead of restarting workers', async () => {
+    const taken = Number(new URL(url).port);
+    // Its own data dir and database, so that only the port is in the way.
+    const otherDb = await freshTestDb();
+    let log = '';
+    const q = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--workers', '2', '--data-dir', tmp('opences-cluster-busy-'), '--port', String(taken), '--pki-port', String(await freePort()), '--host', '127.0.0.1', '--hostname', 'localhost'], { env: { ...env(), DATABASE_URL: urlWithSchema(otherDb.schema) } });
+    q.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    q.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const code = await new Promise<number | null>((r) => q.on('exit', (c) => r(c)));
+    await otherDb.close();
+    expect(code, log).not.toBe(0);
+    expect(log).toContain('EADDRINUSE');
+    expect(log).toContain('an HTTP worker exited while starting');
+    expect(log).not.toContain('starting another');
+    expect(log).not.toContain('opences is serving');
+  }, 60_000);
+
   it('stops the workers and itself on SIGTERM, exit 0, control socket removed', async () => {
     const kids = children(p.pid!);
     const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
