@@ -1,6 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -17,7 +17,7 @@ import { closedLoop, type RateResult } from './stats.js';
 import { wrkAvailable, wrkLoop } from './wrk.js';
 
 /** Clients in flight (the issues' targets are stated for 64). */
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const DB = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function header(user: string, pass: string, nonce = randomBytes(16).toString('base64'), created = new Date().toISOString()): string {
@@ -60,6 +60,8 @@ async function spawnServe(args: string[], env: NodeJS.ProcessEnv): Promise<Child
       child.kill('SIGKILL');
       reject(new Error(`opences serve ${args.join(' ')} did not start`));
     }, 60_000);
+    // BENCH_SERVER_LOG=FILE: the servers' log lines, appended to FILE (they are read and dropped otherwise).
+    if (process.env.BENCH_SERVER_LOG) child.stdout!.pipe(createWriteStream(process.env.BENCH_SERVER_LOG, { flags: 'a' }));
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('opences is serving')) {
         clearTimeout(t);
@@ -193,15 +195,25 @@ export async function benchGetPolicies(s: ServerUnderTest, seconds: number): Pro
   return r;
 }
 
-export async function benchIssue(s: ServerUnderTest, seconds: number, label: string, auth: BenchAuth = { kind: 'username' }, client: 'wrk' | 'undici' = 'wrk'): Promise<RateResult> {
+/** RST Issue bodies for wrk, one per CSR, with its per-request placeholders (bench/wrk.ts). */
+export function issueTemplates(to: string, csrs: Uint8Array[]): string[] {
+  return csrs.map((der) => buildRstRequest({ to, requestType: 'issue', messageId: TEMPLATE_ID, token: { valueType: 'pkcs10', der }, securityHeaderXml: templateHeader() }));
+}
+
+/** P-256 PKCS#10s naming WebServer, as benchIssue sends them. */
+export function benchCsrs(count: number): Uint8Array[] {
   const keys = Array.from({ length: CONCURRENCY }, () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
+  return Array.from({ length: count }, (_, i) => quickCsr(`h${i}-${randomBytes(3).toString('hex')}.bench.test`, keys[i % keys.length]!));
+}
+
+export async function benchIssue(s: ServerUnderTest, seconds: number, label: string, auth: BenchAuth = { kind: 'username' }, client: 'wrk' | 'undici' = 'wrk'): Promise<RateResult> {
   // Pre-build more requests than the run can use so CSR signing is not measured.
-  const csrs = Array.from({ length: 30_000 }, (_, i) => quickCsr(`h${i}-${randomBytes(3).toString('hex')}.bench.test`, keys[i % keys.length]!));
+  const csrs = benchCsrs(30_000);
   const kind = auth.kind === 'username' ? 'UsernamePassword' : auth.kind === 'certificate' ? 'Certificate' : 'Kerberos';
   const path = cesPath('opences Issuing CA', kind);
   // wrk sends neither client certificates nor fresh Negotiate tokens: UsernameToken only.
   if (auth.kind === 'username' && client === 'wrk' && wrkAvailable()) {
-    const bodies = csrs.map((der) => buildRstRequest({ to: `${s.url}${path}`, requestType: 'issue', messageId: TEMPLATE_ID, token: { valueType: 'pkcs10', der }, securityHeaderXml: templateHeader() }));
+    const bodies = issueTemplates(`${s.url}${path}`, csrs);
     return wrkLoop(label, { url: wrkUrl(s.url), path, bodies, connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken' });
   }
   const p = pool(s.url, '', auth.kind === 'certificate' ? auth : undefined);

@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { benchCa, opensslSpeed } from './ca.js';
-import { benchClientCertificate, benchGetPolicies, benchIssue, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
+import { CONCURRENCY, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, issueTemplates, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
+import { benchFloor } from './floor.js';
 import { startKdc, type Kdc } from '../test/helpers/kdc.js';
 import type { RateResult } from './stats.js';
 import { freePorts } from './ports.js';
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     noKerberos = e instanceof Error ? e.message : String(e);
   }
 
-  const [port, pkiPort, caPort, caPkiPort, caApiPort, splitPort, splitPkiPort] = (await freePorts(7)) as [number, number, number, number, number, number, number];
+  const [port, pkiPort, caPort, caPkiPort, caApiPort, splitPort, splitPkiPort, floorPort] = (await freePorts(8)) as [number, number, number, number, number, number, number, number];
   const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort, kerberos });
   const limit = { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores };
   let allRate = 0;
@@ -84,6 +85,12 @@ async function main(): Promise<void> {
     await s.stop();
     await kdc?.stop();
   }
+
+  // The floor (bench/floor.ts): TLS + proof of possession + signature and nothing else, with the
+  // opences server stopped, under the same load (one body: it reads none) — a bound on the CES row.
+  const floor = await benchFloor(SECONDS, floorPort, issueTemplates(`https://127.0.0.1:${floorPort}/`, benchCsrs(1)), CONCURRENCY);
+  if (typeof floor === 'string') lines.push(`| floor: bare Node.js HTTPS + P-256 verify + RSA-2048 sign | not measured | | | | ${floor} |`);
+  else lines.push(row(floor, limit), `| ↳ CES Issue against the floor | | | | | ${((100 * allRate) / floor.rate).toFixed(0)} % of the floor's rate |`);
 
   // `npm run bench -- --topology split`: the same enrollments through a ces node that forwards
   // to a separate ca node over mutual TLS, next to the single-process figure above.
