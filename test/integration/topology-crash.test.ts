@@ -111,7 +111,7 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     expect(r.every((x) => x.attempts === 1)).toBe(true);
     expect(new Set(r.map((x) => serialOf(x.der))).size).toBe(16);
     // Both nodes took orders to the CA (its log names the client certificate of each order).
-    const signedFor = ca.out.split('\n').filter((l) => l.includes('CA API: order signed')).map((l) => (JSON.parse(l) as { client: string }).client);
+    const signedFor = ca.out.split('\n').filter((l) => l.includes('CA API: order batch answered')).map((l) => (JSON.parse(l) as { client: string }).client);
     expect(new Set(signedFor)).toEqual(new Set(['CN=ces-a', 'CN=ces-b']));
   }, 60_000);
 

@@ -105,7 +105,7 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     expect(row.rows[0]!.status).toBe('issued');
     // The CA node signed it (its log, which reaches us over a pipe that may lag the answer), not the enrollment node.
     await until(5_000, () => ca.out.includes(`"serial":"${serial.replace(/^(00)+/, '')}"`));
-    expect(ca.out).toContain('CA API: order signed');
+    expect(ca.out).toContain('CA API: order batch answered');
     expect(ca.out).toContain(`"serial":"${serial.replace(/^(00)+/, '')}"`);
     // The issuance is in the audit log once (the CA node parked it with the certificate, at the
     // enrollment node's request; then chained moments later), with the caller's sign-in method.
@@ -262,13 +262,50 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     }
     expect(settled[4]).toMatchObject({ status: 'rejected', reason: { kind: 'badSignature' } });
     expect(settled[5]).toMatchObject({ status: 'rejected', reason: { kind: 'notFound' } });
-    // The CA node's log lines reach us over its stdout pipe, which may lag the HTTPS answers.
-    const signedLines = () => ca.out.split('\n').filter((l) => l.includes('CA API: order signed') && orders.slice(0, 4).some((o) => l.includes(`"orderId":"${o.orderId}"`)));
-    await until(5_000, () => signedLines().length >= 4);
-    const signed = signedLines();
-    expect(signed).toHaveLength(4);
-    for (const l of signed) expect(JSON.parse(l)).toMatchObject({ batch: 6 });
+    // One log line for the batch, naming each order's outcome. It reaches us over the CA node's
+    // stdout pipe, which may lag the HTTPS answers.
+    const batchLines = () => ca.out.split('\n').filter((l) => l.includes('CA API: order batch answered') && l.includes(`"orderId":"${orders[0]!.orderId}"`));
+    await until(5_000, () => batchLines().length >= 1);
+    expect(batchLines()).toHaveLength(1);
+    expect(JSON.parse(batchLines()[0]!)).toMatchObject({
+      batch: 6,
+      orders: [
+        ...issued.map((c, i) => ({ orderId: orders[i]!.orderId, template: 'WebServer', serial: c!.serial, replayed: false })),
+        { refused: 'badSignature' },
+        { refused: 'notFound' },
+      ],
+    });
     await rc.close();
+  });
+
+  it('the batch endpoint answers bad bodies with a problem, alike on its fast path and through express', async () => {
+    const agent = new Agent({ connect: { ca: rootPem, cert: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), key: readFileSync(join(certs, 'ces-node.key'), 'utf8') } });
+    // The exact path with a JSON body takes the fast path; a query string sends it through express.
+    const post = async (path: string, body: string | Buffer, type = 'application/json') => {
+      const r = await request(`https://localhost:${ca.caApiPort}${path}`, { method: 'POST', body, headers: { 'content-type': type }, dispatcher: agent });
+      return { status: r.statusCode, type: String(r.headers['content-type']), body: (await r.body.json()) as { kind?: string; detail?: string; results?: unknown[] } };
+    };
+    try {
+      for (const path of ['/ca/v1/orders/batch', '/ca/v1/orders/batch?via=express']) {
+        const notJson = await post(path, '{"orders": [');
+        expect(notJson, path).toMatchObject({ status: 400, body: { kind: 'malformed', detail: 'the body is not JSON' } });
+        expect(notJson.type).toContain('application/problem+json');
+        expect(await post(path, '{"orders": []}'), path).toMatchObject({ status: 400, body: { kind: 'malformed' } });
+        expect(await post(path, '[1, 2]'), path).toMatchObject({ status: 400, body: { kind: 'malformed' } });
+        const huge = await post(path, JSON.stringify({ orders: ['x'.repeat(1 << 20)] }));
+        expect(huge, path).toMatchObject({ status: 413, body: { kind: 'tooLarge' } });
+        // One order that is not an order: answered in its place, the batch itself is fine.
+        const one = await post(path, JSON.stringify({ orders: [{ orderId: 'x' }] }));
+        expect(one.status, path).toBe(200);
+        expect(one.body.results, path).toEqual([{ problem: expect.objectContaining({ kind: 'malformed', status: 400 }) }]);
+      }
+      // Not JSON at all: express's parser leaves the body alone and the batch is refused as malformed.
+      expect(await post('/ca/v1/orders/batch', 'orders=1', 'application/x-www-form-urlencoded')).toMatchObject({ status: 400, body: { kind: 'malformed' } });
+    } finally {
+      await agent.close();
+    }
+    // The CA node is still serving.
+    expect((await callCa({ cert: join(certs, 'ces-node.crt'), key: join(certs, 'ces-node.key') })).status).toBe(200);
   });
 
   it('the CA node records the issuance audit event with the certificate when asked, built from the order', async () => {

@@ -85,8 +85,8 @@ export class RemoteCa implements CaBackend, CrlPublisher {
   /**
    * Orders issued in the same event-loop turn go to the CA together (POST /orders/batch, up to
    * MAX_BATCH per call): under load the HTTPS exchange, the CA's authorisation and the JSON parse
-   * are shared. A lone order goes alone. Retries resend the whole batch; the CA is idempotent on
-   * each orderId, so nothing is issued twice.
+   * are shared. A lone order is a batch of one (the CA node's fast path takes batches only).
+   * Retries resend the whole batch; the CA is idempotent on each orderId, so nothing is issued twice.
    */
   issue(order: IssuanceOrder, opts: IssueOptions = {}): Promise<IssuedCertificate> {
     const audit = issuanceAudit(opts);
@@ -125,7 +125,7 @@ export class RemoteCa implements CaBackend, CrlPublisher {
   private async send(batch: Waiting[]): Promise<void> {
     // The issuance audit event goes with the orders only to a CA node that records it.
     if (!(await this.supports('issuanceAudit'))) for (const w of batch) delete w.audit;
-    if (batch.length === 1 || this.singleOrders) {
+    if (this.singleOrders) {
       await Promise.all(batch.map(async (w) => this.issueOne(w.order, w.audit).then(w.resolve, w.reject)));
       return;
     }
