@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RateResult } from './stats.js';
 import { wrkAvailable, wrkLoop } from './wrk.js';
+import { processTree } from './cpu.js';
 
 /**
  * CES Issue's floor on this machine: bench/floor-server.ts (TLS, one P-256 verification, one
@@ -23,7 +24,7 @@ export async function benchFloor(seconds: number, port: number, bodies: string[]
         child.stdout!.on('data', (d: Buffer) => d.toString().includes('floor server listening') && resolve());
         child.once('exit', (c) => reject(new Error(`the floor server exited ${c}`)));
       });
-      return await wrkLoop('floor: bare Node.js HTTPS on every core, P-256 verify + RSA-2048 sign per request, no SOAP/auth/DB', { url: `https://127.0.0.1:${port}`, path: '/', bodies, connections, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken' });
+      return await wrkLoop('floor: bare Node.js HTTPS on every core, P-256 verify + RSA-2048 sign per request, no SOAP/auth/DB', { url: `https://127.0.0.1:${port}`, path: '/', bodies, connections, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken', classes: { 'floor server': () => processTree(child.pid!) } });
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -15,6 +15,7 @@ import { parseEnvelope } from '../src/protocol/soap/envelope.js';
 import { NS, PASSWORD_TEXT } from '../src/protocol/soap/namespaces.js';
 import { closedLoop, type RateResult } from './stats.js';
 import { wrkAvailable, wrkLoop } from './wrk.js';
+import { byCommand, processTree, type CpuClasses } from './cpu.js';
 
 /** Clients in flight (the issues' targets are stated for 64). */
 export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -41,6 +42,8 @@ export function quickCsr(cn: string, key: ReturnType<typeof generateKeyPairSync>
 
 export interface ServerUnderTest {
   url: string;
+  /** Its processes (and PostgreSQL's), for CPU per request (bench/cpu.ts). */
+  cpu: CpuClasses;
   stop(): Promise<void>;
 }
 
@@ -115,6 +118,7 @@ export async function startSplitProcesses(opts: { keyType: string; port: number;
   const ces = await spawnServe(['--role', 'ces', '--data-dir', cesDir, '--ca-url', `https://localhost:${opts.caApiPort}`, '--ca-client-cert', cert, '--ca-client-key', key, '--port', String(opts.port), '--pki-port', String(opts.pkiPort), '--host', '127.0.0.1'], env);
   return {
     url: `https://localhost:${opts.port}`,
+    cpu: { 'ces node': () => processTree(ces.pid!), 'ca node': () => processTree(ca.pid!), postgres: () => byCommand('postgres') },
     async stop() {
       await stopChild(ces);
       await stopChild(ca);
@@ -142,6 +146,7 @@ export async function startServerProcess(opts: { keyType: string; port: number; 
   const child = await spawnServe([...configArgs, '--port', String(opts.port), '--pki-port', String(opts.pkiPort), '--host', '127.0.0.1', '--ca-key-type', opts.keyType], env);
   return {
     url: `https://localhost:${opts.port}`,
+    cpu: { opences: () => processTree(child.pid!), postgres: () => byCommand('postgres') },
     async stop() {
       await stopChild(child);
       await db.drop();
@@ -183,14 +188,14 @@ export async function benchGetPolicies(s: ServerUnderTest, seconds: number): Pro
   const path = cepPath('UsernamePassword');
   if (wrkAvailable()) {
     const body = buildGetPoliciesRequest({ to: `${s.url}${path}`, messageId: TEMPLATE_ID, securityHeaderXml: templateHeader() });
-    return wrkLoop(`CEP GetPolicies (UsernameToken, TLS, ${CONCURRENCY} conns)`, { url: wrkUrl(s.url), path, bodies: [body], connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'GetPoliciesResponse' });
+    return wrkLoop(`CEP GetPolicies (UsernameToken, TLS, ${CONCURRENCY} conns)`, { url: wrkUrl(s.url), path, bodies: [body], connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'GetPoliciesResponse', classes: s.cpu });
   }
   const p = pool(s.url, '');
   const r = await closedLoop(`CEP GetPolicies (UsernameToken, TLS, ${CONCURRENCY} conns) [undici]`, CONCURRENCY, seconds, async () => {
     const res = await p.request({ path, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: buildGetPoliciesRequest({ to: `${s.url}${path}`, securityHeaderXml: header('bench', 'Bench-pass') }) });
     await res.body.text();
     return res.statusCode === 200;
-  }, 3);
+  }, 3, s.cpu);
   await p.close();
   return r;
 }
@@ -214,7 +219,7 @@ export async function benchIssue(s: ServerUnderTest, seconds: number, label: str
   // wrk sends neither client certificates nor fresh Negotiate tokens: UsernameToken only.
   if (auth.kind === 'username' && client === 'wrk' && wrkAvailable()) {
     const bodies = issueTemplates(`${s.url}${path}`, csrs);
-    return wrkLoop(label, { url: wrkUrl(s.url), path, bodies, connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken' });
+    return wrkLoop(label, { url: wrkUrl(s.url), path, bodies, connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken', classes: s.cpu });
   }
   const p = pool(s.url, '', auth.kind === 'certificate' ? auth : undefined);
   const r = await closedLoop(`${label} [undici]`, CONCURRENCY, seconds, async (i) => {
@@ -224,7 +229,7 @@ export async function benchIssue(s: ServerUnderTest, seconds: number, label: str
     const res = await p.request({ path, method: 'POST', headers, body });
     const text = await res.body.text();
     return res.statusCode === 200 && text.includes('RequestedSecurityToken');
-  }, 3);
+  }, 3, s.cpu);
   await p.close();
   return r;
 }

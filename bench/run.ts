@@ -21,8 +21,22 @@ interface KerberosModule {
 }
 
 
+/** µs of CPU per request by process class, largest first, and their sum. */
+const cpuCell = (r: RateResult): string => {
+  if (!r.cpuUs) return '';
+  const parts = Object.entries(r.cpuUs).sort((a, b) => b[1] - a[1]);
+  const total = parts.reduce((t, [, v]) => t + v, 0);
+  return `${total.toFixed(0)}: ${parts.map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`;
+};
+
+const cpuTotal = (r: RateResult): number | undefined => (r.cpuUs ? Object.values(r.cpuUs).reduce((t, v) => t + v, 0) : undefined);
+
+/** The hop in CPU, which moves far less between runs than the rates do. */
+const hopCpu = (split: number | undefined, all: number | undefined): string =>
+  split !== undefined && all !== undefined ? `; CPU per enrollment ${split.toFixed(0)} µs against ${all.toFixed(0)} µs in one node (+${((100 * (split - all)) / all).toFixed(0)} %)` : '';
+
 const row = (r: RateResult, ref?: { name: string; rate: number }): string =>
-  `| ${r.name} | ${r.rate.toFixed(0)}/s | ${r.p50ms.toFixed(2)} ms | ${r.p99ms.toFixed(2)} ms | ${r.errors} | ${ref ? `${((100 * r.rate) / ref.rate).toFixed(0)} % of ${ref.name} (${ref.rate.toFixed(0)}/s)` : ''} |`;
+  `| ${r.name} | ${r.rate.toFixed(0)}/s | ${r.p50ms.toFixed(2)} ms | ${r.p99ms.toFixed(2)} ms | ${r.errors} | ${cpuCell(r)} | ${ref ? `${((100 * r.rate) / ref.rate).toFixed(0)} % of ${ref.name} (${ref.rate.toFixed(0)}/s)` : ''} |`;
 
 async function main(): Promise<void> {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
@@ -32,13 +46,14 @@ async function main(): Promise<void> {
   const rsa = opensslSpeed('rsa2048');
   const p256 = opensslSpeed('ecdsap256');
   console.log(`openssl speed (one core): RSA-2048 ${rsa.toFixed(0)} sign/s, P-256 ${p256.toFixed(0)} sign/s`);
-  lines.push('| measurement | rate | p50 | p99 | errors | against the raw limit |', '|---|---|---|---|---|---|');
-  lines.push(`| openssl speed rsa2048 (1 core) | ${rsa.toFixed(0)}/s | | | | |`, `| openssl speed ecdsap256 (1 core) | ${p256.toFixed(0)}/s | | | | |`);
+  // CPU µs per request: every process class's CPU over the measured run (bench/cpu.ts), per answer.
+  lines.push('| measurement | rate | p50 | p99 | errors | CPU µs per request | against the raw limit |', '|---|---|---|---|---|---|---|');
+  lines.push(`| openssl speed rsa2048 (1 core) | ${rsa.toFixed(0)}/s | | | | | |`, `| openssl speed ecdsap256 (1 core) | ${p256.toFixed(0)}/s | | | | | |`);
   // The CA engine (bench/ca.ts): full issue path minus the database, and build + sign alone.
   // BENCH_ONLY=http skips the engine figures (for quick runs of the HTTP ones).
   for (const r of process.env.BENCH_ONLY === 'http' ? [] : await benchCa({ seconds: SECONDS })) {
     if (r.unit !== 'certs/s') continue;
-    lines.push(`| ${r.name} | ${r.value.toFixed(0)}/s | | | | ${r.ratio !== undefined ? `${(100 * r.ratio).toFixed(0)} % of ${r.reference ?? 'openssl, 1 core'}` : ''} |`);
+    lines.push(`| ${r.name} | ${r.value.toFixed(0)}/s | | | | | ${r.ratio !== undefined ? `${(100 * r.ratio).toFixed(0)} % of ${r.reference ?? 'openssl, 1 core'}` : ''} |`);
   }
 
   // A throwaway MIT realm for the Kerberos figure (the same helper the tests use); without the
@@ -64,22 +79,24 @@ async function main(): Promise<void> {
   const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort, kerberos });
   const limit = { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores };
   let allRate = 0;
+  let allCpu: number | undefined;
   try {
     lines.push(row(await benchGetPolicies(s, SECONDS)));
     const username = await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken, TLS, PKCS#10, RSA-2048 CA, PostgreSQL)');
     allRate = username.rate;
+    allCpu = cpuTotal(username);
     lines.push(row(username, limit));
     // Certificate and Kerberos callers need a client the Node.js way (wrk sends neither a client
     // certificate nor a fresh Negotiate token): compare them with UsernameToken from the same client.
     const sameClient = username.name.endsWith('[undici]') ? username : await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken)', { kind: 'username' }, 'undici');
     if (sameClient !== username) lines.push(row(sameClient, limit));
     const cert = await benchIssue(s, SECONDS, 'CES Issue end-to-end (TLS client certificate)', { kind: 'certificate', ...(await benchClientCertificate(s)) });
-    lines.push(row(cert, limit), `| ↳ certificate auth against UsernameToken | | | | | ${((100 * cert.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client |`);
+    lines.push(row(cert, limit), `| ↳ certificate auth against UsernameToken | | | | | | ${((100 * cert.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client |`);
     if (token) {
       const krb = await benchIssue(s, SECONDS, 'CES Issue end-to-end (Kerberos, a fresh Negotiate token per request)', { kind: 'kerberos', token });
-      lines.push(row(krb, limit), `| ↳ Kerberos against UsernameToken | | | | | ${((100 * krb.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client (whose GSSAPI work runs on the same cores) |`);
+      lines.push(row(krb, limit), `| ↳ Kerberos against UsernameToken | | | | | | ${((100 * krb.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client (whose GSSAPI work runs on the same cores) |`);
     } else {
-      lines.push(`| CES Issue end-to-end (Kerberos) | not measured | | | | ${noKerberos} |`);
+      lines.push(`| CES Issue end-to-end (Kerberos) | not measured | | | | | ${noKerberos} |`);
     }
   } finally {
     await s.stop();
@@ -89,8 +106,8 @@ async function main(): Promise<void> {
   // The floor (bench/floor.ts): TLS + proof of possession + signature and nothing else, with the
   // opences server stopped, under the same load (one body: it reads none) — a bound on the CES row.
   const floor = await benchFloor(SECONDS, floorPort, issueTemplates(`https://127.0.0.1:${floorPort}/`, benchCsrs(1)), CONCURRENCY);
-  if (typeof floor === 'string') lines.push(`| floor: bare Node.js HTTPS + P-256 verify + RSA-2048 sign | not measured | | | | ${floor} |`);
-  else lines.push(row(floor, limit), `| ↳ CES Issue against the floor | | | | | ${((100 * allRate) / floor.rate).toFixed(0)} % of the floor's rate |`);
+  if (typeof floor === 'string') lines.push(`| floor: bare Node.js HTTPS + P-256 verify + RSA-2048 sign | not measured | | | | | ${floor} |`);
+  else lines.push(row(floor, limit), `| ↳ CES Issue against the floor | | | | | | ${((100 * allRate) / floor.rate).toFixed(0)} % of the floor's rate |`);
 
   // `npm run bench -- --topology split`: the same enrollments through a ces node that forwards
   // to a separate ca node over mutual TLS, next to the single-process figure above.
@@ -98,7 +115,7 @@ async function main(): Promise<void> {
     const split = await startSplitProcesses({ keyType: 'RSA-2048', port: splitPort, pkiPort: splitPkiPort, caPort, caPkiPort, caApiPort });
     try {
       const r = await benchIssue(split, SECONDS, 'CES Issue end-to-end, split: ces node → ca node over mutual TLS (UsernameToken, RSA-2048)');
-      lines.push(row(r, limit), `| ↳ split topology against --role all | | | | | ${((100 * r.rate) / allRate).toFixed(0)} % of the --role all rate (remote hop costs ${(100 - (100 * r.rate) / allRate).toFixed(0)} %; target < 15 %) |`);
+      lines.push(row(r, limit), `| ↳ split topology against --role all | | | | | | ${((100 * r.rate) / allRate).toFixed(0)} % of the --role all rate (remote hop costs ${(100 - (100 * r.rate) / allRate).toFixed(0)} %; target < 15 %)${hopCpu(cpuTotal(r), allCpu)} |`);
     } finally {
       await split.stop();
     }

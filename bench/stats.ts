@@ -1,3 +1,5 @@
+import { withCpu, type CpuClasses } from './cpu.js';
+
 export interface RateResult {
   name: string;
   count: number;
@@ -6,6 +8,13 @@ export interface RateResult {
   p50ms: number;
   p99ms: number;
   errors: number;
+  /** µs of CPU per successful request during the measured run, per process class (bench/cpu.ts). */
+  cpuUs?: Record<string, number>;
+}
+
+/** Per-request µs from CPU seconds over a run of `count` successful requests. */
+export function perRequest(cpuSeconds: Record<string, number>, count: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(cpuSeconds).map(([k, v]) => [k, count > 0 ? (v * 1e6) / count : NaN]));
 }
 
 export function summarize(name: string, latencies: number[], seconds: number, errors: number): RateResult {
@@ -15,7 +24,7 @@ export function summarize(name: string, latencies: number[], seconds: number, er
 }
 
 /** Runs `task` with `concurrency` workers for `seconds`, collecting per-call latency. */
-export async function closedLoop(name: string, concurrency: number, seconds: number, task: (i: number) => Promise<boolean>, warmupSeconds = 0): Promise<RateResult> {
+export async function closedLoop(name: string, concurrency: number, seconds: number, task: (i: number) => Promise<boolean>, warmupSeconds = 0, classes?: CpuClasses): Promise<RateResult> {
   if (warmupSeconds > 0) {
     // Unmeasured: TLS handshakes, the first credential verification, JIT.
     let w = 1_000_000;
@@ -29,16 +38,19 @@ export async function closedLoop(name: string, concurrency: number, seconds: num
   let i = 0;
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const n = i++;
-        const t = performance.now();
-        const ok = await task(n).catch(() => false);
-        if (ok) lat.push(performance.now() - t);
-        else errors++;
-      }
-    }),
+  const { cpuSeconds } = await withCpu(classes ?? {}, () =>
+    Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < end) {
+          const n = i++;
+          const t = performance.now();
+          const ok = await task(n).catch(() => false);
+          if (ok) lat.push(performance.now() - t);
+          else errors++;
+        }
+      }),
+    ),
   );
-  return summarize(name, lat, (performance.now() - t0) / 1000, errors);
+  const r = summarize(name, lat, (performance.now() - t0) / 1000, errors);
+  return classes ? { ...r, cpuUs: perRequest(cpuSeconds, r.count) } : r;
 }

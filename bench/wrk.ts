@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
-import type { RateResult } from './stats.js';
+import { WRK, withCpu, type CpuClasses } from './cpu.js';
+import { perRequest, type RateResult } from './stats.js';
 
 /**
  * wrk (Debian's `wrk` package) as the load generator. On a two-core machine the generator shares
@@ -38,6 +39,7 @@ local bodies, n, i = {}, 0, 0
 local path = nil
 -- Globals: done() reads them from each thread with thread:get.
 wrapped = 0
+ready = 0
 local threads = {}
 local run, count, second, created = "", 0, -1, ""
 function setup(thread)
@@ -62,6 +64,9 @@ function init(args)
   for line in io.lines(args[2]) do n = n + 1; bodies[n] = pieces(line) end
   -- Threads start at different places in the list, so no two send the same body at once.
   i = math.floor(n * tid / #args[3])
+  -- The process's CPU time once this thread has loaded its bodies: done() counts from here, so
+  -- the figure is the requests' cost, not the loading of thousands of bodies.
+  ready = os.clock()
 end
 function request()
   if i == n then wrapped = 1 end
@@ -79,11 +84,14 @@ function request()
   return wrk.format("POST", path, { ["Content-Type"] = "application/soap+xml; charset=utf-8" }, table.concat(out))
 end
 function done(summary, latency, requests)
-  local wraps = 0
-  for _, t in ipairs(threads) do wraps = wraps + t:get("wrapped") end
+  local wraps, ready = 0, 0
+  for _, t in ipairs(threads) do
+    wraps = wraps + t:get("wrapped")
+    ready = math.max(ready, t:get("ready"))
+  end
   local e = summary.errors
-  io.write(string.format('WRK {"requests":%d,"bad":%d,"wrapped":%d,"socketErrors":%d,"us":%d,"p50":%d,"p99":%d}\\n',
-    summary.requests, e.status, wraps, e.connect + e.read + e.write + e.timeout, summary.duration, latency:percentile(50), latency:percentile(99)))
+  io.write(string.format('WRK {"requests":%d,"bad":%d,"wrapped":%d,"socketErrors":%d,"us":%d,"p50":%d,"p99":%d,"cpu":%.3f}\\n',
+    summary.requests, e.status, wraps, e.connect + e.read + e.write + e.timeout, summary.duration, latency:percentile(50), latency:percentile(99), os.clock() - ready))
 end
 `;
 
@@ -97,6 +105,8 @@ export interface WrkRun {
   seconds: number;
   warmupSeconds?: number;
   expect?: string;
+  /** The server's processes, for CPU per request over the measured run (bench/cpu.ts). */
+  classes?: CpuClasses;
 }
 
 interface WrkOut {
@@ -107,6 +117,8 @@ interface WrkOut {
   us: number;
   p50: number;
   p99: number;
+  /** wrk's CPU seconds from the end of loading its bodies to the end of the run (os.clock). */
+  cpu: number;
 }
 
 async function once(dir: string, o: WrkRun, bodies: string, seconds: number): Promise<WrkOut> {
@@ -144,13 +156,17 @@ export async function wrkLoop(name: string, o: WrkRun): Promise<RateResult> {
     const split = o.warmupSeconds && o.bodies.length > 1 ? Math.floor(o.bodies.length / 4) : 0;
     if (o.expect) await checkAnswer(o);
     if (o.warmupSeconds) await once(dir, o, file('warmup.txt', split ? o.bodies.slice(0, split) : o.bodies), o.warmupSeconds);
-    const r = await once(dir, o, file('bodies.txt', o.bodies.slice(split)), o.seconds);
+    const measured = file('bodies.txt', o.bodies.slice(split));
+    const { result: r, cpuSeconds } = await withCpu(o.classes ?? {}, () => once(dir, o, measured, o.seconds));
+    // wrk reports its own CPU for the requests (not for loading the bodies, which the reaped
+    // child's total would include).
+    cpuSeconds[WRK] = r.cpu;
     if (r.bad > 0) console.error(`${name}: ${r.bad} responses were not 2xx`);
     // Distinct bodies ran out and were sent again: the figure would count retries. Say so.
     const reused = o.bodies.length > 1 && r.wrapped > 0 ? ' — BODIES REUSED, includes retries' : '';
     const seconds = r.us / 1e6;
     const ok = r.requests - r.bad;
-    return { name: `${name} [wrk]${reused}`, count: ok, seconds, rate: ok / seconds, p50ms: r.p50 / 1000, p99ms: r.p99 / 1000, errors: r.bad + r.socketErrors };
+    return { name: `${name} [wrk]${reused}`, count: ok, seconds, rate: ok / seconds, p50ms: r.p50 / 1000, p99ms: r.p99 / 1000, errors: r.bad + r.socketErrors, ...(o.classes ? { cpuUs: perRequest(cpuSeconds, ok) } : {}) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
