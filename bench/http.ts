@@ -19,6 +19,12 @@ import { byCommand, processTree, type CpuClasses } from './cpu.js';
 
 /** Clients in flight (the issues' targets are stated for 64). */
 export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+/**
+ * Unmeasured seconds before each CES run. V8 needs far longer to optimise the enrollment path than
+ * GetPolicies': on a fresh server a run after 3 s of warm-up cost 3,000 µs of CPU per enrollment,
+ * the next one 1,750 (docs/benchmarks.md).
+ */
+const ISSUE_WARMUP_SECONDS = Number(process.env.BENCH_ISSUE_WARMUP ?? 10);
 const DB = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function header(user: string, pass: string, nonce = randomBytes(16).toString('base64'), created = new Date().toISOString()): string {
@@ -219,7 +225,7 @@ export async function benchIssue(s: ServerUnderTest, seconds: number, label: str
   // wrk sends neither client certificates nor fresh Negotiate tokens: UsernameToken only.
   if (auth.kind === 'username' && client === 'wrk' && wrkAvailable()) {
     const bodies = issueTemplates(`${s.url}${path}`, csrs);
-    return wrkLoop(label, { url: wrkUrl(s.url), path, bodies, connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken', classes: s.cpu });
+    return wrkLoop(label, { url: wrkUrl(s.url), path, bodies, connections: CONCURRENCY, seconds, warmupSeconds: ISSUE_WARMUP_SECONDS, expect: 'RequestedSecurityToken', classes: s.cpu });
   }
   const p = pool(s.url, '', auth.kind === 'certificate' ? auth : undefined);
   const r = await closedLoop(`${label} [undici]`, CONCURRENCY, seconds, async (i) => {
@@ -229,7 +235,7 @@ export async function benchIssue(s: ServerUnderTest, seconds: number, label: str
     const res = await p.request({ path, method: 'POST', headers, body });
     const text = await res.body.text();
     return res.statusCode === 200 && text.includes('RequestedSecurityToken');
-  }, 3, s.cpu);
+  }, ISSUE_WARMUP_SECONDS, s.cpu);
   await p.close();
   return r;
 }
