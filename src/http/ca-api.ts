@@ -59,6 +59,12 @@ const STATUS: Record<ErrorKind, number> = {
   internal: 500,
 };
 
+/** The largest request body the signing API reads (a full batch of RSA-4096 requests is far below). */
+const BODY_LIMIT = 1 << 20;
+
+/** How long a connection's client-certificate verdict is kept (bounds how late a revocation bites). */
+export const AUTHORIZED_FOR_MS = 5_000;
+
 /**
  * The CA node's signing API: JSON over HTTPS with mutual TLS, on its own port, for enrollment
  * nodes only. The TLS handshake already refuses client certificates that do not chain to
@@ -68,12 +74,6 @@ const STATUS: Record<ErrorKind, number> = {
  * re-checked by LocalCa (enabled template, key policy, proof of possession) before signing.
  * Errors become problem+json with our error kind, in this one place.
  */
-/** The largest request body the signing API reads (a full batch of RSA-4096 requests is far below). */
-const BODY_LIMIT = 1 << 20;
-
-/** How long a connection's client-certificate verdict is kept (bounds how late a revocation bites). */
-export const AUTHORIZED_FOR_MS = 5_000;
-
 export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   const allowed = o.allowedSubjects.map((s) => dnParts(s, /(?<!\\),/).join('\n').toLowerCase());
   const issuing = new X509Certificate(Buffer.from(o.ca.info().issuingCertificate));
