@@ -20,16 +20,12 @@ interface KerberosModule {
   GSS_MECH_OID_SPNEGO: unknown;
 }
 
-
-/** µs of CPU per request by process class, largest first, and their sum. */
-const cpuCell = (r: RateResult): string => {
-  if (!r.cpuUs) return '';
-  const parts = Object.entries(r.cpuUs).sort((a, b) => b[1] - a[1]);
-  const total = parts.reduce((t, [, v]) => t + v, 0);
-  return `${total.toFixed(0)}: ${parts.map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`;
-};
-
+/** µs of CPU per request over every process class. */
 const cpuTotal = (r: RateResult): number | undefined => (r.cpuUs ? Object.values(r.cpuUs).reduce((t, v) => t + v, 0) : undefined);
+
+/** µs of CPU per request: the sum, then each process class, largest first. */
+const cpuCell = (r: RateResult): string =>
+  r.cpuUs ? `${cpuTotal(r)!.toFixed(0)}: ${Object.entries(r.cpuUs).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}` : '';
 
 /** The hop in CPU, which moves far less between runs than the rates do. */
 const hopCpu = (split: number | undefined, all: number | undefined): string =>
