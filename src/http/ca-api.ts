@@ -6,7 +6,7 @@ import { X509Certificate, constants } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AuditEvent, AuditLog } from '../audit/log.js';
 import type { LocalCa } from '../ca/engine.js';
-import { FEATURES, CA_API_PREFIX, batchSchema, crlRequestSchema, decodeOrder, encodeInfo, encodeIssued, parse, problemBody, revokeSchema } from '../ca/backends/wire.js';
+import { FEATURES, CA_API_PREFIX, batchSchema, crlRequestSchema, decodeOrder, encodeChain, encodeInfo, encodeIssued, parse, problemBody, revokeSchema, sameChain } from '../ca/backends/wire.js';
 import { OpencesError, isOpencesError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
@@ -156,8 +156,9 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
    * a refusal answers that order only. One log line per batch, naming every order: under load a
    * batch holds dozens, and a line each cost the node a write to its log pipe each.
    */
-  const signBatch = async (body: unknown, client: string): Promise<{ results: unknown[] }> => {
-    const { orders } = parse(batchSchema, body, 'order batch');
+  const signBatch = async (body: unknown, client: string): Promise<{ results: unknown[]; chain?: string[] }> => {
+    const { orders, chainOnce } = parse(batchSchema, body, 'order batch');
+    const caChain = o.ca.info().chain;
     const logged: Record<string, unknown>[] = [];
     const results = await Promise.all(
       orders.map(async (raw, i) => {
@@ -166,7 +167,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
           if (order.template === CA_CLIENT_PROFILE) throw new OpencesError('forbidden', `${CA_CLIENT_PROFILE} certificates are issued on the CA node only`);
           const issued = await issueWithAudit(order);
           logged[i] = { orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed };
-          return { issued: encodeIssued(issued) };
+          return { issued: encodeIssued(issued, { withoutChain: chainOnce === true && sameChain(issued.chain, caChain) }) };
         } catch (e) {
           const typed = toTyped(e);
           logged[i] = { refused: typed.kind, detail: typed.kind === 'internal' ? 'internal error' : typed.message };
@@ -175,7 +176,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
       }),
     );
     o.log.info({ client, batch: orders.length, orders: logged }, 'CA API: order batch answered');
-    return { results };
+    return chainOnce ? { results, chain: encodeChain(caChain) } : { results };
   };
 
   /**

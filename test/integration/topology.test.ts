@@ -255,9 +255,15 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     // Issued in one event-loop turn: one call to /ca/v1/orders/batch.
     const settled = await Promise.allSettled([...orders, unknown].map((o) => rc.issue(o)));
     const issued = settled.slice(0, 4).map((r) => (r.status === 'fulfilled' ? r.value : null));
+    const root = new X509Certificate(rootPem);
     for (const [i, c] of issued.entries()) {
       expect(c).not.toBeNull();
-      expect(new X509Certificate(Buffer.from(c!.der)).subject).toBe(`CN=b${i + 1}.batch.example.test`);
+      const cert = new X509Certificate(Buffer.from(c!.der));
+      expect(cert.subject).toBe(`CN=b${i + 1}.batch.example.test`);
+      // The chain travelled once for the batch (chainOnce) and came back with every certificate.
+      expect(c!.chain).toHaveLength(2);
+      expect(cert.checkIssued(new X509Certificate(Buffer.from(c!.chain[0]!)))).toBe(true);
+      expect(new X509Certificate(Buffer.from(c!.chain[1]!)).raw.equals(root.raw)).toBe(true);
       expect((await db.query<{ status: string; serial: string }>('SELECT status, serial FROM requests WHERE id = $1', [orders[i]!.orderId])).rows[0]).toEqual({ status: 'issued', serial: c!.serial });
     }
     expect(settled[4]).toMatchObject({ status: 'rejected', reason: { kind: 'badSignature' } });
@@ -276,6 +282,26 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
       ],
     });
     await rc.close();
+  });
+
+  it('an enrollment node that does not ask for the chain once (an older version) gets it with every certificate', async () => {
+    const { insertRequest } = await import('../../src/store/request-repo.js');
+    const { encodeOrder } = await import('../../src/ca/backends/wire.js');
+    const now = new Date();
+    const csr = Buffer.from(makeCsr({ subject: 'CN=old-client.example.test' }).csrDer);
+    const id = await insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: csr, csrDer: csr, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: now });
+    const order = encodeOrder({ orderId: id, template: 'WebServer', csrDer: csr, subject: [{ type: 'CN', value: 'old-client.example.test' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' });
+    const agent = new Agent({ connect: { ca: rootPem, cert: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), key: readFileSync(join(certs, 'ces-node.key'), 'utf8') } });
+    try {
+      const r = await request(`https://localhost:${ca.caApiPort}/ca/v1/orders/batch`, { method: 'POST', body: JSON.stringify({ orders: [order] }), headers: { 'content-type': 'application/json' }, dispatcher: agent });
+      const body = (await r.body.json()) as { results: { issued: { chain: string[] } }[]; chain?: unknown };
+      expect(r.statusCode).toBe(200);
+      expect(body.chain).toBeUndefined();
+      expect(body.results[0]!.issued.chain).toHaveLength(2);
+      expect(new X509Certificate(Buffer.from(body.results[0]!.issued.chain[1]!, 'base64')).raw.equals(new X509Certificate(rootPem).raw)).toBe(true);
+    } finally {
+      await agent.close();
+    }
   });
 
   it('the batch endpoint answers bad bodies with a problem, alike on its fast path and through express', async () => {
