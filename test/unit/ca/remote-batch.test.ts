@@ -76,3 +76,106 @@ describe('RemoteCa against a CA node without order batches', () => {
     await rc.close();
   });
 });
+
+/**
+ * A CA node of this version, as RemoteCa sees it over the wire: batches, features, and answers it
+ * holds back until the test lets them go. Shows what travels: whether the chain comes once per
+ * batch, and how many batches are at the CA at once.
+ */
+describe('RemoteCa against a CA node with order batches', () => {
+  let server: Server;
+  let url = '';
+  let pems: { ca: string; cert: string; key: string };
+  let features: string[] = [];
+  const batches: { orders: { orderId: string; notBefore: string; notAfter: string }[]; chainOnce?: boolean }[] = [];
+  let held: (() => void)[] = [];
+  let holding = false;
+  const chain = [Buffer.from('issuing CA certificate'), Buffer.from('root CA certificate')];
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+
+  beforeAll(async () => {
+    const d = tmp();
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, 'k.pem'), '-out', join(d, 'c.pem'), '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=DNS:localhost']);
+    pems = { ca: readFileSync(join(d, 'c.pem'), 'utf8'), cert: readFileSync(join(d, 'c.pem'), 'utf8'), key: readFileSync(join(d, 'k.pem'), 'utf8') };
+    server = createServer({ cert: pems.cert, key: pems.key }, (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const json = (status: number, v: unknown) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(v));
+        };
+        if (req.url === '/ca/v1/features') return json(200, { features });
+        if (req.url !== '/ca/v1/orders/batch') return json(404, { title: 'notFound', status: 404, detail: 'no such CA API resource', kind: 'notFound' });
+        const batch = JSON.parse(body) as (typeof batches)[number];
+        batches.push(batch);
+        const answer = () =>
+          json(200, {
+            results: batch.orders.map((o) => ({ issued: { serial: `0${o.orderId}`, certificate: b64(Buffer.from(`cert ${o.orderId}`)), ...(batch.chainOnce ? {} : { chain: chain.map(b64) }), notBefore: o.notBefore, notAfter: o.notAfter, replayed: false } })),
+            ...(batch.chainOnce ? { chain: chain.map(b64) } : {}),
+          });
+        if (holding) held.push(answer);
+        else answer();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `https://localhost:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const order = (id: string): IssuanceOrder => {
+    const now = new Date();
+    return { orderId: id, template: 'WebServer', csrDer: new Uint8Array([0x30, 0]), subject: [{ type: 'CN', value: id }], sans: [], keyUsage: [], keyUsageCritical: false, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 1000), requester: 'x' };
+  };
+  const client = () => new RemoteCa({ url, certPem: pems.cert, keyPem: pems.key, caBundlePem: pems.ca, info: { name: 'CA', slug: 'ca', issuingCertificate: chain[0]!, rootCertificate: chain[1]!, chain }, retries: 0 });
+  const until = async (ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(ok()).toBe(true);
+  };
+
+  it('asks for the chain once per batch when the CA node offers it, and each certificate gets the chain', async () => {
+    features = ['issuanceAudit', 'chainOnce'];
+    batches.length = 0;
+    const rc = client();
+    const out = await Promise.all(['1', '2', '3'].map((id) => rc.issue(order(id))));
+    expect(batches.map((b) => b.chainOnce)).toEqual([true]);
+    for (const c of out) expect(c.chain.map(b64)).toEqual(chain.map(b64));
+    // The chain this node knows already is not decoded again: the same bytes it holds.
+    expect(out[0]!.chain[0]).toBe(chain[0]);
+    await rc.close();
+  });
+
+  it('does not ask a CA node that does not offer it, and takes the chain from each certificate', async () => {
+    features = ['issuanceAudit'];
+    batches.length = 0;
+    const rc = client();
+    const out = await Promise.all(['4', '5'].map((id) => rc.issue(order(id))));
+    expect(batches.map((b) => b.chainOnce)).toEqual([undefined]);
+    for (const c of out) expect(c.chain.map(b64)).toEqual(chain.map(b64));
+    await rc.close();
+  });
+
+  it('has at most two batches at the CA node; orders arriving meanwhile wait and leave together', async () => {
+    features = ['issuanceAudit', 'chainOnce'];
+    const rc = client();
+    await rc.issue(order('6')); // features asked, connection open
+    batches.length = 0;
+    holding = true;
+    const first = rc.issue(order('7'));
+    await until(() => batches.length === 1);
+    const second = rc.issue(order('8'));
+    await until(() => batches.length === 2);
+    const rest = ['9', '10', '11', '12'].map((id) => rc.issue(order(id)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(batches).toHaveLength(2);
+    holding = false;
+    held.shift()!();
+    await first;
+    await until(() => batches.length === 3);
+    expect(batches[2]!.orders.map((o) => o.orderId)).toEqual(['9', '10', '11', '12']);
+    for (const h of held.splice(0)) h();
+    expect((await Promise.all([second, ...rest])).map((c) => c.serial)).toEqual(['08', '09', '010', '011', '012']);
+    held = [];
+    await rc.close();
+  });
+});
