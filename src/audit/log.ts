@@ -20,6 +20,15 @@ export interface VerifyOptions {
 /** Events chained per sequencer transaction: bounds the statement (15 parameters per row). */
 const BATCH = 500;
 
+/**
+ * Least time from the start of one run to the next that parked events ask for (`queued()`). A run
+ * is seven round trips whatever it chains; under load every process parks events continuously, and
+ * a run per parked batch kept each process draining back to back, most of each run spent waiting
+ * for the chain lock another process held. One queue serves every node, so each run chains what
+ * all of them parked meanwhile. Readers and waiting writers still run at once.
+ */
+const QUEUED_RUN_GAP_MS = 250;
+
 interface Waiting {
   at: Date;
   event: AuditEvent;
@@ -46,7 +55,8 @@ export class AuditLog {
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
-  private readonly pending = new Set<number>();
+  private soon: NodeJS.Timeout | null = null;
+  private lastRunAt = 0;
 
   constructor(
     private readonly db: Db,
@@ -84,10 +94,23 @@ export class AuditLog {
     this.queued();
   }
 
-  /** Something was parked in the queue: chain it shortly, and again later for slow commits. */
+  /**
+   * Something was parked in the queue: chain it shortly (5 ms after an idle spell, else
+   * QUEUED_RUN_GAP_MS after the last run began). What a caller parks before it commits is chained
+   * by a later run, at the latest by the `start()` timer's.
+   */
   queued(): void {
-    this.later(5);
-    this.later(250);
+    if (this.soon) return;
+    this.soon = setTimeout(
+      () => {
+        this.soon = null;
+        // A run under way may have begun before this was parked: ask again once it is over.
+        if (this.running) void this.running.then(() => this.queued(), () => this.queued());
+        else void this.flush().catch(() => undefined);
+      },
+      Math.max(5, this.lastRunAt + QUEUED_RUN_GAP_MS - Date.now()),
+    );
+    this.soon.unref();
   }
 
   /**
@@ -124,21 +147,14 @@ export class AuditLog {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.soon) clearTimeout(this.soon);
     this.timer = null;
+    this.soon = null;
     await this.flush().catch(() => undefined);
   }
 
-  /** At most one pending timer per delay: under load one run serves every event parked meanwhile. */
-  private later(ms: number): void {
-    if (this.pending.has(ms)) return;
-    this.pending.add(ms);
-    setTimeout(() => {
-      this.pending.delete(ms);
-      void this.flush().catch(() => undefined);
-    }, ms).unref();
-  }
-
   private async runOnce(): Promise<void> {
+    this.lastRunAt = Date.now();
     const batch = this.waiting.splice(0, BATCH);
     try {
       let mine = batch;

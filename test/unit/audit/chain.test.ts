@@ -134,6 +134,41 @@ describe('hash-chained audit log on PostgreSQL', () => {
     expect((await db.query('SELECT 1 FROM audit_queue')).rowCount).toBe(0);
   });
 
+  it('chains parked events soon, but under a stream of them runs at most once per 250 ms', async () => {
+    // Count the sequencer's transactions: each run is one.
+    let runs = 0;
+    const counting = new Proxy(db, {
+      get(target, key, receiver) {
+        if (key === 'transaction') return (fn: Parameters<TestDb['transaction']>[0]) => (runs++, target.transaction(fn));
+        const v = Reflect.get(target, key, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const paced = new AuditLog(counting, systemClock);
+    const park = async (i: number) => {
+      await db.query(`INSERT INTO audit_queue (at, event) VALUES ($1, $2)`, [new Date(), JSON.stringify({ type: 'parked', outcome: 'info', principal: `p${i}`, details: {} })]);
+      paced.queued();
+    };
+    const chained = async () => Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM audit_events WHERE type = 'parked'`)).rows[0]!.n);
+    // After an idle spell the first event is chained within milliseconds.
+    await park(0);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await chained()).toBe(1);
+    expect(runs).toBe(1);
+    // An event every 10 ms for 1 s: four or five runs (a run per event was the old way), every event chained.
+    const started = Date.now();
+    for (let i = 1; Date.now() - started < 1_000; i++) {
+      await park(i);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 400));
+    expect(runs).toBeGreaterThanOrEqual(3);
+    expect(runs).toBeLessThanOrEqual(7);
+    expect((await db.query('SELECT 1 FROM audit_queue')).rowCount).toBe(0);
+    expect(await log.verify()).toMatchObject({ ok: true });
+    await paced.stop();
+  });
+
   it('stores awkward values so that they still verify: dates, bigints, NUL, lone surrogates, undefined', async () => {
     await log.record({ type: 'odd', outcome: 'info', principal: 'a\u0000b\uD800', reason: 'x\uDC00', details: { when: new Date('2026-01-02T03:04:05.678Z'), big: 12345678901234567890n, u: undefined, arr: [undefined, 1.5, 'n\u0000ul'] } });
     expect(await log.verify()).toEqual({ ok: true, count: 21 });
