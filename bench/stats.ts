@@ -10,6 +10,8 @@ export interface RateResult {
   errors: number;
   /** µs of CPU per successful request during the measured run, per process class (bench/cpu.ts). */
   cpuUs?: Record<string, number>;
+  /** How the server was warmed up before the measured run, when it was warmed until steady (bench/wrk.ts). */
+  warmup?: string;
 }
 
 /** Per-request µs from CPU seconds over a run of `count` successful requests. */
