@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -6,6 +7,30 @@ import { join } from 'node:path';
 import { openssl, tmp } from '../../helpers/openssl.js';
 import { RemoteCa } from '../../../src/ca/backends/remote.js';
 import type { IssuanceOrder } from '../../../src/ca/types.js';
+
+/** A self-signed certificate for localhost: the stub CA node's TLS identity, and the client's. */
+function selfSigned(): { ca: string; cert: string; key: string } {
+  const d = tmp();
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, 'k.pem'), '-out', join(d, 'c.pem'), '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=DNS:localhost']);
+  return { ca: readFileSync(join(d, 'c.pem'), 'utf8'), cert: readFileSync(join(d, 'c.pem'), 'utf8'), key: readFileSync(join(d, 'k.pem'), 'utf8') };
+}
+
+/** An HTTPS server on loopback that hands each request to `answer` with its whole body. */
+async function startStub(pems: { cert: string; key: string }, answer: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer({ cert: pems.cert, key: pems.key }, (req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => answer(req, body, res));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `https://localhost:${(server.address() as AddressInfo).port}` };
+}
+
+/** An order for the stub (which signs nothing). */
+function order(id: string): IssuanceOrder {
+  const now = new Date();
+  return { orderId: id, template: 'WebServer', csrDer: new Uint8Array([0x30, 0]), subject: [{ type: 'CN', value: id }], sans: [], keyUsage: [], keyUsageCritical: false, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 1000), requester: 'x' };
+}
 
 /**
  * A CA node of the version before order batches: POST /ca/v1/orders only, 404 problem for
@@ -20,34 +45,21 @@ describe('RemoteCa against a CA node without order batches', () => {
   let pems: { ca: string; cert: string; key: string };
 
   beforeAll(async () => {
-    const d = tmp();
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, 'k.pem'), '-out', join(d, 'c.pem'), '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=DNS:localhost']);
-    pems = { ca: readFileSync(join(d, 'c.pem'), 'utf8'), cert: readFileSync(join(d, 'c.pem'), 'utf8'), key: readFileSync(join(d, 'k.pem'), 'utf8') };
-    server = createServer({ cert: pems.cert, key: pems.key }, (req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        paths.push(req.url ?? '');
-        bodies.push(body);
-        if (req.method === 'POST' && req.url === '/ca/v1/orders') {
-          const o = JSON.parse(body) as { orderId: string; notBefore: string; notAfter: string };
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ serial: `0${o.orderId}`, certificate: Buffer.from(`cert ${o.orderId}`).toString('base64'), chain: [], notBefore: o.notBefore, notAfter: o.notAfter, replayed: false }));
-          return;
-        }
-        res.writeHead(404, { 'content-type': 'application/problem+json' });
-        res.end(JSON.stringify({ title: 'notFound', status: 404, detail: 'no such CA API resource', kind: 'notFound' }));
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `https://localhost:${(server.address() as AddressInfo).port}`;
+    pems = selfSigned();
+    ({ server, url } = await startStub(pems, (req, body, res) => {
+      paths.push(req.url ?? '');
+      bodies.push(body);
+      if (req.method === 'POST' && req.url === '/ca/v1/orders') {
+        const o = JSON.parse(body) as { orderId: string; notBefore: string; notAfter: string };
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ serial: `0${o.orderId}`, certificate: Buffer.from(`cert ${o.orderId}`).toString('base64'), chain: [], notBefore: o.notBefore, notAfter: o.notAfter, replayed: false }));
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'application/problem+json' });
+      res.end(JSON.stringify({ title: 'notFound', status: 404, detail: 'no such CA API resource', kind: 'notFound' }));
+    }));
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
-
-  const order = (id: string): IssuanceOrder => {
-    const now = new Date();
-    return { orderId: id, template: 'WebServer', csrDer: new Uint8Array([0x30, 0]), subject: [{ type: 'CN', value: id }], sans: [], keyUsage: [], keyUsageCritical: false, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 1000), requester: 'x' };
-  };
 
   it('tries one batch, then sends each order alone and answers every one', async () => {
     const rc = new RemoteCa({ url, certPem: pems.cert, keyPem: pems.key, caBundlePem: pems.ca, info: { name: '', slug: '', issuingCertificate: new Uint8Array(), rootCertificate: new Uint8Array(), chain: [] }, retries: 0 });
@@ -94,39 +106,27 @@ describe('RemoteCa against a CA node with order batches', () => {
   const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 
   beforeAll(async () => {
-    const d = tmp();
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, 'k.pem'), '-out', join(d, 'c.pem'), '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=DNS:localhost']);
-    pems = { ca: readFileSync(join(d, 'c.pem'), 'utf8'), cert: readFileSync(join(d, 'c.pem'), 'utf8'), key: readFileSync(join(d, 'k.pem'), 'utf8') };
-    server = createServer({ cert: pems.cert, key: pems.key }, (req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        const json = (status: number, v: unknown) => {
-          res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(v));
-        };
-        if (req.url === '/ca/v1/features') return json(200, { features });
-        if (req.url !== '/ca/v1/orders/batch') return json(404, { title: 'notFound', status: 404, detail: 'no such CA API resource', kind: 'notFound' });
-        const batch = JSON.parse(body) as (typeof batches)[number];
-        batches.push(batch);
-        const answer = () =>
-          json(200, {
-            results: batch.orders.map((o) => ({ issued: { serial: `0${o.orderId}`, certificate: b64(Buffer.from(`cert ${o.orderId}`)), ...(batch.chainOnce ? {} : { chain: chain.map(b64) }), notBefore: o.notBefore, notAfter: o.notAfter, replayed: false } })),
-            ...(batch.chainOnce ? { chain: chain.map(b64) } : {}),
-          });
-        if (holding) held.push(answer);
-        else answer();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `https://localhost:${(server.address() as AddressInfo).port}`;
+    pems = selfSigned();
+    ({ server, url } = await startStub(pems, (req, body, res) => {
+      const json = (status: number, v: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(v));
+      };
+      if (req.url === '/ca/v1/features') return json(200, { features });
+      if (req.url !== '/ca/v1/orders/batch') return json(404, { title: 'notFound', status: 404, detail: 'no such CA API resource', kind: 'notFound' });
+      const batch = JSON.parse(body) as (typeof batches)[number];
+      batches.push(batch);
+      const answer = () =>
+        json(200, {
+          results: batch.orders.map((o) => ({ issued: { serial: `0${o.orderId}`, certificate: b64(Buffer.from(`cert ${o.orderId}`)), ...(batch.chainOnce ? {} : { chain: chain.map(b64) }), notBefore: o.notBefore, notAfter: o.notAfter, replayed: false } })),
+          ...(batch.chainOnce ? { chain: chain.map(b64) } : {}),
+        });
+      if (holding) held.push(answer);
+      else answer();
+    }));
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  const order = (id: string): IssuanceOrder => {
-    const now = new Date();
-    return { orderId: id, template: 'WebServer', csrDer: new Uint8Array([0x30, 0]), subject: [{ type: 'CN', value: id }], sans: [], keyUsage: [], keyUsageCritical: false, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 1000), requester: 'x' };
-  };
   const client = () => new RemoteCa({ url, certPem: pems.cert, keyPem: pems.key, caBundlePem: pems.ca, info: { name: 'CA', slug: 'ca', issuingCertificate: chain[0]!, rootCertificate: chain[1]!, chain }, retries: 0 });
   const until = async (ok: () => boolean) => {
     for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
