@@ -28,6 +28,8 @@ export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
  */
 const ISSUE_WARMUP = { minSeconds: 20, maxSeconds: Number(process.env.BENCH_ISSUE_WARMUP ?? 60) };
 const UNDICI_WARMUP_SECONDS = 10;
+/** Measured runs per CES row through wrk (BENCH_ISSUE_RUNS, default 3); the row is the median one. */
+const ISSUE_RUNS = Number(process.env.BENCH_ISSUE_RUNS ?? 3);
 const DB = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function header(user: string, pass: string, nonce = randomBytes(16).toString('base64'), created = new Date().toISOString()): string {
@@ -236,13 +238,14 @@ export function benchCsrs(count: number): Uint8Array[] {
 
 export async function benchIssue(s: ServerUnderTest, seconds: number, label: string, auth: BenchAuth = { kind: 'username' }, client: 'wrk' | 'undici' = 'wrk'): Promise<RateResult> {
   // Pre-build more requests than the run can use so CSR signing is not measured.
-  const csrs = benchCsrs(60_000);
+  // The first two thirds for the warm-up windows, the rest split between the measured runs.
+  const csrs = benchCsrs(75_000);
   const kind = auth.kind === 'username' ? 'UsernamePassword' : auth.kind === 'certificate' ? 'Certificate' : 'Kerberos';
   const path = cesPath('opences Issuing CA', kind);
   // wrk sends neither client certificates nor fresh Negotiate tokens: UsernameToken only.
   if (auth.kind === 'username' && client === 'wrk' && wrkAvailable()) {
     const bodies = issueTemplates(`${s.url}${path}`, csrs);
-    return wrkLoop(label, { url: wrkUrl(s.url), path, bodies, connections: CONCURRENCY, seconds, warmUntilSteady: ISSUE_WARMUP, expect: 'RequestedSecurityToken', classes: s.cpu });
+    return wrkLoop(label, { url: wrkUrl(s.url), path, bodies, connections: CONCURRENCY, seconds, warmUntilSteady: ISSUE_WARMUP, runs: ISSUE_RUNS, expect: 'RequestedSecurityToken', classes: s.cpu });
   }
   const p = pool(s.url, '', auth.kind === 'certificate' ? auth : undefined);
   const r = await closedLoop(`${label} [undici]`, CONCURRENCY, seconds, async (i) => {

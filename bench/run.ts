@@ -32,7 +32,8 @@ const hopCpu = (split: number | undefined, all: number | undefined): string =>
   split !== undefined && all !== undefined ? `; CPU per enrollment ${split.toFixed(0)} µs against ${all.toFixed(0)} µs in one node (+${((100 * (split - all)) / all).toFixed(0)} %)` : '';
 
 /** The warm-up's length (its windows go to stderr): e.g. "warm-up 30 s" or "warm-up 60 s, not steady". */
-const warmed = (r: RateResult): string => (r.warmup ? ` (warm-up ${r.warmup.replace(/ \(.*$/, '')})` : '');
+const warmed = (r: RateResult): string =>
+  (r.warmup ? ` (warm-up ${r.warmup.replace(/ \(.*$/, '')})` : '') + (r.runRates ? ` [median of ${r.runRates.length} runs: ${r.runRates.map((x) => x.toFixed(0)).join(', ')}/s]` : '');
 
 const row = (r: RateResult, ref?: { name: string; rate: number }): string =>
   `| ${r.name}${warmed(r)} | ${r.rate.toFixed(0)}/s | ${r.p50ms.toFixed(2)} ms | ${r.p99ms.toFixed(2)} ms | ${r.errors} | ${cpuCell(r)} | ${ref ? `${((100 * r.rate) / ref.rate).toFixed(0)} % of ${ref.name} (${ref.rate.toFixed(0)}/s)` : ''} |`;

@@ -12,6 +12,8 @@ export interface RateResult {
   cpuUs?: Record<string, number>;
   /** How the server was warmed up before the measured run, when it was warmed until steady (bench/wrk.ts). */
   warmup?: string;
+  /** Every measured run's rate, when the result is the median of several (bench/wrk.ts). */
+  runRates?: number[];
 }
 
 /** Per-request µs from CPU seconds over a run of `count` successful requests. */

@@ -110,6 +110,12 @@ export interface WrkRun {
    * bodies is kept for it, a fresh slice per window, so no warm-up request is a retry.
    */
   warmUntilSteady?: { minSeconds: number; maxSeconds: number };
+  /**
+   * Measured runs of `seconds` each, one after the other on the warm server, each with bodies of
+   * its own; the result is the run with the median rate (a checkpoint or a vacuum on the shared
+   * cores can pull one 10 s run down by 15 %).
+   */
+  runs?: number;
   expect?: string;
   /** The server's processes, for CPU per request over the measured run (bench/cpu.ts). */
   classes?: CpuClasses;
@@ -213,17 +219,28 @@ export async function wrkLoop(name: string, o: WrkRun): Promise<RateResult> {
     } else if (o.warmupSeconds) {
       await once(dir, o, file('warmup.txt', split ? o.bodies.slice(0, split) : o.bodies), o.warmupSeconds);
     }
-    const measured = file('bodies.txt', o.bodies.slice(split));
-    const { result: r, cpuSeconds } = await withCpu(o.classes ?? {}, () => once(dir, o, measured, o.seconds));
-    // wrk reports its own CPU for the requests (not for loading the bodies, which the reaped
-    // child's total would include).
-    cpuSeconds[WRK] = r.cpu;
-    if (r.bad > 0) console.error(`${name}: ${r.bad} responses were not 2xx`);
-    // Distinct bodies ran out and were sent again: the figure would count retries. Say so.
-    const reused = o.bodies.length > 1 && r.wrapped > 0 ? ' — BODIES REUSED, includes retries' : '';
-    const seconds = r.us / 1e6;
-    const ok = r.requests - r.bad;
-    return { name: `${name} [wrk]${reused}`, ...(warmup ? { warmup } : {}), count: ok, seconds, rate: ok / seconds, p50ms: r.p50 / 1000, p99ms: r.p99 / 1000, errors: r.bad + r.socketErrors, ...(o.classes ? { cpuUs: perRequest(cpuSeconds, ok) } : {}) };
+    // Measured runs, each with bodies of its own; the row is the run with the median rate.
+    const runs = Math.max(1, o.runs ?? 1);
+    const rest = o.bodies.slice(split);
+    const per = o.bodies.length > 1 ? Math.floor(rest.length / runs) : rest.length;
+    const results: RateResult[] = [];
+    for (let k = 0; k < runs; k++) {
+      const measured = file(`bodies-${k}.txt`, o.bodies.length > 1 ? rest.slice(k * per, (k + 1) * per) : rest);
+      const { result: r, cpuSeconds } = await withCpu(o.classes ?? {}, () => once(dir, o, measured, o.seconds));
+      // wrk reports its own CPU for the requests (not for loading the bodies, which the reaped
+      // child's total would include).
+      cpuSeconds[WRK] = r.cpu;
+      if (r.bad > 0) console.error(`${name}: ${r.bad} responses were not 2xx`);
+      // Distinct bodies ran out and were sent again: the figure would count retries. Say so.
+      const reused = o.bodies.length > 1 && r.wrapped > 0 ? ' — BODIES REUSED, includes retries' : '';
+      const seconds = r.us / 1e6;
+      const ok = r.requests - r.bad;
+      results.push({ name: `${name} [wrk]${reused}`, ...(warmup ? { warmup } : {}), count: ok, seconds, rate: ok / seconds, p50ms: r.p50 / 1000, p99ms: r.p99 / 1000, errors: r.bad + r.socketErrors, ...(o.classes ? { cpuUs: perRequest(cpuSeconds, ok) } : {}) });
+    }
+    if (runs === 1) return results[0]!;
+    const byRate = [...results].sort((a, b) => a.rate - b.rate);
+    console.error(`${name}: ${runs} measured runs: ${results.map((r) => `${r.rate.toFixed(0)}/s`).join(', ')}`);
+    return { ...byRate[Math.floor(runs / 2)]!, runRates: results.map((r) => r.rate) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
