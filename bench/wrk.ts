@@ -106,8 +106,8 @@ export interface WrkRun {
   /** A fixed unmeasured warm-up (the bodies are cycled, as in the measured run). */
   warmupSeconds?: number;
   /**
-   * Instead: warm up until the server is steady (warmUntilSteady below); the first third of the
-   * bodies is kept for it, a fresh slice per window, so no warm-up request is a retry.
+   * Instead: warm up until the server is steady (warmUntilSteady below); the first two thirds of
+   * the bodies are kept for it, a fresh slice per window, so no warm-up request is a retry.
    */
   warmUntilSteady?: { minSeconds: number; maxSeconds: number };
   /**

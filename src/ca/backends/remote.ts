@@ -108,11 +108,15 @@ export class RemoteCa implements CaBackend, CrlPublisher {
     const audit = issuanceAudit(opts);
     return new Promise((resolve, reject) => {
       this.waiting.push({ order, ...(audit ? { audit } : {}), resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flushOrders());
-      }
+      this.scheduleFlush();
     });
+  }
+
+  /** Sends what waits at the end of this event-loop turn (once, however many orders arrive in it). */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flushOrders());
   }
 
   private flushOrders(): void {
@@ -126,10 +130,7 @@ export class RemoteCa implements CaBackend, CrlPublisher {
         })
         .finally(() => {
           this.inFlight--;
-          if (this.waiting.length && !this.flushScheduled) {
-            this.flushScheduled = true;
-            setImmediate(() => this.flushOrders());
-          }
+          if (this.waiting.length) this.scheduleFlush();
         });
     }
   }
