@@ -145,6 +145,24 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    audit: z
+      .object({
+        /**
+         * Signed checkpoints of the audit chain head (docs/audit.md), made by the node that holds the
+         * keys: at least every `everyEvents` events or `everySeconds` seconds while the chain grows.
+         */
+        checkpoints: z
+          .object({
+            everyEvents: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+            everySeconds: z.coerce.number().int().min(1).max(86_400).default(60),
+            /** JSON-lines copy outside the database; default `<dataDir>/audit/checkpoints.jsonl`, false for none. */
+            file: z.union([z.string().min(1), z.literal(false)]).optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     auth: z
       .object({
         /** Realms / NetBIOS domains accepted in `alice@domain` and `DOMAIN\alice` user names. */
@@ -206,6 +224,13 @@ export const configSchema = z
   .strict();
 
 export type Config = z.infer<typeof configSchema> & { publicUrl: string; pkiBaseUrl: string };
+
+/** The audit checkpoint file sink of a node (`audit.checkpoints.file`), or null when turned off. */
+export function checkpointFile(c: Pick<Config, 'dataDir' | 'audit'>): string | null {
+  const f = c.audit.checkpoints.file;
+  if (f === false) return null;
+  return f === undefined ? resolve(c.dataDir, 'audit', 'checkpoints.jsonl') : resolve(f);
+}
 
 /** Environment variables honoured, mapped to config keys. */
 const ENV: Record<string, string> = {

@@ -10,6 +10,7 @@ import type { UsernameAuthenticator } from '../auth/username.js';
 import type { CertificateAuthenticator } from '../auth/certificate.js';
 import type { PartnerRegistry } from '../auth/partners.js';
 import type { KerberosAuthenticator } from '../auth/kerberos.js';
+import type { AuditSigner } from '../audit/signing-key.js';
 
 /**
  * Everything a node needs apart from its front ends: the composition root's product. The
@@ -30,6 +31,8 @@ export interface Core {
   partners: PartnerRegistry;
   /** Present when Kerberos endpoints are configured (auth.kerberos). */
   kerberos?: KerberosAuthenticator;
+  /** The audit checkpoint signing key, on the node that holds the CA keys (src/audit/signing-key.ts). */
+  auditSigner?: AuditSigner;
   /** Deployment-wide identifiers (stable across nodes on one database). */
   deployment: { policyId: string; enterpriseArc: string };
   close(): Promise<void>;

@@ -29,6 +29,9 @@ import { listCas } from '../store/ca-repo.js';
 import type { Core } from './core-types.js';
 import { TemplateService } from './template-service.js';
 import type { PkiSource } from '../http/pki.js';
+import { ensureAuditSigner } from '../audit/signing-key.js';
+import { AUDIT_SIGNING_PROFILE, toJson } from '../audit/checkpoint.js';
+import { latestCheckpoint } from '../store/audit-checkpoint-repo.js';
 
 /** Profile name of the server's own TLS certificate: not a template, but the CA must accept it. */
 export const INTERNAL_TLS_PROFILE = 'opences-tls';
@@ -84,12 +87,15 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       random: opts.random,
       crlValidityHours: config.ca.crlValidityHours,
       ...(config.ca.deltaCrlPeriodHours > 0 ? { deltaCrl: { validityHours: config.ca.deltaCrlValidityHours ?? Math.min(config.ca.crlValidityHours, 2 * config.ca.deltaCrlPeriodHours) } } : {}),
-      templateGate: async (name) => name === INTERNAL_TLS_PROFILE || name === CA_CLIENT_PROFILE || (await templates.get(name))?.enabled === true,
+      templateGate: async (name) => name === INTERNAL_TLS_PROFILE || name === CA_CLIENT_PROFILE || name === AUDIT_SIGNING_PROFILE || (await templates.get(name))?.enabled === true,
     });
     // The root signs only its own (empty) CRL here; an offline root is a deployment choice (docs/deployment.md).
     const rootCrl = keyStore && (await keyStore.exists(h.root.keyRef))
       ? new CrlBuilder({ db, clock, signer: await keyStore.open(h.root.keyRef), caId: h.root.id, issuerName: certificateParts(h.root.certificate).subjectName, issuerKeyId: keyIdentifier(certificateParts(h.root.certificate).spki), validityHours: config.ca.crlValidityHours })
       : null;
+
+    // The key that signs audit checkpoints lives beside the CA keys, on this node only (docs/audit.md).
+    const auditSigner = keyStore && ca instanceof LocalCa ? await ensureAuditSigner({ dataDir: config.dataDir, db, ca, clock, audit, passphrase: process.env.OPENCES_CA_KEY_PASSPHRASE || undefined }) : undefined;
 
     const certsDir = join(config.dataDir, 'certs');
     mkdirSync(certsDir, { recursive: true });
@@ -135,6 +141,10 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     };
 
     const pki: PkiSource = {
+      async auditCheckpoint() {
+        const c = await latestCheckpoint(db);
+        return c ? toJson(c) : null;
+      },
       async certificate(slug) {
         const c = (await listCas(db)).find((x) => x.slug === slug);
         return c?.certificate ?? null;
@@ -174,6 +184,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       certificateAuth,
       partners,
       kerberos,
+      auditSigner,
       pki,
       deployment: { policyId, enterpriseArc },
       initialised: { ca: h.created, templates: seeded },

@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
 import { readFileSync, rmSync } from 'node:fs';
 import type { Express } from 'express';
-import type { Config } from '../config.js';
+import { checkpointFile, type Config } from '../config.js';
+import { AuditCheckpointer } from '../audit/checkpointer.js';
 import { createLogger } from '../log.js';
 import { listen, type HttpFrontEnds } from '../http/server.js';
 import type { Metrics } from '../http/metrics.js';
@@ -22,6 +23,8 @@ export interface RunningServer {
   /** https://host:port as clients should use it. */
   url: string;
   pkiUrl: string;
+  /** Signs audit checkpoints (nodes with the ca role that hold the keys). */
+  checkpointer?: AuditCheckpointer;
   close(): Promise<void>;
 }
 
@@ -42,6 +45,8 @@ export interface RunningNode {
   pkiUrl?: string;
   /** Port of the CA signing API, on nodes that serve it. */
   caApiPort?: number;
+  /** Signs audit checkpoints, on the node that holds the keys. */
+  checkpointer?: AuditCheckpointer;
   close(): Promise<void>;
 }
 
@@ -98,6 +103,12 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
         ? new CrlScheduler({ ca: core.ca, fullPeriodMs: config.ca.crlPeriodHours * 3600_000, deltaPeriodMs: config.ca.deltaCrlPeriodHours * 3600_000, checkEveryMs: config.ca.crlScheduleCheckSeconds * 1000, audit: core.audit, log })
         : null;
     crlScheduler?.start();
+    // Signed checkpoints of the audit chain head, where the audit signing key is (docs/audit.md).
+    const checkpointer =
+      parts.schedules && core.auditSigner && config.roles.includes('ca')
+        ? new AuditCheckpointer({ db: core.db, audit: core.audit, signer: core.auditSigner, clock: core.clock, log, everyEvents: config.audit.checkpoints.everyEvents, everySeconds: config.audit.checkpoints.everySeconds, file: checkpointFile(config) })
+        : null;
+    checkpointer?.start();
     if (core.initialised.ca) log.info({ root: `${config.dataDir}/certs/root_ca.crt` }, 'initialised a new root CA and issuing CA');
     if (core.initialised.templates) log.info('created the default templates User, Machine, WebServer, WebServerApproval');
     if (tls.created) log.info({ cert: `${config.dataDir}/certs/tls.crt` }, 'issued the TLS server certificate');
@@ -110,8 +121,10 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
       url: front ? `https://${config.hostname}:${front.httpsPort}` : undefined,
       pkiUrl: front ? `http://${config.hostname}:${front.pkiPort}` : undefined,
       caApiPort: signing?.port,
+      ...(checkpointer ? { checkpointer } : {}),
       async close() {
         await crlScheduler?.stop();
+        await checkpointer?.stop();
         await signing?.close();
         if (ctl) {
           await new Promise<void>((r) => ctl.close(() => r()));

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { AUDIT_SIGNING_EKU, AUDIT_SIGNING_PROFILE } from '../audit/checkpoint.js';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db, Queryable } from '../store/db.js';
@@ -148,6 +149,9 @@ export class LocalCa implements CaBackend, CrlPublisher {
    */
   async prepare(order: IssuanceOrder): Promise<PreparedIssuance> {
     if (!(await this.o.templateGate(order.template))) throw new OpencesError('templateNotFound', `the order names ${order.template}, which is not an enabled template`);
+    // Whoever holds a certificate with this EKU can sign audit checkpoints that verify: only the
+    // CA node's own audit signing order may carry it, whatever a template says.
+    if (order.ekus.includes(AUDIT_SIGNING_EKU) && order.template !== AUDIT_SIGNING_PROFILE) throw new OpencesError('forbidden', 'the audit signing EKU is issued to the audit signing key only');
     // The CA needs only the key and the signature from the request (the order carries the
     // names), so it walks the DER instead of building a full parse tree.
     const parts = splitCsr(order.csrDer);

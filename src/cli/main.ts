@@ -9,6 +9,7 @@ import { serveCommand } from './serve.js';
 import { registerRequesterCommands } from './req.js';
 import { registerAutoenroll } from './autoenroll.js';
 import { registerCaCommands } from './ca.js';
+import { parseCheckpoints, toJson } from '../audit/checkpoint.js';
 
 const program = new Command();
 program
@@ -158,11 +159,19 @@ opCommand(crl, 'publish', 'publish a new CRL now').option('--delta', 'publish a 
 
 // --- audit
 const audit = program.command('audit').description('the hash-chained audit log');
-opCommand(audit, 'verify', 'check the audit chain: changed, removed or reordered rows are reported').action(run(async (opts: Opts) => {
-  const r = (await operate(configFrom(opts), 'audit.verify', {})) as { ok: boolean; count?: number; firstBrokenSeq?: number; reason?: string };
-  print(opts.json, r, () => (r.ok ? `audit log intact: ${r.count} events` : `audit log BROKEN at event ${r.firstBrokenSeq}: ${r.reason}`));
+opCommand(audit, 'verify', 'check the audit chain and its signed checkpoints: changed, removed, reordered and cut-off events are reported')
+  .option('--checkpoint <file>', 'also verify against a checkpoint kept elsewhere (a copy of the file sink or of /pki/audit/checkpoint.json)')
+  .action(run(async (opts: Opts) => {
+  const file = typeof opts.checkpoint === 'string' ? opts.checkpoint : undefined;
+  // Only the newest checkpoint of the file travels (the control socket need not carry a whole sink).
+  const kept = file ? parseCheckpoints(readFileSync(file, 'utf8'), file) : null;
+  if (file && !kept) throw new Error(`${file} holds no audit checkpoint`);
+  const args = kept ? { checkpoint: toJson(kept), checkpointName: file } : {};
+  const r = (await operate(configFrom(opts), 'audit.verify', args)) as { ok: boolean; count?: number; firstBrokenSeq?: number; reason?: string; checkpoint?: { seq: number; at: string; source: string } | null };
+  const against = r.checkpoint ? ` (checkpoint of event ${r.checkpoint.seq}, ${r.checkpoint.at}, from ${r.checkpoint.source})` : ' (no signed checkpoint yet)';
+  print(opts.json, r, () => (r.ok ? `audit log intact: ${r.count} events${against}` : `audit log BROKEN at event ${r.firstBrokenSeq}: ${r.reason}`));
   if (!r.ok) process.exit(1);
-}));
+  }));
 
 
 opCommand(audit, 'export', 'write the audit log as JSON lines (oldest first) for a SIEM').argument('[file]').action(run(async (file: string | undefined, opts: Opts) => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AUDIT_SIGNING_PROFILE } from '../audit/checkpoint.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -164,7 +165,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
       orders.map(async (raw, i) => {
         try {
           const order = decodeOrder(raw);
-          if (order.template === CA_CLIENT_PROFILE) throw new OpencesError('forbidden', `${CA_CLIENT_PROFILE} certificates are issued on the CA node only`);
+          if (order.template === CA_CLIENT_PROFILE || order.template === AUDIT_SIGNING_PROFILE) throw new OpencesError('forbidden', `${order.template} certificates are issued on the CA node only`);
           const issued = await issueWithAudit(order);
           logged[i] = { orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed };
           return { issued: encodeIssued(issued, { withoutChain: chainOnce === true && sameChain(issued.chain, caChain) }) };
@@ -210,7 +211,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     `${CA_API_PREFIX}/orders`,
     route(async (req, client) => {
       const order = decodeOrder(req.body);
-      if (order.template === CA_CLIENT_PROFILE) throw new OpencesError('forbidden', `${CA_CLIENT_PROFILE} certificates are issued on the CA node only`);
+      if (order.template === CA_CLIENT_PROFILE || order.template === AUDIT_SIGNING_PROFILE) throw new OpencesError('forbidden', `${order.template} certificates are issued on the CA node only`);
       const issued = await issueWithAudit(order);
       o.log.info({ client, orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed }, 'CA API: order signed');
       return { body: encodeIssued(issued) };

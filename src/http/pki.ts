@@ -4,6 +4,8 @@ import type { Express, Request, Response } from 'express';
 export interface PkiSource {
   certificate(slug: string): Promise<Uint8Array | null>;
   crl(slug: string): Promise<Uint8Array | null>;
+  /** The newest signed audit checkpoint (JSON, docs/audit.md), or null before the first. */
+  auditCheckpoint?(): Promise<string | null>;
 }
 
 // Slugs are [A-Za-z0-9_.-]; anything else (path traversal, encoded slashes) is a plain 404. A `+`
@@ -12,6 +14,15 @@ const PKI_PATH = /^\/pki\/([A-Za-z0-9_.-]{1,128})(\+?)\.(crt|crl)$/;
 
 /** AIA (caIssuers) and CDP targets: `/pki/<ca>.crt` (DER) and `/pki/<ca>.crl` (DER). */
 export function mountPki(app: Express, source: PkiSource): void {
+  // The newest audit checkpoint, for anyone to keep a copy outside the database (docs/audit.md).
+  app.get('/pki/audit/checkpoint.json', async (_req: Request, res: Response) => {
+    const body = source.auditCheckpoint ? await source.auditCheckpoint() : null;
+    if (!body) {
+      res.status(404).type('text/plain').send('no audit checkpoint yet\n');
+      return;
+    }
+    res.status(200).type('application/json').set('cache-control', 'no-store').send(body + '\n');
+  });
   app.get(/^\/pki\/.*/, async (req: Request, res: Response) => {
     const m = PKI_PATH.exec(req.path);
     if (!m) {

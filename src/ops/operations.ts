@@ -16,6 +16,23 @@ import { LocalCa, deltaCrlPath } from '../ca/engine.js';
 import { ADMIN_ROLES, createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens.js';
 import { addPartner, addPartnerCrls, listPartnerCrls, listPartners, removePartner } from '../auth/partners.js';
 import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
+import { existsSync } from 'node:fs';
+import { checkpointFile } from '../config.js';
+import { listCas } from '../store/ca-repo.js';
+import { parseCheckpoints, type Checkpoint } from '../audit/checkpoint.js';
+import { latestInFile } from '../audit/checkpointer.js';
+import { databaseSource, verifyAudit, type CheckpointSource } from '../audit/verify-checkpoints.js';
+
+function parseCheckpointsOrFail(text: string, name: string): Checkpoint {
+  let c: Checkpoint | null;
+  try {
+    c = parseCheckpoints(text, name);
+  } catch (e) {
+    throw new OpencesError('malformed', (e as Error).message, { field: 'checkpoint' });
+  }
+  if (!c) throw new OpencesError('malformed', `${name} holds no audit checkpoint`, { field: 'checkpoint' });
+  return c;
+}
 
 /**
  * Operator operations: one function per verb, validated input, audited, shared by the CLI (direct
@@ -255,7 +272,19 @@ export const OPERATIONS: Record<string, Op> = {
     return { published: true, delta: false, bytes: der.length, url: `${core.config.pkiBaseUrl}/pki/${slug}.crl`, ...(deltas ? { deltaUrl } : {}), ...(delta ? { deltaBytes: delta.length } : {}) };
   },
 
-  'audit.verify': async (core) => core.audit.verify(),
+  'audit.verify': async (core, args) => {
+    const a = parse(z.object({ checkpoint: z.string().max(64 * 1024 * 1024).optional(), checkpointName: z.string().max(4096).optional() }), args);
+    const sources: CheckpointSource[] = [await databaseSource(core.db)];
+    const sink = checkpointFile(core.config);
+    if (sink && existsSync(sink)) sources.push({ name: sink, checkpoint: latestInFile(sink) });
+    if (a.checkpoint !== undefined) {
+      const name = a.checkpointName ?? 'the checkpoint given';
+      const c = parseCheckpointsOrFail(a.checkpoint, name);
+      sources.push({ name, checkpoint: c });
+    }
+    const issuers = [core.ca.info().issuingCertificate, ...(await listCas(core.db)).filter((c) => c.kind === 'issuing').map((c) => c.certificate)];
+    return verifyAudit({ audit: core.audit, db: core.db, issuers, sources });
+  },
   'audit.export': async (core) => {
     const chunks: string[] = [];
     const sink = { write: (line: string) => chunks.push(line) } as unknown as NodeJS.WritableStream;

@@ -9,6 +9,8 @@ import { latestCrl } from '../../store/crl-repo.js';
 import { listCas } from '../../store/ca-repo.js';
 import { buildCertsOnly } from '../../protocol/pkcs7/index.js';
 import { pem } from '../../ca/init.js';
+import { latestCheckpoint } from '../../store/audit-checkpoint-repo.js';
+import { toJson } from '../../audit/checkpoint.js';
 
 export interface RouteInput {
   params: Record<string, string>;
@@ -149,4 +151,12 @@ export const ROUTES: Record<string, RouteDef> = {
     },
   },
   verifyAudit: { roles: AUDIT, handle: (c, i) => op(c, 'audit.verify', {}, i) },
+  getAuditCheckpoint: {
+    roles: AUDIT,
+    async handle(core) {
+      const c = await latestCheckpoint(core.db);
+      if (!c) throw new OpencesError('notFound', 'no audit checkpoint yet');
+      return { json: JSON.parse(toJson(c)) as unknown };
+    },
+  },
 };
