@@ -4,6 +4,7 @@ import type { Core } from '../app/core-types.js';
 import { child, readTlv } from '../ca/der.js';
 import { extKeyUsage, keyUsage, templateInformation, certificatePolicies } from '../ca/extensions.js';
 import { enrollmentFlags, generalFlags, privateKeyFlags, subjectNameFlags } from '../policy/flags.js';
+import { HASH_OID, KEY_ALGORITHM_OID, cngAlgorithm, effectiveProviders, isCngTemplate, keyUsageProperty, wireKeySpec, wireMinimalKeyLength } from '../policy/key-attributes.js';
 import { permissionSetKey, visibleTemplates, type Rights } from '../policy/permissions.js';
 import type { Template } from '../policy/template.js';
 import type { SoapEnvelope } from '../protocol/soap/envelope.js';
@@ -11,7 +12,6 @@ import { OID_GROUP, XCEP_ACTION, buildGetPoliciesResponseBody, parseGetPolicies,
 import { CLIENT_AUTHENTICATION, cesPath, type EndpointAuth } from './endpoints.js';
 import type { SoapOperation } from './soap-endpoint.js';
 
-const HASH_OIDS: Record<Template['hashAlgorithm'], string> = { SHA256: '2.16.840.1.101.3.4.2.1', SHA384: '2.16.840.1.101.3.4.2.2', SHA512: '2.16.840.1.101.3.4.2.3' };
 
 /** The value (extnValue contents) of an Extension we encoded. */
 function extensionValue(ext: Uint8Array): Uint8Array {
@@ -67,8 +67,12 @@ export function buildPolicyResponse(o: {
     if (t.extensions.ekus.length) add(extKeyUsage(t.extensions.ekus), '2.5.29.37', 'Enhanced Key Usage', false);
     if (t.extensions.keyUsage.length) add(keyUsage(t.extensions.keyUsage, t.extensions.keyUsageCritical), '2.5.29.15', 'Key Usage', t.extensions.keyUsageCritical);
     if (t.extensions.issuancePolicies.length) add(certificatePolicies(t.extensions.issuancePolicies), '2.5.29.32', 'Certificate Policies', false);
+    const cng = isCngTemplate(t);
+    const alg = cngAlgorithm(t);
     return {
-      policyOIDReference: oids.ref(t.oid, OID_GROUP.template, t.name),
+      // ADCS names a template OID by the template's display name (4.1.1.2: "Basic EFS" for EFS);
+      // Windows shows it in the enrollment wizard.
+      policyOIDReference: oids.ref(t.oid, OID_GROUP.template, t.displayName),
       cAs: [0],
       attributes: {
         commonName: t.name,
@@ -78,10 +82,13 @@ export function buildPolicyResponse(o: {
         enroll: rights.enroll,
         autoEnroll: rights.autoenroll,
         privateKey: {
-          minimalKeyLength: t.privateKey.minimalKeyLength,
-          keySpec: t.privateKey.keySpec,
-          cryptoProviders: t.privateKey.providers,
-          algorithmOIDReference: t.schemaVersion >= 3 && t.privateKey.algorithms.length === 1 ? oids.ref(t.privateKey.algorithms[0] === 'RSA' ? '1.2.840.113549.1.1.1' : '1.2.840.10045.2.1', OID_GROUP.publicKey, t.privateKey.algorithms[0] === 'RSA' ? 'RSA' : 'ECC') : undefined,
+          minimalKeyLength: wireMinimalKeyLength(t),
+          keySpec: wireKeySpec(t),
+          // CNG attributes (schema 3+) only: ADCS sends them nil for CryptoAPI templates.
+          keyUsageProperty: cng ? keyUsageProperty(t) : undefined,
+          permissions: cng && t.privateKey.securityDescriptor ? t.privateKey.securityDescriptor : undefined,
+          algorithmOIDReference: alg ? oids.ref(KEY_ALGORITHM_OID[alg].oid, OID_GROUP.publicKey, KEY_ALGORITHM_OID[alg].name) : undefined,
+          cryptoProviders: effectiveProviders(t),
         },
         majorRevision: t.majorRevision,
         minorRevision: t.minorRevision,
@@ -90,7 +97,8 @@ export function buildPolicyResponse(o: {
         subjectNameFlags: subjectNameFlags(t),
         enrollmentFlags: enrollmentFlags(t),
         generalFlags: generalFlags(t),
-        hashAlgorithmOIDReference: oids.ref(HASH_OIDS[t.hashAlgorithm], OID_GROUP.hash, t.hashAlgorithm.toLowerCase()),
+        // MS-XCEP 3.1.4.1.3.1: MUST be nil for policySchema 1 or 2.
+        hashAlgorithmOIDReference: cng ? oids.ref(HASH_OID[t.hashAlgorithm].oid, OID_GROUP.hash, HASH_OID[t.hashAlgorithm].name) : undefined,
         raRequirements: t.raSignatures > 0 ? { rASignatures: t.raSignatures, rAEKUs: t.raApplicationPolicies.map((p) => oids.ref(p, OID_GROUP.eku)), rAPolicies: t.raIssuancePolicies.map((p) => oids.ref(p, OID_GROUP.issuancePolicy)) } : undefined,
         extensions: exts,
       },
@@ -100,9 +108,11 @@ export function buildPolicyResponse(o: {
     policyID: o.policyId,
     policyFriendlyName: o.friendlyName,
     nextUpdateHours: o.nextUpdateHours,
-    policiesNotChanged: o.notChanged,
+    // true, or nil ("changed", as ADCS sends it in MS-XCEP 4.1.1.2; false would mean the same).
+    policiesNotChanged: o.notChanged ? true : undefined,
     policies: o.notChanged ? undefined : policies,
-    cAs: [
+    // MS-XCEP 3.1.4.1.3.9: "policies not changed" answers SHOULD carry nil cAs and oIDs (4.1.2.2 does).
+    cAs: o.notChanged ? undefined : [
       {
         uris: o.cesUris.map((u) => ({ clientAuthentication: CLIENT_AUTHENTICATION[u.auth], uri: u.uri, priority: 1, renewalOnly: u.renewalOnly })),
         certificate: o.caCertificate,
@@ -110,7 +120,7 @@ export function buildPolicyResponse(o: {
         cAReferenceID: 0,
       },
     ],
-    oIDs: oids.list,
+    oIDs: o.notChanged ? undefined : oids.list,
   };
 }
 

@@ -1,7 +1,6 @@
 import type { Express, Request, Response } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Core } from '../app/core-types.js';
@@ -15,6 +14,7 @@ import type { Metrics } from './metrics.js';
 import { soapEndpoint, type EndpointAuthenticator, type SoapHandler } from './soap-endpoint.js';
 import { authenticateWith, createAuthenticator } from '../auth/passport.js';
 import { mountAdmin } from './admin/index.js';
+import { wsdlDocuments, type WsdlDocuments } from './wsdl.js';
 
 const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl');
 
@@ -91,13 +91,29 @@ function authenticatorFor(core: Core, p: ReturnType<typeof soapPassport>, auth: 
   }
 }
 
-/** Serves the WSDL as WCF does at `?wsdl` / `?singleWsdl`, with this endpoint's address filled in. */
+/**
+ * Serves the service description as WCF does: `?wsdl` (schemas imported from `?xsd=xsdN` on this
+ * endpoint), `?singleWsdl` (self-contained), `?xsd=xsdN`. See src/http/wsdl.ts.
+ */
 function wsdlHandler(file: string, address: string) {
-  let text: string | undefined;
+  let docs: WsdlDocuments | undefined;
   return (req: Request, res: Response, next: () => void): void => {
-    if (req.method !== 'GET' || !('wsdl' in req.query || 'singleWsdl' in req.query || 'singlewsdl' in req.query)) return next();
-    text ??= readFileSync(join(WSDL_DIR, file), 'utf8');
-    res.type('text/xml; charset=utf-8').send(text.replaceAll('{{ADDRESS}}', address));
+    if (req.method !== 'GET') return next();
+    const q = req.query;
+    const single = 'singleWsdl' in q || 'singlewsdl' in q;
+    const xsdName = typeof q.xsd === 'string' ? q.xsd : undefined;
+    if (!single && !('wsdl' in q) && xsdName === undefined) return next();
+    docs ??= wsdlDocuments(WSDL_DIR, file, address);
+    if (xsdName !== undefined) {
+      const xsd = docs.xsd.get(xsdName);
+      if (xsd === undefined) {
+        res.status(404).type('text/plain; charset=utf-8').send(`no schema ${xsdName.slice(0, 16)} here\n`);
+        return;
+      }
+      res.type('text/xml; charset=utf-8').send(xsd);
+      return;
+    }
+    res.type('text/xml; charset=utf-8').send(single ? docs.singleWsdl : docs.wsdl);
   };
 }
 

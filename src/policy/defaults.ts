@@ -51,7 +51,12 @@ function base(arc: string, n: number, name: string, displayName: string): Templa
   };
 }
 
-/** The ADCS-named defaults (conventions.md): User, Machine, WebServer, WebServerApproval. */
+/**
+ * The ADCS-named defaults (conventions.md): User, Machine, WebServer, WebServerApproval, all
+ * enabled; and WebServerECDSA, a schema-3 (CNG) template for ECDSA P-256 server keys, seeded
+ * disabled — like an ADCS template that exists but is not yet in "Certificate Templates to
+ * Issue": an administrator turns it on with `opences template enable WebServerECDSA`.
+ */
 export function defaultTemplates(arc: string): Template[] {
   const user = base(arc, 1, 'User', 'User');
   user.subject.fromIdentity = { subjectFormat: 'commonNameAndEmail', sanDns: false, sanUpn: true, sanEmail: true };
@@ -77,5 +82,15 @@ export function defaultTemplates(arc: string): Template[] {
   approval.oid = `${arc}.4`;
   approval.enrollment.pendAllRequests = true;
 
-  return [user, machine, web, approval];
+  const ecdsa = structuredClone(web);
+  ecdsa.name = 'WebServerECDSA';
+  ecdsa.displayName = 'Web Server (ECDSA P-256, CNG)';
+  ecdsa.oid = `${arc}.5`;
+  ecdsa.schemaVersion = 3;
+  ecdsa.enabled = false;
+  ecdsa.privateKey = { algorithms: ['ECDSA_P256'], minimalKeyLength: 256, keySpec: 1, exportable: false, providers: [], strongProtection: false, keyUsageProperty: ['sign'] };
+  // An ECDSA key signs (TLS 1.2 ECDHE and TLS 1.3 need nothing else); it cannot encipher.
+  ecdsa.extensions.keyUsage = ['digitalSignature'];
+
+  return [user, machine, web, approval, ecdsa];
 }

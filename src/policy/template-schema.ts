@@ -18,11 +18,13 @@ export const templateSchema = z
     renewalPeriodSeconds: z.number().int().min(0),
     privateKey: z.strictObject({
       algorithms: z.array(z.enum(['RSA', 'ECDSA_P256', 'ECDSA_P384'])).min(1),
-      minimalKeyLength: z.number().int().min(1024).max(16384),
+      minimalKeyLength: z.number().int().min(256).max(16384),
       keySpec: z.union([z.literal(1), z.literal(2)]),
       exportable: z.boolean(),
-      providers: z.array(z.string()),
+      providers: z.array(z.string().min(1).max(256)).max(32),
       strongProtection: z.boolean(),
+      keyUsageProperty: z.array(z.enum(['decrypt', 'sign', 'keyAgreement'])).optional(),
+      securityDescriptor: z.string().regex(/^[\x20-\x7e]{1,4096}$/, 'an SDDL string such as D:P(A;;GA;;;SY)(A;;GA;;;BA)').optional(),
     }),
     subject: z.strictObject({
       enrolleeSupplies: z.boolean(),
@@ -63,6 +65,24 @@ export const templateSchema = z
       ctx.addIssue({ code: 'custom', path: ['renewalPeriodSeconds'], message: 'must be shorter than validityPeriodSeconds' });
     }
     if (new Set(t.extensions.ekus).size !== t.extensions.ekus.length) ctx.addIssue({ code: 'custom', path: ['extensions', 'ekus'], message: 'contains duplicates' });
+    const pk = t.privateKey;
+    if (pk.algorithms.includes('RSA') && pk.minimalKeyLength < 1024) {
+      ctx.addIssue({ code: 'custom', path: ['privateKey', 'minimalKeyLength'], message: 'must be at least 1024 when RSA keys are allowed (the CA itself refuses RSA below 2048)' });
+    }
+    if (t.schemaVersion >= 3) {
+      // MS-CRTD msPKI-Asymmetric-Algorithm: a CNG template names one algorithm (algorithmOIDReference).
+      if (pk.algorithms.length !== 1) ctx.addIssue({ code: 'custom', path: ['privateKey', 'algorithms'], message: 'a schema-3 template names exactly one key algorithm' });
+      const ecdsa = pk.algorithms.length === 1 && pk.algorithms[0] !== 'RSA';
+      if (ecdsa && t.extensions.keyUsage.some((k) => k === 'keyEncipherment' || k === 'dataEncipherment')) {
+        ctx.addIssue({ code: 'custom', path: ['extensions', 'keyUsage'], message: 'an ECDSA key cannot encipher: drop keyEncipherment/dataEncipherment' });
+      }
+      if (ecdsa && pk.keyUsageProperty?.some((k) => k !== 'sign')) {
+        ctx.addIssue({ code: 'custom', path: ['privateKey', 'keyUsageProperty'], message: 'an ECDSA key can only sign' });
+      }
+    } else {
+      if (pk.keyUsageProperty !== undefined) ctx.addIssue({ code: 'custom', path: ['privateKey', 'keyUsageProperty'], message: 'needs schemaVersion 3 (a CNG template)' });
+      if (pk.securityDescriptor !== undefined) ctx.addIssue({ code: 'custom', path: ['privateKey', 'securityDescriptor'], message: 'needs schemaVersion 3 (a CNG template)' });
+    }
   });
 
 export const templateFileSchema = z.union([templateSchema, z.strictObject({ templates: z.array(templateSchema).min(1) })]);

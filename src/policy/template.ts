@@ -6,6 +6,12 @@
  */
 export type KeyAlgorithm = 'RSA' | 'ECDSA_P256' | 'ECDSA_P384';
 
+/**
+ * What a CNG key may be used for (MS-XCEP keyUsageProperty, the NCRYPT_ALLOW_*_FLAG bits that
+ * MS-CRTD calls msPKI-Key-Usage): decrypt 0x1, sign 0x2, keyAgreement 0x4.
+ */
+export type KeyUsageProperty = 'decrypt' | 'sign' | 'keyAgreement';
+
 export type KeyUsageName =
   | 'digitalSignature'
   | 'nonRepudiation'
@@ -38,6 +44,11 @@ export interface Template {
   displayName: string;
   /** Template OID (msPKI-Cert-Template-OID), under the deployment's enterprise arc. */
   oid: string;
+  /**
+   * MS-XCEP policySchema. 1 and 2 are CryptoAPI (CSP) templates; 3 is a CNG template: one key
+   * algorithm, a hash algorithm and key storage providers (KSPs), which Windows needs to make
+   * ECDSA keys. 4 is sent as 4 and otherwise treated like 3.
+   */
   schemaVersion: 1 | 2 | 3 | 4;
   majorRevision: number;
   minorRevision: number;
@@ -45,15 +56,25 @@ export interface Template {
   validityPeriodSeconds: number;
   renewalPeriodSeconds: number;
   privateKey: {
+    /** Key algorithms accepted. A schema-3 template names exactly one (msPKI-Asymmetric-Algorithm). */
     algorithms: KeyAlgorithm[];
+    /** Minimum RSA modulus size. ECDSA keys are judged by their curve; the wire carries the curve size. */
     minimalKeyLength: number;
-    /** 1 = AT_KEYEXCHANGE, 2 = AT_SIGNATURE (MS-XCEP keySpec). */
+    /** 1 = AT_KEYEXCHANGE, 2 = AT_SIGNATURE (MS-XCEP keySpec); not sent for ECDSA-only schema-3 templates. */
     keySpec: 1 | 2;
     exportable: boolean;
-    /** CSP / KSP names a Windows client may use; empty means any. */
+    /**
+     * CSP / KSP names a Windows client may use. Empty: the defaults of src/policy/providers.ts for
+     * the key algorithms and schema (never sent as nil: Windows then falls back to a legacy CSP and
+     * an RSA-1024 key).
+     */
     providers: string[];
     /** Requires strong key protection (user prompt) on the client. */
     strongProtection: boolean;
+    /** Schema 3 and later: what the CNG key may do. Absent or empty: derived from extensions.keyUsage. */
+    keyUsageProperty?: KeyUsageProperty[];
+    /** Schema 3 and later: SDDL security descriptor for the new private key (MS-XCEP permissions). */
+    securityDescriptor?: string;
   };
   subject: {
     /** Enrollee supplies subject (and SANs) in the request (CT_FLAG_ENROLLEE_SUPPLIES_SUBJECT). */
@@ -96,6 +117,7 @@ export interface Template {
   raIssuancePolicies: string[];
   /** Template names this one supersedes. */
   supersededTemplates: string[];
+  /** Schema 3 and later: the hash the client signs the request with (hashAlgorithmOIDReference). */
   hashAlgorithm: 'SHA256' | 'SHA384' | 'SHA512';
   permissions: TemplatePermission[];
 }

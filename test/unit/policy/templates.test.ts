@@ -125,3 +125,38 @@ describe('which template a request names', () => {
     expect(() => chooseTemplateName(none, T)).toThrow(/does not name a certificate template/);
   });
 });
+
+describe('schema-3 (CNG) templates in the model', () => {
+  const ecdsa = () => structuredClone(byName('WebServerECDSA'));
+  it('the default WebServerECDSA is schema 3, ECDSA P-256 only, signature key usage, and seeded disabled', () => {
+    const t = ecdsa();
+    expect(t).toMatchObject({ schemaVersion: 3, enabled: false, oid: `${ARC}.5` });
+    expect(t.privateKey).toMatchObject({ algorithms: ['ECDSA_P256'], keyUsageProperty: ['sign'] });
+    expect(t.extensions.keyUsage).toEqual(['digitalSignature']);
+    expect(privateKeyFlags(t) >>> 16).toBe(0x0303);
+  });
+
+  it('round-trips keyUsageProperty and securityDescriptor through YAML', () => {
+    const t = ecdsa();
+    t.privateKey.securityDescriptor = 'D:P(A;;GA;;;SY)(A;;GA;;;BA)';
+    expect(templatesFromYaml(templatesToYaml([t]))).toEqual([t]);
+  });
+
+  it('refuses a schema-3 template with more than one key algorithm, an enciphering ECDSA key, and CNG fields on schema 2', () => {
+    const two = ecdsa();
+    two.privateKey.algorithms = ['ECDSA_P256', 'ECDSA_P384'];
+    expect(() => templatesFromYaml(templatesToYaml([two]))).toThrow(/privateKey\.algorithms: a schema-3 template names exactly one key algorithm/);
+    const enc = ecdsa();
+    enc.extensions.keyUsage = ['digitalSignature', 'keyEncipherment'];
+    expect(() => templatesFromYaml(templatesToYaml([enc]))).toThrow(/extensions\.keyUsage: an ECDSA key cannot encipher/);
+    const decrypt = ecdsa();
+    decrypt.privateKey.keyUsageProperty = ['sign', 'decrypt'];
+    expect(() => templatesFromYaml(templatesToYaml([decrypt]))).toThrow(/privateKey\.keyUsageProperty: an ECDSA key can only sign/);
+    const v2 = structuredClone(byName('WebServer'));
+    v2.privateKey.keyUsageProperty = ['sign'];
+    expect(() => templatesFromYaml(templatesToYaml([v2]))).toThrow(/privateKey\.keyUsageProperty: needs schemaVersion 3/);
+    const short = structuredClone(byName('WebServer'));
+    short.privateKey.minimalKeyLength = 256;
+    expect(() => templatesFromYaml(templatesToYaml([short]))).toThrow(/minimalKeyLength: must be at least 1024 when RSA keys are allowed/);
+  });
+});
