@@ -46,12 +46,25 @@ export async function latestTemplateChange(q: Queryable): Promise<Date | null> {
   return t ? new Date(t) : null;
 }
 
+/**
+ * Defaults added to the product after deployments already existed: each is offered once to an
+ * existing deployment (only disabled ones, so nothing changes until an administrator enables it)
+ * and never over a template of the same name or OID. A new deployment gets them with the rest.
+ */
+const LATER_DEFAULTS = ['WebServerECDSA'] as const;
+const laterKey = (name: string): string => `template_seeded_${name}`;
+
 /** Inserts the default templates on a new deployment; safe when several nodes start at once. Returns true when it created any. */
 export async function seedDefaultTemplates(q: Queryable, arc: string): Promise<boolean> {
   const seeded = await q.query(`INSERT INTO settings (key, value) VALUES ('templates_seeded', 'true') ON CONFLICT (key) DO NOTHING`);
-  if (seeded.rowCount === 0) return false;
-  for (const t of defaultTemplates(arc)) {
-    await q.query('INSERT INTO templates (name, oid, enabled, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [t.name, t.oid, t.enabled, JSON.stringify(t)]);
+  const defaults = defaultTemplates(arc);
+  const insert = (t: Template) => q.query('INSERT INTO templates (name, oid, enabled, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [t.name, t.oid, t.enabled, JSON.stringify(t)]);
+  for (const name of LATER_DEFAULTS) {
+    const first = await q.query(`INSERT INTO settings (key, value) VALUES ($1, 'true') ON CONFLICT (key) DO NOTHING`, [laterKey(name)]);
+    const t = defaults.find((d) => d.name === name)!;
+    if (first.rowCount > 0 && seeded.rowCount === 0 && !t.enabled) await insert(t);
   }
+  if (seeded.rowCount === 0) return false;
+  for (const t of defaults) await insert(t);
   return true;
 }
