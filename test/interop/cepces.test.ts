@@ -92,6 +92,21 @@ describe('cepces (openSUSE, certmonger helper) against opences', () => {
     }
   });
 
+  it('reads a policy with a schema-3 (CNG) template, lists it, and enrolls a P-256 key for it', async () => {
+    await runOperation(s.core, 'template.enable', { name: 'WebServerECDSA' }, 'test');
+    try {
+      const list = await runCepces({ ...base(), operation: 'GET-SUPPORTED-TEMPLATES' });
+      expect(list.exitCode, list.stderr).toBe(CERTMONGER.ISSUED);
+      expect(list.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort()).toEqual(['Machine', 'User', 'WebServer', 'WebServerApproval', 'WebServerECDSA']);
+      const csr = makeCsr({ key: 'ec:P-256', subject: 'CN=cng.example.test', sans: ['DNS:cng.example.test'], templateName: 'WebServerECDSA' });
+      const r = await runCepces({ ...base(), operation: 'SUBMIT', csrPem: csr.csrPem });
+      expect(r.exitCode, r.stdout + r.stderr).toBe(CERTMONGER.ISSUED);
+      expect(opensslStatus(['verify', '-CAfile', join(s.dataDir, 'certs/root_ca.crt'), '-untrusted', join(s.dataDir, 'certs/issuing_ca.crt'), writeTmp(tmp(), 'leaf.pem', r.stdout)]).code).toBe(0);
+    } finally {
+      await runOperation(s.core, 'template.disable', { name: 'WebServerECDSA' }, 'test');
+    }
+  });
+
   it('is rejected with a wrong password', async () => {
     const r = await runCepces({ ...base(), password: 'wrong', operation: 'GET-SUPPORTED-TEMPLATES' });
     expect(r.exitCode).not.toBe(CERTMONGER.ISSUED);
