@@ -56,6 +56,11 @@ export const configSchema = z
         name: z.string().default('opences Issuing CA'),
         rootName: z.string().default('opences Root CA'),
         keyType: z.enum(['RSA-2048', 'RSA-3072', 'RSA-4096', 'P-256', 'P-384']).default('RSA-2048'),
+        /**
+         * RSA public exponents accepted in requests, by the RA and re-checked by the CA (Boulder's
+         * goodkey and ADCS accept 65537 only). Others (odd, 3 … 2^32 − 1) only for clients that need them.
+         */
+        rsaExponents: z.array(z.number().int().min(3).max(0xffffffff).refine((e) => e % 2 === 1, 'an RSA exponent is odd')).min(1).default([65537]),
         crlPeriodHours: z.coerce.number().positive().default(24),
         crlValidityHours: z.coerce.number().positive().default(7 * 24),
         /** Delta CRLs every N hours (0: none). Served at /pki/<ca>-delta.crl, named in full CRLs' Freshest CRL. */

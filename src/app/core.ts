@@ -88,6 +88,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       crlValidityHours: config.ca.crlValidityHours,
       ...(config.ca.deltaCrlPeriodHours > 0 ? { deltaCrl: { validityHours: config.ca.deltaCrlValidityHours ?? Math.min(config.ca.crlValidityHours, 2 * config.ca.deltaCrlPeriodHours) } } : {}),
       templateGate: async (name) => name === INTERNAL_TLS_PROFILE || name === CA_CLIENT_PROFILE || name === AUDIT_SIGNING_PROFILE || (await templates.get(name))?.enabled === true,
+      keyPolicy: { rsaExponents: config.ca.rsaExponents },
+      allowsSha1Signatures: async (name) => (await templates.get(name))?.requests?.allowSha1Signatures === true,
     });
     // The root signs only its own (empty) CRL here; an offline root is a deployment choice (docs/deployment.md).
     const rootCrl = keyStore && (await keyStore.exists(h.root.keyRef))
@@ -105,7 +107,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
 
     const partners = new PartnerRegistry(db, { clock, audit });
     const kerberos = config.auth.kerberos ? await KerberosAuthenticator.create(config.auth.kerberos, config.hostname, { audit, clock }) : undefined;
-    const ra = new RegistrationAuthority({ db, ca, templates, audit, clock, partnerScope: (name) => partners.scope(name) });
+    const ra = new RegistrationAuthority({ db, ca, templates, audit, clock, partnerScope: (name) => partners.scope(name), keyPolicy: { rsaExponents: config.ca.rsaExponents } });
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap });
     const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, partners });
 

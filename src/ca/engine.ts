@@ -24,6 +24,7 @@ import {
 } from './extensions.js';
 import { checkKeyPolicy, type KeyPolicyOptions } from './keypolicy.js';
 import { lintCertificate } from './lint.js';
+import { checkSignatureHash, signatureHash } from './signature-policy.js';
 import { encodeName } from './name.js';
 import { newSerial, pooledRandom } from './serial.js';
 import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, type CrlPublisher, type IssuanceOrder, type IssueOptions, type IssuedCertificate, type RevocationReason } from './types.js';
@@ -42,8 +43,10 @@ export interface LocalCaOptions {
   templateGate: (name: string) => Promise<boolean>;
   random?: (n: number) => Uint8Array;
   crlValidityHours?: number;
-  /** CA-wide key floor (RSA minimum, P-521, Ed25519); the template's own rules are the RA's. */
+  /** CA-wide key floor (RSA minimum and exponents, P-521, Ed25519); the template's own rules are the RA's. */
   keyPolicy?: KeyPolicyOptions;
+  /** Whether a template accepts SHA-1-signed requests (requests.allowSha1Signatures); asked only for such requests. */
+  allowsSha1Signatures?: (template: string) => Promise<boolean>;
   /** The root's signer and row id, when this node holds the root key: lets it publish the root's (empty) CRL. */
   root?: { signer: CaSigner; caId: number };
   /** Publish delta CRLs (at `deltaCrlPath`), announced by a Freshest CRL extension in every full CRL. */
@@ -156,6 +159,10 @@ export class LocalCa implements CaBackend, CrlPublisher {
     // names), so it walks the DER instead of building a full parse tree.
     const parts = splitCsr(order.csrDer);
     const csr = { spki: parts.spki };
+    // The RA's signature-hash rule, re-checked (src/ca/signature-policy.ts).
+    const hash = signatureHash(parts.signatureAlgorithm, parts.signatureParams);
+    const allowSha1 = hash === 'sha1' && (await this.o.allowsSha1Signatures?.(order.template)) === true;
+    checkSignatureHash(hash, "the order's request signature", { allowSha1 }, parts.signatureAlgorithm);
     if (verifiedBefore(order.csrDer)) {
       // This process verified these exact bytes moments ago (the RA): the key policy needs only the
       // key's description, not an imported key.

@@ -16,7 +16,14 @@ export interface KeyPolicyOptions {
   allowP521?: boolean;
   /** Accept Ed25519 (default false: Windows clients neither make nor accept it). */
   allowEd25519?: boolean;
+  /**
+   * RSA public exponents accepted (default [65537], what every client uses, as Boulder's goodkey
+   * and ADCS do). A CA that must serve clients with other exponents lists them (odd, ≥ 3, < 2^32).
+   */
+  rsaExponents?: readonly number[];
 }
+
+export const DEFAULT_RSA_EXPONENTS: readonly number[] = [65537];
 
 /** A template's own requirements (MS-XCEP privateKeyAttributes). */
 export interface KeyRequirements {
@@ -75,10 +82,14 @@ export function checkKeyPolicy(k: CsrPublicKey, req: KeyRequirements = {}, polic
     case 'RSA': {
       if (k.bits < minRsa) refuse(`RSA-${k.bits} keys are too short: at least ${minRsa} bits are required`, HRESULT.NTE_BAD_KEY_LENGTH);
       if (k.bits > maxRsa) refuse(`RSA-${k.bits} keys are longer than the supported ${maxRsa} bits`, HRESULT.NTE_BAD_KEY_LENGTH);
-      // 65537 is what every client uses; other small odd exponents ≥ 3 are sound. Huge ones are
-      // a sign of a crafted key (and Number() would have lost their parity anyway).
+      // 65537 unless the CA lists others; even then never even, below 3 or huge (a sign of a crafted
+      // key, and Number() would have lost their parity anyway).
+      const exponents = policy.rsaExponents ?? DEFAULT_RSA_EXPONENTS;
       if (k.exponent === undefined || k.exponent < 3 || k.exponent % 2 === 0 || k.exponent > 0xffffffff) {
         refuse(`RSA public exponent ${k.exponent ?? 'missing'} is not acceptable (use 65537)`, HRESULT.NTE_BAD_KEY);
+      }
+      if (!exponents.includes(k.exponent)) {
+        refuse(`RSA public exponent ${k.exponent} is not accepted by this CA (${exponents.join(', ')} ${exponents.length === 1 ? 'is' : 'are'}; ca.rsaExponents)`, HRESULT.NTE_BAD_KEY);
       }
       if (k.modulus !== undefined) {
         if (k.modulus % 2n === 0n) refuse('the RSA modulus is even', HRESULT.NTE_BAD_KEY);

@@ -1,4 +1,5 @@
-import { OpencesError } from '../errors.js';
+import { HRESULT, OpencesError } from '../errors.js';
+import { nameBoundsProblem } from '../policy/name-bounds.js';
 import { child, readTlv } from './der.js';
 import type { NameAttribute, SanEntry } from './types.js';
 
@@ -19,10 +20,18 @@ export interface LintInput {
 }
 
 export function lintCertificate(c: LintInput): void {
+  // A fault of ours (serial, validity, extensions we built): internal, and a retry may succeed.
   const fail = (why: string): never => {
     throw new OpencesError('internal', `pre-issuance lint failed: ${why}`);
   };
-  if (c.subject.length === 0 && c.sans.length === 0) fail('neither a subject nor a subject alternative name');
+  // A fault of the names the order asks for: no retry changes them, so the RA denies the request.
+  const refuse = (why: string): never => {
+    throw new OpencesError('policyDenied', `pre-issuance lint failed: ${why}`, { hresult: HRESULT.CERTSRV_E_BAD_REQUESTSUBJECT });
+  };
+  if (c.subject.length === 0 && c.sans.length === 0) refuse('neither a subject nor a subject alternative name');
+  // The same bounds the RA applies before accepting a request (src/policy/name-bounds.ts).
+  const bounds = nameBoundsProblem(c.subject, c.sans);
+  if (bounds) refuse(bounds);
   if (c.notAfter.getTime() <= c.notBefore.getTime()) fail('notAfter is not after notBefore');
   if (c.notAfter.getTime() > c.caNotAfter.getTime()) fail('validity extends beyond the issuing CA');
   if (c.caNotBefore && c.notBefore.getTime() < c.caNotBefore.getTime()) fail('validity starts before the issuing CA');
@@ -41,6 +50,6 @@ export function lintCertificate(c: LintInput): void {
     if (readTlv(ext, 0).tag !== 0x30) fail('malformed extension');
   }
   for (const s of c.sans) {
-    if (s.type === 'dns' && !/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(s.value)) fail(`bad DNS name ${s.value}`);
+    if (s.type === 'dns' && !/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(s.value)) refuse(`bad DNS name ${s.value}`);
   }
 }

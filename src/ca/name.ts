@@ -2,6 +2,7 @@ import type { NameAttribute, SanEntry } from './types.js';
 import { OpencesError } from '../errors.js';
 import { ia5, implicitCons, implicitPrim, explicit, oid, printable, seq, set, utf8 } from './der.js';
 import { isIP } from 'node:net';
+import { DEFAULT_ATTRIBUTE_BOUND, SUBJECT_UPPER_BOUNDS } from '../policy/name-bounds.js';
 
 const TYPE_OIDS: Record<string, string> = {
   CN: '2.5.4.3',
@@ -18,9 +19,6 @@ const TYPE_OIDS: Record<string, string> = {
   UID: '0.9.2342.19200300.100.1.1',
 };
 
-/** Upper bounds from RFC 5280 Appendix A (ub-common-name 64, …). */
-const MAX_LEN: Record<string, number> = { CN: 64, O: 64, OU: 64, L: 128, ST: 128, C: 2, SERIALNUMBER: 64, E: 255 };
-
 /** Encodes a Name: one RDN per attribute, in the given order. */
 export function encodeName(attrs: NameAttribute[]): Buffer {
   return seq(
@@ -28,8 +26,9 @@ export function encodeName(attrs: NameAttribute[]): Buffer {
       const type = a.type.toUpperCase();
       const o = TYPE_OIDS[type] ?? (/^\d+(\.\d+)+$/.test(a.type) ? a.type : null);
       if (!o) throw new OpencesError('badCsr', `unsupported subject attribute ${a.type}`);
-      const max = MAX_LEN[type];
-      if (max && a.value.length > max) throw new OpencesError('badCsr', `subject ${type} is longer than ${max} characters`);
+      // The RFC 5280 bounds the RA checks before accepting a request (src/policy/name-bounds.ts).
+      const max = SUBJECT_UPPER_BOUNDS[type] ?? DEFAULT_ATTRIBUTE_BOUND;
+      if ([...a.value].length > max) throw new OpencesError('badCsr', `subject ${type} is longer than ${max} characters`);
       // C, E and DC have fixed string types (PrintableString / IA5String); the rest UTF8String.
       const value = type === 'C' || type === 'SERIALNUMBER' ? printable(a.value) : type === 'E' || type === 'DC' ? ia5(a.value) : utf8(a.value);
       return set(seq(oid(o), value));

@@ -15,7 +15,7 @@ export interface DecodedRequest {
   attributes: Record<string, string>;
   cmcNameValuePairs: Record<string, string>;
   /** The PKCS#7/CMS signer when the request came wrapped in SignedData (renewals). */
-  signer?: { certificateDer?: Uint8Array; signatureValid: boolean };
+  signer?: { certificateDer?: Uint8Array; signatureValid: boolean; digestAlgorithm?: string; signatureHash?: string; signingAlgorithm?: string };
   templateHints(additionalContext: { name: string; value: string }[]): TemplateHints;
 }
 
@@ -40,7 +40,7 @@ export async function decodeRequest(format: RequestFormat, raw: Uint8Array): Pro
   } else {
     const sd = parseSignedData(raw);
     const s = sd.signers[0];
-    signer = { certificateDer: s?.certificateDer, signatureValid: s?.signatureValid ?? false };
+    signer = { certificateDer: s?.certificateDer, signatureValid: s?.signatureValid ?? false, digestAlgorithm: s?.digestAlgorithm, signatureHash: s?.signatureHash, signingAlgorithm: s?.signingAlgorithm };
     if (sd.contentType === ID_CCT_PKIDATA || looksLikePkiData(sd.content)) {
       const pki = parsePkiData(sd.content);
       const req = pki.requests[0];

@@ -11,7 +11,8 @@ import { rightsFor } from '../policy/permissions.js';
 import { decideSubject } from '../policy/subject.js';
 import { decideValidity, inRenewalWindow } from '../policy/validity.js';
 import { chooseTemplateName } from '../policy/template-choice.js';
-import { checkKeyPolicy } from '../ca/keypolicy.js';
+import { checkKeyPolicy, type KeyPolicyOptions } from '../ca/keypolicy.js';
+import { checkCertificateNames, checkRequestLimits, checkRequestSignatures } from '../policy/request-limits.js';
 import { verifyCsrSignature } from '../protocol/pkcs10/index.js';
 import { findBySerial, type CertificateRecord } from '../store/certificate-repo.js';
 import {
@@ -45,6 +46,8 @@ export interface RaOptions {
   idempotencyWindowMs?: number;
   /** Partner principals may only use these templates (principal.partner → names). */
   partnerScope?: (partner: string) => string[] | undefined;
+  /** The CA-wide key policy (the CA re-checks every order with the same options). */
+  keyPolicy?: KeyPolicyOptions;
 }
 
 const MSG = {
@@ -195,6 +198,7 @@ export class RegistrationAuthority {
     if (!isStoredOrder(row.issuanceOrder) || !row.csrDer) throw new OpencesError('internal', `request ${requestId} has no issuance order`);
     await this.o.audit.record({ type: 'request.approve', outcome: 'success', actor: officer, principal: row.requester, requestId, template: row.template ?? undefined });
     const out = await this.issue(requestId, loadOrder(requestId, row.issuanceOrder, row.csrDer), { name: row.requester, groups: [], method: 'local' }, officer);
+    if (out.status !== 'issued') throw new OpencesError('policyDenied', `${out.message}; request ${requestId} is now denied`, { hresult: out.hresult, requestId });
     return out;
   }
 
@@ -210,7 +214,7 @@ export class RegistrationAuthority {
     });
   }
 
-  private async issue(requestId: string, order: IssuanceOrder, principal: Principal, officer?: string): Promise<IssuedOutcome> {
+  private async issue(requestId: string, order: IssuanceOrder, principal: Principal, officer?: string): Promise<IssuedOutcome | DeniedOutcome> {
     try {
       const event: AuditEvent = { type: 'certificate.issue', outcome: 'success', actor: officer, principal: order.requester, method: principal.method, template: order.template, requestId };
       // Parked in the audit queue before the answer leaves (durable, chained moments later): by the
@@ -220,10 +224,32 @@ export class RegistrationAuthority {
       else if (!cert.replayed) await this.o.audit.enqueue({ ...event, serial: cert.serial });
       return { status: 'issued', requestId, disposition: 3, message: MSG.issued, certificate: cert.der, chain: cert.chain, serial: cert.serial };
     } catch (e) {
+      // The CA refused the order itself (its key policy or pre-issuance lint): asking again cannot
+      // change that, so the request ends as denied instead of staying pending for every poll.
+      if (isOpencesError(e) && CA_REFUSALS.has(e.kind)) return this.denyRefused(requestId, order, e, officer);
       // The request stays pending (not pend-for-approval): a retry of the same request issues it.
       await this.o.audit.record({ type: 'certificate.issue', outcome: 'failure', principal: order.requester, template: order.template, requestId, reason: e instanceof Error ? e.message : 'CA failure' });
       throw e;
     }
+  }
+
+  private async denyRefused(requestId: string, order: IssuanceOrder, e: OpencesError, officer?: string): Promise<DeniedOutcome> {
+    const hresult = typeof e.details.hresult === 'number' ? e.details.hresult : HRESULT.CERTSRV_E_TEMPLATE_DENIED;
+    const message = `the CA refused to sign: ${e.message}`;
+    const denied = await this.o.db.transaction(async (tx) => {
+      const row = await getRequest(tx, requestId, { forUpdate: true });
+      if (row?.status !== 'pending') return false;
+      await resolveRequest(tx, requestId, { status: 'denied', disposition: DISPOSITION.denied, message, errorCode: hresult, at: this.o.clock.now() });
+      await this.o.audit.record({ type: 'certificate.issue', outcome: 'denied', actor: officer, principal: order.requester, template: order.template, requestId, reason: message, details: { hresult, kind: e.kind } }, tx);
+      return true;
+    });
+    if (!denied) {
+      // Resolved meanwhile (a concurrent retry issued it, or a manager denied it): that answer stands.
+      const row = await getRequest(this.o.db, requestId);
+      if (row?.status === 'issued') throw new OpencesError('conflict', `request ${requestId} was issued meanwhile; query its status`);
+      return { status: 'denied', requestId, disposition: 2, message: row?.dispositionMessage ?? message, hresult: row?.errorCode ?? hresult, invalidRequest: false };
+    }
+    return { status: 'denied', requestId, disposition: 2, message, hresult, invalidRequest: false };
   }
 
   /** A retry of a request already recorded (pending or issued): the first request's answer. */
@@ -329,13 +355,16 @@ export class RegistrationAuthority {
       throw new Denial(`the certificate ${renewalOf.serial} is not yet in the renewal period of the template ${template.name}`, HRESULT.CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE);
     }
 
-    // Is the key acceptable at all (cheap, and the clearest answer), then proof of possession.
+    // Sizes, counts and name lengths; is the key acceptable at all (cheap, and the clearest
+    // answer); signature hashes; then proof of possession.
+    checkRequestLimits(decoded.csr, template);
     try {
-      checkKeyPolicy(decoded.csr.publicKey, { allowed: template.privateKey.algorithms, minimalKeyLength: template.privateKey.minimalKeyLength });
+      checkKeyPolicy(decoded.csr.publicKey, { allowed: template.privateKey.algorithms, minimalKeyLength: template.privateKey.minimalKeyLength }, this.o.keyPolicy);
     } catch (e) {
       if (isOpencesError(e)) throw new Denial(e.message, typeof e.details.hresult === 'number' ? e.details.hresult : HRESULT.NTE_BAD_KEY_LENGTH);
       throw e;
     }
+    checkRequestSignatures(decoded.csr, template, decoded.signer);
     if (!(await verifyCsrSignature(decoded.csrDer))) {
       throw new Denial('the request signature does not verify (proof of possession failed)', HRESULT.NTE_BAD_SIGNATURE, true);
     }
@@ -357,6 +386,7 @@ export class RegistrationAuthority {
       sans = d.sans;
       dropped = d.dropped;
     }
+    checkCertificateNames(subject, sans, template);
     const validity = decideValidity(template, now);
     return {
       stored: {
@@ -377,6 +407,9 @@ export class RegistrationAuthority {
     };
   }
 }
+
+/** What the CA answers when the order itself is unacceptable (not when the CA is unreachable or broken). */
+const CA_REFUSALS = new Set<string>(['badCsr', 'badPublicKey', 'badSignature', 'policyDenied']);
 
 function toDenial(e: unknown): Denial | null {
   if (e instanceof Denial) return e;

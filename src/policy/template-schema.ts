@@ -59,6 +59,7 @@ export const templateSchema = z
     supersededTemplates: z.array(z.string()),
     hashAlgorithm: z.enum(['SHA256', 'SHA384', 'SHA512']),
     permissions: z.array(z.strictObject({ principal, read: z.boolean(), enroll: z.boolean(), autoenroll: z.boolean() })),
+    requests: z.strictObject({ maxSans: z.number().int().min(1).max(256).optional(), allowSha1Signatures: z.boolean().optional() }).optional(),
   })
   .superRefine((t, ctx) => {
     if (t.renewalPeriodSeconds >= t.validityPeriodSeconds) {

@@ -120,4 +120,11 @@ export interface Template {
   /** Schema 3 and later: the hash the client signs the request with (hashAlgorithmOIDReference). */
   hashAlgorithm: 'SHA256' | 'SHA384' | 'SHA512';
   permissions: TemplatePermission[];
+  /** What a request may ask for (src/policy/request-limits.ts); absent fields take the defaults there. */
+  requests?: {
+    /** Subject alternative names one request may ask for (default 100, at most 256). */
+    maxSans?: number;
+    /** Accept requests signed with SHA-1 (legacy clients; default false). MD5 is never accepted. */
+    allowSha1Signatures?: boolean;
+  };
 }

@@ -117,7 +117,8 @@ async function verifyUncached(der: Uint8Array, known?: { parts: CsrParts; key: K
   }
   let params: asn1js.AsnType | undefined;
   if (parts.signatureParams && parts.signatureAlgorithm === RSASSA_PSS) {
-    const r = asn1js.fromBER(parts.signatureParams);
+    // RSASSA-PSS-params are four fields two levels deep: bound the decoder well below its defaults.
+    const r = asn1js.fromBER(parts.signatureParams, { maxDepth: 8, maxNodes: 64, maxContentLength: 4096 });
     if (r.offset === -1 || r.result.error) return false;
     params = r.result;
   }

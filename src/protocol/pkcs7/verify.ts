@@ -52,6 +52,8 @@ export interface SignerResult {
   /** node:crypto name (sha256…) or the OID when unknown. */
   digestAlgorithm: string;
   signingAlgorithm: string;
+  /** The hash the signature itself is made with (node:crypto name), when known: key and signature policy judge it. */
+  signatureHash?: string;
   signedAttributes: CmsAttribute[];
   unsignedAttributes: CmsAttribute[];
 }
@@ -88,6 +90,19 @@ function pssParams(p: asn1js.AsnType | undefined): { hash: string; saltLength: n
   }
   if (hash === 'unknown' || mgfHash !== hash) return 'RSASSA-PSS hash or MGF1 hash is unsupported or inconsistent';
   return { hash, saltLength };
+}
+
+function signatureHashOf(s: SignerInfoFields): string | undefined {
+  try {
+    if (s.signatureAlgorithm === KEY_ALG.rsassaPss) {
+      const p = pssParams(s.signatureParams);
+      return typeof p === 'string' ? undefined : p.hash;
+    }
+    const alg = SIGNATURE_ALGS[s.signatureAlgorithm];
+    return alg ? (alg.hash ?? DIGEST_OIDS[s.digestAlgorithm]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function checkSignature(s: SignerInfoFields, signedBytes: Uint8Array, key: KeyObject): string | undefined {
@@ -135,6 +150,7 @@ export function verifySigner(s: SignerInfoFields, content: Uint8Array | undefine
     sid: s.sid,
     digestAlgorithm: DIGEST_OIDS[s.digestAlgorithm] ?? s.digestAlgorithm,
     signingAlgorithm: s.signatureAlgorithm,
+    signatureHash: signatureHashOf(s),
     signedAttributes: s.signedAttributes,
     unsignedAttributes: s.unsignedAttributes,
   };

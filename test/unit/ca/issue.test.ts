@@ -94,11 +94,14 @@ describe('issuance rules (P-384 CA, pinned clock)', () => {
     expect((await f.db.query('SELECT 1 FROM certificates WHERE request_id = $1', [id])).rowCount).toBe(0);
   });
 
-  it('lints before signing: no subject and no SAN, or a bad DNS name, is an internal error and nothing is recorded', async () => {
+  it('lints before signing: no subject and no SAN, a bad DNS name, more than 256 SANs or an over-long SAN is a policy refusal (the RA denies the request), a validity of our own making is internal; nothing is recorded', async () => {
     const csr = makeCsr();
     const id = await newRequestId(f.db, csr.csrDer);
-    await expect(f.ca.issue(order(id, csr.csrDer, { subject: [], sans: [] }, T0.getTime()))).rejects.toMatchObject({ kind: 'internal', message: expect.stringMatching(/lint failed: neither a subject nor a subject alternative name/) });
-    await expect(f.ca.issue(order(id, csr.csrDer, { sans: [{ type: 'dns', value: 'bad_name..example' }] }, T0.getTime()))).rejects.toMatchObject({ kind: 'internal', message: expect.stringMatching(/bad DNS name/) });
+    await expect(f.ca.issue(order(id, csr.csrDer, { subject: [], sans: [] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/lint failed: neither a subject nor a subject alternative name/) });
+    await expect(f.ca.issue(order(id, csr.csrDer, { sans: [{ type: 'dns', value: 'bad_name..example' }] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/bad DNS name/) });
+    const many = Array.from({ length: 257 }, (_, i) => ({ type: 'dns' as const, value: `h${i}.example.test` }));
+    await expect(f.ca.issue(order(id, csr.csrDer, { sans: many }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/lint failed: the request asks for 257 subject alternative names; at most 256/) });
+    await expect(f.ca.issue(order(id, csr.csrDer, { sans: [{ type: 'uri', value: `https://x.example.test/${'a'.repeat(2000)}` }] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/uri subject alternative name .* has 2023 characters; at most 1024/) });
     await expect(f.ca.issue(order(id, csr.csrDer, { notAfter: new Date(T0.getTime() - 3600_000) }, T0.getTime()))).rejects.toMatchObject({ kind: 'internal', message: expect.stringMatching(/notAfter is not after notBefore/) });
     expect((await f.db.query('SELECT 1 FROM certificates WHERE request_id = $1', [id])).rowCount).toBe(0);
     expect((await f.db.query<{ status: string }>('SELECT status FROM requests WHERE id = $1', [id])).rows[0]!.status).toBe('pending');

@@ -20,8 +20,17 @@ function refusal(f: () => void): { kind: string; message: string; hresult?: numb
 }
 
 describe('key policy (goodkey)', () => {
-  it('accepts RSA 2048–8192 with 65537 or a small odd exponent, P-256 and P-384', () => {
-    for (const k of [rsa(2048), rsa(3072, 3), rsa(4096), rsa(8192), ec('P-256'), ec('P-384')]) expect(refusal(() => checkKeyPolicy(k))).toBeNull();
+  it('accepts RSA 2048–8192 with exponent 65537, P-256 and P-384', () => {
+    for (const k of [rsa(2048), rsa(4096), rsa(8192), ec('P-256'), ec('P-384')]) expect(refusal(() => checkKeyPolicy(k))).toBeNull();
+  });
+
+  it('refuses RSA exponent 3 by default, saying why, and accepts it when the CA lists it (ca.rsaExponents)', () => {
+    const r = refusal(() => checkKeyPolicy(rsa(3072, 3)));
+    expect(r).toMatchObject({ kind: 'badPublicKey', hresult: HRESULT.NTE_BAD_KEY });
+    expect(r!.message).toBe('RSA public exponent 3 is not accepted by this CA (65537 is; ca.rsaExponents)');
+    expect(refusal(() => checkKeyPolicy(rsa(3072, 3), {}, { rsaExponents: [3, 65537] }))).toBeNull();
+    // Listing an even or tiny exponent does not make it sound.
+    expect(refusal(() => checkKeyPolicy(rsa(2048, 1), {}, { rsaExponents: [1] }))?.message).toMatch(/exponent 1 is not acceptable/);
   });
 
   const table: [string, CsrPublicKey, RegExp, number, object?][] = [

@@ -16,6 +16,8 @@ const EC_ALG: Record<string, string> = { sha1: '1.2.840.10045.4.1', sha256: '1.2
 export interface TestCsrOptions {
   key: KeyObject; // private
   subject?: NameAttribute[];
+  /** A Name as DER, for subjects encodeName rightly refuses to build (a 5,000-character CN). */
+  subjectDer?: Uint8Array;
   /** Complete Extension TLVs for the extensionRequest attribute. */
   extensions?: Uint8Array[];
   /** Complete Attribute TLVs besides extensionRequest. */
@@ -33,7 +35,7 @@ export function buildTestCsr(o: TestCsrOptions): Buffer {
   const spki = createPublicKey(o.key).export({ type: 'spki', format: 'der' });
   const attrs: Uint8Array[] = [...(o.attributes ?? [])];
   if (o.extensions?.length) attrs.unshift(attribute('1.2.840.113549.1.9.14', seq(...o.extensions)));
-  const info = seq(integer(0), encodeName(o.subject ?? [{ type: 'CN', value: 'test.example.test' }]), spki, implicitCons(0, attrs));
+  const info = seq(integer(0), (o.subjectDer ?? encodeName(o.subject ?? [{ type: 'CN', value: 'test.example.test' }])), spki, implicitCons(0, attrs));
   const s = o.signature ?? 'sha256';
   const isEc = o.key.asymmetricKeyType === 'ec';
   let alg: Buffer;

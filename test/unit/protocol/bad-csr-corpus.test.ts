@@ -3,15 +3,21 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeBase64Token, parseCsr, verifyCsrSignature } from '../../../src/protocol/pkcs10/index.js';
 import { checkKeyPolicy } from '../../../src/ca/keypolicy.js';
+import { checkRequestLimits, checkRequestSignatures } from '../../../src/policy/request-limits.js';
+import { defaultTemplates } from '../../../src/policy/defaults.js';
 import { OpencesError } from '../../../src/errors.js';
 
 const DIR = join(__dirname, '../../fixtures/bad/csr');
 const load = (f: string) => new Uint8Array(readFileSync(join(DIR, f)));
 
-/** What the CA pipeline does with a CSR before anything is recorded as issued. */
+const webServer = defaultTemplates('1.3.6.1.4.1.311.21.8.1').find((t) => t.name === 'WebServer')!;
+
+/** What the RA does with a CSR (for the default WebServer template) before the request is recorded as accepted. */
 async function admit(der: Uint8Array): Promise<void> {
   const csr = parseCsr(der);
+  checkRequestLimits(csr, webServer);
   checkKeyPolicy(csr.publicKey);
+  checkRequestSignatures(csr, webServer);
   if (!(await verifyCsrSignature(der))) throw new OpencesError('badSignature', 'the request signature does not verify (proof of possession failed)');
 }
 
@@ -23,6 +29,10 @@ const CORPUS: Record<string, { kind: string; message: RegExp }> = {
   'truncated.der.csr': { kind: 'badCsr', message: /not valid DER|truncated/ },
   'garbage.der.csr': { kind: 'badCsr', message: /not valid DER|not a PKCS#10|trailing bytes/ },
   'unsupported_curve_secp256k1.der.csr': { kind: 'badPublicKey', message: /curve secp256k1 is not supported/ },
+  'too_many_sans_101.der.csr': { kind: 'policyDenied', message: /asks for 101 subject alternative names; the template WebServer allows at most 100/ },
+  'long_cn_5000.der.csr': { kind: 'policyDenied', message: /the subject CN has 5000 characters; RFC 5280 allows at most 64/ },
+  'rsa_exponent_3.der.csr': { kind: 'badPublicKey', message: /RSA public exponent 3 is not accepted by this CA/ },
+  'sha1_signature.der.csr': { kind: 'badSignature', message: /request signature uses SHA-1, which this template does not accept/ },
 };
 
 describe('bad CSR corpus (test/fixtures/bad/csr)', () => {
