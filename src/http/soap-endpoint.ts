@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import { OpencesError } from '../errors.js';
@@ -61,7 +62,7 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
         principal = await o.authenticator.message(env, req, res);
       }
       const out = await o.operation.handle(env, principal, req);
-      const head = { action: out.action, relatesTo };
+      const head = { action: out.action, relatesTo, activityId: randomUUID() };
       sendSoap(res, out.status ?? 200, typeof out.body === 'string' ? buildResponseEnvelope({ ...head, bodyXml: out.body }) : buildResponseEnvelopeBytes({ ...head, body: out.body }));
       o.metrics.requests.inc({ endpoint, outcome: 'ok' });
     } catch (e) {

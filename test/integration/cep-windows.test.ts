@@ -16,6 +16,7 @@ import { cepPath, cesPath } from '../../src/http/endpoints.js';
 import { buildGetPoliciesRequest, parseGetPoliciesResponse, OID_GROUP } from '../../src/protocol/xcep/index.js';
 import { buildRstRequest, parseFault, parseRstrResponse } from '../../src/protocol/wstep/index.js';
 import { NS } from '../../src/protocol/soap/namespaces.js';
+import { WCF_DIAGNOSTICS_NS } from '../../src/protocol/soap/build.js';
 import { esc } from '../../src/protocol/soap/xml.js';
 import { templateInformation } from '../../src/ca/extensions.js';
 import { listTemplates } from '../../src/store/template-repo.js';
@@ -93,6 +94,11 @@ describe('MS-XCEP as a Windows client sees it', () => {
       const action = (d: XElement) => find(d, NS.wsa, 'Action')!;
       expect(textOf(action(ours))).toBe(textOf(action(example)));
       expect(action(ours).getAttributeNS(NS.soap12, 'mustUnderstand')).toBe('1');
+      // As WCF: Action, then the diagnostics ActivityId, then RelatesTo (the request's MessageID).
+      const header = kids(find(ours, NS.soap12, 'Header')!);
+      expect(header.map((h) => h.localName)).toEqual(['Action', 'ActivityId', 'RelatesTo']);
+      expect(header[1]!.namespaceURI).toBe(WCF_DIAGNOSTICS_NS);
+      expect(textOf(header[1]!)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       const exBody = find(example, NS.xcep, 'GetPoliciesResponse')!;
       const ourBody = find(ours, NS.xcep, 'GetPoliciesResponse')!;
       // OID references resolve inside each message; pair repeated items by what they mean.

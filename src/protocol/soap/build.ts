@@ -14,12 +14,22 @@ export interface ResponseEnvelopeOptions {
   /** Pre-serialised body content (may declare its own namespaces; `xsi` is declared on the Envelope). */
   bodyXml: string;
   messageId?: string;
+  /**
+   * A WCF diagnostics ActivityId header (a GUID, without braces), as ADCS's services send after
+   * the Action; clients ignore it, log correlators use it.
+   */
+  activityId?: string;
 }
+
+/** The namespace of WCF's ActivityId header (System.ServiceModel diagnostics). */
+export const WCF_DIAGNOSTICS_NS = 'http://schemas.microsoft.com/2004/09/ServiceModel/Diagnostics';
+const activityHeader = (id: string | undefined): string => (id ? `<ActivityId CorrelationId="${esc(id)}" xmlns="${WCF_DIAGNOSTICS_NS}">${esc(id)}</ActivityId>` : '');
 
 function responseHead(o: Omit<ResponseEnvelopeOptions, 'bodyXml'>): string {
   return (
     ENV_OPEN +
     `<a:Action s:mustUnderstand="1">${esc(o.action)}</a:Action>` +
+    activityHeader(o.activityId) +
     (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') +
     (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') +
     `</s:Header><s:Body>`
@@ -52,6 +62,7 @@ function actionHead(action: string): Buffer {
 export function buildResponseEnvelopeBytes(o: Omit<ResponseEnvelopeOptions, 'bodyXml'> & { body: Uint8Array }): Buffer {
   const start = actionHead(o.action);
   const middle =
+    activityHeader(o.activityId) +
     (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') + (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') + '</s:Header><s:Body>';
   const middleLength = Buffer.byteLength(middle, 'utf8');
   const out = Buffer.allocUnsafe(start.length + middleLength + o.body.length + RESPONSE_TAIL_BYTES.length);
