@@ -124,6 +124,27 @@ export function buildPolicyResponse(o: {
   };
 }
 
+/**
+ * MS-XCEP 3.1.4.1.3.22 requestFilter: only the listed template OIDs, and only templates whose
+ * minimum client and CA versions (privateKeyFlags bits 24–27 and 16–19) the client names. A nil
+ * or empty filter filters nothing; so does a version of 0, which cepces sends for "unspecified"
+ * (taken literally it would hide every schema-3 template from it). Returns a cache-key suffix too.
+ */
+export function applyRequestFilter<T extends { template: Template }>(visible: T[], f: { policyOids?: string[]; clientVersion?: number; serverVersion?: number }): { visible: T[]; key: string } {
+  const oids = f.policyOids?.length ? new Set(f.policyOids) : undefined;
+  const cv = f.clientVersion && f.clientVersion > 0 ? f.clientVersion : undefined;
+  const sv = f.serverVersion && f.serverVersion > 0 ? f.serverVersion : undefined;
+  if (!oids && cv === undefined && sv === undefined) return { visible, key: '' };
+  const out = visible.filter(({ template: t }) => {
+    if (oids && !oids.has(t.oid)) return false;
+    const flags = privateKeyFlags(t);
+    if (cv !== undefined && ((flags >>> 24) & 0xf) > cv) return false;
+    if (sv !== undefined && ((flags >>> 16) & 0xf) > sv) return false;
+    return true;
+  });
+  return { visible: out, key: `|${out.map((v) => v.template.name).join(',')}` };
+}
+
 /** GetPolicies: the templates this caller may enroll for, with the CES URLs to use. */
 export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperation {
   // The encoded answer per permission set (and changed / not changed): copied, never rebuilt.
@@ -154,8 +175,9 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperatio
         cache.clear();
         cacheVersion = core.templates.version;
       }
-      const { visible, rightsKey } = rightsOf(principal, templates);
-      const key = `${notChanged ? 'nc' : 'full'}|${rightsKey}`;
+      const mine = rightsOf(principal, templates);
+      const { visible, key: filterKey } = applyRequestFilter(mine.visible, request);
+      const key = `${notChanged ? 'nc' : 'full'}|${mine.rightsKey}${filterKey}`;
       let body = cache.get(key);
       if (!body) {
         const info = core.ca.info();

@@ -185,6 +185,17 @@ describe('MS-XCEP as a Windows client sees it', () => {
     expect([...ids]).toEqual([s.core.deployment.policyId]);
   });
 
+  it('honours requestFilter: the listed template OIDs only, and no schema-3 template for a client older than version 3', async () => {
+    const only = await postSoap(url, buildGetPoliciesRequest({ to: url, securityHeaderXml: usernameHeader({ username: 'carol', password: 'C4rol-pass' }), policyOids: [efs.oid, ecdsa.oid] }), agent);
+    expect(parseGetPoliciesResponse(only.env!).policies!.map((p) => p.attributes.commonName).sort()).toEqual(['EFS', 'WebServerECDSA']);
+    const old = await postSoap(url, buildGetPoliciesRequest({ to: url, securityHeaderXml: usernameHeader({ username: 'carol', password: 'C4rol-pass' }), clientVersion: 2, serverVersion: 6 }), agent);
+    const names = parseGetPoliciesResponse(old.env!).policies!.map((p) => p.attributes.commonName);
+    expect(names).toContain('EFS');
+    expect(names).not.toContain('WebServerECDSA');
+    // and the unfiltered answer (cached per filter) still has both
+    expect(parseGetPoliciesResponse((await getPolicies('carol', 'C4rol-pass')).env!).policies!.map((p) => p.attributes.commonName)).toEqual(expect.arrayContaining(['EFS', 'WebServerECDSA', 'WebServer']));
+  });
+
   describe('the service description (?singleWsdl, ?wsdl, ?xsd=xsd0)', () => {
     const get = async (u: string) => {
       const r = await request(u, { dispatcher: agent });

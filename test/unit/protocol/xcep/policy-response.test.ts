@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { buildPolicyResponse } from '../../../../src/http/cep.js';
+import { applyRequestFilter, buildPolicyResponse } from '../../../../src/http/cep.js';
 import { defaultTemplates } from '../../../../src/policy/defaults.js';
 import type { Template } from '../../../../src/policy/template.js';
 import { OID_GROUP, buildGetPoliciesResponseBody, type XcepResponse } from '../../../../src/protocol/xcep/index.js';
@@ -145,5 +145,29 @@ describe('schema-3 (CNG) templates', () => {
     const a = r.policies![0]!.attributes;
     expect(a.privateKey.minimalKeyLength).toBe(384);
     expect(oid(r, a.privateKey.algorithmOIDReference)?.value).toBe('1.3.132.0.34');
+  });
+});
+
+describe('requestFilter (MS-XCEP 3.1.4.1.3.22)', () => {
+  const visible = all.map((template) => ({ template, rights }));
+  const names = (f: Parameters<typeof applyRequestFilter>[1]) => applyRequestFilter(visible, f).visible.map((v) => v.template.name);
+
+  it('keeps only the listed template OIDs', () => {
+    expect(names({ policyOids: [byName('Machine').oid, byName('WebServerECDSA').oid, '1.2.3.4'] })).toEqual(['Machine', 'WebServerECDSA']);
+  });
+
+  it('drops templates that need a newer client or CA than the client names (schema 3 needs version 3)', () => {
+    expect(names({ clientVersion: 2 })).not.toContain('WebServerECDSA');
+    expect(names({ serverVersion: 2 })).not.toContain('WebServerECDSA');
+    expect(names({ clientVersion: 6, serverVersion: 6 })).toContain('WebServerECDSA');
+  });
+
+  it('filters nothing for a nil or empty filter, or versions 0 (what cepces sends), and says so in the cache key', () => {
+    for (const f of [{}, { policyOids: [] }, { clientVersion: 0, serverVersion: 0 }]) {
+      const r = applyRequestFilter(visible, f);
+      expect(r.visible).toBe(visible);
+      expect(r.key).toBe('');
+    }
+    expect(applyRequestFilter(visible, { clientVersion: 2 }).key).not.toBe(applyRequestFilter(visible, { clientVersion: 3 }).key);
   });
 });
