@@ -40,6 +40,11 @@ export const configSchema = z
      * HTTP worker processes (node:cluster) sharing the ports: `auto` = one per core on PostgreSQL,
      * 1 on the embedded database (it belongs to one process).
      */
+    /**
+     * Start even if the database connection has more rights than the node's roles need
+     * (src/store/db-roles.ts, docs/deployment.md). Off: such a node refuses to start and names them.
+     */
+    databaseAllowExcessPrivileges: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(false),
     workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default('auto'),
     /**
      * V8's young-generation semi-space for each HTTP worker, in MiB (`--max-semi-space-size`); 0
@@ -253,6 +258,7 @@ const ENV: Record<string, string> = {
   OPENCES_WORKER_SEMI_SPACE_MB: 'workerSemiSpaceMb',
   OPENCES_DATABASE_POOL_SIZE: 'databasePoolSize',
   OPENCES_DATABASE_PREPARED_STATEMENTS: 'databasePreparedStatements',
+  OPENCES_DATABASE_ALLOW_EXCESS_PRIVILEGES: 'databaseAllowExcessPrivileges',
   OPENCES_CA_URL: 'ca.url',
   OPENCES_CA_CLIENT_CERT: 'ca.clientCertFile',
   OPENCES_CA_CLIENT_KEY: 'ca.clientKeyFile',

@@ -23,6 +23,8 @@ import { createLogger, type Logger } from '../log.js';
 import { generateEnterpriseArc } from '../policy/defaults.js';
 import type { Db } from '../store/db.js';
 import { openDb } from '../store/open.js';
+import { enforcePrivileges, isPermissionDenied } from '../store/db-roles.js';
+import { OpencesError } from '../errors.js';
 import { seedDefaultTemplates } from '../store/template-repo.js';
 import { latestCrl } from '../store/crl-repo.js';
 import { listCas } from '../store/ca-repo.js';
@@ -40,6 +42,8 @@ export interface CoreOptions {
   clock?: Clock;
   log?: Logger;
   random?: (n: number) => Uint8Array;
+  /** Compare the database connection's rights with the node's roles (serve does; operator commands do not). */
+  checkPrivileges?: boolean;
 }
 
 export interface CoreWithPki extends Core {
@@ -48,10 +52,37 @@ export interface CoreWithPki extends Core {
   initialised: { ca: boolean; templates: boolean };
 }
 
+const NOT_INITIALISED = 'the deployment is not initialised yet, and this node may not do it: run `opences db migrate` with the database owner\'s URL, or start the ca or admin node first (docs/deployment.md)';
+
 async function deploymentSetting(db: Db, key: string, make: () => string): Promise<string> {
-  await db.query(`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, JSON.stringify(make())]);
-  const r = await db.query<{ value: string }>('SELECT value FROM settings WHERE key = $1', [key]);
-  return r.rows[0]!.value;
+  const read = async (): Promise<string | undefined> => (await db.query<{ value: string }>('SELECT value FROM settings WHERE key = $1', [key])).rows[0]?.value;
+  // Read first: a least-privilege node (src/store/db-roles.ts) may read settings but not write them.
+  const have = await read();
+  if (have !== undefined) return have;
+  try {
+    await db.query(`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, JSON.stringify(make())]);
+  } catch (e) {
+    if (isPermissionDenied(e)) throw new OpencesError('unavailable', NOT_INITIALISED);
+    throw e;
+  }
+  return (await read())!;
+}
+
+/**
+ * The deployment's identity (policy id, enterprise OID arc) and default templates, made once per
+ * database: by the first node that may, or by `opences db migrate`.
+ */
+export async function initDeployment(db: Db, random: (n: number) => Uint8Array = (n) => randomBytes(n)): Promise<{ policyId: string; enterpriseArc: string; seeded: boolean }> {
+  const policyId = await deploymentSetting(db, 'policy_id', () => `{${randomUUID().toUpperCase()}}`);
+  const enterpriseArc = await deploymentSetting(db, 'enterprise_oid_arc', () => generateEnterpriseArc(random));
+  let seeded: boolean;
+  try {
+    seeded = await seedDefaultTemplates(db, enterpriseArc);
+  } catch (e) {
+    if (isPermissionDenied(e)) throw new OpencesError('unavailable', NOT_INITIALISED);
+    throw e;
+  }
+  return { policyId, enterpriseArc, seeded };
 }
 
 /**
@@ -64,10 +95,12 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = await openDb({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, prepare: config.databasePreparedStatements });
   try {
-    const policyId = await deploymentSetting(db, 'policy_id', () => `{${randomUUID().toUpperCase()}}`);
-    const enterpriseArc = await deploymentSetting(db, 'enterprise_oid_arc', () => generateEnterpriseArc(opts.random ?? ((n) => randomBytes(n))));
-    const seeded = await seedDefaultTemplates(db, enterpriseArc);
-    const audit = new AuditLog(db, clock);
+    // `serve` on PostgreSQL: the connection's rights must match the node's roles (src/store/db-roles.ts).
+    if (opts.checkPrivileges && db.engine === 'postgres') await enforcePrivileges(db, config.roles, config.databaseAllowExcessPrivileges, (m) => log.warn(m));
+    const { policyId, enterpriseArc, seeded } = await initDeployment(db, opts.random);
+    // Only ca and admin nodes chain the audit log: the front nodes' roles may park events, not
+    // touch the chain (src/store/db-roles.ts); the ca or admin node's sequencer chains theirs.
+    const audit = new AuditLog(db, clock, { chain: config.roles.includes('ca') || config.roles.includes('admin') });
     audit.start();
     const templates = new TemplateService(db);
 

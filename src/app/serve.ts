@@ -68,7 +68,7 @@ export async function startServer(config: Config, opts: CoreOptions = {}): Promi
 /** The parts of `serve` one process runs; every part shares the one core. */
 export async function startNode(config: Config, opts: CoreOptions, parts: ServeParts): Promise<RunningNode> {
   const log = opts.log ?? createLogger(config.logLevel);
-  const core = await createCore(config, { ...opts, log });
+  const core = await createCore(config, { ...opts, log, checkPrivileges: true });
   let http: HttpFrontEnds | undefined;
   let control: Server | undefined;
   let caApi: CaApiServer | undefined;

@@ -58,15 +58,29 @@ export class AuditLog {
   private soon: NodeJS.Timeout | null = null;
   private lastRunAt = 0;
 
+  /**
+   * False on nodes whose database role may park events but not chain them (cep, ces:
+   * src/store/db-roles.ts): `record()` parks every event, and the sequencer of a ca or admin node
+   * on the same database chains it (its timer runs every second).
+   */
+  private readonly chain: boolean;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-  ) {}
+    opts: { chain?: boolean } = {},
+  ) {
+    this.chain = opts.chain ?? true;
+  }
 
   /** Appends one event; with `tx` it commits with the caller's transaction. */
   async record(e: AuditEvent, tx?: Queryable): Promise<void> {
     const event = normaliseEvent(e);
     const at = this.clock.now();
+    if (!this.chain) {
+      await enqueue(tx ?? this.db, at, event);
+      return;
+    }
     if (tx) {
       await enqueue(tx, at, event);
       // The caller commits after this returns.
@@ -100,7 +114,7 @@ export class AuditLog {
    * by a later run, at the latest by the `start()` timer's.
    */
   queued(): void {
-    if (this.soon) return;
+    if (this.soon || !this.chain) return;
     this.soon = setTimeout(
       () => {
         this.soon = null;
@@ -118,6 +132,7 @@ export class AuditLog {
    * call made while a run is under way gets one more run after it.
    */
   flush(): Promise<void> {
+    if (!this.chain) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;
@@ -141,6 +156,7 @@ export class AuditLog {
 
   /** Chains leftovers (of crashed or slow writers) every `ms` until `stop()`. */
   start(ms = 1_000): void {
+    if (!this.chain) return;
     this.timer ??= setInterval(() => void this.flush().catch(() => undefined), ms);
     this.timer.unref();
   }
@@ -173,7 +189,8 @@ export class AuditLog {
             prevHash = rowHash(partial);
             rows.push({ ...partial, hash: prevHash });
           }
-          await insertRows(tx, rows);
+          // Each chained row names its queue row: only then may that row be deleted (migrations/010).
+          await insertRows(tx, rows, [...queued.map((q) => q.id), ...events.map(() => null)]);
           await deleteQueued(
             tx,
             queued.map((q) => q.id),

@@ -9,6 +9,7 @@ import { serveCommand } from './serve.js';
 import { registerRequesterCommands } from './req.js';
 import { registerAutoenroll } from './autoenroll.js';
 import { registerCaCommands } from './ca.js';
+import { registerDbCommands } from './db.js';
 import { parseCheckpoints, toJson } from '../audit/checkpoint.js';
 
 const program = new Command();
@@ -246,5 +247,6 @@ opCommand(token, 'revoke', 'revoke a token').argument('<id>').action(run(async (
 registerRequesterCommands(program);
 registerAutoenroll(program);
 registerCaCommands(program);
+registerDbCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

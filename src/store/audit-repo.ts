@@ -116,7 +116,7 @@ export async function deleteQueued(tx: Queryable, ids: string[]): Promise<void> 
 }
 
 /** Appends chained rows in one statement of fixed text (a batch costs one round trip, and the plan is kept). */
-export async function insertRows(tx: Queryable, rows: AuditRow[]): Promise<void> {
+export async function insertRows(tx: Queryable, rows: AuditRow[], queueIds: (string | null)[] = rows.map(() => null)): Promise<void> {
   if (!rows.length) return;
   const col = <T>(f: (r: AuditRow) => T): T[] => rows.map(f);
   await tx.query(INSERT_ROWS, [
@@ -135,11 +135,12 @@ export async function insertRows(tx: Queryable, rows: AuditRow[]): Promise<void>
     col((r) => JSON.stringify(r.details ?? {})),
     col((r) => r.prevHash),
     col((r) => r.hash),
+    queueIds,
   ]);
 }
 
 const INSERT_ROWS = statement(
-  `INSERT INTO audit_events (seq, at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash)
+  `INSERT INTO audit_events (seq, at, type, outcome, actor, principal, method, address, template, request_id, serial, reason, details, prev_hash, hash, queue_id)
    SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-     $10::bigint[], $11::text[], $12::text[], $13::jsonb[], $14::text[], $15::text[])`,
+     $10::bigint[], $11::text[], $12::text[], $13::jsonb[], $14::text[], $15::text[], $16::bigint[])`,
 );

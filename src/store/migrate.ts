@@ -25,6 +25,19 @@ export function loadMigrations(dir = migrationsDir()): Migration[] {
 const MIGRATION_LOCK = 0x6f70656e; // "open"
 
 /**
+ * Versions not applied yet (all of them on an empty database). Needs only SELECT on
+ * schema_migrations: the least-privilege node roles can tell whether the schema is current without
+ * the right to change it.
+ */
+export async function pendingMigrations(db: Db, migrations = loadMigrations()): Promise<Migration[]> {
+  const exists = await db.query<{ t: string | null }>(`SELECT to_regclass('schema_migrations')::text AS t`);
+  if (!exists.rows[0]?.t) return migrations;
+  const r = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
+  const applied = new Set(r.rows.map((x) => Number(x.version)));
+  return migrations.filter((m) => !applied.has(m.version));
+}
+
+/**
  * Applies pending migrations in order, each in its own transaction, under a transaction-scoped
  * advisory lock so that several nodes starting at once on one database migrate exactly once.
  * Returns the versions applied by this call.

@@ -9,6 +9,9 @@ function mapPgError(e: unknown): unknown {
     if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(code)) {
       return new OpencesError('unavailable', 'the database is unreachable', { cause: code });
     }
+    // A least-privilege node role (src/store/db-roles.ts) asked for something it may not do: an
+    // operator's command on the wrong node, or a compromised node. Say so instead of "internal error".
+    if (code === '42501') return new OpencesError('forbidden', `the database refused: ${e.message} (this node's database role does not allow it; docs/deployment.md, "Database roles")`, { cause: code });
   }
   return e;
 }

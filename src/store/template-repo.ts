@@ -56,6 +56,9 @@ const laterKey = (name: string): string => `template_seeded_${name}`;
 
 /** Inserts the default templates on a new deployment; safe when several nodes start at once. Returns true when it created any. */
 export async function seedDefaultTemplates(q: Queryable, arc: string): Promise<boolean> {
+  // Read first: nodes without the right to write templates start on a seeded database.
+  const done = await q.query(`SELECT 1 FROM settings WHERE key = 'templates_seeded'`);
+  if (done.rowCount > 0) return false;
   const seeded = await q.query(`INSERT INTO settings (key, value) VALUES ('templates_seeded', 'true') ON CONFLICT (key) DO NOTHING`);
   const defaults = defaultTemplates(arc);
   const insert = (t: Template) => q.query('INSERT INTO templates (name, oid, enabled, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [t.name, t.oid, t.enabled, JSON.stringify(t)]);

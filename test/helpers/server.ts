@@ -46,6 +46,8 @@ export async function startTestServer(o: { embedded?: boolean; clock?: Clock; co
       host: '127.0.0.1',
       hostname: 'localhost',
       logLevel: 'silent',
+      // Tests connect as the superuser; test/integration/db-roles.test.ts checks the refusal.
+      databaseAllowExcessPrivileges: true,
       ...(db ? { databaseUrl: urlWithSchema(db.schema) } : {}),
       ...(o.config ?? {}),
     },

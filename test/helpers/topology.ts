@@ -1,4 +1,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { TEST_DATABASE_URL } from './db.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -61,10 +64,13 @@ export class NodeProcess {
     await this.allocate();
     const extra = { ...(this.o.config ?? {}), ...(o.config ?? {}) };
     const ca = typeof extra.ca === 'object' && extra.ca !== null ? extra.ca : {};
-    writeFileSync(this.configFile, stringify({ ...extra, ca: { ...ca, apiPort: this.caApiPort } }));
+    // Nodes on the superuser start anyway; per-role users (dbRoleUrls) set this false.
+    writeFileSync(this.configFile, stringify({ databaseAllowExcessPrivileges: true, ...extra, ca: { ...ca, apiPort: this.caApiPort } }));
     this.out = '';
     const args = ['--import', 'tsx', CLI, 'serve', '--role', this.o.roles, '--workers', '1', '--config', this.configFile, '--data-dir', this.dataDir, '--port', String(this.port), '--pki-port', String(this.pkiPort), '--host', '127.0.0.1', '--hostname', 'localhost', ...(this.o.args ?? [])];
-    const p = spawn(process.execPath, args, { env: { ...process.env, DATABASE_URL: this.o.databaseUrl, OPENCES_LOG_LEVEL: process.env.OPENCES_TEST_LOG ?? 'info' } });
+    // The config file says whether excess database rights are allowed, not the test runner's environment.
+    const { OPENCES_DATABASE_ALLOW_EXCESS_PRIVILEGES: _allow, ...env } = process.env;
+    const p = spawn(process.execPath, args, { env: { ...env, DATABASE_URL: this.o.databaseUrl, OPENCES_LOG_LEVEL: process.env.OPENCES_TEST_LOG ?? 'info' } });
     this.proc = p;
     p.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
     p.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
@@ -90,4 +96,40 @@ export class NodeProcess {
     await gone;
     clearTimeout(t);
   }
+}
+
+export type NodeRole = 'cep' | 'ces' | 'ca' | 'admin';
+
+/**
+ * Least-privilege PostgreSQL users for a split deployment on one test schema: `opences db roles`
+ * run as the owner (the superuser here), with a prefix of its own (roles belong to the whole
+ * cluster, and test files run in parallel). `urls[role]` connects as that node role's user;
+ * `drop()` removes the roles (after the schema is gone).
+ */
+export async function dbRoleUrls(ownerUrl: string): Promise<{ prefix: string; urls: Record<NodeRole, string>; drop(): Promise<void> }> {
+  const prefix = `t_${randomBytes(4).toString('hex')}_`;
+  await cliAsync(['db', 'roles', '--prefix', prefix], { databaseUrl: ownerUrl });
+  const url = (role: NodeRole): string => {
+    const u = new URL(ownerUrl);
+    u.username = `${prefix}${role}`;
+    u.password = '';
+    return u.toString();
+  };
+  return {
+    prefix,
+    urls: { cep: url('cep'), ces: url('ces'), ca: url('ca'), admin: url('admin') },
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      try {
+        for (const r of ['cep', 'ces', 'ca', 'admin']) {
+          // DROP OWNED removes what grants remain elsewhere (none expected once the schema is gone).
+          await c.query(`DROP OWNED BY "${prefix}${r}"`).catch(() => undefined);
+          await c.query(`DROP ROLE IF EXISTS "${prefix}${r}"`);
+        }
+      } finally {
+        await c.end();
+      }
+    },
+  };
 }

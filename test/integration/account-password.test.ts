@@ -45,7 +45,7 @@ describe('setting a local account password (CLI and admin API)', () => {
   beforeAll(async () => {
     db = await freshTestDb();
     dataDir = tmp('opences-passwd-');
-    config = loadConfig({ env: {}, flags: { dataDir, port: await freePort(), pkiPort: await freePort(), host: '127.0.0.1', hostname: 'localhost', databaseUrl: urlWithSchema(db.schema) } });
+    config = loadConfig({ env: {}, flags: { dataDir, port: await freePort(), pkiPort: await freePort(), host: '127.0.0.1', hostname: 'localhost', databaseUrl: urlWithSchema(db.schema), databaseAllowExcessPrivileges: true } });
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         lines.push(chunk.toString());

@@ -22,7 +22,7 @@ describe('admin API: secrets never reach the log', () => {
   beforeAll(async () => {
     db = await freshTestDb();
     dataDir = tmp('opences-logs-');
-    const config = loadConfig({ env: {}, flags: { dataDir, port: await freePort(), pkiPort: await freePort(), host: '127.0.0.1', hostname: 'localhost', databaseUrl: urlWithSchema(db.schema) } });
+    const config = loadConfig({ env: {}, flags: { dataDir, port: await freePort(), pkiPort: await freePort(), host: '127.0.0.1', hostname: 'localhost', databaseUrl: urlWithSchema(db.schema), databaseAllowExcessPrivileges: true } });
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         lines.push(chunk.toString());

@@ -127,6 +127,16 @@ describe('docker-compose.yml', () => {
       expect(s.volumes!.some((v) => v.startsWith('client-certs:/var/lib/opences-clients')), name).toBe(true);
     }
     // The policy node points clients at the enrollment node's published port.
+    // Each serving node on its own least-privilege database role; the owner only in the one-shot jobs.
+    for (const name of ['ca', 'ces', 'cep', 'admin']) {
+      const c = name === 'ca' ? ca : loadConfig({ env: env(compose.services[name]!), flags: flags(compose.services[name]!.command!).flags });
+      expect(decodeURIComponent(new URL(c.databaseUrl!).username), name).toBe(`opences_${name}`);
+      expect(c.databaseAllowExcessPrivileges, name).toBe(false);
+    }
+    const init = compose.services['db-init']!;
+    expect(init.command!.join('\n')).toMatch(/db migrate[\s\S]*db roles (?=.*--password-file ca=)(?=.*--password-file ces=)(?=.*--password-file cep=)(?=.*--password-file admin=)/);
+    expect(new URL(env(init).DATABASE_URL!).username).toBe('opences');
+    for (const name of ['ca-bootstrap', 'ca']) expect(compose.services[name]!.depends_on?.['db-init']?.condition, name).toBe('service_completed_successfully');
     const cep = loadConfig({ env: env(compose.services.cep!), flags: flags(compose.services.cep!.command!).flags });
     const cesPort = compose.services.ces!.ports![0]!.split(':')[0];
     expect(new URL(cep.publicUrl).port).toBe(cesPort);

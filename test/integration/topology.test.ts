@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
 import { makeCsr, openssl, opensslStatus, pemOf, tmp, writeTmp } from '../helpers/openssl.js';
-import { cli, cliAsync, NodeProcess, until } from '../helpers/topology.js';
+import { cli, cliAsync, dbRoleUrls, NodeProcess, until } from '../helpers/topology.js';
 import { callControlSocket } from '../../src/ops/control-socket.js';
 import { EnrollmentClient, SoapTransport } from '../../src/client/index.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
@@ -37,17 +37,20 @@ function privateKeysIn(dir: string): Map<string, string> {
 const spkiOf = (pem: string): string => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
 
 /**
- * Issue 8: a `ca` node, a `ces` node and a `cep` node as separate processes with separate data
- * directories on one PostgreSQL; enrollment nodes reach the CA only through its signing API over
- * mutual TLS, and hold no CA key.
+ * Issue 8: a `ca` node, a `ces` node, two `cep` nodes and an `admin` node as separate processes
+ * with separate data directories on one PostgreSQL; enrollment nodes reach the CA only through its
+ * signing API over mutual TLS, and hold no CA key. Issue 16: each node connects with the
+ * least-privilege database role of its node role (`opences db roles`) and would refuse more.
  */
-describe('split deployment: ca, ces and cep nodes as separate processes', () => {
+describe('split deployment: ca, ces, cep and admin nodes as separate processes, each on its own database role', () => {
   let db: TestDb;
   let dbUrl: string;
+  let roles: Awaited<ReturnType<typeof dbRoleUrls>>;
   let ca: NodeProcess;
   let ces: NodeProcess;
   let cep: NodeProcess;
   let cep2: NodeProcess;
+  let admin: NodeProcess;
   let certs: string;
   let rootPem: string;
 
@@ -60,25 +63,38 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
 
   beforeAll(async () => {
     db = await freshTestDb();
+    // dbUrl: the owner (operator commands, checks); each node: its role's user (docs/deployment.md).
     dbUrl = urlWithSchema(db.schema);
+    await cliAsync(['db', 'migrate'], { databaseUrl: dbUrl });
+    roles = await dbRoleUrls(dbUrl);
+    const strict = { databaseAllowExcessPrivileges: false };
     certs = tmp('opences-topo-certs-');
-    ca = new NodeProcess('ca', { databaseUrl: dbUrl, roles: 'ca', config: { ca: { clients: { allowedSubjects: ['CN=ces-node,O=opences test', 'O=opences test,CN=cep-node', 'CN=impostor'] } } } });
+    ca = new NodeProcess('ca', { databaseUrl: roles.urls.ca, roles: 'ca', config: { ...strict, ca: { clients: { allowedSubjects: ['CN=ces-node,O=opences test', 'O=opences test,CN=cep-node', 'CN=admin-node,O=opences test', 'CN=impostor'] } } } });
     await ca.start();
     rootPem = readFileSync(join(ca.dataDir, 'certs', 'root_ca.crt'), 'utf8');
-    const [cesCert, cepCert] = await Promise.all([issueClientCert('ces-node'), issueClientCert('cep-node')]);
+    const [cesCert, cepCert, adminCert] = await Promise.all([issueClientCert('ces-node'), issueClientCert('cep-node'), issueClientCert('admin-node')]);
     const remote = (c: { cert: string; key: string }) => ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', c.cert, '--ca-client-key', c.key];
-    ces = await new NodeProcess('ces', { databaseUrl: dbUrl, roles: 'ces', args: remote(cesCert) }).allocate();
+    ces = await new NodeProcess('ces', { databaseUrl: roles.urls.ces, roles: 'ces', config: strict, args: remote(cesCert) }).allocate();
     // The policy node advertises the enrollment node (behind a load balancer: its URL).
-    cep = new NodeProcess('cep', { databaseUrl: dbUrl, roles: 'cep', args: [...remote(cepCert), '--public-url', ces.url] });
+    cep = new NodeProcess('cep', { databaseUrl: roles.urls.cep, roles: 'cep', config: strict, args: [...remote(cepCert), '--public-url', ces.url] });
     // A second policy node (behind the same balancer in production), with the same client certificate subject.
-    cep2 = new NodeProcess('cep2', { databaseUrl: dbUrl, roles: 'cep', args: [...remote(cepCert), '--public-url', ces.url] });
-    await Promise.all([ces.start(), cep.start(), cep2.start()]);
-    cli(['user', 'add', 'alice', '--password-stdin', '--data-dir', ces.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
-    await callControlSocket(ces.dataDir, 'user.add', { name: 'impostor', password: PASSWORD }, 'local:admin');
+    cep2 = new NodeProcess('cep2', { databaseUrl: roles.urls.cep, roles: 'cep', config: strict, args: [...remote(cepCert), '--public-url', ces.url] });
+    // Accounts and templates are the admin node's to change (the front nodes' roles may not).
+    admin = new NodeProcess('admin', { databaseUrl: roles.urls.admin, roles: 'admin', config: strict, args: remote(adminCert) });
+    await Promise.all([ces.start(), cep.start(), cep2.start(), admin.start()]);
+    cli(['user', 'add', 'alice', '--password-stdin', '--data-dir', admin.dataDir], { databaseUrl: dbUrl, input: `${PASSWORD}\n` });
+    await callControlSocket(admin.dataDir, 'user.add', { name: 'impostor', password: PASSWORD }, 'local:admin');
   }, 180_000);
   afterAll(async () => {
-    await Promise.all([cep?.stop(), cep2?.stop(), ces?.stop(), ca?.stop()]);
+    await Promise.all([cep?.stop(), cep2?.stop(), ces?.stop(), admin?.stop(), ca?.stop()]);
     await db?.close();
+    await roles?.drop();
+  });
+
+  it('a front node cannot do an administrator\'s work: its database role refuses', async () => {
+    await expect(callControlSocket(ces.dataDir, 'user.add', { name: 'mallory', password: PASSWORD }, 'local:admin')).rejects.toThrow(/the database refused: permission denied for table accounts/);
+    await expect(callControlSocket(cep.dataDir, 'template.disable', { name: 'User' }, 'local:admin')).rejects.toThrow(/the database refused: permission denied for table templates/);
+    expect((await db.query(`SELECT enabled FROM templates WHERE name = 'User'`)).rows[0]).toEqual({ enabled: true });
   });
 
   const client = (user = 'alice') => new EnrollmentClient(new SoapTransport({ auth: { kind: 'username', username: user, password: PASSWORD }, caBundlePem: rootPem }));
@@ -120,7 +136,7 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
     const before = await names(cep);
     expect(before).toContain('User');
     expect(await names(cep2)).toEqual(before);
-    await callControlSocket(cep.dataDir, 'template.disable', { name: 'User' }, 'local:admin');
+    await callControlSocket(admin.dataDir, 'template.disable', { name: 'User' }, 'local:admin');
     // The other node hears of the change by NOTIFY, which reaches it a moment after the command
     // returns (in one CI run, after the next request): within a second, well inside the template
     // cache's 5 s lifetime, so only the push can explain it.
@@ -130,7 +146,7 @@ describe('split deployment: ca, ces and cep nodes as separate processes', () => 
       expect(await names(cep2)).toEqual(without);
       expect(await names(cep)).toEqual(without);
     } finally {
-      await callControlSocket(cep.dataDir, 'template.enable', { name: 'User' }, 'local:admin');
+      await callControlSocket(admin.dataDir, 'template.enable', { name: 'User' }, 'local:admin');
     }
     await until(1_000, async () => (await names(cep2)).length === before.length, 20);
     expect(await names(cep2)).toEqual(before);
