@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -18,7 +18,9 @@ import { buildRstRequest, parseFault, parseRstrResponse } from '../../src/protoc
 import { NS } from '../../src/protocol/soap/namespaces.js';
 import { WCF_DIAGNOSTICS_NS } from '../../src/protocol/soap/build.js';
 import { esc } from '../../src/protocol/soap/xml.js';
-import { templateInformation } from '../../src/ca/extensions.js';
+import { extension, keyUsage, subjectKeyIdentifier, templateInformation } from '../../src/ca/extensions.js';
+import { bitString, bmp, ia5, implicitPrim, integer, seq, utf8 } from '../../src/ca/der.js';
+import { attribute, buildTestCsr } from '../unit/pkcs10/csr-builder.js';
 import { listTemplates } from '../../src/store/template-repo.js';
 import { templatesToYaml } from '../../src/policy/template-yaml.js';
 import type { Template } from '../../src/policy/template.js';
@@ -301,6 +303,34 @@ describe('MS-XCEP as a Windows client sees it', () => {
         expect(parseFault(f.env!)?.reason ?? f.body).toMatch(/the template does not allow (RSA|P-384) keys/);
       }
     });
+  });
+
+  it('issues for a request shaped as certenroll makes one for a CNG template: template by 1.3.6.1.4.1.311.21.7 only, KSP, OS and client attributes', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const csr = buildTestCsr({
+      key: privateKey,
+      subject: [{ type: 'CN', value: 'web1.example.test' }],
+      extensions: [
+        templateInformation(ecdsa.oid, ecdsa.majorRevision, ecdsa.minorRevision),
+        extension('2.5.29.17', false, seq(implicitPrim(2, Buffer.from('web1.example.test')))),
+        keyUsage(['digitalSignature'], true),
+        subjectKeyIdentifier(spki),
+      ],
+      attributes: [
+        attribute('1.3.6.1.4.1.311.13.2.3', ia5('10.0.22631.2')), // OS version
+        attribute('1.3.6.1.4.1.311.21.20', seq(integer(5), utf8('WEB1.example.test'), utf8('EXAMPLE\\admin'), utf8('certreq.exe'))), // client information
+        attribute('1.3.6.1.4.1.311.13.2.2', seq(integer(0), bmp('Microsoft Software Key Storage Provider'), bitString(Buffer.alloc(0)))), // enrollment CSP (KSP)
+      ],
+    });
+    const r = await postSoap(ces, buildRstRequest({ to: ces, securityHeaderXml: usernameHeader({ username: 'carol', password: 'C4rol-pass' }), requestType: 'issue', token: { valueType: 'pkcs10', der: csr } }), agent);
+    expect(r.status, r.body).toBe(200);
+    const out = parseRstrResponse(r.env!);
+    if (out.disposition !== 'issued') throw new Error(`not issued: ${r.body}`);
+    const cert = new X509Certificate(Buffer.from(out.certificateDer));
+    expect(cert.subject).toBe('CN=web1.example.test');
+    expect(cert.subjectAltName).toBe('DNS:web1.example.test');
+    expect(Buffer.from(out.certificateDer).includes(Buffer.from(templateInformation(ecdsa.oid, ecdsa.majorRevision, ecdsa.minorRevision)))).toBe(true);
   });
 
   it('every certificate issued carries the template extension (else Windows reports CERTSRV_E_PROPERTY_EMPTY)', async () => {
