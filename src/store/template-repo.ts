@@ -1,6 +1,7 @@
 import type { Queryable } from './db.js';
 import type { Template } from '../policy/template.js';
 import { defaultTemplates } from '../policy/defaults.js';
+import { isPermissionDenied } from './db-roles.js';
 
 interface DbRow {
   name: string;
@@ -50,24 +51,35 @@ export async function latestTemplateChange(q: Queryable): Promise<Date | null> {
  * Defaults added to the product after deployments already existed: each is offered once to an
  * existing deployment (only disabled ones, so nothing changes until an administrator enables it)
  * and never over a template of the same name or OID. A new deployment gets them with the rest.
+ * A node without the right to write templates leaves it to one that has (an admin node, or
+ * `opences db migrate`); the marker is written only after the template, so nothing is lost.
  */
 const LATER_DEFAULTS = ['WebServerECDSA'] as const;
 const laterKey = (name: string): string => `template_seeded_${name}`;
 
 /** Inserts the default templates on a new deployment; safe when several nodes start at once. Returns true when it created any. */
 export async function seedDefaultTemplates(q: Queryable, arc: string): Promise<boolean> {
-  // Read first: nodes without the right to write templates start on a seeded database.
-  const done = await q.query(`SELECT 1 FROM settings WHERE key = 'templates_seeded'`);
-  if (done.rowCount > 0) return false;
-  const seeded = await q.query(`INSERT INTO settings (key, value) VALUES ('templates_seeded', 'true') ON CONFLICT (key) DO NOTHING`);
   const defaults = defaultTemplates(arc);
   const insert = (t: Template) => q.query('INSERT INTO templates (name, oid, enabled, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [t.name, t.oid, t.enabled, JSON.stringify(t)]);
-  for (const name of LATER_DEFAULTS) {
-    const first = await q.query(`INSERT INTO settings (key, value) VALUES ($1, 'true') ON CONFLICT (key) DO NOTHING`, [laterKey(name)]);
-    const t = defaults.find((d) => d.name === name)!;
-    if (first.rowCount > 0 && seeded.rowCount === 0 && !t.enabled) await insert(t);
+  const mark = (key: string) => q.query(`INSERT INTO settings (key, value) VALUES ($1, 'true') ON CONFLICT (key) DO NOTHING`, [key]);
+  // Read first: nodes without the right to write templates start on a seeded database.
+  const done = await q.query(`SELECT 1 FROM settings WHERE key = 'templates_seeded'`);
+  if (done.rowCount > 0) {
+    for (const name of LATER_DEFAULTS) {
+      const t = defaults.find((d) => d.name === name)!;
+      if (t.enabled || (await q.query(`SELECT 1 FROM settings WHERE key = $1`, [laterKey(name)])).rowCount > 0) continue;
+      try {
+        await insert(t);
+        await mark(laterKey(name));
+      } catch (e) {
+        if (!isPermissionDenied(e)) throw e;
+      }
+    }
+    return false;
   }
+  const seeded = await q.query(`INSERT INTO settings (key, value) VALUES ('templates_seeded', 'true') ON CONFLICT (key) DO NOTHING`);
   if (seeded.rowCount === 0) return false;
   for (const t of defaults) await insert(t);
+  for (const name of LATER_DEFAULTS) await mark(laterKey(name));
   return true;
 }
