@@ -197,6 +197,13 @@ export const configSchema = z
           .object({
             keytab: z.string().optional(),
             servicePrincipal: z.string().optional(),
+            /**
+             * Extended Protection (docs/kerberos.md): check the TLS channel bindings a client puts in its
+             * token (cepces ≥ 0.3.17, Windows with EPA). when-present refuses a token bound to another TLS
+             * connection; required also refuses tokens without bindings; off ignores them (TLS ended
+             * before opences, at a load balancer: the bindings name its certificate, not ours).
+             */
+            channelBinding: z.enum(['off', 'when-present', 'required']).default('when-present'),
             /** principal (alice@REALM) or @REALM → extra groups */
             groups: z.record(z.string(), z.array(z.string())).prefault({}),
             /** Optional directory group lookup for Kerberos principals (src/auth/ldap-groups.ts, docs/kerberos.md). */

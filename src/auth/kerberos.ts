@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { OpencesError } from '../errors.js';
 import type { AuditLog } from '../audit/log.js';
@@ -6,6 +6,8 @@ import type { Clock } from '../clock.js';
 import { LdapGroupLookup, type LdapGroupLookupConfig } from './ldap-groups.js';
 import type { Principal } from './principal.js';
 import { kerberosPrincipal, loadKerberosBinding, parseNegotiateHeader, type KerberosBinding } from './negotiate.js';
+import { checkBindings, expectedBindings, tokenBindings, type ChannelBindingMode } from './channel-binding.js';
+import { parseKeytab, type KeytabEntry } from './keytab.js';
 
 export interface KerberosAuthenticatorOptions {
   /** Keytab with the HTTP/<host> key. GSSAPI reads it from the process-wide KRB5_KTNAME, set here before the first call. */
@@ -20,6 +22,8 @@ export interface KerberosAuthenticatorOptions {
   load?: () => Promise<unknown>;
   /** Directory groups for authenticated principals (added to the mapping's). */
   groupLookup?: { groups(principal: string): Promise<string[]> };
+  /** Extended Protection: check the token's TLS channel bindings (default when-present). */
+  channelBinding?: ChannelBindingMode;
 }
 
 /** The config file's shape (auth.kerberos in src/config.ts). */
@@ -29,6 +33,33 @@ export interface KerberosConfig {
   groups: Record<string, string[]>;
   /** Optional group lookup in LDAP (src/auth/ldap-groups.ts). */
   ldap?: LdapGroupLookupConfig;
+  channelBinding?: ChannelBindingMode;
+}
+
+/**
+ * The service keys, read from the keytab file GSSAPI uses, to read a token's channel bindings
+ * (src/auth/channel-binding.ts). Read again when the file changes (a key rotation).
+ */
+class KeytabKeys {
+  private keys: KeytabEntry[] = [];
+  private stamp = '';
+  constructor(readonly path: string) {
+    this.load();
+  }
+  load(): KeytabEntry[] {
+    let st;
+    try {
+      st = statSync(this.path);
+    } catch {
+      throw new OpencesError('unavailable', `the Kerberos keytab ${this.path} is not readable (auth.kerberos.channelBinding needs it)`, { field: 'auth.kerberos.keytab' });
+    }
+    const stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    if (stamp !== this.stamp) {
+      this.keys = parseKeytab(readFileSync(this.path));
+      this.stamp = stamp;
+    }
+    return this.keys;
+  }
 }
 
 export interface NegotiateResult {
@@ -49,20 +80,32 @@ export class KerberosAuthenticator {
     readonly service: string,
     private readonly names: { groupMapping: Record<string, string[]>; defaultRealm?: string },
     private readonly groupLookup?: { groups(principal: string): Promise<string[]> },
+    private readonly binding: { mode: ChannelBindingMode; keytab?: KeytabKeys } = { mode: 'off' },
   ) {}
 
   /** The composition root's entry (src/app/core.ts): the config section plus the configured host name. */
   static create(cfg: KerberosConfig, hostname: string, deps: { audit?: AuditLog; clock?: Clock } = {}): Promise<KerberosAuthenticator> {
     const groupLookup = cfg.ldap ? new LdapGroupLookup(cfg.ldap, deps) : undefined;
-    return createKerberosAuthenticator({ keytab: cfg.keytab, servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`, groupMapping: cfg.groups, ...(groupLookup ? { groupLookup } : {}) });
+    return createKerberosAuthenticator({ keytab: cfg.keytab, servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`, groupMapping: cfg.groups, channelBinding: cfg.channelBinding ?? 'when-present', ...(groupLookup ? { groupLookup } : {}) });
   }
 
   /** @internal use createKerberosAuthenticator */
-  static fromBinding(krb: KerberosBinding, service: string, names: { groupMapping: Record<string, string[]>; defaultRealm?: string }, groupLookup?: { groups(principal: string): Promise<string[]> }): KerberosAuthenticator {
-    return new KerberosAuthenticator(krb, service, names, groupLookup);
+  static fromBinding(
+    krb: KerberosBinding,
+    service: string,
+    names: { groupMapping: Record<string, string[]>; defaultRealm?: string },
+    groupLookup?: { groups(principal: string): Promise<string[]> },
+    binding?: { mode: ChannelBindingMode; keytabPath?: string },
+  ): KerberosAuthenticator {
+    const mode = binding?.mode ?? 'off';
+    return new KerberosAuthenticator(krb, service, names, groupLookup, { mode, ...(mode !== 'off' ? { keytab: new KeytabKeys(binding?.keytabPath ?? defaultKeytabPath()) } : {}) });
   }
 
-  async authenticate(authorization: string | undefined): Promise<NegotiateResult> {
+  /**
+   * `tlsCertificate`: DER of the certificate this connection's TLS server presented, for the
+   * channel-binding check (absent on a connection that is not TLS).
+   */
+  async authenticate(authorization: string | undefined, o: { tlsCertificate?: Uint8Array } = {}): Promise<NegotiateResult> {
     const token = parseNegotiateHeader(authorization);
     let username: string;
     let response: string;
@@ -79,6 +122,18 @@ export class KerberosAuthenticator {
       // The message reaches only the audit log (the client gets a bare 401 challenge), so it carries GSSAPI's reason.
       const reason = e instanceof Error ? e.message : String(e);
       throw new OpencesError('unauthenticated', `the Kerberos token was refused: ${reason.slice(0, 300)}`, { reason });
+    }
+    if (this.binding.mode !== 'off') {
+      // GSSAPI accepted the token (authentic, fresh, for this service): now its channel bindings.
+      let got: Buffer | null;
+      try {
+        got = tokenBindings(Buffer.from(token, 'base64'), this.binding.keytab!.load());
+      } catch (e) {
+        const reason = e instanceof Error ? e.message : String(e);
+        throw new OpencesError('unauthenticated', `the Kerberos token was refused: ${reason.slice(0, 300)}`, { reason, principal: username });
+      }
+      const why = checkBindings(this.binding.mode, got, o.tlsCertificate ? expectedBindings(o.tlsCertificate) : null);
+      if (why) throw new OpencesError('unauthenticated', `the Kerberos token was refused: ${why}`, { reason: why, principal: username });
     }
     const principal = kerberosPrincipal(username, this.names);
     if (this.groupLookup) {
@@ -111,5 +166,14 @@ export async function createKerberosAuthenticator(o: KerberosAuthenticatorOption
     process.env.KRB5_KTNAME = o.keytab;
   }
   const krb = await loadKerberosBinding(o.load);
-  return KerberosAuthenticator.fromBinding(krb, service, { groupMapping: o.groupMapping, ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) }, o.groupLookup);
+  return KerberosAuthenticator.fromBinding(krb, service, { groupMapping: o.groupMapping, ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) }, o.groupLookup, {
+    mode: o.channelBinding ?? 'off',
+    ...(o.keytab ? { keytabPath: o.keytab.replace(/^FILE:/, '') } : {}),
+  });
+}
+
+/** The keytab GSSAPI accepts with when none is configured: KRB5_KTNAME, else MIT's default. */
+function defaultKeytabPath(): string {
+  const env = process.env.KRB5_KTNAME;
+  return env ? env.replace(/^(FILE|WRFILE):/, '') : '/etc/krb5.keytab';
 }

@@ -41,7 +41,9 @@ function soapPassport(core: Core) {
     'tls-certificate': (req) => core.certificateAuth.fromTls(req.socket as TLSSocket, clientAddress(req)),
     negotiate: async (req) => {
       if (!core.kerberos) return null;
-      const { principal, responseToken } = await core.kerberos.authenticate(req.headers.authorization);
+      const local = (req.socket as TLSSocket).getCertificate?.();
+      const tlsCertificate = local && 'raw' in local && local.raw ? new Uint8Array(local.raw) : undefined;
+      const { principal, responseToken } = await core.kerberos.authenticate(req.headers.authorization, tlsCertificate ? { tlsCertificate } : {});
       negotiateTokens.set(req, responseToken);
       return principal;
     },

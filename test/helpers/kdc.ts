@@ -14,8 +14,11 @@ export interface Kdc {
   krb5Conf: string;
   env: { KRB5_CONFIG: string; KRB5_KDC_PROFILE: string };
   addUser(name: string, password: string): void;
-  /** Adds a service principal (`HTTP/localhost`) and returns the path of a keytab holding its keys. */
-  addService(spn: string): string;
+  /**
+   * Adds a service principal (`HTTP/localhost`) and returns the path of a keytab holding its keys
+   * (`keytab`: add them to that file instead; `enctypes`: only keys of these, e.g. `aes128-cts-hmac-sha256-128`).
+   */
+  addService(spn: string, o?: { keytab?: string; enctypes?: string[] }): string;
   /** kinit into a credential cache file (default: one per user in the realm's dir); returns its path. */
   kinit(user: string, password: string, ccachePath?: string, o?: { lifetime?: string }): string;
   /** Runs a Kerberos client tool (klist, kvno, …) against this realm; throws with its output on failure. */
@@ -27,6 +30,8 @@ export interface KdcOptions {
   realm?: string;
   /** libdefaults clockskew (s) for everyone using this krb5.conf; small values let tests see tickets expire. */
   clockSkew?: number;
+  /** Extra `[libdefaults]` settings, e.g. { permitted_enctypes: 'DEFAULT arcfour-hmac' }. */
+  libdefaults?: Record<string, string>;
 }
 
 const BINS = ['/usr/sbin/kdb5_util', '/usr/sbin/kadmin.local', '/usr/sbin/krb5kdc', '/usr/bin/kinit', '/usr/bin/klist', '/usr/bin/kvno'];
@@ -60,6 +65,7 @@ export async function startKdc(o: KdcOptions | string = {}): Promise<Kdc> {
       `  default_ccache_name = FILE:${join(dir, 'ccache_default')}`,
       `  default_keytab_name = FILE:${join(dir, 'default.keytab')}`,
       ...(opts.clockSkew !== undefined ? [`  clockskew = ${opts.clockSkew}`] : []),
+      ...Object.entries(opts.libdefaults ?? {}).map(([k, v]) => `  ${k} = ${v}`),
       '',
       '[realms]',
       `  ${realm} = {`,
@@ -128,10 +134,13 @@ export async function startKdc(o: KdcOptions | string = {}): Promise<Kdc> {
       if (/["\s]/.test(password)) throw new Error('test passwords must not contain quotes or spaces');
       admin(`addprinc -pw "${password}" ${name}`);
     },
-    addService(spn) {
-      const keytab = join(dir, `${spn.replace(/[^A-Za-z0-9.-]/g, '_')}.keytab`);
-      admin(`addprinc -randkey ${spn}`);
-      admin(`ktadd -k ${keytab} ${spn}`);
+    addService(spn, so = {}) {
+      const keytab = so.keytab ?? join(dir, `${spn.replace(/[^A-Za-z0-9.-]/g, '_')}.keytab`);
+      const e = so.enctypes?.length ? ` -e "${so.enctypes.map((x) => `${x}:normal`).join(' ')}"` : '';
+      admin(`addprinc -randkey${e} ${spn}`);
+      // The KDC picks the session key's type on its own (aes256 by default); make it these too.
+      if (so.enctypes?.length) admin(`setstr ${spn} session_enctypes "${so.enctypes.join(' ')}"`);
+      admin(`ktadd -k ${keytab}${e} ${spn}`);
       return keytab;
     },
     kinit(user, password, ccachePath, ko = {}) {
