@@ -393,7 +393,7 @@ function canonicalJson(v: unknown): string {
 }
 
 /** A template from JSON, validated exactly as `template import` validates YAML; `field` names the path. */
-function validTemplate(input: unknown): Template {
+export function validTemplate(input: unknown): Template {
   const r = templateSchema.safeParse(input);
   if (r.success) return r.data as Template;
   const i = r.error.issues[0]!;

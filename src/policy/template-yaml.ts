@@ -2,7 +2,7 @@ import { LineCounter, isMap, isPair, isScalar, parseDocument, stringify, type No
 import type { z } from 'zod';
 import { OpencesError } from '../errors.js';
 import type { Template } from './template.js';
-import { templateFileSchema } from './template-schema.js';
+import { templateFileSchema, templateSchema } from './template-schema.js';
 
 /** Templates as YAML (policy as code). Always a `templates:` list, every field spelled out. */
 export function templatesToYaml(templates: Template[]): string {
@@ -14,6 +14,10 @@ export function templatesToYaml(templates: Template[]): string {
  * `line 12: templates[0].subject.foo: unknown key`.
  */
 export function templatesFromYaml(text: string): Template[] {
+  // Templates never need deep flow collections; the parser recurses on them (100,000 '[' took
+  // ~2 s to refuse with a stack overflow). Found by the fuzz campaign (docs/testing.md).
+  const depth = flowDepth(text);
+  if (depth > MAX_FLOW_DEPTH) throw new OpencesError('malformed', `the YAML nests flow collections ${depth} deep; at most ${MAX_FLOW_DEPTH} are accepted`);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
@@ -21,8 +25,24 @@ export function templatesFromYaml(text: string): Template[] {
     const line = lc.linePos(e.pos[0]).line;
     throw new OpencesError('malformed', `line ${line}: ${e.message.split('\n')[0]}`, { line });
   }
-  const data: unknown = doc.toJS();
-  const r = templateFileSchema.safeParse(data);
+  let data: unknown;
+  try {
+    // Aliases expand on conversion: a few lines of anchors can stand for billions of nodes.
+    data = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (e) {
+    // yaml throws ReferenceError for an alias bomb or an alias without its anchor.
+    throw new OpencesError('malformed', `the YAML cannot be read: ${e instanceof Error ? e.message.slice(0, 200) : 'invalid'}`);
+  }
+  // Reporting every issue of every template cost ~100–200 ms of CPU for 500 broken one-line
+  // templates (fuzz campaign): stop at the first template that does not validate.
+  let checked = data;
+  if (typeof data === 'object' && data !== null && 'templates' in data && Array.isArray(data.templates)) {
+    const list: unknown[] = data.templates;
+    if (list.length > MAX_TEMPLATES) throw new OpencesError('malformed', `the file holds ${list.length} templates; at most ${MAX_TEMPLATES} are accepted`, { field: 'templates' });
+    const bad = list.findIndex((t) => !templateSchema.safeParse(t).success);
+    if (bad >= 0) checked = { ...data, templates: list.slice(0, bad + 1) };
+  }
+  const r = templateFileSchema.safeParse(checked);
   if (r.success) return 'templates' in r.data ? (r.data.templates as Template[]) : [r.data as Template];
 
   // The union reports for both shapes; prefer the branch the document actually uses.
@@ -35,6 +55,31 @@ export function templatesFromYaml(text: string): Template[] {
   const field = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
   const msg = unknownKey ? 'unknown key' : issue.message;
   throw new OpencesError('malformed', `${line ? `line ${line}: ` : ''}${field || '(document)'}: ${msg}`, { field, line });
+}
+
+const MAX_FLOW_DEPTH = 64;
+const MAX_TEMPLATES = 1000;
+const MAX_ALIASES = 100;
+
+/** The deepest nesting of [ and { outside quoted scalars and comments (one linear pass). */
+function flowDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote = '';
+  let comment = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (comment) {
+      if (c === '\n') comment = false;
+    } else if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+    } else if ((c === '"' || c === "'") && (i === 0 || /[\s:,[{-]/.test(text[i - 1]!))) quote = c; // a quoted scalar starts a token (it's is plain)
+    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) comment = true;
+    else if (c === '[' || c === '{') max = Math.max(max, ++depth);
+    else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return max;
 }
 
 function flatten(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {

@@ -1,4 +1,4 @@
-/** Seeded mutation of XML inputs for the fuzz and differential tests. */
+/** Seeded mutation of XML inputs for the client-side codec fuzz tests (the campaign is test/fuzz/). */
 
 /** mulberry32: a seeded PRNG, so a failure reproduces from FUZZ_SEED and the iteration number. */
 export function prng(seed: number): () => number {
@@ -52,3 +52,6 @@ export function mutate(input: Buffer, rnd: () => number): Buffer {
     }
   }
 }
+
+// The fuzz campaign proper (fast-check, every parser untrusted bytes reach) is test/fuzz/; these
+// two helpers stay for the client-side codec fuzz tests (test/unit/protocol/soap-fuzz.test.ts).

@@ -1,0 +1,53 @@
+/**
+ * `npm run fuzz -- [--target NAME|all] [--runs N] [--seed S] [--scale short|full] [--json FILE]`
+ *
+ * Runs the fuzz campaign (docs/testing.md, "Fuzzing"): each target gets N inputs (default 10,000)
+ * drawn by fast-check from seed S (default: the time). Prints one summary line per target and the
+ * first crashes and hangs with their inputs; exits 1 when any target crashed or hung.
+ */
+import { writeFileSync } from 'node:fs';
+import { fuzzTarget, type FuzzReport } from './engine.js';
+import { FULL, SHORT } from './mutators.js';
+import { TARGETS, TARGET_NAMES } from './targets.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const name = arg('target') ?? 'all';
+const runs = Number(arg('runs') ?? 10_000);
+const seed = Number(arg('seed') ?? Date.now() % 2 ** 31);
+const scale = arg('scale') === 'short' ? SHORT : FULL;
+const jsonOut = arg('json');
+const hangMs = Number(arg('hang-ms') ?? 100);
+
+if (name !== 'all' && !TARGET_NAMES.includes(name)) {
+  console.error(`unknown target ${name}; targets: ${TARGET_NAMES.join(', ')}, all`);
+  process.exit(2);
+}
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error('--runs must be a positive integer');
+  process.exit(2);
+}
+
+const chosen = name === 'all' ? TARGETS : TARGETS.filter((t) => t.name === name);
+const reports: FuzzReport[] = [];
+console.log(`fuzz: ${chosen.length} target(s), ${runs} inputs each, seed ${seed}, scale ${scale === FULL ? 'full' : 'short'}, hang ≥ ${hangMs} ms`);
+for (const t of chosen) {
+  const r = await fuzzTarget(t, {
+    runs,
+    seed,
+    scale,
+    hangMs,
+    progressEvery: Math.max(1000, Math.floor(runs / 20)),
+    progress: (done, p) => process.stderr.write(`  ${t.name}: ${done}/${runs} (${Math.round(p.inputsPerSecond)}/s, ${p.crashCount} crashes, ${p.hangCount} hangs)\n`),
+  });
+  reports.push(r);
+  const refused = Object.entries(r.refused).map(([k, n]) => `${k} ${n}`).join(', ');
+  console.log(`${t.name}: ${r.runs} inputs in ${r.seconds.toFixed(1)} s (${Math.round(r.inputsPerSecond)}/s); answered ${r.accepted}; refused ${refused || 'none'}; crashes ${r.crashCount}; hangs ${r.hangCount}; slowest ${r.slowestMs} ms CPU (${r.slowestWallMs} ms wall)`);
+  for (const c of r.crashes) console.log(`  CRASH run ${c.run}: ${c.error}\n    input: ${c.input}`);
+  for (const h of r.hangs) console.log(`  HANG run ${h.run}: ${h.ms} ms CPU, ${h.wallMs} ms wall (${h.error})\n    input: ${h.input.slice(0, 300)}`);
+}
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ seed, runs, reports }, null, 2));
+process.exit(reports.some((r) => r.crashCount > 0 || r.hangCount > 0) ? 1 : 0);
