@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -24,10 +24,28 @@ export interface CheckpointerOptions {
   checkEveryMs?: number;
 }
 
+/**
+ * The end of a file, from the first whole line within its last `bytes`: a sink grows by a line per
+ * checkpoint for years, and the newest checkpoint is its last line.
+ */
+export function tailOf(file: string, bytes = 256 * 1024): string {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - bytes);
+    const buf = Buffer.alloc(size - start);
+    readSync(fd, buf, 0, buf.length, start);
+    const text = buf.toString('utf8');
+    return start === 0 ? text : text.slice(text.indexOf('\n') + 1);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The newest checkpoint in a file sink, or null (no file, empty file). */
 export function latestInFile(file: string): Checkpoint | null {
   if (!existsSync(file)) return null;
-  return parseCheckpoints(readFileSync(file, 'utf8'), file);
+  return parseCheckpoints(tailOf(file), file);
 }
 
 /**

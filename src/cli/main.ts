@@ -11,6 +11,7 @@ import { registerAutoenroll } from './autoenroll.js';
 import { registerCaCommands } from './ca.js';
 import { registerDbCommands } from './db.js';
 import { parseCheckpoints, toJson } from '../audit/checkpoint.js';
+import { tailOf } from '../audit/checkpointer.js';
 
 const program = new Command();
 program
@@ -165,7 +166,7 @@ opCommand(audit, 'verify', 'check the audit chain and its signed checkpoints: ch
   .action(run(async (opts: Opts) => {
   const file = typeof opts.checkpoint === 'string' ? opts.checkpoint : undefined;
   // Only the newest checkpoint of the file travels (the control socket need not carry a whole sink).
-  const kept = file ? parseCheckpoints(readFileSync(file, 'utf8'), file) : null;
+  const kept = file ? parseCheckpoints(tailOf(file), file) : null;
   if (file && !kept) throw new Error(`${file} holds no audit checkpoint`);
   const args = kept ? { checkpoint: toJson(kept), checkpointName: file } : {};
   const r = (await operate(configFrom(opts), 'audit.verify', args)) as { ok: boolean; count?: number; firstBrokenSeq?: number; reason?: string; checkpoint?: { seq: number; at: string; source: string } | null };

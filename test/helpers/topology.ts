@@ -1,7 +1,6 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { TEST_DATABASE_URL } from './db.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -106,22 +105,43 @@ export type NodeRole = 'cep' | 'ces' | 'ca' | 'admin';
  * cluster, and test files run in parallel). `urls[role]` connects as that node role's user;
  * `drop()` removes the roles (after the schema is gone).
  */
-export async function dbRoleUrls(ownerUrl: string): Promise<{ prefix: string; urls: Record<NodeRole, string>; drop(): Promise<void> }> {
+export async function dbRoleUrls(ownerUrl: string): Promise<{ prefix: string; urls: Record<NodeRole, string>; loginFor(roles: NodeRole[]): Promise<string>; drop(): Promise<void> }> {
   const prefix = `t_${randomBytes(4).toString('hex')}_`;
   await cliAsync(['db', 'roles', '--prefix', prefix], { databaseUrl: ownerUrl });
-  const url = (role: NodeRole): string => {
+  const url = (user: string): string => {
     const u = new URL(ownerUrl);
-    u.username = `${prefix}${role}`;
+    u.username = user;
     u.password = '';
     return u.toString();
   };
+  const owner = (): pg.Client => {
+    const u = new URL(ownerUrl);
+    u.search = '';
+    return new pg.Client({ connectionString: u.toString() });
+  };
+  const extra: string[] = [];
   return {
     prefix,
-    urls: { cep: url('cep'), ces: url('ces'), ca: url('ca'), admin: url('admin') },
-    async drop() {
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    urls: { cep: url(`${prefix}cep`), ces: url(`${prefix}ces`), ca: url(`${prefix}ca`), admin: url(`${prefix}admin`) },
+    /** A login role that is a member of each node role's role: a node with several roles (docs/deployment.md). */
+    async loginFor(roles) {
+      const name = `${prefix}${roles.join('_')}`;
+      const c = owner();
       await c.connect();
       try {
+        await c.query(`CREATE ROLE "${name}" LOGIN`);
+        for (const r of roles) await c.query(`GRANT "${prefix}${r}" TO "${name}"`);
+      } finally {
+        await c.end();
+      }
+      extra.push(name);
+      return url(name);
+    },
+    async drop() {
+      const c = owner();
+      await c.connect();
+      try {
+        for (const name of extra) await c.query(`DROP ROLE IF EXISTS "${name}"`);
         for (const r of ['cep', 'ces', 'ca', 'admin']) {
           // DROP OWNED removes what grants remain elsewhere (none expected once the schema is gone).
           await c.query(`DROP OWNED BY "${prefix}${r}"`).catch(() => undefined);

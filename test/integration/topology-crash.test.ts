@@ -6,7 +6,7 @@ import { Agent } from 'undici';
 import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
 import { makeCsr, opensslStatus, pemOf, tmp, writeTmp, type Csr } from '../helpers/openssl.js';
 import { postSoap, usernameHeader } from '../helpers/soap-client.js';
-import { cliAsync, NodeProcess } from '../helpers/topology.js';
+import { cliAsync, dbRoleUrls, NodeProcess } from '../helpers/topology.js';
 import { callControlSocket } from '../../src/ops/control-socket.js';
 import { cesPath } from '../../src/http/endpoints.js';
 import { buildRstRequest, parseFault, parseRstrResponse } from '../../src/protocol/wstep/index.js';
@@ -31,6 +31,7 @@ interface Outcome {
 describe('two CES nodes and a CA under load, with kill -9', () => {
   let db: TestDb;
   let dbUrl: string;
+  let roles: Awaited<ReturnType<typeof dbRoleUrls>>;
   let ca: NodeProcess;
   const ces: NodeProcess[] = [];
   let rootPem: string;
@@ -40,14 +41,19 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
   beforeAll(async () => {
     db = await freshTestDb();
     dbUrl = urlWithSchema(db.schema);
+    // Each node on its least-privilege role (docs/deployment.md); the ces nodes also administer (ces,admin).
+    await cliAsync(['db', 'migrate'], { databaseUrl: dbUrl });
+    roles = await dbRoleUrls(dbUrl);
+    const strict = { databaseAllowExcessPrivileges: false };
+    const cesUrl = await roles.loginFor(['ces', 'admin']);
     const certs = tmp('opences-crash-certs-');
-    ca = new NodeProcess('ca', { databaseUrl: dbUrl, roles: 'ca', config: { ca: { clients: { allowedSubjects: ['CN=ces-a', 'CN=ces-b'] } } } });
+    ca = new NodeProcess('ca', { databaseUrl: roles.urls.ca, roles: 'ca', config: { ...strict, ca: { clients: { allowedSubjects: ['CN=ces-a', 'CN=ces-b'] } } } });
     await ca.start();
     rootPem = readFileSync(join(ca.dataDir, 'certs', 'root_ca.crt'), 'utf8');
     await Promise.all(['ces-a', 'ces-b'].map((n) => cliAsync(['ca', 'client-cert', 'issue', '--subject', `CN=${n}`, '--cert-out', join(certs, `${n}.crt`), '--key-out', join(certs, `${n}.key`), '--data-dir', ca.dataDir], { databaseUrl: dbUrl })));
     for (const n of ['ces-a', 'ces-b']) {
       // Short breaker so that a restarted CA is tried again soon.
-      ces.push(new NodeProcess(n, { databaseUrl: dbUrl, roles: 'ces', config: { ca: { timeoutMs: 5_000, breakerOpenSeconds: 1 } }, args: ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', join(certs, `${n}.crt`), '--ca-client-key', join(certs, `${n}.key`)] }));
+      ces.push(new NodeProcess(n, { databaseUrl: cesUrl, roles: 'ces,admin', config: { ...strict, ca: { timeoutMs: 5_000, breakerOpenSeconds: 1 } }, args: ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', join(certs, `${n}.crt`), '--ca-client-key', join(certs, `${n}.key`)] }));
     }
     await Promise.all(ces.map((n) => n.start()));
     // Operator commands reach a node through its control socket (what `opences user add` does when a server runs).
@@ -58,6 +64,7 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     for (const a of agents.values()) await a.close().catch(() => undefined);
     await Promise.all([...ces.map((n) => n.stop()), ca?.stop()]);
     await db?.close();
+    await roles?.drop();
   });
 
   /** One client: the same request (same CSR) until issued, alternating nodes on failure. */

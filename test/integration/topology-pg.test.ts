@@ -6,7 +6,7 @@ import pg from 'pg';
 import { Agent, request } from 'undici';
 import { makeCsr, tmp, type Csr } from '../helpers/openssl.js';
 import { postSoap, usernameHeader } from '../helpers/soap-client.js';
-import { cliAsync, NodeProcess, until } from '../helpers/topology.js';
+import { cliAsync, dbRoleUrls, NodeProcess, until } from '../helpers/topology.js';
 import { ThrowawayPg } from '../helpers/throwaway-pg.js';
 import { callControlSocket } from '../../src/ops/control-socket.js';
 import { cesPath } from '../../src/http/endpoints.js';
@@ -29,12 +29,16 @@ describe('PostgreSQL restarted under a split deployment', () => {
 
   beforeAll(async () => {
     db = await new ThrowawayPg().init();
+    // Each node on its least-privilege role (docs/deployment.md); the ces node also administers (ces,admin).
+    await cliAsync(['db', 'migrate'], { databaseUrl: db.url });
+    const roles = await dbRoleUrls(db.url);
+    const strict = { databaseAllowExcessPrivileges: false };
     const certs = tmp('opences-pg-certs-');
-    ca = new NodeProcess('ca', { databaseUrl: db.url, roles: 'ca', config: { ca: { clients: { allowedSubjects: ['CN=ces-pg'] } } } });
+    ca = new NodeProcess('ca', { databaseUrl: roles.urls.ca, roles: 'ca', config: { ...strict, ca: { clients: { allowedSubjects: ['CN=ces-pg'] } } } });
     await ca.start();
     rootPem = readFileSync(join(ca.dataDir, 'certs', 'root_ca.crt'), 'utf8');
     await cliAsync(['ca', 'client-cert', 'issue', '--subject', 'CN=ces-pg', '--cert-out', join(certs, 'c.crt'), '--key-out', join(certs, 'c.key'), '--data-dir', ca.dataDir], { databaseUrl: db.url });
-    ces = new NodeProcess('ces', { databaseUrl: db.url, roles: 'ces', config: { ca: { breakerOpenSeconds: 1 } }, args: ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', join(certs, 'c.crt'), '--ca-client-key', join(certs, 'c.key')] });
+    ces = new NodeProcess('ces', { databaseUrl: await roles.loginFor(['ces', 'admin']), roles: 'ces,admin', config: { ...strict, ca: { breakerOpenSeconds: 1 } }, args: ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', join(certs, 'c.crt'), '--ca-client-key', join(certs, 'c.key')] });
     await ces.start();
     await callControlSocket(ces.dataDir, 'user.add', { name: 'alice', password: PASSWORD }, 'local:admin');
     agent = new Agent({ connect: { ca: rootPem }, headersTimeout: 20_000, bodyTimeout: 20_000 });
