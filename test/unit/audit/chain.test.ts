@@ -93,7 +93,7 @@ describe('hash-chained audit log on PostgreSQL', () => {
     expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 9 });
   });
 
-  it('detects a rewritten row whose hash was recomputed without the chain', async () => {
+  it('detects a rewritten row whose stored hash no longer matches its content', async () => {
     await db.query(`UPDATE audit_events SET principal = 'someone-else', hash = md5(hash) || md5(hash) WHERE seq = 20`);
     expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 20 });
   });
