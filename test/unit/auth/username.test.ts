@@ -18,6 +18,8 @@ describe('UsernameToken authentication against local accounts', () => {
     audit = new AuditLog(db, clock);
     await addUser(db, { name: 'alice', password: 'S3cret', groups: ['staff'], email: 'alice@example.test' });
     await addUser(db, { name: 'dave', password: 'D4ve-pass' });
+    await addUser(db, { name: 'gone', password: 'G0ne-pass' });
+    await disableUser(db, 'gone');
     authn = new UsernameAuthenticator({ db, clock, audit, domains: ['example.test', 'EXAMPLE'], maxFailuresPerAccount: 3, maxFailuresPerAddress: 6 });
   });
   afterAll(async () => db?.close());
@@ -32,11 +34,15 @@ describe('UsernameToken authentication against local accounts', () => {
   });
 
   it('gives the same answer for a wrong password, an unknown user and a disabled account, and audits each', async () => {
-    const errs = await Promise.all([tok('alice', 'nope'), tok('nobody', 'S3cret')].map((t) => authn.authenticate(t, { address: '192.0.2.50' }).catch((e: unknown) => e)));
+    // The disabled account is tried with its right password: only the account state refuses it.
+    const errs = await Promise.all([tok('alice', 'nope'), tok('nobody', 'S3cret'), tok('gone', 'G0ne-pass')].map((t) => authn.authenticate(t, { address: '192.0.2.50' }).catch((e: unknown) => e)));
+    expect(errs).toHaveLength(3);
     for (const e of errs) expect(e).toMatchObject({ kind: 'unauthenticated', message: 'authentication failed' });
+    expect(new Set(errs.map((e) => JSON.stringify(e, Object.getOwnPropertyNames(e as object).filter((k) => k !== 'stack')))).size).toBe(1);
     const rows = await audit.list({ type: 'auth.failure' });
-    expect(rows.map((r) => r.reason)).toEqual(expect.arrayContaining(['wrong password', 'unknown account']));
+    expect(rows.map((r) => r.reason)).toEqual(expect.arrayContaining(['wrong password', 'unknown account', 'account disabled']));
     expect(JSON.stringify(rows)).not.toContain('nope');
+    expect(JSON.stringify(rows)).not.toContain('G0ne-pass');
   });
 
   it('refuses a replayed message and a stale token', async () => {
