@@ -146,7 +146,6 @@ describe('CEP GetPolicies over HTTPS with UsernameToken', () => {
         expect(f, r.body).not.toBeNull();
         expect(f!.reason).toMatch(reason);
         expect(r.body).not.toMatch(/at [A-Za-z]+ \(|node_modules|\.ts:\d+/); // no stack traces
-        expect(r.ms).toBeLessThan(2000); // generous for CI; measured ≪ 100 ms (see docs/benchmarks.md)
       });
     }
 

@@ -4,18 +4,14 @@ import { startKdc, type Kdc } from '../../helpers/kdc.js';
 
 describe('throwaway MIT KDC (test/helpers/kdc.ts)', () => {
   let kdc: Kdc;
-  let setupMs = 0;
   beforeAll(async () => {
-    const t0 = performance.now();
     kdc = await startKdc();
-    setupMs = performance.now() - t0;
   });
   afterAll(async () => {
     await kdc?.stop();
   });
 
-  it('starts in under 2 s with a multi-line [realms] block', () => {
-    expect(setupMs).toBeLessThan(2_000);
+  it('starts with a multi-line [realms] block and its krb5.conf on disk', () => {
     expect(kdc.realm).toBe('OPENCES.TEST');
     expect(existsSync(kdc.krb5Conf)).toBe(true);
   });
