@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { afterAll } from 'vitest';
 
 // Tests connect to PostgreSQL as the superuser: nodes they start as processes (serve) would refuse
@@ -14,6 +14,9 @@ process.env.OPENCES_DATABASE_ALLOW_EXCESS_PRIVILEGES ??= 'true';
  */
 const base = process.env.OPENCES_TEST_TMP_BASE ?? '/tmp';
 const own = mkdtempSync(`${base.replace(/\/+$/, '')}/opences-run-`);
+// Traversable by other users (a throwaway PostgreSQL runs initdb as postgres in a directory of its
+// own below this one), not listable: mkdtemp's 0700 would lock them out.
+chmodSync(own, 0o711);
 process.env.TMPDIR = own;
 
 afterAll(() => {

@@ -33,7 +33,7 @@ describe('a template’s key algorithms and minimal key length', () => {
     await s?.stop();
   });
 
-  const submit = async (template: string, key: string) => {
+  const submit = async (template: string, key: 'ec:P-256' | 'ec:P-384' | 'rsa:2048' | 'rsa:3072') => {
     const csr = makeCsr({ key, subject: 'CN=k.example.test', sans: ['DNS:k.example.test'], templateName: template });
     const url = `${s.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`;
     const r = await postSoap(url, buildRstRequest({ to: url, securityHeaderXml: usernameHeader({ username: 'kim', password: 'K1m-pass' }), requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } }), agent);

