@@ -1,0 +1,38 @@
+// Mutation testing of the trust core (issue #18): `npm run mutate`, or for one area
+// `npm run mutate -- --mutate 'src/audit/**/*.ts'`. Not part of `npm test`: a full run takes hours
+// on two cores. Incremental: reports/stryker-incremental.json remembers every mutant's verdict, so
+// a run after a change re-tests only the mutants in code or tests that changed.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.config.ts', related: true },
+  plugins: ['@stryker-mutator/vitest-runner'],
+  mutate: [
+    'src/auth/**/*.ts',
+    'src/enrollment/**/*.ts',
+    'src/policy/**/*.ts',
+    'src/ca/engine.ts',
+    'src/ca/extensions.ts',
+    'src/ca/keypolicy.ts',
+    'src/ca/lint.ts',
+    'src/ca/backends/**/*.ts',
+    'src/audit/**/*.ts',
+    'src/http/ca-api.ts',
+    'src/protocol/soap/**/*.ts',
+    // Clients of our own server, not trust decisions.
+    '!src/auth/negotiate-client.ts',
+  ],
+  coverageAnalysis: 'perTest',
+  incremental: true,
+  incrementalFile: 'reports/stryker-incremental.json',
+  concurrency: 2,
+  timeoutMS: 60_000,
+  timeoutFactor: 2,
+  thresholds: { high: 90, low: 80, break: null },
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/index.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  ignorePatterns: ['data', 'dist', 'reports', '.stryker-tmp', 'bench/results'],
+};
