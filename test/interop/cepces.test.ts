@@ -68,13 +68,14 @@ describe('cepces (openSUSE, certmonger helper) against opences', () => {
     expect(opensslStatus(['verify', '-CAfile', join(s.dataDir, 'certs/root_ca.crt'), '-untrusted', join(s.dataDir, 'certs/issuing_ca.crt'), writeTmp(d, 'leaf.pem', r.stdout)]).code).toBe(0);
   });
 
-  it('enrolls with Kerberos (auth=Kerberos, HTTP Negotiate) against a throwaway MIT realm', async () => {
+  it('enrolls with Kerberos (auth=Kerberos, HTTP Negotiate) against a throwaway MIT realm, its tokens bound to the TLS connection (channelBinding: required)', async () => {
     const kdc = await startKdc();
     try {
       const serviceKeytab = kdc.addService('HTTP/localhost');
       const clientKeytab = kdc.addService('svc-web'); // a client principal with its keys in a keytab, as a host would have
       process.env.KRB5_CONFIG = kdc.env.KRB5_CONFIG;
-      const k = await startTestServer({ config: { 'auth.kerberos': { keytab: serviceKeytab, servicePrincipal: 'HTTP@localhost', groups: {} } } });
+      // required: only a token carrying this connection's tls-server-end-point bindings passes, as cepces >= 0.3.17 sends them.
+      const k = await startTestServer({ config: { 'auth.kerberos': { keytab: serviceKeytab, servicePrincipal: 'HTTP@localhost', groups: {}, channelBinding: 'required' } } });
       try {
         const krb = { server: k.url, auth: 'Kerberos' as const, caBundle: join(k.dataDir, 'certs/root_ca.crt'), kerberos: { keytab: clientKeytab, principal: 'svc-web', realm: kdc.realm }, env: { KRB5_CONFIG: kdc.env.KRB5_CONFIG } };
         const list = await runCepces({ ...krb, operation: 'GET-SUPPORTED-TEMPLATES' });
