@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate, createHash, createPublicKey, sign } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { runCli } from '../helpers/cli.js';
 import { tmp } from '../helpers/openssl.js';
@@ -61,6 +61,13 @@ describe('signed audit checkpoints (truncation of the audit log is detectable)',
     expect(await r.body.json()).toMatchObject({ seq: head!.seq, hash: head!.hash });
     const v = await verify();
     expect(v).toMatchObject({ ok: true, count: head!.seq, checkpoint: { seq: head!.seq } });
+    // And to auditors on the admin API.
+    const { token } = (await runOperation(s.core, 'token.create', { role: 'auditor', principal: 'audrey' }, 'test')) as { token: string };
+    const agent = new Agent({ connect: { ca: s.rootPem } });
+    const api = await request(`${s.url}/api/v1/audit/checkpoint`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
+    expect(api.statusCode).toBe(200);
+    expect(await api.body.json()).toMatchObject({ seq: head!.seq, hash: head!.hash, signer: c!.signer });
+    await agent.close();
   });
 
   it('reports the newest events removed together with their checkpoint rows, by sequence number', async () => {
