@@ -17,6 +17,7 @@ import { LocalCa } from '../src/ca/engine.js';
 import { basicConstraints, keyUsage, subjectKeyIdentifier } from '../src/ca/extensions.js';
 import { FileKeyStore, KeyObjectSigner } from '../src/ca/keys/file.js';
 import { encodeName } from '../src/ca/name.js';
+import { defaultTemplates } from '../src/policy/defaults.js';
 import { newSerial, pooledRandom } from '../src/ca/serial.js';
 import type { CaKeyType, CaSigner, IssuanceOrder } from '../src/ca/types.js';
 import { systemClock } from '../src/clock.js';
@@ -54,6 +55,9 @@ const noDb: Db = {
   close: () => Promise.resolve(),
 };
 
+/** The default templates, as the orders below name them (the engine checks every order against its template). */
+const BENCH_TEMPLATES = defaultTemplates('1.3.6.1.4.1.311.21.8.1.2');
+
 async function engineFor(signer: CaSigner): Promise<LocalCa> {
   const name = encodeName([{ type: 'CN', value: 'Bench Issuing CA' }, { type: 'O', value: 'opences' }]);
   const now = Date.now();
@@ -67,7 +71,7 @@ async function engineFor(signer: CaSigner): Promise<LocalCa> {
     extensions: [basicConstraints(true, 0), keyUsage(['keyCertSign', 'cRLSign'], true), subjectKeyIdentifier(signer.spki)],
   });
   const info = { name: 'Bench Issuing CA', slug: 'Bench_Issuing_CA', issuingCertificate: new Uint8Array(caCert), rootCertificate: new Uint8Array(caCert), chain: [new Uint8Array(caCert)] };
-  return new LocalCa({ db: noDb, clock: systemClock, signer, info, issuingCaId: 1, pkiBaseUrl: 'http://pki.example.test', templateGate: async () => true });
+  return new LocalCa({ db: noDb, clock: systemClock, signer, info, issuingCaId: 1, pkiBaseUrl: 'http://pki.example.test', templates: async (n) => BENCH_TEMPLATES.find((t) => t.name === n) ?? null });
 }
 
 /** Client requests, one per in-flight slot: RSA-2048 keys (the Windows template default) or P-256. */

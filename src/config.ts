@@ -91,6 +91,18 @@ export const configSchema = z
         breakerOpenSeconds: z.coerce.number().positive().max(3600).default(5),
         /** The signing API of a node with the ca role (mutual TLS; only ca.clients may call it). */
         apiPort: port.default(9443),
+        /**
+         * DNS name constraints the CA node applies to every certificate it signs, whatever the
+         * template or the enrollment node says (SAN dNSNames, and a subject CN that is a host name):
+         * under one of `permittedDnsSuffixes` when any are listed, under none of `excludedDnsSuffixes`.
+         */
+        nameConstraints: z
+          .object({
+            permittedDnsSuffixes: z.array(z.string().regex(/^\.?([a-z0-9-]+\.)*[a-z0-9-]+$/i, 'a DNS suffix such as example.com')).default([]),
+            excludedDnsSuffixes: z.array(z.string().regex(/^\.?([a-z0-9-]+\.)*[a-z0-9-]+$/i, 'a DNS suffix such as example.com')).default([]),
+          })
+          .strict()
+          .optional(),
         clients: z
           .object({
             /** Subjects (DN, attributes in any order) of the enrollment nodes' client certificates. */

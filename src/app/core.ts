@@ -11,7 +11,6 @@ import { initCa, openCaSigner, pem } from '../ca/init.js';
 import { FileKeyStore } from '../ca/keys/file.js';
 import { RemoteCa } from '../ca/backends/remote.js';
 import { openRemoteCa } from '../ca/backends/setup.js';
-import { CA_CLIENT_PROFILE } from '../ca/backends/client-cert.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { RegistrationAuthority } from '../enrollment/ra.js';
@@ -25,18 +24,18 @@ import type { Db } from '../store/db.js';
 import { openDb } from '../store/open.js';
 import { enforcePrivileges, isPermissionDenied } from '../store/db-roles.js';
 import { OpencesError } from '../errors.js';
-import { seedDefaultTemplates } from '../store/template-repo.js';
+import { getTemplate, seedDefaultTemplates } from '../store/template-repo.js';
 import { latestCrl } from '../store/crl-repo.js';
 import { listCas } from '../store/ca-repo.js';
 import type { Core } from './core-types.js';
 import { TemplateService } from './template-service.js';
 import type { PkiSource } from '../http/pki.js';
 import { ensureAuditSigner } from '../audit/signing-key.js';
-import { AUDIT_SIGNING_PROFILE, toJson } from '../audit/checkpoint.js';
+import { toJson } from '../audit/checkpoint.js';
 import { latestCheckpoint } from '../store/audit-checkpoint-repo.js';
 
 /** Profile name of the server's own TLS certificate: not a template, but the CA must accept it. */
-export const INTERNAL_TLS_PROFILE = 'opences-tls';
+export { INTERNAL_TLS_PROFILE } from '../policy/issuance.js';
 
 export interface CoreOptions {
   clock?: Clock;
@@ -120,7 +119,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       random: opts.random,
       crlValidityHours: config.ca.crlValidityHours,
       ...(config.ca.deltaCrlPeriodHours > 0 ? { deltaCrl: { validityHours: config.ca.deltaCrlValidityHours ?? Math.min(config.ca.crlValidityHours, 2 * config.ca.deltaCrlPeriodHours) } } : {}),
-      templateGate: async (name) => name === INTERNAL_TLS_PROFILE || name === CA_CLIENT_PROFILE || name === AUDIT_SIGNING_PROFILE || (await templates.get(name))?.enabled === true,
+      templates: async (name, o) => (o?.fresh ? getTemplate(db, name) : templates.get(name)),
+      ...(config.ca.nameConstraints ? { nameConstraints: config.ca.nameConstraints } : {}),
       keyPolicy: { rsaExponents: config.ca.rsaExponents },
       allowsSha1Signatures: async (name) => (await templates.get(name))?.requests?.allowSha1Signatures === true,
     });

@@ -1,7 +1,7 @@
 import { X509Certificate, createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CaBackend } from '../ca/types.js';
+import type { LocalCa } from '../ca/engine.js';
 import { pem } from '../ca/init.js';
 import { newKeyAndRequest } from '../ca/local-request.js';
 import type { Clock } from '../clock.js';
@@ -54,7 +54,7 @@ function signerOf(key: KeyObject, der: Uint8Array): AuditSigner {
  * an issuing CA that is no longer current, is replaced with a new key (old checkpoints carry their
  * own certificate and still verify).
  */
-export async function ensureAuditSigner(o: { dataDir: string; db: Db; ca: CaBackend; clock: Clock; audit: AuditLog; passphrase?: string }): Promise<AuditSigner> {
+export async function ensureAuditSigner(o: { dataDir: string; db: Db; ca: LocalCa; clock: Clock; audit: AuditLog; passphrase?: string }): Promise<AuditSigner> {
   const keyPath = join(o.dataDir, 'secrets', KEY_FILE);
   const certPath = join(o.dataDir, 'certs', CERT_FILE);
   if (existsSync(keyPath) && existsSync(certPath)) {
@@ -70,7 +70,8 @@ export async function ensureAuditSigner(o: { dataDir: string; db: Db; ca: CaBack
     }
   }
   const { privateKey, csrDer, requestId, at: now } = await newKeyAndRequest(o, { commonName: 'opences audit signing', requester: 'opences-server', authMethod: 'local', template: AUDIT_SIGNING_PROFILE });
-  const issued = await o.ca.issue({
+  // The CA node's own profile, not a template's: no enrollment node can order it (src/http/ca-api.ts).
+  const issued = await o.ca.issueInternal({
     orderId: requestId,
     template: AUDIT_SIGNING_PROFILE,
     csrDer,

@@ -31,6 +31,9 @@ import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, ty
 import { CrlBuilder, type CrlKind } from './crl.js';
 import { latestCrl } from '../store/crl-repo.js';
 import { X509Certificate } from 'node:crypto';
+import type { Template } from '../policy/template.js';
+import { INTERNAL_TLS_PROFILE, approvalDigest, checkOrder, internalTlsTemplate, templateProfile, type NameConstraints } from '../policy/issuance.js';
+import { CA_CLIENT_PROFILE } from './backends/client-cert.js';
 
 export interface LocalCaOptions {
   db: Db;
@@ -39,8 +42,13 @@ export interface LocalCaOptions {
   info: CaInfo;
   issuingCaId: number;
   pkiBaseUrl: string;
-  /** Re-check: does the order name an enabled template? (The CA does not trust the RA blindly.) */
-  templateGate: (name: string) => Promise<boolean>;
+  /**
+   * The templates as this node reads them from the database (cached; `fresh` skips the cache).
+   * The CA re-checks every order against them itself: it does not take the RA's word.
+   */
+  templates: (name: string, o?: { fresh?: boolean }) => Promise<Template | null>;
+  /** Deployment-wide DNS name constraints every certified name must meet (ca.nameConstraints). */
+  nameConstraints?: NameConstraints;
   random?: (n: number) => Uint8Array;
   crlValidityHours?: number;
   /** CA-wide key floor (RSA minimum and exponents, P-521, Ed25519); the template's own rules are the RA's. */
@@ -70,6 +78,10 @@ interface CaPieces {
 /** An order that passed every re-check, with everything but the serial encoded. */
 export interface PreparedIssuance {
   order: IssuanceOrder;
+  /** The request must carry a certificate manager's approval of this order (request_approvals). */
+  needsApproval: boolean;
+  /** What such an approval binds (src/policy/issuance.ts approvalDigest). */
+  approvalDigest: string;
   subjectName: Buffer;
   spki: Uint8Array;
   notBefore: Date;
@@ -84,7 +96,9 @@ export interface PreparedIssuance {
 export class LocalCa implements CaBackend, CrlPublisher {
   private readonly pieces: CaPieces;
   private readonly random: (n: number) => Uint8Array;
-  private readonly profileCache = new Map<string, Buffer[]>();
+  /** Extensions fixed per template, encoded once per template object (a template edit loads a new one). */
+  private readonly profileCache = new WeakMap<Template, Buffer[]>();
+  private readonly internalTls = internalTlsTemplate();
   /** Certificates signed while a record statement is in flight are recorded together by the next. */
   private readonly recorder: GroupCommit<IssuedRecord, 'issued' | 'collision' | 'notPending'>;
   private readonly crl: CrlBuilder;
@@ -129,32 +143,66 @@ export class LocalCa implements CaBackend, CrlPublisher {
     return this.o.info;
   }
 
-  /** Extensions fixed per template profile, encoded once. */
-  private profileExtensions(order: IssuanceOrder): Buffer[] {
-    const key = JSON.stringify([order.keyUsage, order.keyUsageCritical, order.ekus, order.issuancePolicies, order.templateInfo ?? null]);
-    let exts = this.profileCache.get(key);
+  /** Extensions fixed per template, encoded once: taken from the template, never from the order. */
+  private profileExtensions(t: Template): Buffer[] {
+    let exts = this.profileCache.get(t);
     if (!exts) {
+      const p = templateProfile(t);
       exts = [basicConstraints(false)];
-      if (order.keyUsage.length) exts.push(keyUsage(order.keyUsage, order.keyUsageCritical));
-      if (order.ekus.length) exts.push(extKeyUsage(order.ekus));
-      if (order.issuancePolicies.length) exts.push(certificatePolicies(order.issuancePolicies));
-      if (order.templateInfo) exts.push(templateInformation(order.templateInfo.oid, order.templateInfo.majorRevision, order.templateInfo.minorRevision));
-      if (this.profileCache.size > 256) this.profileCache.clear();
-      this.profileCache.set(key, exts);
+      if (p.keyUsage.length) exts.push(keyUsage(p.keyUsage, p.keyUsageCritical));
+      if (p.ekus.length) exts.push(extKeyUsage(p.ekus));
+      if (p.issuancePolicies.length) exts.push(certificatePolicies(p.issuancePolicies));
+      if (p.templateInfo) exts.push(templateInformation(p.templateInfo.oid, p.templateInfo.majorRevision, p.templateInfo.minorRevision));
+      this.profileCache.set(t, exts);
     }
     return exts;
   }
 
+  /** The template an order names, enabled; the internal TLS profile is a fixed one. */
+  private async templateOf(name: string, fresh = false): Promise<Template> {
+    const t = name === INTERNAL_TLS_PROFILE ? this.internalTls : await this.o.templates(name, fresh ? { fresh } : undefined);
+    if (!t || !t.enabled || t.name !== name) throw new OpencesError('templateNotFound', `the order names ${name}, which is not an enabled template`);
+    return t;
+  }
+
   /**
-   * Every re-check and every encoding issue() does before the database: enabled template,
-   * acceptable key, proof of possession, validity inside the CA's, extensions. Pure apart from
-   * the template gate.
+   * The template's verdict on the order (src/policy/issuance.ts, the RA's own rules): the CA signs
+   * exactly what the template produces. An order whose profile differs from a cached template is
+   * judged again against the database's copy (an edit may not have reached this node yet).
    */
-  async prepare(order: IssuanceOrder): Promise<PreparedIssuance> {
-    if (!(await this.o.templateGate(order.template))) throw new OpencesError('templateNotFound', `the order names ${order.template}, which is not an enabled template`);
-    // Whoever holds a certificate with this EKU can sign audit checkpoints that verify: only the
-    // CA node's own audit signing order may carry it, whatever a template says.
-    if (order.ekus.includes(AUDIT_SIGNING_EKU) && order.template !== AUDIT_SIGNING_PROFILE) throw new OpencesError('forbidden', 'the audit signing EKU is issued to the audit signing key only');
+  private async judge(order: IssuanceOrder): Promise<Template> {
+    const rules = { nameConstraints: this.o.nameConstraints };
+    let t = await this.templateOf(order.template);
+    let refusal = checkOrder(t, order, rules);
+    if (refusal?.profile) {
+      t = await this.templateOf(order.template, true);
+      refusal = checkOrder(t, order, rules);
+    }
+    if (refusal) throw new OpencesError('policyDenied', refusal.reason);
+    return t;
+  }
+
+  /**
+   * Every re-check and every encoding issue() does before the database: the order against its
+   * template (extensions, validity, names), acceptable key, proof of possession, validity inside
+   * the CA's. Whether the order is the recorded request's, in the state it names (pending,
+   * approved when it must be), is checked in the statement that records the certificate.
+   * `internal`: a certificate of this CA node for itself (CA client certificates, the audit signing key), not a template's.
+   */
+  async prepare(order: IssuanceOrder, o: { internal?: boolean } = {}): Promise<PreparedIssuance> {
+    let extensionsOf: () => Buffer[];
+    let needsApproval = false;
+    if (o.internal) {
+      if (order.template !== CA_CLIENT_PROFILE && order.template !== AUDIT_SIGNING_PROFILE) throw new OpencesError('internal', `${order.template} is not a profile of the CA node's own`);
+      extensionsOf = () => [basicConstraints(false), keyUsage(order.keyUsage, order.keyUsageCritical), extKeyUsage(order.ekus)];
+    } else {
+      // Whoever holds a certificate with this EKU can sign audit checkpoints that verify: only the
+      // CA node's own audit signing order may carry it, whatever a template says.
+      if (order.ekus.includes(AUDIT_SIGNING_EKU)) throw new OpencesError('forbidden', 'the audit signing EKU is issued to the audit signing key only');
+      const t = await this.judge(order);
+      needsApproval = t.enrollment.pendAllRequests;
+      extensionsOf = () => this.profileExtensions(t);
+    }
     // The CA needs only the key and the signature from the request (the order carries the
     // names), so it walks the DER instead of building a full parse tree.
     const parts = splitCsr(order.csrDer);
@@ -182,11 +230,11 @@ export class LocalCa implements CaBackend, CrlPublisher {
     const notAfter = wholeSeconds(Math.min(order.notAfter.getTime(), this.pieces.notAfter.getTime()));
     const subjectName = encodeName(order.subject);
     const sanCritical = order.subject.length === 0 || order.sanCritical === true;
-    const extensions: Buffer[] = [this.pieces.aki, subjectKeyIdentifier(csr.spki), ...this.profileExtensions(order)];
+    const extensions: Buffer[] = [this.pieces.aki, subjectKeyIdentifier(csr.spki), ...extensionsOf()];
     if (order.sans.length) extensions.push(subjectAltName(order.sans, sanCritical));
     extensions.push(this.pieces.aia, this.pieces.cdp);
     if (this.pieces.freshest) extensions.push(this.pieces.freshest);
-    return { order, subjectName, spki: csr.spki, notBefore, notAfter, extensions };
+    return { order, needsApproval, approvalDigest: approvalDigest(order), subjectName, spki: csr.spki, notBefore, notAfter, extensions };
   }
 
   /** Lints and signs a prepared order under `serial`. */
@@ -202,9 +250,19 @@ export class LocalCa implements CaBackend, CrlPublisher {
     return { serial: serial.hex, der: await this.sign(p, serial.bytes), notBefore: p.notBefore, notAfter: p.notAfter };
   }
 
-  async issue(order: IssuanceOrder, opts: IssueOptions = {}): Promise<IssuedCertificate> {
+  /** Signs an order of an enrolment (the RA's, or an enrollment node's over the CA API): judged by its template. */
+  issue(order: IssuanceOrder, opts: IssueOptions = {}): Promise<IssuedCertificate> {
+    return this.issueChecked(order, opts, false);
+  }
+
+  /** A certificate of the CA node for itself (a CA API client certificate): a fixed profile, never reachable over the network. */
+  issueInternal(order: IssuanceOrder): Promise<IssuedCertificate> {
+    return this.issueChecked(order, {}, true);
+  }
+
+  private async issueChecked(order: IssuanceOrder, opts: IssueOptions, internal: boolean): Promise<IssuedCertificate> {
     if (!/^\d{1,18}$/.test(order.orderId)) throw new OpencesError('malformed', `bad order id ${order.orderId}`);
-    const p = await this.prepare(order);
+    const p = await this.prepare(order, { internal });
     const issuedAt = this.o.clock.now();
     const record = (serial: string, der: Uint8Array) => ({
       serial,
@@ -229,7 +287,7 @@ export class LocalCa implements CaBackend, CrlPublisher {
     for (let attempt = 0; attempt < 5; attempt++) {
       const serial = newSerial(this.random);
       const der = await this.sign(p, serial.bytes);
-      const outcome = await this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, ...(opts.audit ? { audit: opts.audit } : {}) });
+      const outcome = await this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, approval: { needed: p.needsApproval, digest: p.approvalDigest }, ...(opts.audit ? { audit: opts.audit } : {}) });
       if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined };
       if (outcome === 'notPending') break;
       // 'collision': the serial exists (astronomically rare with real randomness): draw again.
@@ -237,17 +295,29 @@ export class LocalCa implements CaBackend, CrlPublisher {
 
     return this.o.db.transaction(async (tx) => {
       // The order's request row is the lock: concurrent retries of one order serialise here.
-      const req = await tx.query<{ status: string; csr_der: Uint8Array | null }>('SELECT status, csr_der FROM requests WHERE id = $1 FOR UPDATE', [order.orderId]);
+      const req = await tx.query<{ status: string; csr_der: Uint8Array | null; template: string | null; requester: string; pend_approval: boolean; approved: string | null }>(
+        `SELECT status, csr_der, template, requester, coalesce(issuance_order->>'pendReason', '') = 'approval' AS pend_approval,
+                (SELECT order_digest FROM request_approvals a WHERE a.request_id = requests.id) AS approved
+         FROM requests WHERE id = $1 FOR UPDATE`,
+        [order.orderId],
+      );
       if (req.rowCount === 0) throw new OpencesError('notFound', `no request ${order.orderId} for this order`);
+      // The order must be the recorded request's (orders also arrive over the network: src/http/ca-api.ts).
+      const row = req.rows[0]!;
+      if (!row.csr_der || Buffer.compare(Buffer.from(row.csr_der), Buffer.from(order.csrDer)) !== 0) {
+        throw new OpencesError('conflict', `the order's certificate request is not the one recorded for request ${order.orderId}`);
+      }
       const existing = await findByRequestId(tx, order.orderId);
       if (existing) {
         return { serial: existing.serial, der: existing.der, chain: this.o.info.chain, notBefore: existing.notBefore, notAfter: existing.notAfter, replayed: true };
       }
-      // The order must be the recorded request's, still open (orders also arrive over the network: src/http/ca-api.ts).
-      const row = req.rows[0]!;
       if (row.status !== 'pending') throw new OpencesError('conflict', `request ${order.orderId} is ${row.status}; only a pending request is signed`);
-      if (row.csr_der && Buffer.compare(Buffer.from(row.csr_der), Buffer.from(order.csrDer)) !== 0) {
-        throw new OpencesError('conflict', `the order's certificate request is not the one recorded for request ${order.orderId}`);
+      if (row.template !== order.template) throw new OpencesError('conflict', `the order names the template ${order.template}; request ${order.orderId} was recorded for ${row.template ?? 'none'}`);
+      if (row.requester !== order.requester) throw new OpencesError('conflict', `the order names the requester ${order.requester}; request ${order.orderId} was recorded for another`);
+      if ((p.needsApproval || row.pend_approval) && row.approved !== p.approvalDigest) {
+        throw new OpencesError('forbidden', row.approved === null
+          ? `request ${order.orderId} waits for a certificate manager's approval`
+          : `a certificate manager approved request ${order.orderId} with other names or another request than this order's`);
       }
       for (let attempt = 0; attempt < 5; attempt++) {
         const serial = newSerial(this.random);

@@ -9,7 +9,9 @@ import { HRESULT, OpencesError, isOpencesError } from '../errors.js';
 import type { Template } from '../policy/template.js';
 import { rightsFor } from '../policy/permissions.js';
 import { decideSubject } from '../policy/subject.js';
-import { decideValidity, inRenewalWindow } from '../policy/validity.js';
+import { inRenewalWindow } from '../policy/validity.js';
+import { approvalDigest, orderProfile } from '../policy/issuance.js';
+import { recordApproval } from '../store/approval-repo.js';
 import { chooseTemplateName } from '../policy/template-choice.js';
 import { checkKeyPolicy, type KeyPolicyOptions } from '../ca/keypolicy.js';
 import { checkCertificateNames, checkRequestLimits, checkRequestSignatures } from '../policy/request-limits.js';
@@ -196,10 +198,21 @@ export class RegistrationAuthority {
       throw new OpencesError('forbidden', 'a certificate manager cannot approve their own request', { hresult: HRESULT.CERTSRV_E_RESTRICTEDOFFICER });
     }
     if (!isStoredOrder(row.issuanceOrder) || !row.csrDer) throw new OpencesError('internal', `request ${requestId} has no issuance order`);
+    const order = await this.current(loadOrder(requestId, row.issuanceOrder, row.csrDer));
+    // The approval is what the CA signs against (request_approvals, which only the admin role writes): it binds this order's request and names.
+    await recordApproval(this.o.db, { requestId, orderDigest: approvalDigest(order), approvedBy: officer, at: this.o.clock.now() });
     await this.o.audit.record({ type: 'request.approve', outcome: 'success', actor: officer, principal: row.requester, requestId, template: row.template ?? undefined });
-    const out = await this.issue(requestId, loadOrder(requestId, row.issuanceOrder, row.csrDer), { name: row.requester, groups: [], method: 'local' }, officer);
+    const out = await this.issue(requestId, order, { name: row.requester, groups: [], method: 'local' }, officer);
     if (out.status !== 'issued') throw new OpencesError('policyDenied', `${out.message}; request ${requestId} is now denied`, { hresult: out.hresult, requestId });
     return out;
+  }
+
+  /** A stored order with what its template produces now (extensions, validity from now): the CA signs nothing else. */
+  private async current(order: IssuanceOrder): Promise<IssuanceOrder> {
+    const t = await this.o.templates.get(order.template);
+    if (!t || t.name !== order.template) return order;
+    const { templateInfo: _old, ...rest } = order;
+    return { ...rest, ...orderProfile(t, this.o.clock.now()) };
   }
 
   async deny(requestId: string, officer: string, reason: string): Promise<void> {
@@ -270,7 +283,7 @@ export class RegistrationAuthority {
         const order = row.issuanceOrder;
         if (isStoredOrder(order) && order.pendReason !== 'approval' && row.csrDer) {
           // Accepted but never signed (a crash or CA outage in between): sign it now, once.
-          return this.issue(row.id, loadOrder(row.id, order, row.csrDer), principal);
+          return this.issue(row.id, await this.current(loadOrder(row.id, order, row.csrDer)), principal);
         }
         const p: PendingOutcome = { status: 'pending', requestId: row.id, disposition: 5, message: MSG.pending };
         return p;
@@ -387,22 +400,9 @@ export class RegistrationAuthority {
       dropped = d.dropped;
     }
     checkCertificateNames(subject, sans, template);
-    const validity = decideValidity(template, now);
+    // Extensions and validity: what the template produces (src/policy/issuance.ts), as the CA re-checks.
     return {
-      stored: {
-        template: template.name,
-        templateInfo: template.extensions.templateInformation ? { oid: template.oid, majorRevision: template.majorRevision, minorRevision: template.minorRevision } : undefined,
-        csrDer: decoded.csrDer,
-        subject,
-        sans,
-        keyUsage: template.extensions.keyUsage,
-        keyUsageCritical: template.extensions.keyUsageCritical,
-        ekus: template.extensions.ekus,
-        issuancePolicies: template.extensions.issuancePolicies,
-        notBefore: validity.notBefore,
-        notAfter: validity.notAfter,
-        requester: principal.name,
-      },
+      stored: { ...orderProfile(template, now), csrDer: decoded.csrDer, subject, sans, requester: principal.name },
       dropped,
     };
   }

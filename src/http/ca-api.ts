@@ -153,6 +153,17 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   };
 
   /**
+   * A refused order, audited here on the CA node with the enrollment node that sent it: the CA's
+   * own record of what a (possibly compromised) enrollment node tried. Outages are not refusals.
+   */
+  const auditRefusal = async (client: string, raw: unknown, e: OpencesError): Promise<void> => {
+    if (e.kind === 'unavailable' || e.kind === 'internal') return;
+    const o1 = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+    const text = (k: string): string | undefined => (typeof o1[k] === 'string' ? (o1[k] as string).slice(0, 256) : undefined);
+    await o.audit.enqueue({ type: 'ca.order.refuse', outcome: 'denied', actor: client, principal: text('requester'), template: text('template'), requestId: text('orderId'), reason: e.message, details: { kind: e.kind, caller: client } });
+  };
+
+  /**
    * A batch: each order is checked and signed on its own (in parallel: signatures use every core);
    * a refusal answers that order only. One log line per batch, naming every order: under load a
    * batch holds dozens, and a line each cost the node a write to its log pipe each.
@@ -172,6 +183,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
         } catch (e) {
           const typed = toTyped(e);
           logged[i] = { refused: typed.kind, detail: typed.kind === 'internal' ? 'internal error' : typed.message };
+          await auditRefusal(client, raw, typed);
           return { problem: problemBody(typed, STATUS[typed.kind]) };
         }
       }),
@@ -210,9 +222,16 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   app.post(
     `${CA_API_PREFIX}/orders`,
     route(async (req, client) => {
-      const order = decodeOrder(req.body);
-      if (order.template === CA_CLIENT_PROFILE || order.template === AUDIT_SIGNING_PROFILE) throw new OpencesError('forbidden', `${order.template} certificates are issued on the CA node only`);
-      const issued = await issueWithAudit(order);
+      let issued;
+      let order;
+      try {
+        order = decodeOrder(req.body);
+        if (order.template === CA_CLIENT_PROFILE || order.template === AUDIT_SIGNING_PROFILE) throw new OpencesError('forbidden', `${order.template} certificates are issued on the CA node only`);
+        issued = await issueWithAudit(order);
+      } catch (e) {
+        await auditRefusal(client, req.body, toTyped(e));
+        throw e;
+      }
       o.log.info({ client, orderId: order.orderId, template: order.template, serial: issued.serial, replayed: issued.replayed }, 'CA API: order signed');
       return { body: encodeIssued(issued) };
     }),

@@ -21,7 +21,7 @@ export function validDnsName(name: string): boolean {
 
 const EMAIL = /^[^\s@<>()[\]\\,;:"]{1,64}@[a-z0-9.-]{1,253}$/i;
 
-function checkSan(s: SanEntry): string | null {
+export function checkSan(s: SanEntry): string | null {
   switch (s.type) {
     case 'dns':
       return validDnsName(s.value) ? null : `"${s.value}" is not a valid DNS name`;

@@ -36,7 +36,8 @@ export async function issueCaClientCertificate(
   if (!Number.isInteger(days) || days < 1 || days > 3650) throw new OpencesError('malformed', '--days must be a whole number from 1 to 3650', { field: 'days' });
   // The CSR only proves possession; the names come from the operator (the order).
   const { privateKey, csrDer, requestId, at: now } = await newKeyAndRequest(o, { commonName: 'opences CA client', requester: req.actor, authMethod: CA_CLIENT_AUTH_METHOD, template: CA_CLIENT_PROFILE });
-  const issued = await o.ca.issue({
+  // Not a template's order: the CA node's own profile, which no enrollment node can order (src/http/ca-api.ts).
+  const issued = await o.ca.issueInternal({
     orderId: requestId,
     template: CA_CLIENT_PROFILE,
     csrDer,

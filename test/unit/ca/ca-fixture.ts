@@ -8,6 +8,19 @@ import { systemClock, type Clock } from '../../../src/clock.js';
 import type { CaKeyType, IssuanceOrder } from '../../../src/ca/types.js';
 import { insertRequest } from '../../../src/store/request-repo.js';
 import type { Queryable } from '../../../src/store/db.js';
+import { defaultTemplates } from '../../../src/policy/defaults.js';
+import type { Template } from '../../../src/policy/template.js';
+
+/**
+ * The templates an engine under test reads: the default WebServer template (OID and revision as
+ * order() says), changed by `over`.
+ */
+export function fixtureTemplates(over: (t: Template) => void = () => {}): LocalCaOptions['templates'] {
+  const t = defaultTemplates('1.3.6.1.4.1.311.21.8.1.2').find((x) => x.name === 'WebServer')!;
+  t.minorRevision = 5;
+  over(t);
+  return async (name) => (name === t.name ? t : null);
+}
 
 export const PKI = 'http://pki.example.test';
 
@@ -32,13 +45,13 @@ export async function setupCa(keyType: CaKeyType, opts: { clock?: Clock; poolSiz
   const signer = await openCaSigner(keyStore, h.issuing);
   const rootSigner = await openCaSigner(keyStore, h.root);
   const engine = async (over: Partial<LocalCaOptions> = {}): Promise<LocalCa> =>
-    new LocalCa({ db, clock, signer, info: h.info, issuingCaId: h.issuing.id, pkiBaseUrl: PKI, templateGate: async (n) => n === 'WebServer', root: { signer: rootSigner, caId: h.root.id }, ...over });
+    new LocalCa({ db, clock, signer, info: h.info, issuingCaId: h.issuing.id, pkiBaseUrl: PKI, templates: fixtureTemplates(), root: { signer: rootSigner, caId: h.root.id }, ...over });
   return { db, dir, keyStore, h, ca: await engine(), rootPem: pemOf(h.info.rootCertificate), issuingPem: pemOf(h.info.issuingCertificate), engine };
 }
 
 /** The RA's part: a pending request row whose id is the order id. */
 export function newRequestId(db: Queryable, csrDer: Uint8Array, submittedAt = new Date()): Promise<string> {
-  return insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', requestFormat: 'pkcs10', rawRequest: csrDer, csrDer, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt });
+  return insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: csrDer, csrDer, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt });
 }
 
 export function order(id: string, csrDer: Uint8Array, over: Partial<IssuanceOrder> = {}, now = Date.now()): IssuanceOrder {

@@ -5,14 +5,15 @@ import { freshTestDb, type TestDb } from '../../helpers/db.js';
 import { makeCsr, openssl, opensslStatus, pemOf, tmp, writeTmp } from '../../helpers/openssl.js';
 import { initCa, openCaSigner } from '../../../src/ca/init.js';
 import { FileKeyStore } from '../../../src/ca/keys/file.js';
-import { LocalCa } from '../../../src/ca/engine.js';
+import { LocalCa, type LocalCaOptions } from '../../../src/ca/engine.js';
 import { systemClock } from '../../../src/clock.js';
-import { newRequestId, order } from './ca-fixture.js';
+import { fixtureTemplates, newRequestId, order } from './ca-fixture.js';
 
 describe.each(['RSA-2048', 'P-256'] as const)('local CA engine with a %s issuing key', (keyType) => {
   let db: TestDb;
   let dir: string;
   let ca: LocalCa;
+  let options: LocalCaOptions;
   let rootPem: string;
   let issuingPem: string;
 
@@ -21,7 +22,8 @@ describe.each(['RSA-2048', 'P-256'] as const)('local CA engine with a %s issuing
     dir = tmp();
     const keyStore = new FileKeyStore(dir);
     const h = await initCa({ db, keyStore, keyType, caName: 'Test Issuing CA', rootName: 'Test Root CA', pkiBaseUrl: 'http://pki.example.test', clock: systemClock });
-    ca = new LocalCa({ db, clock: systemClock, signer: await openCaSigner(keyStore, h.issuing), info: h.info, issuingCaId: h.issuing.id, pkiBaseUrl: 'http://pki.example.test', templateGate: async (n) => n === 'WebServer' });
+    options = { db, clock: systemClock, signer: await openCaSigner(keyStore, h.issuing), info: h.info, issuingCaId: h.issuing.id, pkiBaseUrl: 'http://pki.example.test', templates: fixtureTemplates() };
+    ca = new LocalCa(options);
     rootPem = pemOf(h.info.rootCertificate);
     issuingPem = pemOf(h.info.issuingCertificate);
   });
@@ -79,7 +81,8 @@ describe.each(['RSA-2048', 'P-256'] as const)('local CA engine with a %s issuing
   it('clips validity to the issuing CA', async () => {
     const csr = makeCsr();
     const id = await newRequestId(db, csr.csrDer);
-    const cert = await ca.issue(order(id, csr.csrDer, { notAfter: new Date(Date.now() + 50 * 365 * 86400_000) }));
+    const long = new LocalCa({ ...options, templates: fixtureTemplates((t) => (t.validityPeriodSeconds = 100 * 365 * 86400)) });
+    const cert = await long.issue(order(id, csr.csrDer, { notAfter: new Date(Date.now() + 50 * 365 * 86400_000) }));
     const caEnd = new (await import('node:crypto')).X509Certificate(Buffer.from(ca.info().issuingCertificate)).validTo;
     expect(cert.notAfter.getTime()).toBe(new Date(caEnd).getTime());
   });

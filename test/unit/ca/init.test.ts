@@ -10,7 +10,7 @@ import { LocalCa } from '../../../src/ca/engine.js';
 import { fixedClock, systemClock } from '../../../src/clock.js';
 import { openDb } from '../../../src/store/open.js';
 import type { Db } from '../../../src/store/db.js';
-import { newRequestId, order, PKI } from './ca-fixture.js';
+import { fixtureTemplates, newRequestId, order, PKI } from './ca-fixture.js';
 
 const dbs: Db[] = [];
 afterAll(async () => {
@@ -75,7 +75,7 @@ describe('initCa', () => {
 
     // the reopened key is the issuing CA's key: what it signs chains to the first root
     const signer = await openCaSigner(keyStore, again.issuing);
-    const ca = new LocalCa({ db, clock: systemClock, signer, info: again.info, issuingCaId: again.issuing.id, pkiBaseUrl: PKI, templateGate: async () => true });
+    const ca = new LocalCa({ db, clock: systemClock, signer, info: again.info, issuingCaId: again.issuing.id, pkiBaseUrl: PKI, templates: fixtureTemplates() });
     const csr = makeCsr();
     const cert = await ca.issue(order(await newRequestId(db, csr.csrDer), csr.csrDer));
     const d = tmp();

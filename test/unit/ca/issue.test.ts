@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { makeCsr, openssl, opensslStatus, pemOf, tmp, writeTmp } from '../../helpers/openssl.js';
 import { fixedClock } from '../../../src/clock.js';
 import { OpencesError } from '../../../src/errors.js';
-import { newRequestId, order, setupCa, type CaFixture } from './ca-fixture.js';
+import { fixtureTemplates, newRequestId, order, setupCa, type CaFixture } from './ca-fixture.js';
 
 const T0 = new Date('2026-02-01T12:00:00.250Z');
 
@@ -30,7 +30,15 @@ describe('issuance rules (P-384 CA, pinned clock)', () => {
       ekus: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'],
       issuancePolicies: ['1.3.6.1.4.1.311.21.8.7.7'],
     }, T0.getTime());
-    const cert = await f.ca.issue(o);
+    // A template that produces all of that (the CA signs only what the order's template does).
+    const ca = await f.engine({
+      templates: fixtureTemplates((t) => {
+        t.extensions.ekus = ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'];
+        t.extensions.issuancePolicies = ['1.3.6.1.4.1.311.21.8.7.7'];
+        t.subject.allowedSanTypes = ['dns', 'ip', 'email', 'uri', 'upn'];
+      }),
+    });
+    const cert = await ca.issue(o);
     expect(cert.chain.map((c) => Buffer.from(c).toString('base64'))).toEqual([Buffer.from(f.h.info.issuingCertificate).toString('base64'), Buffer.from(f.h.info.rootCertificate).toString('base64')]);
     expect(verifyChain(cert.der).code).toBe(0);
     const text = openssl(['x509', '-inform', 'DER', '-noout', '-text'], Buffer.from(cert.der));
@@ -73,7 +81,8 @@ describe('issuance rules (P-384 CA, pinned clock)', () => {
 
   it('clips notAfter to the issuing CA and keeps a later start the order asks for', async () => {
     const csr = makeCsr();
-    const far = await f.ca.issue(order(await newRequestId(f.db, csr.csrDer), csr.csrDer, { notAfter: new Date('2099-01-01T00:00:00Z') }, T0.getTime()));
+    const century = await f.engine({ templates: fixtureTemplates((t) => (t.validityPeriodSeconds = 100 * 365 * 86400)) });
+    const far = await century.issue(order(await newRequestId(f.db, csr.csrDer), csr.csrDer, { notAfter: new Date('2099-01-01T00:00:00Z') }, T0.getTime()));
     const caEnd = new Date(new X509Certificate(Buffer.from(f.h.info.issuingCertificate)).validTo);
     expect(far.notAfter.getTime()).toBe(caEnd.getTime());
     expect(new Date(new X509Certificate(Buffer.from(far.der)).validTo).getTime()).toBe(caEnd.getTime());
@@ -97,12 +106,21 @@ describe('issuance rules (P-384 CA, pinned clock)', () => {
   it('lints before signing: no subject and no SAN, a bad DNS name, more than 256 SANs or an over-long SAN is a policy refusal (the RA denies the request), a validity of our own making is internal; nothing is recorded', async () => {
     const csr = makeCsr();
     const id = await newRequestId(f.db, csr.csrDer);
-    await expect(f.ca.issue(order(id, csr.csrDer, { subject: [], sans: [] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/lint failed: neither a subject nor a subject alternative name/) });
-    await expect(f.ca.issue(order(id, csr.csrDer, { sans: [{ type: 'dns', value: 'bad_name..example' }] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/bad DNS name/) });
+    // The template's rules refuse such orders first (policyDenied) …
+    await expect(f.ca.issue(order(id, csr.csrDer, { subject: [], sans: [] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/neither a subject nor a subject alternative name/) });
+    await expect(f.ca.issue(order(id, csr.csrDer, { sans: [{ type: 'dns', value: 'bad_name..example' }] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/not a valid DNS name/) });
+    await expect(f.ca.issue(order(id, csr.csrDer, { notAfter: new Date(T0.getTime() - 3600_000) }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/ends before it starts/) });
+    // … the lint's bounds on what passes them …
     const many = Array.from({ length: 257 }, (_, i) => ({ type: 'dns' as const, value: `h${i}.example.test` }));
     await expect(f.ca.issue(order(id, csr.csrDer, { sans: many }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/lint failed: the request asks for 257 subject alternative names; at most 256/) });
-    await expect(f.ca.issue(order(id, csr.csrDer, { sans: [{ type: 'uri', value: `https://x.example.test/${'a'.repeat(2000)}` }] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/uri subject alternative name .* has 2023 characters; at most 1024/) });
-    await expect(f.ca.issue(order(id, csr.csrDer, { notAfter: new Date(T0.getTime() - 3600_000) }, T0.getTime()))).rejects.toMatchObject({ kind: 'internal', message: expect.stringMatching(/notAfter is not after notBefore/) });
+    const uris = await f.engine({ templates: fixtureTemplates((t) => (t.subject.allowedSanTypes = ['dns', 'ip', 'uri'])) });
+    await expect(uris.issue(order(id, csr.csrDer, { sans: [{ type: 'uri', value: `https://x.example.test/${'a'.repeat(2000)}` }] }, T0.getTime()))).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/uri subject alternative name .* has 2023 characters; at most 1024/) });
+    // … and the lint still stands behind them, on whatever reaches the signature.
+    const p = await f.ca.prepare(order(id, csr.csrDer, {}, T0.getTime()));
+    const serial = new Uint8Array(16).fill(0x11);
+    await expect(f.ca.sign({ ...p, order: { ...p.order, subject: [], sans: [] } }, serial)).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/lint failed: neither a subject nor a subject alternative name/) });
+    await expect(f.ca.sign({ ...p, order: { ...p.order, sans: [{ type: 'dns', value: 'bad_name..example' }] } }, serial)).rejects.toMatchObject({ kind: 'policyDenied', message: expect.stringMatching(/bad DNS name/) });
+    await expect(f.ca.sign({ ...p, notAfter: new Date(T0.getTime() - 3600_000) }, serial)).rejects.toMatchObject({ kind: 'internal', message: expect.stringMatching(/notAfter is not after notBefore/) });
     expect((await f.db.query('SELECT 1 FROM certificates WHERE request_id = $1', [id])).rowCount).toBe(0);
     expect((await f.db.query<{ status: string }>('SELECT status FROM requests WHERE id = $1', [id])).rows[0]!.status).toBe('pending');
   });
