@@ -160,7 +160,18 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     if (e.kind === 'unavailable' || e.kind === 'internal') return;
     const o1 = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
     const text = (k: string): string | undefined => (typeof o1[k] === 'string' ? (o1[k] as string).slice(0, 256) : undefined);
-    await o.audit.enqueue({ type: 'ca.order.refuse', outcome: 'denied', actor: client, principal: text('requester'), template: text('template'), requestId: text('orderId'), reason: e.message, details: { kind: e.kind, caller: client } });
+    const requestId = text('orderId');
+    await o.audit.enqueue({
+      type: 'ca.order.refuse',
+      outcome: 'denied',
+      actor: client,
+      principal: text('requester'),
+      template: text('template'),
+      // Only a well-formed id goes into the event's request column (a bigint).
+      ...(requestId && /^\d{1,18}$/.test(requestId) ? { requestId } : {}),
+      reason: e.message,
+      details: { kind: e.kind, caller: client },
+    });
   };
 
   /**
