@@ -1,20 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { createCore } from '../app/core.js';
-import { issueCaClientCertificate } from '../ca/backends/client-cert.js';
-import { LocalCa } from '../ca/engine.js';
+import { newKeyAndCsr } from '../ca/local-request.js';
 import { parseSan, parseSubject } from '../client/request-builder.js';
-import { OpencesError } from '../errors.js';
-import { createLogger } from '../log.js';
 import { addCommonOptions, configFrom, print, type CommonOptions } from './common.js';
 import { fail } from './exit.js';
-import { localActor } from './operator.js';
+import { operate } from './operator.js';
 
 /**
  * `opences ca client-cert issue`: the client certificate an enrollment node (ces, cep, admin)
  * presents to the CA signing API. Runs where the CA key is (the ca node's data directory, with
- * its database); the key is made here and written 0600, never sent anywhere.
+ * its database): through the running server's control socket when one listens there, directly
+ * otherwise. The key is made here and written 0600, never sent anywhere (not even to the server).
  */
 export function registerCaCommands(program: Command): void {
   const ca = program.command('ca').description('the CA node');
@@ -29,23 +26,23 @@ export function registerCaCommands(program: Command): void {
     .action(async (opts: CommonOptions & Record<string, unknown> & { subject: string; san: string[]; days: string; certOut: string; keyOut: string }) => {
       try {
         const config = configFrom(opts);
-        const core = await createCore(config, { log: createLogger('warn') });
-        try {
-          if (!(core.ca instanceof LocalCa)) throw new OpencesError('unsupported', 'this node has no CA key: run `opences ca client-cert issue` on the ca node');
-          const r = await issueCaClientCertificate(
-            { ca: core.ca, db: core.db, audit: core.audit, clock: core.clock },
-            { subject: parseSubject(opts.subject), sans: opts.san.map(parseSan), days: Number(opts.days), actor: localActor() },
-          );
-          for (const f of [opts.certOut, opts.keyOut]) mkdirSync(dirname(f), { recursive: true });
-          writeFileSync(opts.keyOut, r.keyPem, { mode: 0o600 });
-          writeFileSync(opts.certOut, r.certPem, { mode: 0o644 });
-          const out = { serial: r.serial, sha256: r.fingerprint, notAfter: r.notAfter.toISOString(), cert: opts.certOut, key: opts.keyOut };
-          print(opts.json, out, () => `issued CA client certificate ${r.serial} (sha256 ${r.fingerprint}), valid until ${out.notAfter}\n  ${opts.certOut}\n  ${opts.keyOut}\nallow it on the ca node: ca.clients.allowedSubjects: ["${opts.subject}"]`);
-        } finally {
-          await core.close();
-        }
+        const subject = parseSubject(opts.subject);
+        const sans = opts.san.map(parseSan);
+        // The key is made here and stays here; the CA (this process's, or the running server's) sees only the CSR.
+        const { privateKey, csrDer } = await newKeyAndCsr('opences CA client');
+        const args = { csr: Buffer.from(csrDer).toString('base64'), subject, sans, days: Number(opts.days) };
+        // Through the running server's control socket when one listens on this data directory: a
+        // certificate signed with a second copy of an embedded database would be one the server
+        // never recorded (and its CA API refuses). Without a server, directly (src/cli/operator.ts).
+        const r = (await operate(config, 'ca.clientCert.issue', args)) as { serial: string; certPem: string; fingerprint: string; notAfter: string };
+        for (const f of [opts.certOut, opts.keyOut]) mkdirSync(dirname(f), { recursive: true });
+        writeFileSync(opts.keyOut, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+        writeFileSync(opts.certOut, r.certPem, { mode: 0o644 });
+        const out = { serial: r.serial, sha256: r.fingerprint, notAfter: r.notAfter, cert: opts.certOut, key: opts.keyOut };
+        print(opts.json, out, () => `issued CA client certificate ${r.serial} (sha256 ${r.fingerprint}), valid until ${out.notAfter}\n  ${opts.certOut}\n  ${opts.keyOut}\nallow it on the ca node: ca.clients.allowedSubjects: ["${opts.subject}"]`);
       } catch (e) {
         fail(e);
       }
     });
 }
+

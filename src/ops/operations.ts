@@ -33,6 +33,7 @@ function parseCheckpointsOrFail(text: string, name: string): Checkpoint {
   if (!c) throw new OpencesError('malformed', `${name} holds no audit checkpoint`, { field: 'checkpoint' });
   return c;
 }
+import { issueCaClientCertificate } from '../ca/backends/client-cert.js';
 
 /**
  * Operator operations: one function per verb, validated input, audited, shared by the CLI (direct
@@ -270,6 +271,20 @@ export const OPERATIONS: Record<string, Op> = {
     const delta = core.ca instanceof LocalCa && deltas ? await core.ca.publishCrlIfDue('delta', Number.POSITIVE_INFINITY) : null;
     if (delta) await core.audit.record({ type: 'crl.publish', outcome: 'success', actor, details: { delta: true, bytes: delta.length } });
     return { published: true, delta: false, bytes: der.length, url: `${core.config.pkiBaseUrl}/pki/${slug}.crl`, ...(deltas ? { deltaUrl } : {}), ...(delta ? { deltaBytes: delta.length } : {}) };
+  },
+
+  /**
+   * `opences ca client-cert issue` on a node whose server is running: the server's CA signs and
+   * records it (the embedded database admits one process). The command keeps the private key and
+   * sends only the CSR. Names are the operator's (parsed by the command), validated here again.
+   */
+  'ca.clientCert.issue': async (core, args, actor) => {
+    const name = z.object({ type: z.string().min(1).max(64), value: z.string().min(1).max(1024) }).strict();
+    const san = z.object({ type: z.enum(['dns', 'ip', 'email', 'uri', 'upn']), value: z.string().min(1).max(1024) }).strict();
+    const a = parse(z.object({ csr: z.string().min(1), subject: z.array(name).min(1).max(32), sans: z.array(san).max(64).default([]), days: z.number().int().default(365) }), args);
+    if (!(core.ca instanceof LocalCa)) throw new OpencesError('unsupported', 'this node has no CA key: run `opences ca client-cert issue` on the ca node');
+    const r = await issueCaClientCertificate({ ca: core.ca, db: core.db, audit: core.audit, clock: core.clock }, { csrDer: decodeBase64Token(a.csr), subject: a.subject, sans: a.sans, days: a.days, actor });
+    return { serial: r.serial, certPem: r.certPem, fingerprint: r.fingerprint, notAfter: r.notAfter.toISOString() };
   },
 
   'audit.verify': async (core, args) => {

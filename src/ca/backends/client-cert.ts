@@ -5,7 +5,7 @@ import { OpencesError } from '../../errors.js';
 import type { Db } from '../../store/db.js';
 import type { LocalCa } from '../engine.js';
 import { pem } from '../init.js';
-import { newKeyAndRequest } from '../local-request.js';
+import { recordLocalRequest } from '../local-request.js';
 import type { NameAttribute, SanEntry } from '../types.js';
 
 /**
@@ -22,25 +22,28 @@ export interface IssuedClientCertificate {
   serial: string;
   /** Leaf then issuing CA, PEM. */
   certPem: string;
-  keyPem: string;
   fingerprint: string;
   notAfter: Date;
 }
 
+/**
+ * Issues a CA client certificate for the key of `req.csrDer` (made by the operator's command, which
+ * keeps the private key: it never crosses the control socket). The CSR only proves possession;
+ * the names come from the operator.
+ */
 export async function issueCaClientCertificate(
   o: { ca: LocalCa; db: Db; audit: AuditLog; clock: Clock },
-  req: { subject: NameAttribute[]; sans?: SanEntry[]; days?: number; actor: string },
+  req: { csrDer: Uint8Array; subject: NameAttribute[]; sans?: SanEntry[]; days?: number; actor: string },
 ): Promise<IssuedClientCertificate> {
   if (!req.subject.length) throw new OpencesError('malformed', 'a CA client certificate needs a subject (it is matched against ca.clients.allowedSubjects)', { field: 'subject' });
   const days = req.days ?? 365;
   if (!Number.isInteger(days) || days < 1 || days > 3650) throw new OpencesError('malformed', '--days must be a whole number from 1 to 3650', { field: 'days' });
-  // The CSR only proves possession; the names come from the operator (the order).
-  const { privateKey, csrDer, requestId, at: now } = await newKeyAndRequest(o, { commonName: 'opences CA client', requester: req.actor, authMethod: CA_CLIENT_AUTH_METHOD, template: CA_CLIENT_PROFILE });
+  const { requestId, at: now } = await recordLocalRequest(o, { csrDer: req.csrDer, requester: req.actor, authMethod: CA_CLIENT_AUTH_METHOD, template: CA_CLIENT_PROFILE });
   // Not a template's order: the CA node's own profile, which no enrollment node can order (src/http/ca-api.ts).
   const issued = await o.ca.issueInternal({
     orderId: requestId,
     template: CA_CLIENT_PROFILE,
-    csrDer,
+    csrDer: req.csrDer,
     subject: req.subject,
     sans: req.sans ?? [],
     keyUsage: ['digitalSignature'],
@@ -55,7 +58,6 @@ export async function issueCaClientCertificate(
   return {
     serial: issued.serial,
     certPem: pem(issued.der) + pem(issued.chain[0]!),
-    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     fingerprint: new X509Certificate(Buffer.from(issued.der)).fingerprint256.replace(/:/g, '').toLowerCase(),
     notAfter: issued.notAfter,
   };
