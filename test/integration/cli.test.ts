@@ -149,8 +149,8 @@ describe('two processes starting at once on one database', () => {
     expect((await db.query('SELECT count(*)::int AS n FROM templates')).rows[0]).toEqual({ n: 4 });
     // both can issue (same key store)
     const csr = makeCsr();
-    const id = await insertRequest(db, { status: 'pending', requester: 'x', authMethod: 'local', requestFormat: 'pkcs10', rawRequest: csr.csrDer, csrDer: csr.csrDer, disposition: 5, dispositionMessage: 'p', submittedAt: new Date() });
-    await b.ca.issue({ orderId: id, template: 'WebServer', csrDer: csr.csrDer, subject: [{ type: 'CN', value: 'race.example.test' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: [], issuancePolicies: [], notBefore: new Date(), notAfter: new Date(Date.now() + 86400e3), requester: 'x' });
+    const id = await insertRequest(db, { status: 'pending', requester: 'x', authMethod: 'local', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: csr.csrDer, csrDer: csr.csrDer, disposition: 5, dispositionMessage: 'p', submittedAt: new Date() });
+    await b.ca.issue({ orderId: id, template: 'WebServer', csrDer: csr.csrDer, subject: [{ type: 'CN', value: 'race.example.test' }], sans: [], keyUsage: ['digitalSignature', 'keyEncipherment'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: new Date(), notAfter: new Date(Date.now() + 86400e3), requester: 'x' });
     await a.close();
     await b.close();
     await db.close();

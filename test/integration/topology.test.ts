@@ -270,7 +270,7 @@ describe('split deployment: ca, ces, cep and admin nodes as separate processes, 
       const der = Buffer.from(csr.csrDer);
       if (tamper) der[der.length - 1] ^= 0x01;
       const id = await insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: der, csrDer: der, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: now });
-      return { orderId: id, template: 'WebServer', csrDer: der, subject: [{ type: 'CN', value: name }], sans: [{ type: 'dns' as const, value: name }], keyUsage: ['digitalSignature' as const], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' };
+      return { orderId: id, template: 'WebServer', csrDer: der, subject: [{ type: 'CN', value: name }], sans: [{ type: 'dns' as const, value: name }], keyUsage: ['digitalSignature' as const, 'keyEncipherment' as const], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' };
     };
     const orders = [...(await Promise.all(['b1', 'b2', 'b3', 'b4'].map((n) => orderFor(`${n}.batch.example.test`)))), await orderFor('bad.batch.example.test', true)];
     const unknown = { ...orders[0]!, orderId: '987654321' };
@@ -312,7 +312,7 @@ describe('split deployment: ca, ces, cep and admin nodes as separate processes, 
     const now = new Date();
     const csr = Buffer.from(makeCsr({ subject: 'CN=old-client.example.test' }).csrDer);
     const id = await insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: csr, csrDer: csr, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: now });
-    const order = encodeOrder({ orderId: id, template: 'WebServer', csrDer: csr, subject: [{ type: 'CN', value: 'old-client.example.test' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' });
+    const order = encodeOrder({ orderId: id, template: 'WebServer', csrDer: csr, subject: [{ type: 'CN', value: 'old-client.example.test' }], sans: [], keyUsage: ['digitalSignature', 'keyEncipherment'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' });
     const agent = new Agent({ connect: { ca: rootPem, cert: readFileSync(join(certs, 'ces-node.crt'), 'utf8'), key: readFileSync(join(certs, 'ces-node.key'), 'utf8') } });
     try {
       const r = await request(`https://localhost:${ca.caApiPort}/ca/v1/orders/batch`, { method: 'POST', body: JSON.stringify({ orders: [order] }), headers: { 'content-type': 'application/json' }, dispatcher: agent });
@@ -362,7 +362,7 @@ describe('split deployment: ca, ces, cep and admin nodes as separate processes, 
     const now = new Date();
     const csr = Buffer.from(makeCsr({ subject: 'CN=audited.example.test' }).csrDer);
     const id = await insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: csr, csrDer: csr, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: now });
-    const order = { orderId: id, template: 'WebServer', csrDer: csr, subject: [{ type: 'CN', value: 'audited.example.test' }], sans: [], keyUsage: ['digitalSignature' as const], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' };
+    const order = { orderId: id, template: 'WebServer', csrDer: csr, subject: [{ type: 'CN', value: 'audited.example.test' }], sans: [], keyUsage: ['digitalSignature' as const, 'keyEncipherment' as const], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' };
     // What the enrollment node's event says beyond the order (actor, method) travels; the rest —
     // here a principal and template that contradict the order — is not taken from it.
     const audit = { at: now, event: JSON.stringify({ type: 'certificate.issue', outcome: 'success', actor: 'officer1', method: 'username', principal: 'mallory', template: 'Other', requestId: id }) };
@@ -390,13 +390,13 @@ describe('split deployment: ca, ces, cep and admin nodes as separate processes, 
     const broken = Buffer.from(csr.csrDer);
     broken[broken.length - 1] ^= 0x01;
     await expect(
-      rc.issue({ orderId: '1', template: 'WebServer', csrDer: broken, subject: [{ type: 'CN', value: 'x' }], sans: [], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: [], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'x' }),
+      rc.issue({ orderId: '1', template: 'WebServer', csrDer: broken, subject: [{ type: 'CN', value: 'x' }], sans: [], keyUsage: ['digitalSignature', 'keyEncipherment'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'x' }),
     ).rejects.toMatchObject({ kind: 'badSignature' });
     // And the order must carry the recorded request's CSR: not another key under a pending request's id.
     const pend = await client().issue(`${ces.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`, { format: 'pkcs10', der: makeCsr({ subject: 'CN=wait.example.test', sans: ['DNS:wait.example.test'], templateName: 'WebServerApproval' }).csrDer });
     expect(pend.status).toBe('pending');
     await expect(
-      rc.issue({ orderId: pend.requestId, template: 'WebServer', csrDer: csr.csrDer, subject: [{ type: 'CN', value: 'wait.example.test' }], sans: [{ type: 'dns', value: 'wait.example.test' }], keyUsage: ['digitalSignature'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' }),
+      rc.issue({ orderId: pend.requestId, template: 'WebServer', csrDer: csr.csrDer, subject: [{ type: 'CN', value: 'wait.example.test' }], sans: [{ type: 'dns', value: 'wait.example.test' }], keyUsage: ['digitalSignature', 'keyEncipherment'], keyUsageCritical: true, ekus: ['1.3.6.1.5.5.7.3.1'], issuancePolicies: [], notBefore: now, notAfter: new Date(now.getTime() + 86400_000), requester: 'alice' }),
     ).rejects.toMatchObject({ kind: 'conflict', message: expect.stringContaining('not the one recorded') });
     expect((await db.query(`SELECT 1 FROM certificates WHERE request_id = $1`, [pend.requestId])).rows).toEqual([]);
     await rc.close();
