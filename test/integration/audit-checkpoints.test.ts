@@ -108,7 +108,7 @@ describe('signed audit checkpoints (truncation of the audit log is detectable)',
     const ca = s.core.ca as LocalCa;
     // An enrollee's certificate (WebServer) and its key.
     const { privateKey, csrDer, requestId, at } = await newKeyAndRequest(s.core, { commonName: 'mallory', requester: 'mallory', authMethod: 'password', template: 'WebServer' });
-    const order = { orderId: requestId, template: 'WebServer', csrDer, subject: [{ type: 'CN' as const, value: 'mallory' }], sans: [], keyUsage: ['digitalSignature' as const], keyUsageCritical: true, issuancePolicies: [], notBefore: at, notAfter: new Date(at.getTime() + 86400_000), requester: 'mallory' };
+    const order = { orderId: requestId, template: 'WebServer', csrDer, subject: [{ type: 'CN' as const, value: 'mallory' }], sans: [], keyUsage: ['digitalSignature' as const, 'keyEncipherment' as const], keyUsageCritical: true, issuancePolicies: [], notBefore: at, notAfter: new Date(at.getTime() + 86400_000), requester: 'mallory' };
     await expect(ca.issue({ ...order, ekus: [AUDIT_SIGNING_EKU] })).rejects.toMatchObject({ kind: 'forbidden' });
     const issued = await ca.issue({ ...order, ekus: ['1.3.6.1.5.5.7.3.1'] });
     const head = (await s.core.audit.head())!;

@@ -31,7 +31,7 @@ describe('opences ca client-cert issue against a running server on the embedded 
     // Recorded by the server (its own database), as a CA client certificate, with the operator as actor.
     const shown = (await runOperation(s.core, 'cert.show', { serial: printed.serial }, 'test')) as { template: string; requester: string };
     expect(shown).toMatchObject({ template: 'opences-ca-client', requester: expect.stringMatching(/^local:/) });
-    expect(new X509Certificate(readFileSync(cert)).serialNumber.toLowerCase().replace(/^0+/, '')).toBe(printed.serial);
+    expect(BigInt(`0x${new X509Certificate(readFileSync(cert)).serialNumber}`)).toBe(BigInt(`0x${printed.serial}`));
     // The private key stayed with the command: the server's database holds only the CSR's public key.
     const row = await s.core.db.query<{ raw_request: Uint8Array }>('SELECT raw_request FROM requests WHERE serial = $1', [printed.serial]);
     expect(Buffer.from(row.rows[0]!.raw_request).toString('latin1')).not.toContain('PRIVATE KEY');
