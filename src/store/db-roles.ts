@@ -50,6 +50,10 @@ export const TABLE_PRIVILEGES: Record<string, Partial<Record<Role, Privilege[]>>
   // Requests: ces records them; cep and ca insert their own TLS/internal certificate requests
   // (INSERT … RETURNING needs SELECT); ca marks them issued; admin approves or denies.
   requests: { cep: RI, ces: RI, ca: RIU, admin: RIU },
+  // A certificate manager's approval of a request that waits for one (migration 012): written by
+  // admin only (approve; a second approval replaces the first: UPDATE), read by the ca node, which
+  // signs such a request only with it. Enrollment nodes, which record requests, cannot approve them.
+  request_approvals: { ca: R, admin: RIU },
   // Certificates: only ca inserts them (and revokes: UPDATE); the others read them (retrieval,
   // revocation checks of client certificates, the admin API).
   certificates: { cep: R, ces: R, ca: RIU, admin: R },

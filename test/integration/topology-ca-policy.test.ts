@@ -6,13 +6,15 @@ import { Agent, request } from 'undici';
 import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
 import { makeCsr, openssl, tmp, type Csr } from '../helpers/openssl.js';
 import { postSoap, usernameHeader } from '../helpers/soap-client.js';
-import { cliAsync, NodeProcess, until } from '../helpers/topology.js';
+import { cliAsync, dbRoleUrls, NodeProcess, until } from '../helpers/topology.js';
 import { callControlSocket } from '../../src/ops/control-socket.js';
 import { cesPath } from '../../src/http/endpoints.js';
 import { buildRstRequest, parseRstrResponse } from '../../src/protocol/wstep/index.js';
 import { encodeOrder } from '../../src/ca/backends/wire.js';
 import type { IssuanceOrder } from '../../src/ca/types.js';
 import { insertRequest } from '../../src/store/request-repo.js';
+import { openDb } from '../../src/store/open.js';
+import type { Db } from '../../src/store/db.js';
 
 const PASSWORD = 'Sec0nd-line';
 const CES_NODE = 'CN=ces-node, O=opences test';
@@ -20,8 +22,9 @@ const DAY = 86400_000;
 
 /**
  * Issue 17, item 1: the CA node enforces policy itself. A split deployment on PostgreSQL (ca, ces
- * and admin nodes as separate processes); the test plays a compromised enrollment node: it holds
- * the ces node's CA client key and database access, and orders what the ces node never would.
+ * and admin nodes as separate processes, each on its node role's database user); the test plays a
+ * compromised enrollment node: it holds the ces node's CA client key and its database user, and
+ * orders what the ces node never would.
  * Every forged order is refused by the CA node and audited there with the calling node's name; a
  * certificate manager's approval (on the admin node) then lets the honest order through.
  */
@@ -32,36 +35,46 @@ describe('the CA node re-checks every order against policy it reads itself', () 
   let ces: NodeProcess;
   let admin: NodeProcess;
   let rootPem: string;
+  let roles: Awaited<ReturnType<typeof dbRoleUrls>>;
+  /** The ces node's database user, in the attacker's hands. */
+  let cesDb: Db;
   let soap: Agent;
   /** The ces node's CA client certificate and key, in the attacker's hands. */
   let stolen: Agent;
 
   beforeAll(async () => {
     db = await freshTestDb();
+    // dbUrl: the owner (operator commands, checks); each node: its role's user (docs/deployment.md).
     dbUrl = urlWithSchema(db.schema);
+    await cliAsync(['db', 'migrate'], { databaseUrl: dbUrl });
+    roles = await dbRoleUrls(dbUrl);
+    const strict = { databaseAllowExcessPrivileges: false };
     const certs = tmp('opences-policy-certs-');
     ca = new NodeProcess('ca', {
-      databaseUrl: dbUrl,
+      databaseUrl: roles.urls.ca,
       roles: 'ca',
-      config: { ca: { clients: { allowedSubjects: ['CN=ces-node,O=opences test', 'CN=admin-node,O=opences test'] }, nameConstraints: { permittedDnsSuffixes: ['example.test'] } } },
+      config: { ...strict, ca: { clients: { allowedSubjects: ['CN=ces-node,O=opences test', 'CN=admin-node,O=opences test'] }, nameConstraints: { permittedDnsSuffixes: ['example.test'] } } },
     });
     await ca.start();
     rootPem = readFileSync(join(ca.dataDir, 'certs', 'root_ca.crt'), 'utf8');
     const files = (n: string) => ({ cert: join(certs, `${n}.crt`), key: join(certs, `${n}.key`) });
     await Promise.all(['ces-node', 'admin-node'].map((n) => cliAsync(['ca', 'client-cert', 'issue', '--subject', `CN=${n},O=opences test`, '--cert-out', files(n).cert, '--key-out', files(n).key, '--data-dir', ca.dataDir], { databaseUrl: dbUrl })));
     const remote = (n: string) => ['--ca-url', `https://localhost:${ca.caApiPort}`, '--ca-client-cert', files(n).cert, '--ca-client-key', files(n).key];
-    ces = new NodeProcess('ces', { databaseUrl: dbUrl, roles: 'ces', args: remote('ces-node') });
-    admin = new NodeProcess('admin', { databaseUrl: dbUrl, roles: 'admin', args: remote('admin-node') });
+    ces = new NodeProcess('ces', { databaseUrl: roles.urls.ces, roles: 'ces', config: strict, args: remote('ces-node') });
+    admin = new NodeProcess('admin', { databaseUrl: roles.urls.admin, roles: 'admin', config: strict, args: remote('admin-node') });
     await Promise.all([ces.start(), admin.start()]);
-    await callControlSocket(ces.dataDir, 'user.add', { name: 'alice', password: PASSWORD }, 'local:admin');
+    await callControlSocket(admin.dataDir, 'user.add', { name: 'alice', password: PASSWORD }, 'local:admin');
+    cesDb = await openDb({ url: roles.urls.ces, migrate: false });
     soap = new Agent({ connect: { ca: rootPem }, headersTimeout: 30_000, bodyTimeout: 30_000 });
     stolen = new Agent({ connect: { ca: rootPem, cert: readFileSync(files('ces-node').cert, 'utf8'), key: readFileSync(files('ces-node').key, 'utf8') } });
   }, 180_000);
   afterAll(async () => {
     await soap?.close();
     await stolen?.close();
+    await cesDb?.close();
     await Promise.all([ces?.stop(), admin?.stop(), ca?.stop()]);
     await db?.close();
+    await roles?.drop();
   });
 
   const enroll = async (csr: Csr) => {
@@ -138,6 +151,9 @@ describe('the CA node re-checks every order against policy it reads itself', () 
     const unknown = await order({ ...honest, orderId: '900000000001' });
     expect(unknown).toMatchObject({ status: 404 });
 
+    // Nor can it approve the request itself: approvals are the admin role's to write.
+    await expect(cesDb.query(`INSERT INTO request_approvals (request_id, order_digest, approved_by, approved_at) VALUES ($1, 'x', 'mallory', now())`, [id])).rejects.toThrow(/permission denied for table request_approvals/);
+
     // Nothing was issued; the request still waits.
     expect((await db.query('SELECT 1 FROM certificates WHERE request_id = $1', [id])).rowCount).toBe(0);
     expect((await db.query<{ status: string }>('SELECT status FROM requests WHERE id = $1', [id])).rows[0]!.status).toBe('pending');
@@ -167,7 +183,7 @@ describe('the CA node re-checks every order against policy it reads itself', () 
   it('an identity-built template signs only names of the recorded requester: a row the attacker records itself gets no one else’s names', async () => {
     // A compromised enrollment node can write request rows (it records requests): one for User as alice.
     const csr = makeCsr({ subject: 'CN=whatever' });
-    const id = await insertRequest(db, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'User', requestFormat: 'pkcs10', rawRequest: csr.csrDer, csrDer: csr.csrDer, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: new Date() });
+    const id = await insertRequest(cesDb, { status: 'pending', requester: 'alice', authMethod: 'username', template: 'User', requestFormat: 'pkcs10', rawRequest: csr.csrDer, csrDer: csr.csrDer, disposition: 5, dispositionMessage: 'Taken Under Submission', submittedAt: new Date() });
     const now = Date.now();
     const user: IssuanceOrder = {
       orderId: id,
