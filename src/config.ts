@@ -189,6 +189,12 @@ export const configSchema = z
       .object({
         /** Realms / NetBIOS domains accepted in `alice@domain` and `DOMAIN\alice` user names. */
         domains: z.array(z.string()).default([]),
+        /**
+         * Kerberos realms whose users ARE the local accounts of the same name (alice@EXAMPLE.COM is the
+         * account alice): one person for certificates, renewal and separation of duties. Default none:
+         * a Kerberos user and a same-named local account are different people (docs/kerberos.md).
+         */
+        accountRealms: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$/, 'a Kerberos realm')).default([]),
         ldap: z
           .object({
             url: z.string(),

@@ -139,10 +139,15 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     writeFileSync(join(certsDir, 'ca_chain.crt'), pem(h.info.issuingCertificate) + pem(h.info.rootCertificate));
 
     const partners = new PartnerRegistry(db, { clock, audit });
-    const kerberos = config.auth.kerberos ? await KerberosAuthenticator.create(config.auth.kerberos, config.hostname, { audit, clock }) : undefined;
-    const ra = new RegistrationAuthority({ db, ca, templates, audit, clock, partnerScope: (name) => partners.scope(name), keyPolicy: { rsaExponents: config.ca.rsaExponents } });
+    const kerberos = config.auth.kerberos ? await KerberosAuthenticator.create({ ...config.auth.kerberos, accountRealms: config.auth.accountRealms }, config.hostname, { audit, clock }) : undefined;
+    const ra = new RegistrationAuthority({
+      db, ca, templates, audit, clock,
+      partnerScope: (name) => partners.scope(name),
+      keyPolicy: { rsaExponents: config.ca.rsaExponents },
+      identity: { domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners },
+    });
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap });
-    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, partners });
+    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners });
 
     // A change made in this process (operator command, admin API) reaches the other processes on
     // the database — cluster workers, other nodes — and theirs reach this one (src/app/cache-bus.ts).

@@ -29,8 +29,12 @@ export async function addUser(q: Queryable, u: { name: string; password?: string
   checkName(u.name);
   for (const g of u.groups ?? []) if (!/^[A-Za-z0-9_.@ -]{1,128}$/.test(g)) throw new OpencesError('malformed', `invalid group name "${g}"`, { field: 'groups' });
   const hash = u.password ? await hashPassword(u.password) : null;
-  const r = await q.query('INSERT INTO accounts (name, password_hash, groups, email) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING', [u.name, hash, u.groups ?? [], u.email ?? null]);
-  if (r.rowCount === 0) throw new OpencesError('conflict', `account ${u.name} already exists`);
+  // Account names compare case-insensitively (src/auth/identity.ts): `ALICE` is alice, never a second person.
+  const r = await q.query(
+    'INSERT INTO accounts (name, password_hash, groups, email) SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE lower(name) = lower($1)) ON CONFLICT (name) DO NOTHING',
+    [u.name, hash, u.groups ?? [], u.email ?? null],
+  );
+  if (r.rowCount === 0) throw new OpencesError('conflict', `account ${u.name} already exists (account names are compared without regard to case)`);
 }
 
 export async function setPassword(q: Queryable, name: string, password: string): Promise<void> {
@@ -53,10 +57,14 @@ export async function listUsers(q: Queryable): Promise<Account[]> {
   return r.rows.map((x) => ({ name: x.name, groups: x.groups, email: x.email, disabled: x.disabled, createdAt: new Date(x.created_at) }));
 }
 
-/** For authentication only: includes the hash. */
+/**
+ * For authentication only: includes the hash. The account of that name, or the one account whose
+ * name differs only in case (as Windows compares account names); two such accounts (made before
+ * names were compared so) are ambiguous and neither is found.
+ */
 export async function getAccountForLogin(q: Queryable, name: string): Promise<(Account & { passwordHash: string | null }) | null> {
-  const r = await q.query<DbRow>('SELECT name, password_hash, groups, email, disabled, created_at FROM accounts WHERE name = $1', [name]);
-  const x = r.rows[0];
+  const r = await q.query<DbRow>('SELECT name, password_hash, groups, email, disabled, created_at FROM accounts WHERE lower(name) = lower($1) ORDER BY (name = $1) DESC LIMIT 2', [name]);
+  const x = r.rows[0] && (r.rows[0].name === name || r.rows.length === 1) ? r.rows[0] : undefined;
   return x ? { name: x.name, groups: x.groups, email: x.email, disabled: x.disabled, createdAt: new Date(x.created_at), passwordHash: x.password_hash } : null;
 }
 

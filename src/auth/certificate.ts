@@ -2,12 +2,11 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
-import { firstSan } from './certificate-names.js';
 import { OpencesError } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { findBySerial } from '../store/certificate-repo.js';
-import { getAccountForLogin } from './accounts.js';
-import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
+import { findWithOwner } from '../store/certificate-repo.js';
+import { ownerPrincipal } from './certificate-owner.js';
+import type { Principal } from './principal.js';
 import { verifyMessageSignature } from './message-signature.js';
 import type { PartnerRegistry } from './partners.js';
 import type { SoapEnvelope } from '../protocol/soap/envelope.js';
@@ -21,6 +20,10 @@ export interface CertificateAuthOptions {
   /** Partner organisations trusted through their own roots. */
   partners?: PartnerRegistry;
   domains?: string[];
+  /** `auth.accountRealms` (src/auth/identity.ts). */
+  accountRealms?: string[];
+  /** `auth.kerberos.groups`: what a Kerberos principal's certificate brings, as its ticket would. */
+  kerberosGroups?: Record<string, string[]>;
 }
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -29,8 +32,8 @@ const FAILED = (): OpencesError => new OpencesError('unauthenticated', 'authenti
 /**
  * TLS client-certificate authentication for the `_Certificate` endpoints. The certificate must chain
  * to one of our issuing CAs, be within its validity, allow client authentication, and not be revoked
- * in our own records. The principal is the account the certificate names (UPN SAN, else CN), with
- * that account's groups when it exists and is enabled.
+ * in our own records. The principal is the one recorded when the certificate was issued
+ * (src/auth/certificate-owner.ts), in its state now — never a name read out of the certificate.
  */
 /**
  * How long a connection's accepted client certificate stands without being checked again. A TLS
@@ -101,42 +104,21 @@ export class CertificateAuthenticator {
       return this.fail(address, `client certificate ${cert.subject.replace(/\n/g, ', ')} is not issued by a trusted CA`);
     }
     const serial = cert.serialNumber.toLowerCase().replace(/^(00)+/, '');
-    const rec = await findBySerial(this.o.db, serial);
-    if (!rec) return this.fail(address, `client certificate ${serial} is not in this CA's records`);
+    const rec = await findWithOwner(this.o.db, serial);
+    if (!rec || !sameBytes(rec.der, der)) return this.fail(address, `client certificate ${serial} is not in this CA's records`);
     if (rec.revokedAt) return this.fail(address, `client certificate ${serial} is revoked`);
 
-    const upn = firstSan(cert, 'upn');
-    const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
-    const name = upn ?? cn ?? rec.requester ?? serial;
-    const candidates = [name, name.includes('@') && this.acceptsDomain(name.slice(name.lastIndexOf('@') + 1)) ? name.slice(0, name.lastIndexOf('@')) : undefined].filter((x): x is string => Boolean(x));
-    let groups: string[] = [];
-    let accountName: string | undefined;
-    for (const c of candidates) {
-      const a = await getAccountForLogin(this.o.db, c);
-      if (a) {
-        if (a.disabled) return this.fail(address, `account ${a.name} is disabled`);
-        groups = a.groups;
-        accountName = a.name;
-        break;
-      }
-    }
-    return {
-      name: accountName ?? name,
-      displayName: cn ?? name,
-      groups: [AUTHENTICATED_GROUP, ...groups],
-      method: 'certificate',
-      ...(upn ? { upn } : {}),
-      certificate: { der, serial, issuer: cert.issuer, subject: cert.subject },
-    };
-  }
-
-  private acceptsDomain(d: string): boolean {
-    const list = (this.o.domains ?? []).map((x) => x.toLowerCase());
-    return list.length === 0 || list.includes(d.toLowerCase());
+    const owner = await ownerPrincipal(rec.owner, { db: this.o.db, accountRealms: this.o.accountRealms ?? [], kerberosGroups: this.o.kerberosGroups, partners: this.o.partners });
+    if ('refused' in owner) return this.fail(address, `client certificate ${serial} is refused: ${owner.refused}`, rec.owner.name ?? undefined);
+    return { ...owner.principal, method: 'certificate', certificate: { der, serial, issuer: cert.issuer, subject: cert.subject } };
   }
 
   private async fail(address: string, reason: string, principal?: string): Promise<never> {
     await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'certificate', address, reason, ...(principal ? { principal } : {}) });
     throw FAILED();
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 }

@@ -18,6 +18,8 @@ export interface KerberosAuthenticatorOptions {
   groupMapping: Record<string, string[]>;
   /** Realm for names GSSAPI returns without one. */
   defaultRealm?: string;
+  /** `auth.accountRealms`: realms whose users are the local accounts of the same name (src/auth/identity.ts). */
+  accountRealms?: string[];
   /** Loads the `kerberos` package (tests replace it). */
   load?: () => Promise<unknown>;
   /** Directory groups for authenticated principals (added to the mapping's). */
@@ -31,6 +33,8 @@ export interface KerberosConfig {
   keytab?: string;
   servicePrincipal?: string;
   groups: Record<string, string[]>;
+  /** `auth.accountRealms` (a setting of `auth`, handed in by the composition root). */
+  accountRealms?: string[];
   /** Optional group lookup in LDAP (src/auth/ldap-groups.ts). */
   ldap?: LdapGroupLookupConfig;
   channelBinding?: ChannelBindingMode;
@@ -78,7 +82,7 @@ export class KerberosAuthenticator {
   private constructor(
     private readonly krb: KerberosBinding,
     readonly service: string,
-    private readonly names: { groupMapping: Record<string, string[]>; defaultRealm?: string },
+    private readonly names: { groupMapping: Record<string, string[]>; defaultRealm?: string; accountRealms?: string[] },
     private readonly groupLookup?: { groups(principal: string): Promise<string[]> },
     private readonly binding: { mode: ChannelBindingMode; keytab?: KeytabKeys } = { mode: 'off' },
   ) {}
@@ -86,14 +90,14 @@ export class KerberosAuthenticator {
   /** The composition root's entry (src/app/core.ts): the config section plus the configured host name. */
   static create(cfg: KerberosConfig, hostname: string, deps: { audit?: AuditLog; clock?: Clock } = {}): Promise<KerberosAuthenticator> {
     const groupLookup = cfg.ldap ? new LdapGroupLookup(cfg.ldap, deps) : undefined;
-    return createKerberosAuthenticator({ keytab: cfg.keytab, servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`, groupMapping: cfg.groups, channelBinding: cfg.channelBinding ?? 'when-present', ...(groupLookup ? { groupLookup } : {}) });
+    return createKerberosAuthenticator({ keytab: cfg.keytab, servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`, groupMapping: cfg.groups, accountRealms: cfg.accountRealms ?? [], channelBinding: cfg.channelBinding ?? 'when-present', ...(groupLookup ? { groupLookup } : {}) });
   }
 
   /** @internal use createKerberosAuthenticator */
   static fromBinding(
     krb: KerberosBinding,
     service: string,
-    names: { groupMapping: Record<string, string[]>; defaultRealm?: string },
+    names: { groupMapping: Record<string, string[]>; defaultRealm?: string; accountRealms?: string[] },
     groupLookup?: { groups(principal: string): Promise<string[]> },
     binding?: { mode: ChannelBindingMode; keytabPath?: string },
   ): KerberosAuthenticator {
@@ -166,7 +170,7 @@ export async function createKerberosAuthenticator(o: KerberosAuthenticatorOption
     process.env.KRB5_KTNAME = o.keytab;
   }
   const krb = await loadKerberosBinding(o.load);
-  return KerberosAuthenticator.fromBinding(krb, service, { groupMapping: o.groupMapping, ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) }, o.groupLookup, {
+  return KerberosAuthenticator.fromBinding(krb, service, { groupMapping: o.groupMapping, accountRealms: o.accountRealms ?? [], ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) }, o.groupLookup, {
     mode: o.channelBinding ?? 'off',
     ...(o.keytab ? { keytabPath: o.keytab.replace(/^FILE:/, '') } : {}),
   });

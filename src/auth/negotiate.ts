@@ -1,5 +1,6 @@
 import { OpencesError } from '../errors.js';
 import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
+import { kerberosRef } from './identity.js';
 
 /**
  * HTTP Negotiate (RFC 4559) pieces that need no GSSAPI: reading the Authorization header,
@@ -35,6 +36,8 @@ export interface KerberosNameOptions {
   groupMapping: Record<string, string[]>;
   /** Realm for names GSSAPI returns without one. */
   defaultRealm?: string;
+  /** Realms whose users are the local accounts of the same name (`auth.accountRealms`, src/auth/identity.ts). */
+  accountRealms?: string[];
 }
 
 /**
@@ -49,7 +52,7 @@ export function kerberosPrincipal(kerberosName: string, o: KerberosNameOptions):
   if (!local) throw new OpencesError('unauthenticated', 'the Kerberos token named no principal');
   const name = realm ? `${local}@${realm}` : local;
   const groups = [AUTHENTICATED_GROUP, ...(o.groupMapping[name] ?? []), ...(realm ? (o.groupMapping[`@${realm}`] ?? []) : [])];
-  const principal: Principal = { name, displayName: local, groups: [...new Set(groups)], method: 'kerberos', ...(realm ? { realm } : {}) };
+  const principal: Principal = { name, displayName: local, groups: [...new Set(groups)], method: 'kerberos', ...(realm ? { realm } : {}), ref: kerberosRef(name, { accountRealms: o.accountRealms ?? [] }) };
   const slash = local.indexOf('/');
   if (slash >= 0) {
     // A service principal: only host/<fqdn> names a computer; others (HTTP/…, ldap/…) get no identity attributes.

@@ -267,7 +267,7 @@ export class PartnerRegistry {
       if (revoked) return { partner, refused: `partner ${partner.name}: ${revoked}` };
       return {
         partner,
-        principal: { name: `partner:${partner.name}/${value}`, displayName: value, groups: [AUTHENTICATED_GROUP, `partner:${partner.name}`], method: 'certificate', partner: partner.name },
+        principal: { name: `partner:${partner.name}/${value}`, displayName: value, groups: [AUTHENTICATED_GROUP, `partner:${partner.name}`], method: 'certificate', partner: partner.name, ref: { kind: 'partner', key: `partner:${partner.name}/${value.toLowerCase()}` } },
       };
     }
     return refusal;

@@ -1,3 +1,5 @@
+import type { PrincipalRef } from './identity.js';
+
 /** How a caller proved who they are. */
 export type AuthMethod = 'kerberos' | 'username' | 'certificate' | 'token' | 'local' | 'anonymous';
 
@@ -19,6 +21,11 @@ export interface Principal {
   email?: string;
   upn?: string;
   dnsName?: string;
+  /**
+   * Who this is canonically (src/auth/identity.ts): set by the authenticator that knows (a
+   * certificate's recorded owner, a local account, a Kerberos name); derived from the rest otherwise.
+   */
+  ref?: PrincipalRef;
   /** For certificate authentication: the certificate presented (DER) and its serial (hex). */
   certificate?: { der: Uint8Array; serial: string; issuer: string; subject: string };
 }

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { getAccountForLogin } from './accounts.js';
+import { accountKey } from './identity.js';
 import { verifyPassword } from './password.js';
 import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
 import { FailureLimiter } from './rate-limit.js';
@@ -160,6 +161,7 @@ export class UsernameAuthenticator {
         method: 'username',
         ...(domain ? { upn: `${user}@${domain}`, realm: domain } : {}),
         ...(dir.email ? { email: dir.email } : {}),
+        ref: { kind: 'directory', key: `directory:${user.toLowerCase()}` },
       };
       remember(principal, user);
       return principal;
@@ -177,6 +179,7 @@ export class UsernameAuthenticator {
       method: 'username',
       ...(domain ? { upn: `${account.name}@${domain}`, realm: domain } : {}),
       ...(account.email ? { email: account.email } : {}),
+      ref: { kind: 'account', key: accountKey(account.name) },
     };
     remember(principal, account.name);
     return principal;

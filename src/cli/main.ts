@@ -229,11 +229,12 @@ opCommand(partner, 'remove', 'stop trusting a partner').argument('<name>').actio
 const token = program.command('token').description('API tokens for the admin REST API (/api/v1)');
 opCommand(token, 'create', 'create a token; it is shown once')
   .addOption(new Option('--role <role>', 'ca-admin | cert-manager | auditor').choices(['ca-admin', 'cert-manager', 'auditor']).makeOptionMandatory())
-  .requiredOption('--for <principal>', 'the person or service the token acts as (recorded as the actor)')
+  .option('--for <principal>', 'the person the token acts as: a local account, user@REALM, partner:NAME/USER (must resolve; recorded as the actor)')
+  .option('--service <name>', 'or a non-person client (recorded as service:NAME, never equal to a person)')
   .option('--name <name>', 'a label')
   .option('--expires-days <n>', 'expiry in days', (v: string) => Number.parseInt(v, 10))
   .action(run(async (opts: Opts) => {
-    const r = (await operate(configFrom(opts), 'token.create', { role: opts.role, principal: opts.for, name: opts.name, expiresDays: opts.expiresDays })) as { token: string; id: string };
+    const r = (await operate(configFrom(opts), 'token.create', { role: opts.role, principal: opts.for, service: opts.service, name: opts.name, expiresDays: opts.expiresDays })) as { token: string; id: string };
     print(opts.json, r, () => `token ${r.id} created; it is shown only now:\n${r.token}`);
   }));
 opCommand(token, 'list', 'list tokens (never their secrets)').action(run(async (opts: Opts) => {

@@ -16,7 +16,11 @@ import { chooseTemplateName } from '../policy/template-choice.js';
 import { checkKeyPolicy, type KeyPolicyOptions } from '../ca/keypolicy.js';
 import { checkCertificateNames, checkRequestLimits, checkRequestSignatures } from '../policy/request-limits.js';
 import { verifyCsrSignature } from '../protocol/pkcs10/index.js';
-import { findBySerial, type CertificateRecord } from '../store/certificate-repo.js';
+import { findBySerial, findWithOwner, type CertificateRecord } from '../store/certificate-repo.js';
+import { principalRef, type IdentityOptions, type PrincipalRef } from '../auth/identity.js';
+import type { OwnerOptions } from '../auth/certificate-owner.js';
+import { checkRenewalOwnership } from './renewal.js';
+import { isOwnRequest } from './separation.js';
 import {
   DISPOSITION,
   getRequest,
@@ -50,6 +54,8 @@ export interface RaOptions {
   partnerScope?: (partner: string) => string[] | undefined;
   /** The CA-wide key policy (the CA re-checks every order with the same options). */
   keyPolicy?: KeyPolicyOptions;
+  /** Who is who (src/auth/identity.ts): `auth.domains` and `auth.accountRealms`, and the live partners. */
+  identity?: IdentityOptions & Pick<OwnerOptions, 'kerberosGroups' | 'partners'>;
 }
 
 const MSG = {
@@ -62,6 +68,7 @@ class Denial {
     readonly message: string,
     readonly hresult: number,
     readonly invalidRequest = false,
+    readonly details: Record<string, unknown> = {},
   ) {}
 }
 
@@ -112,8 +119,11 @@ export class RegistrationAuthority {
     let template: Template | undefined;
     let renewalOf: CertificateRecord | undefined;
     // What every recorded request carries, whatever the decision.
+    const requesterRef = principalRef(input.principal, this.identity);
     const record = (t: Template | undefined) => ({
       requester: input.principal.name,
+      requesterKind: requesterRef.kind,
+      requesterKey: requesterRef.key,
       authMethod: input.principal.method,
       clientAddress: input.address,
       template: t?.name,
@@ -170,7 +180,7 @@ export class RegistrationAuthority {
           errorCode: d.hresult,
           resolvedAt: now,
         },
-        { retrySince, audit: this.o.audit.forQueue({ ...base, template: template?.name, reason: d.message, details: { hresult: d.hresult } }) },
+        { retrySince, audit: this.o.audit.forQueue({ ...base, template: template?.name, reason: d.message, details: { hresult: d.hresult, ...d.details } }) },
       );
       if (retryOf) return this.answerRetry(requestId, input.principal);
       this.o.audit.queued();
@@ -181,7 +191,7 @@ export class RegistrationAuthority {
   /** QueryTokenStatus: only the requester sees their request. */
   async status(requestId: string, principal: Principal): Promise<EnrollmentOutcome> {
     const row = await getRequest(this.o.db, requestId);
-    if (!row || row.requester !== principal.name) {
+    if (!row || (row.requesterKey ? row.requesterKey !== principalRef(principal, this.identity).key : row.requester !== principal.name)) {
       // Same answer for "no such request" and "not yours": request ids are guessable.
       throw new OpencesError('notFound', `no request ${requestId} for this caller`, { hresult: HRESULT.CERTSRV_E_NO_REQUEST });
     }
@@ -189,11 +199,11 @@ export class RegistrationAuthority {
   }
 
   /** A certificate manager approves a pending request: the CA signs the stored order. */
-  async approve(requestId: string, officer: string): Promise<IssuedOutcome> {
+  async approve(requestId: string, officer: string, officerRef?: PrincipalRef): Promise<IssuedOutcome> {
     const row = await getRequest(this.o.db, requestId);
     if (!row) throw new OpencesError('notFound', `no request ${requestId}`);
     if (row.status !== 'pending') throw new OpencesError('conflict', `request ${requestId} is ${row.status}, not pending`);
-    if (row.requester === officer) {
+    if (isOwnRequest({ name: row.requester, key: row.requesterKey, authMethod: row.authMethod }, { name: officer, ref: officerRef }, this.identity)) {
       await this.o.audit.record({ type: 'request.approve', outcome: 'denied', actor: officer, requestId, template: row.template ?? undefined, reason: 'a certificate manager cannot approve their own request' });
       throw new OpencesError('forbidden', 'a certificate manager cannot approve their own request', { hresult: HRESULT.CERTSRV_E_RESTRICTEDOFFICER });
     }
@@ -215,12 +225,16 @@ export class RegistrationAuthority {
     return { ...rest, ...orderProfile(t, this.o.clock.now()) };
   }
 
-  async deny(requestId: string, officer: string, reason: string): Promise<void> {
+  async deny(requestId: string, officer: string, reason: string, officerRef?: PrincipalRef): Promise<void> {
     const now = this.o.clock.now();
     await this.o.db.transaction(async (tx) => {
       const row = await getRequest(tx, requestId, { forUpdate: true });
       if (!row) throw new OpencesError('notFound', `no request ${requestId}`);
       if (row.status !== 'pending') throw new OpencesError('conflict', `request ${requestId} is ${row.status}, not pending`);
+      if (isOwnRequest({ name: row.requester, key: row.requesterKey, authMethod: row.authMethod }, { name: officer, ref: officerRef }, this.identity)) {
+        await this.o.audit.record({ type: 'request.deny', outcome: 'denied', actor: officer, principal: row.requester, requestId, template: row.template ?? undefined, reason: 'a certificate manager cannot deny their own request' });
+        throw new OpencesError('forbidden', 'a certificate manager cannot deny their own request', { hresult: HRESULT.CERTSRV_E_RESTRICTEDOFFICER });
+      }
       const message = `Denied by ${officer}${reason ? `: ${reason}` : ''}`;
       await resolveRequest(tx, requestId, { status: 'denied', disposition: DISPOSITION.denied, message, errorCode: HRESULT.CERTSRV_E_TEMPLATE_DENIED, resolvedBy: officer, at: now });
       await this.o.audit.record({ type: 'request.deny', outcome: 'success', actor: officer, principal: row.requester, requestId, template: row.template ?? undefined, reason }, tx);
@@ -304,20 +318,24 @@ export class RegistrationAuthority {
     }
   }
 
+  private get identity(): IdentityOptions & Pick<OwnerOptions, 'kerberosGroups' | 'partners'> {
+    return this.o.identity ?? { domains: [], accountRealms: [] };
+  }
+
   private async checkRenewal(decoded: DecodedRequest, principal: Principal, now: Date): Promise<CertificateRecord> {
     const signer = decoded.signer;
     if (!signer?.certificateDer) throw new Denial('a renewal must be a PKCS#7 signed with the certificate being renewed', HRESULT.CERTSRV_E_BAD_RENEWAL_CERT_ATTRIBUTE, true);
     if (!signer.signatureValid) throw new Denial('the renewal signature does not verify', HRESULT.NTE_BAD_SIGNATURE);
     const { serial } = certificateIdentity(signer.certificateDer);
-    const old = await findBySerial(this.o.db, serial);
+    const old = await findWithOwner(this.o.db, serial);
     if (!old || !sameBytes(old.der, signer.certificateDer)) {
       throw new Denial('the renewal is signed by a certificate this CA did not issue', HRESULT.CERT_E_UNTRUSTEDROOT);
     }
     if (old.revokedAt) throw new Denial(`the certificate being renewed (serial ${serial}) is revoked`, HRESULT.CRYPT_E_REVOKED);
     if (old.notAfter.getTime() <= now.getTime()) throw new Denial(`the certificate being renewed (serial ${serial}) has expired`, HRESULT.CERT_E_EXPIRED);
-    if (principal.method === 'certificate' && principal.certificate && principal.certificate.serial !== serial && !principal.partner) {
-      // Authenticated with one certificate, renewing another: allowed only through normal rights (checked later).
-    }
+    // Only the owner renews (src/enrollment/renewal.ts); denied with both identities in the audit event.
+    const owned = await checkRenewalOwnership(old, principal, { db: this.o.db, ...this.identity });
+    if ('refused' in owned) throw new Denial(owned.refused, owned.hresult, false, owned.details);
     return old;
   }
 
@@ -387,10 +405,18 @@ export class RegistrationAuthority {
       if (template.enrollment.requireSameKeyRenewal && !sameBytes(spkiOfCertificate(renewalOf.der), decoded.csr.spki)) {
         throw new Denial('the template requires renewal with the same key', HRESULT.CERTSRV_E_BAD_RENEWAL_SUBJECT);
       }
-      // A renewed certificate keeps the subject and names of the one it renews.
-      const id = certificateIdentity(renewalOf.der);
-      subject = id.subject;
-      sans = id.sans;
+      if (template.subject.enrolleeSupplies) {
+        // The enrollee's names were checked when first issued: a renewed certificate keeps them.
+        const id = certificateIdentity(renewalOf.der);
+        subject = id.subject;
+        sans = id.sans;
+      } else {
+        // Names built from the identity come from the owner's identity now, not from the old certificate.
+        const d = decideSubject({ principal, template, requestedSubject: [], requestedSans: [] });
+        if ('refused' in d) throw new Denial(d.reason, d.hresult);
+        subject = d.subject;
+        sans = d.sans;
+      }
       dropped = { subject: decoded.csr.subject, sans: decoded.csr.sans };
     } else {
       const d = decideSubject({ principal, template, requestedSubject: decoded.csr.subject, requestedSans: decoded.csr.sans });

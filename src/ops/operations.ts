@@ -1,9 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import type { Core } from '../app/core-types.js';
-import { OpencesError } from '../errors.js';
+import { HRESULT, OpencesError } from '../errors.js';
+import { resolvePrincipalName, serviceName, type PrincipalRef } from '../auth/identity.js';
+import { isOwnRequest } from '../enrollment/separation.js';
 import { REVOCATION_REASON_CODES, type RevocationReason } from '../ca/types.js';
-import { findBySerial, listCertificates } from '../store/certificate-repo.js';
+import { findBySerial, findWithOwner, listCertificates } from '../store/certificate-repo.js';
 import { getRequest, listRequests } from '../store/request-repo.js';
 import { addUser, disableUser, listUsers, setGroups, setPassword } from '../auth/accounts.js';
 import { templateSchema } from '../policy/template-schema.js';
@@ -39,7 +41,10 @@ import { issueCaClientCertificate } from '../ca/backends/client-cert.js';
  * Operator operations: one function per verb, validated input, audited, shared by the CLI (direct
  * database access) and the control socket of a running server. JSON in, JSON out.
  */
-type Op = (core: Core, args: unknown, actor: string) => Promise<unknown>;
+type Op = (core: Core, args: unknown, actor: string, actorRef?: PrincipalRef) => Promise<unknown>;
+
+/** Who is who on this deployment (src/auth/identity.ts). */
+const identityOf = (core: Core) => ({ domains: core.config.auth.domains, accountRealms: core.config.auth.accountRealms });
 
 /**
  * What a local account's password must be, wherever it is set (`user.add`, `user.passwd`): present
@@ -216,14 +221,14 @@ export const OPERATIONS: Record<string, Op> = {
     if (!r) throw new OpencesError('notFound', `no request ${a.id}`);
     return { ...requestView(r), attributes: r.attributes, order: r.issuanceOrder };
   },
-  'request.approve': async (core, args, actor) => {
+  'request.approve': async (core, args, actor, actorRef) => {
     const a = parse(z.object({ id: z.string() }), args);
-    const out = await core.ra.approve(a.id, actor);
+    const out = await core.ra.approve(a.id, actor, actorRef);
     return { id: out.requestId, status: out.status, serial: out.serial };
   },
-  'request.deny': async (core, args, actor) => {
+  'request.deny': async (core, args, actor, actorRef) => {
     const a = parse(z.object({ id: z.string(), reason: z.string().default('') }), args);
-    await core.ra.deny(a.id, actor, a.reason);
+    await core.ra.deny(a.id, actor, a.reason, actorRef);
     return { id: a.id, status: 'denied' };
   },
 
@@ -237,9 +242,13 @@ export const OPERATIONS: Record<string, Op> = {
     if (!c) throw new OpencesError('notFound', `no certificate with serial ${a.serial}`);
     return { ...certView(c), pem: pem(c.der) };
   },
-  'cert.revoke': async (core, args, actor) => {
+  'cert.revoke': async (core, args, actor, actorRef) => {
     const a = parse(z.object({ serial: z.string(), reason: z.enum(reasons).default('unspecified') }), args);
-    const c = await findBySerial(core.db, a.serial);
+    const c = await findWithOwner(core.db, a.serial);
+    if (c && isOwnRequest({ name: c.owner.name, key: c.owner.key, authMethod: c.owner.authMethod }, { name: actor, ref: actorRef }, identityOf(core))) {
+      await core.audit.record({ type: 'certificate.revoke', outcome: 'denied', actor, serial: c.serial, principal: c.owner.name ?? undefined, reason: 'a certificate manager cannot revoke their own certificate' });
+      throw new OpencesError('forbidden', 'a certificate manager cannot revoke their own certificate', { hresult: HRESULT.CERTSRV_E_RESTRICTEDOFFICER });
+    }
     try {
       await core.ca.revoke(a.serial, a.reason);
     } catch (e) {
@@ -308,11 +317,24 @@ export const OPERATIONS: Record<string, Op> = {
   },
 
   'token.create': async (core, args, actor) => {
-    const a = parse(z.object({ role: z.enum(ADMIN_ROLES), principal: z.string().min(1).max(256), name: z.string().max(128).optional(), expiresDays: z.number().int().min(1).max(3650).optional() }), args);
+    const a = parse(
+      z
+        .object({ role: z.enum(ADMIN_ROLES), principal: z.string().min(1).max(256).optional(), service: z.string().min(1).max(64).optional(), name: z.string().max(128).optional(), expiresDays: z.number().int().min(1).max(3650).optional() })
+        .refine((x) => (x.principal === undefined) !== (x.service === undefined), { message: 'give exactly one of --for PRINCIPAL and --service NAME', path: ['principal'] }),
+      args,
+    );
+    // The token acts as a principal that resolves (recorded by its canonical spelling), or as a service, which is never a person.
+    let who;
+    try {
+      who = a.service !== undefined ? serviceName(a.service) : await resolvePrincipalName(core.db, a.principal!, { ...identityOf(core), kerberos: Boolean(core.config.auth.kerberos), ldap: Boolean(core.config.auth.ldap) });
+    } catch (e) {
+      await core.audit.record({ type: 'token.create', outcome: 'denied', actor, principal: (a.principal ?? a.service ?? '').slice(0, 256), reason: e instanceof Error ? e.message : 'unresolved principal', details: { role: a.role } });
+      throw e;
+    }
     const expiresAt = a.expiresDays ? new Date(core.clock.now().getTime() + a.expiresDays * 86400_000) : undefined;
-    const t = await createApiToken(core.db, { name: a.name ?? `${a.principal} (${a.role})`, role: a.role, principal: a.principal, createdBy: actor, expiresAt });
-    await core.audit.record({ type: 'token.create', outcome: 'success', actor, principal: a.principal, details: { id: t.id, role: a.role, expiresAt: expiresAt?.toISOString() } });
-    return { id: t.id, role: a.role, principal: a.principal, expiresAt: expiresAt?.toISOString() ?? null, token: t.token };
+    const t = await createApiToken(core.db, { name: a.name ?? `${who.name} (${a.role})`, role: a.role, principal: who.name, createdBy: actor, expiresAt });
+    await core.audit.record({ type: 'token.create', outcome: 'success', actor, principal: who.name, details: { id: t.id, role: a.role, kind: who.kind, key: who.key, given: a.principal ?? a.service, expiresAt: expiresAt?.toISOString() } });
+    return { id: t.id, role: a.role, principal: who.name, kind: who.kind, expiresAt: expiresAt?.toISOString() ?? null, token: t.token };
   },
   'token.list': async (core) => listApiTokens(core.db),
 
@@ -434,8 +456,9 @@ async function saveTemplate(tx: Queryable, core: Core, t: Template, actor: strin
   return stored.name;
 }
 
-export function runOperation(core: Core, op: string, args: unknown, actor: string): Promise<unknown> {
+/** `actorRef`: who the actor is exactly, when their credential says so (an admin certificate of ours); else only the name counts. */
+export function runOperation(core: Core, op: string, args: unknown, actor: string, actorRef?: PrincipalRef): Promise<unknown> {
   const fn = OPERATIONS[op];
   if (!fn) return Promise.reject(new OpencesError('notFound', `unknown operation ${op}`));
-  return fn(core, args, actor);
+  return fn(core, args, actor, actorRef);
 }

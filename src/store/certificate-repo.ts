@@ -146,6 +146,27 @@ export async function findBySerial(q: Queryable, serial: string): Promise<Certif
   return r.rows[0] ? toRecord(r.rows[0]) : null;
 }
 
+/** Who a certificate was issued to, as recorded with its request (null fields: no request, or recorded before migration 011). */
+export interface CertificateOwner {
+  name: string | null;
+  kind: string | null;
+  key: string | null;
+  authMethod: string | null;
+}
+
+const FIND_WITH_OWNER = statement(`SELECT ${COLS}, o.owner_name, o.owner_kind, o.owner_key, o.owner_method FROM certificates
+  LEFT JOIN LATERAL (SELECT r.requester AS owner_name, r.requester_kind AS owner_kind, r.requester_key AS owner_key, r.auth_method AS owner_method
+                     FROM requests r WHERE r.id = certificates.request_id) o ON true
+  WHERE certificates.serial = $1`);
+
+/** A certificate with the principal it was issued to (authentication and renewal ownership: src/auth/certificate-owner.ts). */
+export async function findWithOwner(q: Queryable, serial: string): Promise<(CertificateRecord & { owner: CertificateOwner }) | null> {
+  const s = serial.toLowerCase().replace(/[^0-9a-f]/g, '');
+  const r = await q.query<DbRow & { owner_name: string | null; owner_kind: string | null; owner_key: string | null; owner_method: string | null }>(FIND_WITH_OWNER, [s]);
+  const x = r.rows[0];
+  return x ? { ...toRecord(x), owner: { name: x.owner_name, kind: x.owner_kind, key: x.owner_key, authMethod: x.owner_method } } : null;
+}
+
 export async function findByRequestId(q: Queryable, requestId: string): Promise<CertificateRecord | null> {
   const r = await q.query<DbRow>(FIND_BY_REQUEST, [requestId]);
   return r.rows[0] ? toRecord(r.rows[0]) : null;

@@ -18,6 +18,9 @@ export interface RequestRow {
   id: string;
   status: RequestStatus;
   requester: string;
+  /** The requester's canonical identity (src/auth/identity.ts); null on rows recorded before migration 011. */
+  requesterKind: string | null;
+  requesterKey: string | null;
   authMethod: string;
   clientAddress: string | null;
   template: string | null;
@@ -41,6 +44,8 @@ interface DbRow {
   id: string;
   status: RequestStatus;
   requester: string;
+  requester_kind: string | null;
+  requester_key: string | null;
   auth_method: string;
   client_address: string | null;
   template: string | null;
@@ -60,7 +65,7 @@ interface DbRow {
   resolved_by: string | null;
 }
 
-const COLUMNS = `id::text AS id, status, requester, auth_method, client_address, template, request_format, raw_request,
+const COLUMNS = `id::text AS id, status, requester, requester_kind, requester_key, auth_method, client_address, template, request_format, raw_request,
   csr_der, csr_sha256, issuance_order, disposition, disposition_message, error_code, serial, renewal_of, attributes,
   submitted_at, resolved_at, resolved_by`;
 
@@ -69,6 +74,8 @@ function toRow(r: DbRow): RequestRow {
     id: r.id,
     status: r.status,
     requester: r.requester,
+    requesterKind: r.requester_kind,
+    requesterKey: r.requester_key,
     authMethod: r.auth_method,
     clientAddress: r.client_address,
     template: r.template,
@@ -92,6 +99,9 @@ function toRow(r: DbRow): RequestRow {
 export interface NewRequest {
   status: RequestStatus;
   requester: string;
+  /** Canonical identity of the requester (src/auth/identity.ts). */
+  requesterKind?: string;
+  requesterKey?: string;
   authMethod: string;
   clientAddress?: string;
   template?: string;
@@ -112,8 +122,9 @@ export interface NewRequest {
 export async function insertRequest(q: Queryable, r: NewRequest): Promise<string> {
   const res = await q.query<{ id: string }>(
     `INSERT INTO requests (status, requester, auth_method, client_address, template, request_format, raw_request, csr_der,
-       csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id::text AS id`,
+       csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at,
+       requester_kind, requester_key)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) RETURNING id::text AS id`,
     requestParams(r),
   );
   return res.rows[0]!.id;
@@ -138,6 +149,8 @@ function requestParams(r: NewRequest): unknown[] {
     JSON.stringify(r.attributes ?? {}),
     r.submittedAt,
     r.resolvedAt ?? null,
+    r.requesterKind ?? null,
+    r.requesterKey ?? null,
   ];
 }
 
@@ -159,9 +172,11 @@ export interface QueuedAudit {
 const INSERT_REQUESTS_ONCE = statement(`WITH input AS (
        SELECT t.*, nextval('request_id_seq') AS new_id
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::integer[],
-                   $12::text[], $13::bigint[], $14::text[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::jsonb[], $21::integer[])
+                   $12::text[], $13::bigint[], $14::text[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::jsonb[], $21::integer[],
+                   $22::text[], $23::text[])
          AS t(status, requester, auth_method, client_address, template, request_format, raw_b64, csr_b64, csr_sha256, issuance_order, disposition,
-              disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at, retry_since, audit_at, audit_event, ord)
+              disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at, retry_since, audit_at, audit_event, ord,
+              requester_kind, requester_key)
      ), earlier AS (
        SELECT input.ord, (SELECT requests.id FROM requests WHERE requests.requester = input.requester AND requests.csr_sha256 = input.csr_sha256
                             AND requests.submitted_at >= input.retry_since AND requests.status IN ('pending', 'issued')
@@ -169,10 +184,12 @@ const INSERT_REQUESTS_ONCE = statement(`WITH input AS (
        FROM input
      ), inserted AS (
        INSERT INTO requests (id, status, requester, auth_method, client_address, template, request_format, raw_request, csr_der,
-         csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at)
+         csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at,
+         requester_kind, requester_key)
        SELECT input.new_id, input.status, input.requester, input.auth_method, input.client_address, input.template, input.request_format,
          decode(input.raw_b64, 'base64'), decode(input.csr_b64, 'base64'), input.csr_sha256, input.issuance_order, input.disposition,
-         input.disposition_message, input.error_code, input.renewal_of, input.attributes, input.submitted_at, input.resolved_at
+         input.disposition_message, input.error_code, input.renewal_of, input.attributes, input.submitted_at, input.resolved_at,
+         input.requester_kind, input.requester_key
        FROM input JOIN earlier ON earlier.ord = input.ord WHERE earlier.id IS NULL
        RETURNING requests.id
      ), queued AS (
@@ -202,6 +219,7 @@ export async function insertRequestsOnce(q: Queryable, items: RequestOnce[]): Pr
     items.map((i) => i.audit.at),
     items.map((i) => i.audit.event),
     items.map((_, k) => k),
+    col(17), col(18),
   ]);
   const byOrd = new Map(res.rows.map((r) => [Number(r.ord), r]));
   return items.map((_, k) => {

@@ -57,6 +57,7 @@ describe('setting a local account password (CLI and admin API)', () => {
     other = await createCore(config, { log: createLogger('silent') });
     agent = new Agent({ connect: { ca: readFileSync(join(dataDir, 'certs', 'root_ca.crt'), 'utf8') } });
     for (const [k, role, who] of [['admin', 'ca-admin', 'erin'], ['manager', 'cert-manager', 'carol'], ['auditor', 'auditor', 'dave']] as const) {
+      await runOperation(s.core, 'user.add', { name: who }, 'test').catch(() => undefined); // token create --for names an existing principal
       tokens[k] = ((await runOperation(s.core, 'token.create', { role, principal: who }, 'test')) as { token: string }).token;
     }
   });

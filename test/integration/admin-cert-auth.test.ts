@@ -64,7 +64,9 @@ describe('admin API authentication by TLS client certificate', () => {
       },
     });
     await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret-alice', email: 'alice@example.test' }, 'test');
+    await runOperation(s.core, 'user.add', { name: 'carol' }, 'test').catch(() => undefined); // token create --for names an existing principal
     carolToken = ((await runOperation(s.core, 'token.create', { role: 'cert-manager', principal: 'carol' }, 'test')) as { token: string }).token;
+    await runOperation(s.core, 'user.add', { name: 'dave' }, 'test').catch(() => undefined); // token create --for names an existing principal
     auditorToken = ((await runOperation(s.core, 'token.create', { role: 'auditor', principal: 'dave' }, 'test')) as { token: string }).token;
     // alice enrolls for a User certificate (client authentication) from our CA with her password.
     const csr = makeCsr({ key: 'ec:P-256', subject: 'CN=alice', templateName: 'User' });

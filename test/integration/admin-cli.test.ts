@@ -30,6 +30,7 @@ describe('operator CLI: user enable|groups, template delete — same operations 
   beforeAll(async () => {
     s = await startTestServer();
     agent = new Agent({ connect: { ca: s.rootPem } });
+    await runOperation(s.core, 'user.add', { name: 'erin' }, 'test').catch(() => undefined); // token create --for names an existing principal
     token = ((await runOperation(s.core, 'token.create', { role: 'ca-admin', principal: 'erin' }, 'test')) as { token: string }).token;
   });
   afterAll(async () => {

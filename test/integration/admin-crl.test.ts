@@ -35,7 +35,9 @@ describe('delta CRLs and the CRL schedule', () => {
     s = await startTestServer({ clock, config: { ca: { crlPeriodHours: 24, deltaCrlPeriodHours: 1, crlScheduleCheckSeconds: 0.05 } } });
     agent = new Agent({ connect: { ca: s.rootPem } });
     await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret-alice' }, 'test');
+    await runOperation(s.core, 'user.add', { name: 'carol' }, 'test').catch(() => undefined); // token create --for names an existing principal
     token = ((await runOperation(s.core, 'token.create', { role: 'cert-manager', principal: 'carol' }, 'test')) as { token: string }).token;
+    await runOperation(s.core, 'user.add', { name: 'dave' }, 'test').catch(() => undefined); // token create --for names an existing principal
     auditorToken = ((await runOperation(s.core, 'token.create', { role: 'auditor', principal: 'dave' }, 'test')) as { token: string }).token;
     caId = (await s.core.db.query<{ id: number }>(`SELECT id FROM cas WHERE kind = 'issuing'`)).rows[0]!.id;
   });

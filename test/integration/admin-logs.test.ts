@@ -31,6 +31,7 @@ describe('admin API: secrets never reach the log', () => {
     });
     s = await startServer(config, { log: pino({ level: 'trace' }, sink) });
     agent = new Agent({ connect: { ca: readFileSync(join(dataDir, 'certs', 'root_ca.crt'), 'utf8') } });
+    await runOperation(s.core, 'user.add', { name: 'erin' }, 'test').catch(() => undefined); // token create --for names an existing principal
     adminToken = ((await runOperation(s.core, 'token.create', { role: 'ca-admin', principal: 'erin' }, 'test')) as { token: string }).token;
   });
   afterAll(async () => {

@@ -34,7 +34,7 @@ const AUDIT: AdminRole[] = ['auditor'];
 const ADMIN: AdminRole[] = ['ca-admin'];
 const YAML = 'application/yaml';
 const actor = (i: RouteInput): string => i.who.principal.name;
-const op = async (core: Core, name: string, args: unknown, i: RouteInput, status?: number): Promise<RouteResult> => ({ json: await runOperation(core, name, args, actor(i)), ...(status ? { status } : {}) });
+const op = async (core: Core, name: string, args: unknown, i: RouteInput, status?: number): Promise<RouteResult> => ({ json: await runOperation(core, name, args, actor(i), i.who.principal.ref), ...(status ? { status } : {}) });
 const yamlFile = (name: string, yaml: string): RouteResult => ({ file: { contentType: YAML, name, body: yaml } });
 
 /**
