@@ -220,9 +220,21 @@ opCommand(partner, 'list', 'list partners').action(run(async (opts: Opts) => {
   const revocation = (p: (typeof r)[number]): string => (p.crls.length || p.crlUrls.length ? `${p.crls.length} CRL(s)${p.crlUrls.length ? ` from ${p.crlUrls.length} URL(s)` : ''}` : 'no revocation checking');
   print(opts.json, r, () => r.map((p) => `${p.name}\t${p.roots} root(s)\tmap ${p.mapFrom}\t${p.templates.join(',') || '(no templates)'}\t${revocation(p)}`).join('\n') || '(no partners)');
 }));
-opCommand(partner, 'remove', 'stop trusting a partner').argument('<name>').action(run(async (name: string, opts: Opts) => {
-  const r = await operate(configFrom(opts), 'partner.remove', { name });
-  print(opts.json, r, () => `partner ${name} removed`);
+opCommand(partner, 'remove', 'stop trusting a partner (certificates we issued to its users stop authenticating)').argument('<name>')
+  .option('--revoke', 'also revoke the certificates we issued to its users')
+  .action(run(async (name: string, opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'partner.remove', { name, revoke: opts.revoke === true })) as { revoked?: string[] };
+  print(opts.json, r, () => `partner ${name} removed${r.revoked ? `; ${r.revoked.length} certificate(s) revoked` : ''}`);
+}));
+opCommand(partner, 'suspend', 'refuse a partner\'s users for now, also with certificates we issued them').argument('<name>')
+  .option('--revoke', 'also revoke the certificates we issued to its users')
+  .action(run(async (name: string, opts: Opts) => {
+  const r = (await operate(configFrom(opts), 'partner.suspend', { name, revoke: opts.revoke === true })) as { revoked?: string[] };
+  print(opts.json, r, () => `partner ${name} suspended${r.revoked ? `; ${r.revoked.length} certificate(s) revoked` : ''}`);
+}));
+opCommand(partner, 'resume', 'trust a suspended partner again').argument('<name>').action(run(async (name: string, opts: Opts) => {
+  const r = await operate(configFrom(opts), 'partner.resume', { name });
+  print(opts.json, r, () => `partner ${name} resumed`);
 }));
 
 // --- admin API tokens

@@ -17,7 +17,7 @@ export type RenewalOwnership = { owner: PrincipalRef; ownerName: string } | { re
 export async function checkRenewalOwnership(old: CertificateRecord & { owner: CertificateOwner }, caller: Principal, o: OwnerOptions): Promise<RenewalOwnership> {
   const callerRef = principalRef(caller, o);
   const owner = ownerRef(old.owner, o);
-  const details = { owner: old.owner.name, ownerKey: owner?.key ?? null, caller: caller.name, callerKey: callerRef.key, serial: old.serial };
+  const details = { owner: old.owner.name, ownerIdentity: owner?.key ?? null, caller: caller.name, callerIdentity: callerRef.key, serial: old.serial };
   if (!owner || !old.owner.name) return { refused: `the certificate ${old.serial} was not issued to a principal that can renew it`, hresult: HRESULT.CERTSRV_E_BAD_RENEWAL_SUBJECT, details };
   if (owner.key !== callerRef.key) {
     return { refused: `the certificate ${old.serial} belongs to ${old.owner.name}; only its owner may renew it`, hresult: HRESULT.CERTSRV_E_BAD_RENEWAL_SUBJECT, details };

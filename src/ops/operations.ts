@@ -333,7 +333,7 @@ export const OPERATIONS: Record<string, Op> = {
     }
     const expiresAt = a.expiresDays ? new Date(core.clock.now().getTime() + a.expiresDays * 86400_000) : undefined;
     const t = await createApiToken(core.db, { name: a.name ?? `${who.name} (${a.role})`, role: a.role, principal: who.name, createdBy: actor, expiresAt });
-    await core.audit.record({ type: 'token.create', outcome: 'success', actor, principal: who.name, details: { id: t.id, role: a.role, kind: who.kind, key: who.key, given: a.principal ?? a.service, expiresAt: expiresAt?.toISOString() } });
+    await core.audit.record({ type: 'token.create', outcome: 'success', actor, principal: who.name, details: { id: t.id, role: a.role, kind: who.kind, identity: who.key, given: a.principal ?? a.service, expiresAt: expiresAt?.toISOString() } });
     return { id: t.id, role: a.role, principal: who.name, kind: who.kind, expiresAt: expiresAt?.toISOString() ?? null, token: t.token };
   },
   'token.list': async (core) => listApiTokens(core.db),
@@ -396,12 +396,15 @@ export const OPERATIONS: Record<string, Op> = {
     }));
   },
   'partner.remove': async (core, args, actor) => {
-    const a = parse(z.object({ name: z.string() }), args);
+    const a = parse(z.object({ name: z.string(), revoke: z.boolean().default(false) }), args);
     await removePartner(core.db, a.name);
-    core.partners.invalidate();
-    await core.audit.record({ type: 'partner.remove', outcome: 'success', actor, details: { partner: a.name } });
-    return { name: a.name, removed: true };
+    core.partners.invalidate(); // certificates we issued to its users stop authenticating (src/auth/certificate-owner.ts)
+    await core.audit.record({ type: 'partner.remove', outcome: 'success', actor, details: { partner: a.name, revoke: a.revoke } });
+    const revoked = a.revoke ? await revokePartnerCertificates(core, a.name, actor) : [];
+    return { name: a.name, removed: true, ...(a.revoke ? { revoked } : {}) };
   },
+  'partner.suspend': async (core, args, actor) => setPartnerEnabled(core, args, actor, false),
+  'partner.resume': async (core, args, actor) => setPartnerEnabled(core, args, actor, true),
   'token.revoke': async (core, args, actor) => {
     const a = parse(z.object({ id: z.string() }), args);
     await revokeApiToken(core.db, a.id);
@@ -409,6 +412,35 @@ export const OPERATIONS: Record<string, Op> = {
     return { id: a.id, revoked: true };
   },
 };
+
+/** Suspending a partner refuses its users, with their partner certificates and with the certificates we issued them; resuming lets them in again. */
+async function setPartnerEnabled(core: Core, args: unknown, actor: string, enabled: boolean): Promise<unknown> {
+  const a = parse(z.object({ name: z.string(), revoke: z.boolean().default(false) }), args);
+  if (enabled && a.revoke) throw new OpencesError('malformed', 'revoke goes with suspend or remove, not resume', { field: 'revoke' });
+  const r = await core.db.query('UPDATE partners SET enabled = $2 WHERE name = $1', [a.name, enabled]);
+  if (r.rowCount === 0) throw new OpencesError('notFound', `no partner ${a.name}`);
+  core.partners.invalidate();
+  await core.audit.record({ type: enabled ? 'partner.resume' : 'partner.suspend', outcome: 'success', actor, details: { partner: a.name, revoke: a.revoke } });
+  const revoked = a.revoke ? await revokePartnerCertificates(core, a.name, actor) : [];
+  return { name: a.name, enabled, ...(a.revoke ? { revoked } : {}) };
+}
+
+/** Revokes (cessationOfOperation) every unrevoked certificate of ours issued to the partner's users; each revocation audited. */
+async function revokePartnerCertificates(core: Core, partner: string, actor: string): Promise<string[]> {
+  const r = await core.db.query<{ serial: string; requester: string }>(
+    `SELECT c.serial, r.requester FROM certificates c JOIN requests r ON r.id = c.request_id
+     WHERE c.revoked_at IS NULL AND (r.requester_key LIKE $1 OR (r.requester_key IS NULL AND r.requester LIKE $1)) ORDER BY c.serial`,
+    [`partner:${partner}/%`],
+  );
+  const done: string[] = [];
+  for (const c of r.rows) {
+    await core.ca.revoke(c.serial, 'cessationOfOperation');
+    await core.audit.record({ type: 'certificate.revoke', outcome: 'success', actor, serial: c.serial, principal: c.requester, reason: 'cessationOfOperation', details: { partner } });
+    done.push(c.serial);
+  }
+  if (done.length) core.certificateAuth.invalidate();
+  return done;
+}
 
 async function setTemplateEnabled(core: Core, args: unknown, actor: string, enabled: boolean): Promise<unknown> {
   const a = parse(z.object({ name: z.string() }), args);

@@ -121,7 +121,9 @@ export const ROUTES: Record<string, RouteDef> = {
     },
   },
   addPartnerCrls: { roles: ADMIN, handle: (c, i) => op(c, 'partner.crl', { name: i.params.name, crls: i.body.crls }, i) },
-  removePartner: { roles: ADMIN, handle: (c, i) => op(c, 'partner.remove', { name: i.params.name }, i) },
+  removePartner: { roles: ADMIN, handle: (c, i) => op(c, 'partner.remove', { name: i.params.name, revoke: i.query.revoke === true }, i) },
+  suspendPartner: { roles: ADMIN, handle: (c, i) => op(c, 'partner.suspend', { name: i.params.name, revoke: i.query.revoke === true }, i) },
+  resumePartner: { roles: ADMIN, handle: (c, i) => op(c, 'partner.resume', { name: i.params.name }, i) },
   listAccounts: { roles: ADMIN, handle: (c, i) => op(c, 'user.list', {}, i) },
   getAccount: { roles: ADMIN, handle: (c, i) => op(c, 'user.show', { name: i.params.name }, i) },
   createAccount: {
