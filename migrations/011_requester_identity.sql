@@ -7,3 +7,5 @@
 ALTER TABLE requests ADD COLUMN requester_kind text;
 ALTER TABLE requests ADD COLUMN requester_key text;
 CREATE INDEX requests_requester_key_idx ON requests (requester_key);
+-- Account names compare without regard to case (src/auth/accounts.ts getAccountForLogin, src/auth/identity.ts findAccount).
+CREATE INDEX accounts_lower_name_idx ON accounts (lower(name));

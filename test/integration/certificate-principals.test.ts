@@ -5,6 +5,7 @@ import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startKdc, type Kdc } from '../helpers/kdc.js';
 import { postSoap } from '../helpers/soap-client.js';
+import { signedRst } from '../helpers/wssec-sign.js';
 import { makeCsr, openssl, pemOf, tmp } from '../helpers/openssl.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
@@ -40,17 +41,17 @@ describe('a partner user with a certificate of our CA keeps the partner’s boun
   let s: TestServer;
   const acme = partnerPki(tmp('acme-'), 'acme', 'svc1');
   const agents: Agent[] = [];
-  let ours: { certPem: string; keyPem: string; requestId: string };
+  let ours: { certPem: string; certDer: Uint8Array; keyPem: string; requestId: string };
   beforeAll(async () => {
     s = await startTestServer();
     // acme may use User only
     await runOperation(s.core, 'partner.add', { name: 'acme', rootsPem: acme.rootPem, mapFrom: 'email', templates: ['User'] }, 'test');
     const agent = as({ certPem: acme.certPem + acme.chainPem, keyPem: acme.keyPem });
-    const csr = makeCsr({ key: 'ec:P-256', subject: 'CN=svc1', templateName: 'User' });
+    const csr = makeCsr({ key: 'rsa:2048', subject: 'CN=svc1', templateName: 'User' }); // RSA: it also signs WS-Security messages
     const r = await postSoap(ces(), buildRstRequest({ to: ces(), requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } }), agent);
     const out = parseRstrResponse(r.env!);
     if (out.disposition !== 'issued') throw new Error(r.body);
-    ours = { certPem: pemOf(out.certificateDer), keyPem: csr.keyPem, requestId: out.requestId! };
+    ours = { certPem: pemOf(out.certificateDer), certDer: out.certificateDer, keyPem: csr.keyPem, requestId: out.requestId! };
   });
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.close()));
@@ -62,6 +63,11 @@ describe('a partner user with a certificate of our CA keeps the partner’s boun
     agents.push(a);
     return a;
   }
+  const plain = (): Agent => {
+    const a = new Agent({ connect: { ca: s.rootPem } });
+    agents.push(a);
+    return a;
+  };
   const cep = () => `${s.url}${cepPath('Certificate')}`;
   const ces = () => `${s.url}${cesPath('opences Issuing CA', 'Certificate')}`;
   const policies = async (id: { certPem: string; keyPem: string }) => {
@@ -75,6 +81,9 @@ describe('a partner user with a certificate of our CA keeps the partner’s boun
     const csr = makeCsr({ subject: 'CN=www.victim.example', sans: ['DNS:www.victim.example'], templateName: 'WebServer' });
     const r = await postSoap(ces(), buildRstRequest({ to: ces(), requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } }), as(ours));
     expect(parseFault(r.env!)?.reason, r.body).toMatch(/partner:acme\/svc1@acme.test does not have permission to enroll for the template WebServer/);
+    // the same with a WS-Security X.509 message signature instead of TLS
+    const signed = await postSoap(ces(), signedRst({ to: ces(), certDer: ours.certDer, keyPem: ours.keyPem, tokenB64: Buffer.from(csr.csrDer).toString('base64') }), plain());
+    expect(parseFault(signed.env!)?.reason, signed.body).toMatch(/partner:acme\/svc1@acme.test does not have permission to enroll for the template WebServer/);
     expect((await s.core.db.query(`SELECT 1 FROM certificates WHERE subject ILIKE '%victim%'`)).rowCount).toBe(0);
     const row = (await s.core.db.query<{ requester: string; requester_kind: string; requester_key: string }>('SELECT requester, requester_kind, requester_key FROM requests WHERE id = $1', [ours.requestId])).rows[0];
     expect(row).toEqual({ requester: 'partner:acme/svc1@acme.test', requester_kind: 'partner', requester_key: 'partner:acme/svc1@acme.test' });
@@ -143,7 +152,7 @@ describe('a Kerberos user’s certificate signs in as that Kerberos principal, n
 
   it('alice@OPENCES.TEST’s User certificate neither sees nor obtains what the local account alice may', async () => {
     const kces = `${s.url}${cesPath('opences Issuing CA', 'Kerberos')}`;
-    const csr = makeCsr({ key: 'ec:P-256', subject: 'CN=alice', templateName: 'User' });
+    const csr = makeCsr({ key: 'rsa:2048', subject: 'CN=alice', templateName: 'User' });
     const r = await request(kces, { method: 'POST', dispatcher: agent, body: buildRstRequest({ to: kces, requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } }), headers: { 'content-type': 'application/soap+xml; charset=utf-8', authorization: await negotiate() } });
     const body = await r.body.text();
     const out = parseRstrResponse(parseEnvelope(body, { maxBytes: 1 << 22 }));
@@ -160,6 +169,9 @@ describe('a Kerberos user’s certificate signs in as that Kerberos principal, n
     const staff = makeCsr({ subject: 'CN=staff.example.test', sans: ['DNS:staff.example.test'], templateName: 'StaffWeb' });
     const denied = await postSoap(ces, buildRstRequest({ to: ces, requestType: 'issue', token: { valueType: 'pkcs10', der: staff.csrDer } }), mine);
     expect(parseFault(denied.env!)?.reason, denied.body).toMatch(/alice@OPENCES.TEST does not have permission to enroll for the template StaffWeb/);
+    // the same with a WS-Security X.509 message signature instead of TLS
+    const signed = await postSoap(ces, signedRst({ to: ces, certDer: out.certificateDer, keyPem: csr.keyPem, tokenB64: Buffer.from(staff.csrDer).toString('base64') }), agent);
+    expect(parseFault(signed.env!)?.reason, signed.body).toMatch(/alice@OPENCES.TEST does not have permission to enroll for the template StaffWeb/);
 
     // what it may do, it does as the Kerberos principal
     const web = makeCsr({ subject: 'CN=krb.example.test', sans: ['DNS:krb.example.test'], templateName: 'WebServer' });
