@@ -7,6 +7,7 @@ import { findByRequestId, findBySerial, insertCertificate, recordIssuedManyIfPen
 import { GroupCommit } from '../store/group-commit.js';
 import { describeSpki, splitCsr, spkiPublicKey, verifiedBefore, verifyCsrSignature } from '../protocol/pkcs10/index.js';
 import { nameToString } from '../protocol/pkcs10/names.js';
+import { signedByRequestKey } from '../protocol/pkcs7/possession.js';
 import { buildCertificate, certificateParts } from './certificate-builder.js';
 import {
   authorityInfoAccess,
@@ -27,7 +28,8 @@ import { lintCertificate } from './lint.js';
 import { checkSignatureHash, signatureHash } from './signature-policy.js';
 import { encodeName } from './name.js';
 import { newSerial, pooledRandom } from './serial.js';
-import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, type CrlPublisher, type IssuanceOrder, type IssueOptions, type IssuedCertificate, type RevocationReason } from './types.js';
+import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, type CrlPublisher, type IssuanceOrder, type IssueOptions, type IssuedCertificate, type PkiResponder, type RevocationReason } from './types.js';
+import { responseStateFor, signPkiResponse } from './responses.js';
 import { CrlBuilder, type CrlKind } from './crl.js';
 import { latestCrl } from '../store/crl-repo.js';
 import { X509Certificate } from 'node:crypto';
@@ -93,7 +95,7 @@ export interface PreparedIssuance {
  * The local CA engine: signs verified issuance orders with the issuing CA's key and records them
  * atomically with their request. It never sees SOAP, HTTP or ACLs — only orders.
  */
-export class LocalCa implements CaBackend, CrlPublisher {
+export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
   private readonly pieces: CaPieces;
   private readonly random: (n: number) => Uint8Array;
   /** Extensions fixed per template, encoded once per template object (a template edit loads a new one). */
@@ -218,7 +220,10 @@ export class LocalCa implements CaBackend, CrlPublisher {
     } else {
       const key = describeSpki(parts.spki);
       checkKeyPolicy(key.publicKey, {}, this.o.keyPolicy);
-      if (!(await verifyCsrSignature(order.csrDer, { parts, key: key.key }))) throw new OpencesError('badSignature', "the order's request signature does not verify (proof of possession failed)");
+      // Possession: the PKCS#10's self-signature, or the outer signature of CertEnroll's Full PKCS#7 by the same key.
+      if (!(await verifyCsrSignature(order.csrDer, { parts, key: key.key })) && !(order.possessionSignedData && signedByRequestKey(order.possessionSignedData, order.csrDer, parts.spki))) {
+        throw new OpencesError('badSignature', "the order's request signature does not verify (proof of possession failed)");
+      }
     }
 
     const now = this.o.clock.now();
@@ -287,13 +292,18 @@ export class LocalCa implements CaBackend, CrlPublisher {
     for (let attempt = 0; attempt < 5; attempt++) {
       const serial = newSerial(this.random);
       const der = await this.sign(p, serial.bytes);
-      const outcome = await this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, approval: { needed: p.needsApproval, digest: p.approvalDigest }, ...(opts.audit ? { audit: opts.audit } : {}) });
-      if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined };
+      // The full response is signed while the certificate is being recorded (its signature runs in
+      // libuv's pool, the statement on the database): the answer waits for the slower, not both.
+      const [outcome, fullResponse] = await Promise.all([
+        this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, approval: { needed: p.needsApproval, digest: p.approvalDigest }, ...(opts.audit ? { audit: opts.audit } : {}) }),
+        opts.fullResponse ? this.responseFor(der) : undefined,
+      ]);
+      if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined, ...(fullResponse ? { fullResponse } : {}) };
       if (outcome === 'notPending') break;
       // 'collision': the serial exists (astronomically rare with real randomness): draw again.
     }
 
-    return this.o.db.transaction(async (tx) => {
+    const out = await this.o.db.transaction(async (tx): Promise<IssuedCertificate> => {
       // The order's request row is the lock: concurrent retries of one order serialise here.
       const req = await tx.query<{ status: string; csr_der: Uint8Array | null; template: string | null; requester: string; pend_approval: boolean; approved: string | null }>(
         `SELECT status, csr_der, template, requester, coalesce(issuance_order->>'pendReason', '') = 'approval' AS pend_approval,
@@ -329,6 +339,17 @@ export class LocalCa implements CaBackend, CrlPublisher {
       }
       throw new OpencesError('internal', 'could not allocate a unique serial number in 5 attempts; is the randomness source broken?');
     });
+    return opts.fullResponse ? { ...out, fullResponse: await this.responseFor(out.der) } : out;
+  }
+
+  /** The signed CMC full response for a certificate this CA issued (src/ca/responses.ts). */
+  private responseFor(certificate: Uint8Array): Promise<Uint8Array> {
+    return signPkiResponse(this.o.signer, this.o.info, { status: 'issued', certificate });
+  }
+
+  /** The signed CMC full response for a recorded request, from the request's state in the store. */
+  async pkiResponse(requestId: string): Promise<Uint8Array> {
+    return signPkiResponse(this.o.signer, this.o.info, await responseStateFor(this.o.db, requestId, this.o.clock.now()));
   }
 
   async revoke(serial: string, reason: RevocationReason, at?: Date): Promise<void> {

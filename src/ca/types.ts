@@ -39,6 +39,12 @@ export interface IssuanceOrder {
    * For renewals signed by the old certificate the CSR signature may be absent of value
    * (CMC/PKCS#7 proved possession instead); the CA then checks the public key matches this SPKI.
    */
+  /**
+   * CertEnroll's "Full PKCS#7" request (the PKCS#10 inside a SignedData signed by the request's own
+   * key, named by key identifier), when that outer signature is what proves possession: the CA
+   * re-checks it (src/protocol/pkcs7/possession.ts) if the PKCS#10's self-signature does not verify.
+   */
+  possessionSignedData?: Uint8Array;
   subject: NameAttribute[];
   sans: SanEntry[];
   sanCritical?: boolean;
@@ -64,6 +70,8 @@ export interface IssuedCertificate {
   replayed: boolean;
   /** True when the backend parked `IssueOptions.audit` atomically with the certificate. */
   audited?: boolean;
+  /** The CA-signed CMC full response for this certificate, when `IssueOptions.fullResponse` asked for it. */
+  fullResponse?: Uint8Array;
 }
 
 /** What the caller (the RA) hands a backend along with an order. */
@@ -74,6 +82,11 @@ export interface IssueOptions {
    * the serial filled in) and say so with `audited`; others ignore it and the caller records it.
    */
   audit?: { at: Date; event: string };
+  /**
+   * Also sign the CMC full response for the certificate (src/ca/responses.ts) and return it with
+   * it: on a remote CA in the same round trip. A backend that cannot leaves it out.
+   */
+  fullResponse?: boolean;
 }
 
 /** RFC 5280 CRLReason codes. */
@@ -118,6 +131,15 @@ export interface CaBackend {
   issue(order: IssuanceOrder, opts?: IssueOptions): Promise<IssuedCertificate>;
   revoke(serial: string, reason: RevocationReason, at?: Date): Promise<void>;
   unrevoke(serial: string): Promise<void>;
+}
+
+/**
+ * Optional capability: the CA-signed CMC full response for a recorded request, built from what the
+ * CA's store says of it (issued: the certificate and its hash; pending; denied: the message). Null
+ * when this backend cannot sign responses (a remote CA node of an older version).
+ */
+export interface PkiResponder {
+  pkiResponse(requestId: string): Promise<Uint8Array | null>;
 }
 
 /** Optional capability: backends that can produce CRLs. */

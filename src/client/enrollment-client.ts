@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { OpencesError } from '../errors.js';
 import { parsePkiResponse } from '../protocol/cmc/index.js';
 import { buildGetPoliciesRequest, parseGetPoliciesResponse, type XcepResponse } from '../protocol/xcep/index.js';
@@ -69,7 +70,26 @@ export class EnrollmentClient {
     const r = parseRstrResponse(env);
     const requestId = r.requestId ?? '';
     if (r.disposition === 'pending') return { status: 'pending', requestId, referenceUri: r.referenceUri, message: r.message };
-    const chain = r.fullResponseDer ? parsePkiResponse(r.fullResponseDer).certificates.filter((c) => Buffer.compare(Buffer.from(c), Buffer.from(r.certificateDer)) !== 0) : [];
+    const chain = r.fullResponseDer ? pathOrder(r.certificateDer, parsePkiResponse(r.fullResponseDer).certificates.filter((c) => Buffer.compare(Buffer.from(c), Buffer.from(r.certificateDer)) !== 0)) : [];
     return { status: 'issued', requestId, certificate: r.certificateDer, chain, message: r.message };
   }
+}
+
+/**
+ * The chain from the certificate up (issuing CA, then root): a CMC response carries its
+ * certificates as a DER SET OF, sorted by encoding, not by path. Certificates off the path follow.
+ */
+function pathOrder(leaf: Uint8Array, others: Uint8Array[]): Uint8Array[] {
+  const rest = others.map((der) => ({ der, x: new X509Certificate(Buffer.from(der)) }));
+  const out: Uint8Array[] = [];
+  let current = new X509Certificate(Buffer.from(leaf));
+  for (;;) {
+    const at = rest.findIndex((c) => current.checkIssued(c.x));
+    if (at < 0) break;
+    const [next] = rest.splice(at, 1);
+    out.push(next!.der);
+    if (next!.x.checkIssued(next!.x)) break; // self-signed: the root
+    current = next!.x;
+  }
+  return [...out, ...rest.map((c) => c.der)];
 }

@@ -1,7 +1,7 @@
 import { OpencesError } from '../errors.js';
 import { parseCsr, type ParsedCsr } from '../protocol/pkcs10/index.js';
 import { parsePkiData } from '../protocol/cmc/index.js';
-import { parseSignedData } from '../protocol/pkcs7/index.js';
+import { parseSignedData, signedByRequestKey } from '../protocol/pkcs7/index.js';
 import type { RequestFormat } from '../store/request-repo.js';
 import type { TemplateHints } from '../policy/template-choice.js';
 
@@ -9,6 +9,8 @@ const ID_CCT_PKIDATA = '1.3.6.1.5.5.7.12.2';
 
 export interface DecodedRequest {
   format: RequestFormat;
+  /** The request as received. */
+  raw: Uint8Array;
   csrDer: Uint8Array;
   csr: ParsedCsr;
   /** Name/value pairs from CMC attributes and the CSR (CertificateTemplate, ccm, rmd…). */
@@ -16,6 +18,12 @@ export interface DecodedRequest {
   cmcNameValuePairs: Record<string, string>;
   /** The PKCS#7/CMS signer when the request came wrapped in SignedData (renewals). */
   signer?: { certificateDer?: Uint8Array; signatureValid: boolean; digestAlgorithm?: string; signatureHash?: string; signingAlgorithm?: string };
+  /**
+   * CertEnroll's "Full PKCS#7": the PKCS#10 wrapped in a SignedData with no certificate, signed by
+   * the request's own key named by key identifier, and that signature verifies. It proves
+   * possession of the key whether or not the PKCS#10's self-signature does (src/protocol/pkcs7/possession.ts).
+   */
+  possessionBySignedData: boolean;
   templateHints(additionalContext: { name: string; value: string }[]): TemplateHints;
 }
 
@@ -52,14 +60,25 @@ export async function decodeRequest(format: RequestFormat, raw: Uint8Array): Pro
     }
   }
   const csr = parseCsr(csrDer);
+  let possessionBySignedData = false;
+  if (format === 'pkcs7' && signer && !signer.certificateDer) {
+    // No certificate names the signer: is it the request's own key (CertEnroll's Full PKCS#7)?
+    const own = signedByRequestKey(raw, csrDer, csr.spki);
+    if (own) {
+      possessionBySignedData = true;
+      signer = { signatureValid: true, digestAlgorithm: own.digestAlgorithm, signatureHash: own.signatureHash, signingAlgorithm: own.signingAlgorithm };
+    }
+  }
   const attributes = { ...csr.nameValuePairs, ...cmcPairs };
   return {
     format,
+    raw,
     csrDer,
     csr,
     attributes,
     cmcNameValuePairs: cmcPairs,
     signer,
+    possessionBySignedData,
     templateHints: (additionalContext) => ({
       additionalContext,
       cmcNameValuePairs: cmcPairs,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/principal.js';
 import type { AuditLog, AuditEvent } from '../audit/log.js';
-import type { CaBackend, IssuanceOrder } from '../ca/types.js';
+import type { CaBackend, IssuanceOrder, PkiResponder } from '../ca/types.js';
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
 import { GroupCommit } from '../store/group-commit.js';
@@ -67,7 +67,8 @@ class Denial {
   constructor(
     readonly message: string,
     readonly hresult: number,
-    readonly invalidRequest = false,
+    /** The request is malformed or fails its own checks (a Sender fault), not merely refused. */
+    readonly malformed = false,
     readonly details: Record<string, unknown> = {},
   ) {}
 }
@@ -109,7 +110,7 @@ export class RegistrationAuthority {
     } catch (e) {
       if (!isOpencesError(e)) throw e;
       await this.o.audit.record({ ...base, reason: `malformed request: ${e.message}` });
-      return { status: 'denied', disposition: 2, message: e.message, hresult: HRESULT.CRYPT_E_ASN1_BADTAG, invalidRequest: true };
+      return { status: 'denied', disposition: 2, message: e.message, hresult: HRESULT.CRYPT_E_ASN1_BADTAG, malformed: true, invalidRequest: true };
     }
     const csrSha256 = createHash('sha256').update(decoded.csrDer).digest('hex');
     // Idempotence: the same CSR from the same requester within the window gets the first answer.
@@ -167,7 +168,7 @@ export class RegistrationAuthority {
       if (retryOf) return this.answerRetry(requestId, input.principal);
       this.o.audit.queued();
       if (pend) return { status: 'pending', requestId, disposition: 5, message: MSG.pending };
-      return await this.issue(requestId, loadOrder(requestId, storeOrder(order.stored), decoded.csrDer), input.principal);
+      return await this.issue(requestId, loadOrder(requestId, storeOrder(order.stored), decoded.csrDer, input.raw), input.principal);
     } catch (e) {
       const d = toDenial(e);
       if (!d) throw e;
@@ -184,7 +185,23 @@ export class RegistrationAuthority {
       );
       if (retryOf) return this.answerRetry(requestId, input.principal);
       this.o.audit.queued();
-      return { status: 'denied', requestId, disposition: 2, message: d.message, hresult: d.hresult, invalidRequest: d.invalidRequest };
+      return { status: 'denied', requestId, disposition: 2, message: d.message, hresult: d.hresult, malformed: d.malformed, invalidRequest: true };
+    }
+  }
+
+  /**
+   * The CA-signed CMC full response for a recorded request (built by the CA from the request's
+   * state), or null when the CA cannot sign responses or cannot be reached now: the answer then
+   * goes out with an unsigned one rather than failing.
+   */
+  async pkiResponse(requestId: string): Promise<Uint8Array | null> {
+    const ca = this.o.ca as CaBackend & Partial<PkiResponder>;
+    if (!ca.pkiResponse) return null;
+    try {
+      return await ca.pkiResponse(requestId);
+    } catch (e) {
+      if (isOpencesError(e) && e.kind === 'unavailable') return null;
+      throw e;
     }
   }
 
@@ -208,7 +225,7 @@ export class RegistrationAuthority {
       throw new OpencesError('forbidden', 'a certificate manager cannot approve their own request', { hresult: HRESULT.CERTSRV_E_RESTRICTEDOFFICER });
     }
     if (!isStoredOrder(row.issuanceOrder) || !row.csrDer) throw new OpencesError('internal', `request ${requestId} has no issuance order`);
-    const order = await this.current(loadOrder(requestId, row.issuanceOrder, row.csrDer));
+    const order = await this.current(loadOrder(requestId, row.issuanceOrder, row.csrDer, row.rawRequest));
     // The approval is what the CA signs against (request_approvals, which only the admin role writes): it binds this order's request and names.
     await recordApproval(this.o.db, { requestId, orderDigest: approvalDigest(order), approvedBy: officer, at: this.o.clock.now() });
     await this.o.audit.record({ type: 'request.approve', outcome: 'success', actor: officer, principal: row.requester, requestId, template: row.template ?? undefined });
@@ -246,10 +263,11 @@ export class RegistrationAuthority {
       const event: AuditEvent = { type: 'certificate.issue', outcome: 'success', actor: officer, principal: order.requester, method: principal.method, template: order.template, requestId };
       // Parked in the audit queue before the answer leaves (durable, chained moments later): by the
       // local CA in the statement that records the certificate, else here.
-      const cert = await this.o.ca.issue(order, { audit: this.o.audit.forQueue(event) });
+      // The CA signs the answer's CMC full response with the certificate (one round trip to a remote CA).
+      const cert = await this.o.ca.issue(order, { audit: this.o.audit.forQueue(event), fullResponse: officer === undefined });
       if (cert.audited) this.o.audit.queued();
       else if (!cert.replayed) await this.o.audit.enqueue({ ...event, serial: cert.serial });
-      return { status: 'issued', requestId, disposition: 3, message: MSG.issued, certificate: cert.der, chain: cert.chain, serial: cert.serial };
+      return { status: 'issued', requestId, disposition: 3, message: MSG.issued, certificate: cert.der, chain: cert.chain, serial: cert.serial, ...(cert.fullResponse ? { fullResponse: cert.fullResponse } : {}) };
     } catch (e) {
       // The CA refused the order itself (its key policy or pre-issuance lint): asking again cannot
       // change that, so the request ends as denied instead of staying pending for every poll.
@@ -274,9 +292,9 @@ export class RegistrationAuthority {
       // Resolved meanwhile (a concurrent retry issued it, or a manager denied it): that answer stands.
       const row = await getRequest(this.o.db, requestId);
       if (row?.status === 'issued') throw new OpencesError('conflict', `request ${requestId} was issued meanwhile; query its status`);
-      return { status: 'denied', requestId, disposition: 2, message: row?.dispositionMessage ?? message, hresult: row?.errorCode ?? hresult, invalidRequest: false };
+      return { status: 'denied', requestId, disposition: 2, message: row?.dispositionMessage ?? message, hresult: row?.errorCode ?? hresult, malformed: false, invalidRequest: row?.status !== 'failed' };
     }
-    return { status: 'denied', requestId, disposition: 2, message, hresult, invalidRequest: false };
+    return { status: 'denied', requestId, disposition: 2, message, hresult, malformed: false, invalidRequest: true };
   }
 
   /** A retry of a request already recorded (pending or issued): the first request's answer. */
@@ -297,7 +315,7 @@ export class RegistrationAuthority {
         const order = row.issuanceOrder;
         if (isStoredOrder(order) && order.pendReason !== 'approval' && row.csrDer) {
           // Accepted but never signed (a crash or CA outage in between): sign it now, once.
-          return this.issue(row.id, await this.current(loadOrder(row.id, order, row.csrDer)), principal);
+          return this.issue(row.id, await this.current(loadOrder(row.id, order, row.csrDer, row.rawRequest)), principal);
         }
         const p: PendingOutcome = { status: 'pending', requestId: row.id, disposition: 5, message: MSG.pending };
         return p;
@@ -310,7 +328,9 @@ export class RegistrationAuthority {
           disposition: 2,
           message: row.dispositionMessage,
           hresult: row.errorCode ?? HRESULT.CERTSRV_E_TEMPLATE_DENIED,
-          invalidRequest: false,
+          malformed: false,
+          // A denial (by policy, the CA or a CA manager) is the issuer's: MS-WSTEP says true.
+          invalidRequest: row.status === 'denied',
         };
         void opts;
         return d;
@@ -396,7 +416,9 @@ export class RegistrationAuthority {
       throw e;
     }
     checkRequestSignatures(decoded.csr, template, decoded.signer);
-    if (!(await verifyCsrSignature(decoded.csrDer))) {
+    // Possession: the PKCS#10's self-signature, or CertEnroll's Full PKCS#7 outer signature by the same key.
+    const selfSigned = await verifyCsrSignature(decoded.csrDer);
+    if (!selfSigned && !decoded.possessionBySignedData) {
       throw new Denial('the request signature does not verify (proof of possession failed)', HRESULT.NTE_BAD_SIGNATURE, true);
     }
 
@@ -428,7 +450,10 @@ export class RegistrationAuthority {
     checkCertificateNames(subject, sans, template);
     // Extensions and validity: what the template produces (src/policy/issuance.ts), as the CA re-checks.
     return {
-      stored: { ...orderProfile(template, now), csrDer: decoded.csrDer, subject, sans, requester: principal.name },
+      stored: { ...orderProfile(template, now), csrDer: decoded.csrDer, subject, sans, requester: principal.name,
+        // The CA re-checks possession: it needs the outer signature when the inner one does not verify.
+        ...(!selfSigned ? { possessionSignedData: decoded.raw } : {}),
+      },
       dropped,
     };
   }

@@ -23,6 +23,8 @@ export interface IssuedOutcome {
   /** Issuing CA first, root last. */
   chain: Uint8Array[];
   serial: string;
+  /** The CA-signed CMC full response, when the CA made it with the certificate. */
+  fullResponse?: Uint8Array;
 }
 
 export interface PendingOutcome {
@@ -39,7 +41,13 @@ export interface DeniedOutcome {
   disposition: 2;
   message: string;
   hresult: number;
-  /** The request itself is malformed (MS-WSTEP InvalidRequest). */
+  /** The request itself is malformed or fails its own checks (a Sender fault). */
+  malformed: boolean;
+  /**
+   * MS-WSTEP CertificateEnrollmentWSDetail InvalidRequest (§3.1.4.1.3.7): true when the issuer
+   * denied the request (policy, a CA refusal, a CA manager), as ADCS sends it; false when it
+   * failed for reasons that are not the request's (a CA error).
+   */
   invalidRequest: boolean;
 }
 

@@ -7,7 +7,7 @@ import { X509Certificate, constants } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AuditEvent, AuditLog } from '../audit/log.js';
 import type { LocalCa } from '../ca/engine.js';
-import { FEATURES, CA_API_PREFIX, batchSchema, crlRequestSchema, decodeOrder, encodeChain, encodeInfo, encodeIssued, parse, problemBody, revokeSchema, sameChain } from '../ca/backends/wire.js';
+import { FEATURES, CA_API_PREFIX, batchSchema, crlRequestSchema, decodeOrder, encodeChain, encodeInfo, encodeIssued, parse, pkiResponseRequestSchema, problemBody, revokeSchema, sameChain } from '../ca/backends/wire.js';
 import { OpencesError, isOpencesError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/db.js';
@@ -143,11 +143,11 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
    * order, not taken from the caller) is parked in the statement that records the certificate.
    */
   const issueWithAudit = async (order: ReturnType<typeof decodeOrder>) => {
-    const { issuanceAudit, ...plain } = order;
+    const { issuanceAudit, fullResponse, ...plain } = order;
     const event: AuditEvent | undefined = issuanceAudit
       ? { type: 'certificate.issue', outcome: 'success', actor: issuanceAudit.actor, principal: order.requester, method: issuanceAudit.method, template: order.template, requestId: order.orderId }
       : undefined;
-    const issued = await o.ca.issue(plain, event ? { audit: o.audit.forQueue(event) } : {});
+    const issued = await o.ca.issue(plain, { ...(event ? { audit: o.audit.forQueue(event) } : {}), ...(fullResponse ? { fullResponse: true } : {}) });
     if (issued.audited) o.audit.queued();
     return issued;
   };
@@ -250,6 +250,13 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   app.post(
     `${CA_API_PREFIX}/orders/batch`,
     route(async (req, client) => ({ body: await signBatch(req.body, client) })),
+  );
+  app.post(
+    `${CA_API_PREFIX}/responses`,
+    route(async (req) => {
+      const r = parse(pkiResponseRequestSchema, req.body, 'CMC response request');
+      return { body: { response: Buffer.from(await o.ca.pkiResponse(r.requestId)).toString('base64') } };
+    }),
   );
   app.post(
     `${CA_API_PREFIX}/certificates/:serial/revoke`,

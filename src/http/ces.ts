@@ -3,7 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Core } from '../app/core-types.js';
 import { OpencesError } from '../errors.js';
 import type { EnrollmentOutcome } from '../enrollment/types.js';
-import { buildPkiResponse } from '../protocol/cmc/index.js';
+import { CMC_FAIL_INFO, buildPkiResponse, pendTokenFor } from '../protocol/cmc/index.js';
 import type { SoapEnvelope } from '../protocol/soap/envelope.js';
 import { WSTEP, buildRstrIssued, buildRstrPending, parseRst } from '../protocol/wstep/index.js';
 import type { SoapOperation } from './soap-endpoint.js';
@@ -18,27 +18,37 @@ export function clientAddress(req: IncomingMessage): string {
  * Issued and pending are normal responses; a denial becomes a fault (MS-WSTEP 3.1.4.2.1.1).
  */
 export function cesOperation(core: Core, o: { endpointUrl: string; renewalOnly: boolean; maxTokenBytes: number }): SoapOperation {
-  const render = (out: EnrollmentOutcome): string => {
+  /**
+   * The CMC full response: the CA's signed one (with the certificate, or built by the CA from the
+   * request's recorded state); an unsigned one of the same shape only when the CA cannot sign
+   * responses (an older remote CA node, or one unreachable just now).
+   */
+  const fullResponse = async (out: EnrollmentOutcome & { requestId: string }): Promise<Uint8Array> => {
+    if (out.status === 'issued' && out.fullResponse) return out.fullResponse;
+    const signed = await core.ra.pkiResponse(out.requestId);
+    if (signed) return signed;
+    const chain = core.ca.info().chain;
     switch (out.status) {
       case 'issued':
-        return buildRstrIssued({
-          requestId: out.requestId,
-          certificateDer: out.certificate,
-          fullResponseDer: buildPkiResponse({ status: 'success', bodyList: [1], certificates: [out.certificate, ...out.chain] }),
-          message: out.message,
-        });
+        return buildPkiResponse({ status: 'success', bodyList: [1], statusString: out.message, issuedCertificate: out.certificate, certificates: [out.certificate, ...out.chain] });
       case 'pending':
-        return buildRstrPending({
-          requestId: out.requestId,
-          message: out.message,
-          referenceUri: o.endpointUrl,
-          fullResponseDer: buildPkiResponse({ status: 'pending', bodyList: [1], statusString: out.message, pendInfo: { token: Buffer.from(out.requestId), time: core.clock.now() }, certificates: core.ca.info().chain }),
-        });
+        return buildPkiResponse({ status: 'pending', bodyList: [1], statusString: out.message, pendInfo: { token: pendTokenFor(out.requestId), time: core.clock.now() }, certificates: chain });
       case 'denied':
-        throw new OpencesError(out.invalidRequest ? 'malformed' : 'policyDenied', out.message, {
+        return buildPkiResponse({ status: 'failed', bodyList: [1], statusString: out.message, failInfo: CMC_FAIL_INFO.badRequest, certificates: chain });
+    }
+  };
+  const render = async (out: EnrollmentOutcome): Promise<string> => {
+    switch (out.status) {
+      case 'issued':
+        return buildRstrIssued({ requestId: out.requestId, certificateDer: out.certificate, fullResponseDer: await fullResponse(out), message: out.message });
+      case 'pending':
+        return buildRstrPending({ requestId: out.requestId, message: out.message, referenceUri: o.endpointUrl, fullResponseDer: await fullResponse(out) });
+      case 'denied':
+        // A request never recorded (undecodable) has no CMC answer: BinaryResponse nil, as ADCS sends it.
+        throw new OpencesError(out.malformed ? 'malformed' : 'policyDenied', out.message, {
           hresult: out.hresult,
-          requestId: out.requestId,
-          binaryResponseDer: buildPkiResponse({ status: 'failed', bodyList: [1], statusString: out.message, failInfo: 2, certificates: [] }),
+          invalidRequest: out.invalidRequest,
+          ...(out.requestId ? { requestId: out.requestId, binaryResponseDer: await fullResponse({ ...out, requestId: out.requestId }) } : {}),
         });
     }
   };
@@ -61,7 +71,7 @@ export function cesOperation(core: Core, o: { endpointUrl: string; renewalOnly: 
           renewalOnly: o.renewalOnly,
         });
       }
-      return { action: WSTEP.responseAction, body: render(out) };
+      return { action: WSTEP.responseAction, body: await render(out) };
     },
   };
 }

@@ -47,6 +47,7 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
   return async (req, res) => {
     const end = o.metrics.duration.startTimer({ endpoint });
     let relatesTo: string | undefined;
+    const activityId = randomUUID();
     try {
       let principal = o.authenticator.transport ? await o.authenticator.transport(req, res) : null;
       if (res.headersSent) return; // the transport step answered (401 challenge)
@@ -62,14 +63,14 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
         principal = await o.authenticator.message(env, req, res);
       }
       const out = await o.operation.handle(env, principal, req);
-      const head = { action: out.action, relatesTo, activityId: randomUUID() };
+      const head = { action: out.action, relatesTo, activityId };
       sendSoap(res, out.status ?? 200, typeof out.body === 'string' ? buildResponseEnvelope({ ...head, bodyXml: out.body }) : buildResponseEnvelopeBytes({ ...head, body: out.body }));
       o.metrics.requests.inc({ endpoint, outcome: 'ok' });
     } catch (e) {
       o.metrics.requests.inc({ endpoint, outcome: 'fault' });
       if (e instanceof OpencesError && e.kind === 'unauthenticated') o.metrics.authFailures.inc({ method: o.auth });
       if (!(e instanceof OpencesError) || e.kind === 'internal') o.log.error({ err: e, endpoint }, 'request failed');
-      sendFault(res, e, o.operation.service, relatesTo);
+      sendFault(res, e, o.operation.service, relatesTo, activityId);
     } finally {
       end();
     }

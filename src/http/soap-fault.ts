@@ -11,7 +11,12 @@ export interface FaultSpec {
   httpStatus: number;
   code: 'Sender' | 'Receiver';
   reason: string;
-  /** MS-WSTEP CertificateEnrollmentWSDetail, for CES faults. */
+  /**
+   * MS-WSTEP CertificateEnrollmentWSDetail, for CES faults. InvalidRequest (§3.1.4.1.3.7) is true
+   * when the issuer refuses the request (malformed, refused by policy or key rules, denied by a CA
+   * manager: ADCS sends true for all of these) and false when the failure is not the request's
+   * (authentication, an unknown request id, a conflict, rate limits, an unavailable CA, our errors).
+   */
   enrollment?: { errorCode: number; invalidRequest: boolean; requestId?: string; binaryResponseDer?: Uint8Array };
 }
 
@@ -19,12 +24,12 @@ const STATUS: Record<ErrorKind, { code: 'Sender' | 'Receiver'; hresult: number; 
   malformed: { code: 'Sender', hresult: HRESULT.E_INVALIDARG, invalid: true },
   badCsr: { code: 'Sender', hresult: HRESULT.CRYPT_E_ASN1_BADTAG, invalid: true },
   badSignature: { code: 'Sender', hresult: HRESULT.NTE_BAD_SIGNATURE, invalid: true },
-  badPublicKey: { code: 'Sender', hresult: HRESULT.NTE_BAD_KEY_LENGTH, invalid: false },
+  badPublicKey: { code: 'Sender', hresult: HRESULT.NTE_BAD_KEY_LENGTH, invalid: true },
   unauthenticated: { code: 'Sender', hresult: HRESULT.E_ACCESSDENIED, invalid: false },
   forbidden: { code: 'Sender', hresult: HRESULT.E_ACCESSDENIED, invalid: false },
-  templateNotFound: { code: 'Sender', hresult: HRESULT.CERTSRV_E_UNSUPPORTED_CERT_TYPE, invalid: false },
-  templateDenied: { code: 'Sender', hresult: HRESULT.CERTSRV_E_TEMPLATE_DENIED, invalid: false },
-  policyDenied: { code: 'Receiver', hresult: HRESULT.CERTSRV_E_TEMPLATE_DENIED, invalid: false },
+  templateNotFound: { code: 'Sender', hresult: HRESULT.CERTSRV_E_UNSUPPORTED_CERT_TYPE, invalid: true },
+  templateDenied: { code: 'Sender', hresult: HRESULT.CERTSRV_E_TEMPLATE_DENIED, invalid: true },
+  policyDenied: { code: 'Receiver', hresult: HRESULT.CERTSRV_E_TEMPLATE_DENIED, invalid: true },
   notFound: { code: 'Sender', hresult: HRESULT.CERTSRV_E_NO_REQUEST, invalid: false },
   conflict: { code: 'Sender', hresult: HRESULT.CERTSRV_E_BAD_REQUESTSTATUS, invalid: false },
   rateLimited: { code: 'Sender', hresult: HRESULT.E_ACCESSDENIED, invalid: false },
@@ -44,7 +49,8 @@ export function faultFor(e: unknown, service: 'cep' | 'ces'): FaultSpec {
   if (service === 'ces') {
     spec.enrollment = {
       errorCode: typeof e.details.hresult === 'number' ? e.details.hresult : s.hresult,
-      invalidRequest: s.invalid,
+      // The error may say (a denial by the RA names it); else what its kind means.
+      invalidRequest: typeof e.details.invalidRequest === 'boolean' ? e.details.invalidRequest : s.invalid,
       ...(typeof e.details.requestId === 'string' ? { requestId: e.details.requestId } : {}),
       ...(e.details.binaryResponseDer instanceof Uint8Array ? { binaryResponseDer: e.details.binaryResponseDer } : {}),
     };

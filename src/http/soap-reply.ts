@@ -1,10 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import { buildFaultEnvelope } from '../protocol/soap/index.js';
-import { buildEnrollmentFaultDetail } from '../protocol/wstep/index.js';
+import { WSTEP, buildEnrollmentFaultDetail } from '../protocol/wstep/index.js';
 import { faultFor } from './soap-fault.js';
 
-/** Writes the SOAP fault for any error (typed or not) — the single exit for failures. */
-export function sendFault(res: ServerResponse, e: unknown, service: 'cep' | 'ces', relatesTo?: string): void {
+/**
+ * Writes the SOAP fault for any error (typed or not) — the single exit for failures. A fault with
+ * MS-WSTEP's CertificateEnrollmentWSDetail carries its own Action (WSTEP.faultAction), every other
+ * the WS-Addressing fault action; both carry WCF's ActivityId after RelatesTo, as ADCS's do.
+ */
+export function sendFault(res: ServerResponse, e: unknown, service: 'cep' | 'ces', relatesTo?: string, activityId?: string): void {
   const f = faultFor(e, service);
   const detailXml = f.enrollment
     ? buildEnrollmentFaultDetail({
@@ -15,7 +19,7 @@ export function sendFault(res: ServerResponse, e: unknown, service: 'cep' | 'ces
       })
     : undefined;
   if (res.headersSent) return;
-  sendSoap(res, f.httpStatus, buildFaultEnvelope({ code: f.code, reason: f.reason, detailXml, relatesTo }));
+  sendSoap(res, f.httpStatus, buildFaultEnvelope({ code: f.code, reason: f.reason, detailXml, relatesTo, activityId, ...(f.enrollment ? { action: WSTEP.faultAction } : {}) }));
 }
 
 /** Writes a SOAP 1.2 message as the whole response. */

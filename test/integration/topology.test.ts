@@ -9,6 +9,9 @@ import { cli, cliAsync, dbRoleUrls, NodeProcess, until } from '../helpers/topolo
 import { callControlSocket } from '../../src/ops/control-socket.js';
 import { EnrollmentClient, SoapTransport } from '../../src/client/index.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
+import { buildRstRequest, parseRstrResponse } from '../../src/protocol/wstep/index.js';
+import { parsePkiResponse } from '../../src/protocol/cmc/index.js';
+import { postSoap, usernameHeader } from '../helpers/soap-client.js';
 
 const PASSWORD = 'Spl1t-topology';
 
@@ -129,6 +132,33 @@ describe('split deployment: ca, ces, cep and admin nodes as separate processes, 
       (await db.query<{ serial: string; principal: string; method: string }>(`SELECT serial, principal, method FROM audit_events WHERE type = 'certificate.issue' AND request_id = $1`, [r.requestId])).rows;
     await until(5_000, async () => (await issuedEvent()).length > 0);
     expect(await issuedEvent()).toEqual([{ serial, principal: 'alice', method: 'username' }]);
+  });
+
+  it('the CA node signs the CMC full responses: with the certificate in the order round trip, and for a pending request on demand', async () => {
+    const agent = new Agent({ connect: { ca: rootPem } });
+    try {
+      const url = `${ces.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`;
+      const rst = async (template: string, name: string) => {
+        const csr = makeCsr({ subject: `CN=${name}`, sans: [`DNS:${name}`], templateName: template });
+        const xml = buildRstRequest({ to: url, securityHeaderXml: usernameHeader({ username: 'alice', password: PASSWORD }), requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } });
+        const r = await postSoap(url, xml, agent);
+        expect(r.status, r.body).toBe(200);
+        return parseRstrResponse(r.env!);
+      };
+      const issuing = readFileSync(join(ca.dataDir, 'certs/issuing_ca.crt'), 'utf8');
+      const signedByCa = (der: Uint8Array) => {
+        const cmc = parsePkiResponse(der);
+        expect(cmc.signers.map((x) => x.signatureValid)).toEqual([true]);
+        expect(new X509Certificate(Buffer.from(cmc.signers[0]!.certificateDer!)).raw.equals(new X509Certificate(issuing).raw)).toBe(true);
+        return cmc;
+      };
+      const issued = await rst('WebServer', 'cmc.split.example.test');
+      expect(signedByCa(issued.fullResponseDer!)).toMatchObject({ status: 'success', statusString: 'Issued' });
+      const pending = await rst('WebServerApproval', 'wait.split.example.test');
+      expect(signedByCa(pending.fullResponseDer!)).toMatchObject({ status: 'pending' });
+    } finally {
+      await agent.close();
+    }
   });
 
   it('two policy nodes on one database answer alike, and a template disabled through one is gone from both within a second', async () => {

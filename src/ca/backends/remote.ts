@@ -1,9 +1,9 @@
 import { Agent, request } from 'undici';
 import { OpencesError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { CaBackend, CaInfo, CrlPublisher, IssuanceOrder, IssueOptions, IssuedCertificate, RevocationReason } from '../types.js';
+import type { CaBackend, CaInfo, CrlPublisher, IssuanceOrder, IssueOptions, IssuedCertificate, PkiResponder, RevocationReason } from '../types.js';
 import { CircuitBreaker } from './breaker.js';
-import { CA_API_PREFIX, KnownCertificates, MAX_BATCH, crlSchema, decodeBatchResults, decodeIssued, decodeInfo, encodeOrder, errorFromProblem, featuresSchema, parse, problemSchema, type IssuanceAuditJson } from './wire.js';
+import { CA_API_PREFIX, KnownCertificates, MAX_BATCH, crlSchema, decodeBatchResults, decodeIssued, decodeInfo, encodeOrder, errorFromProblem, featuresSchema, parse, pkiResponseSchema, problemSchema, type IssuanceAuditJson } from './wire.js';
 
 export interface RemoteCaOptions {
   /** Base URL of the CA node's signing API, e.g. https://ca.internal:9443 */
@@ -56,6 +56,7 @@ function issuanceAudit(opts: IssueOptions): IssuanceAuditJson | undefined {
 interface Waiting {
   order: IssuanceOrder;
   audit?: IssuanceAuditJson;
+  fullResponse?: boolean;
   resolve: (c: IssuedCertificate) => void;
   reject: (e: unknown) => void;
 }
@@ -66,7 +67,7 @@ interface Waiting {
  * so a retry never issues twice; while the CA does not answer, a circuit breaker fails calls at once
  * with an `unavailable` error ("the CA is unreachable") that the front end turns into a fault.
  */
-export class RemoteCa implements CaBackend, CrlPublisher {
+export class RemoteCa implements CaBackend, CrlPublisher, PkiResponder {
   private readonly agent: Agent;
   private readonly breaker: CircuitBreaker;
   private readonly base: string;
@@ -107,7 +108,7 @@ export class RemoteCa implements CaBackend, CrlPublisher {
   issue(order: IssuanceOrder, opts: IssueOptions = {}): Promise<IssuedCertificate> {
     const audit = issuanceAudit(opts);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ order, ...(audit ? { audit } : {}), resolve, reject });
+      this.waiting.push({ order, ...(audit ? { audit } : {}), ...(opts.fullResponse ? { fullResponse: true } : {}), resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -157,13 +158,17 @@ export class RemoteCa implements CaBackend, CrlPublisher {
     // The issuance audit event goes with the orders only to a CA node that records it.
     if (!(await this.supports('issuanceAudit'))) for (const w of batch) delete w.audit;
     const chainOnce = await this.supports('chainOnce');
+    // A CA node that signs no full responses is not asked to (the front end then answers unsigned).
+    if (!(await this.supports('fullResponse'))) for (const w of batch) delete w.fullResponse;
+    // An older CA node would refuse the field: without it, it refuses such an order as it always did (no possession).
+    if (!(await this.supports('possessionSignedData'))) for (const w of batch) if (w.order.possessionSignedData) w.order = { ...w.order, possessionSignedData: undefined };
     if (this.singleOrders) {
-      await Promise.all(batch.map(async (w) => this.issueOne(w.order, w.audit).then(w.resolve, w.reject)));
+      await Promise.all(batch.map(async (w) => this.issueOne(w).then(w.resolve, w.reject)));
       return;
     }
     let results: (IssuedCertificate | Error)[];
     try {
-      results = decodeBatchResults(await this.call('POST', '/orders/batch', { orders: batch.map((w) => encodeOrder(w.order, w.audit)), ...(chainOnce ? { chainOnce: true } : {}) }, { retry: true }), batch.length, this.known);
+      results = decodeBatchResults(await this.call('POST', '/orders/batch', { orders: batch.map((w) => encodeOrder(w.order, w.audit, w.fullResponse)), ...(chainOnce ? { chainOnce: true } : {}) }, { retry: true }), batch.length, this.known);
     } catch (e) {
       if (e instanceof OpencesError && e.kind === 'notFound' && e.message === 'no such CA API resource') {
         this.singleOrders = true;
@@ -179,14 +184,20 @@ export class RemoteCa implements CaBackend, CrlPublisher {
         if (!(r instanceof Error)) return w.resolve(r);
         // "Unavailable" for one order (its database call failed on the CA): that order alone gets
         // the single-order path's retries and counts towards the circuit breaker.
-        if (r instanceof OpencesError && r.kind === 'unavailable') return this.issueOne(w.order, w.audit).then(w.resolve, w.reject);
+        if (r instanceof OpencesError && r.kind === 'unavailable') return this.issueOne(w).then(w.resolve, w.reject);
         w.reject(r);
       }),
     );
   }
 
-  private async issueOne(order: IssuanceOrder, audit?: IssuanceAuditJson): Promise<IssuedCertificate> {
-    return decodeIssued(await this.call('POST', '/orders', encodeOrder(order, audit), { retry: true }), this.known);
+  private async issueOne(w: Waiting): Promise<IssuedCertificate> {
+    return decodeIssued(await this.call('POST', '/orders', encodeOrder(w.order, w.audit, w.fullResponse), { retry: true }), this.known);
+  }
+
+  /** The CA node's signed CMC full response for a recorded request; null when the CA node predates them. */
+  async pkiResponse(requestId: string): Promise<Uint8Array | null> {
+    if (!(await this.supports('pkiResponses'))) return null;
+    return parse(pkiResponseSchema, await this.call('POST', '/responses', { requestId }, { retry: true }), 'CMC response').response;
   }
 
   /** Not retried after a lost answer: a second revoke would report a conflict for our own first one. */

@@ -39,18 +39,23 @@ export const orderSchema = z
      * order itself; the enrollment node adds only who approved and how the requester signed in.
      */
     issuanceAudit: z.object({ actor: z.string().max(1024).optional(), method: z.string().max(64).optional() }).strict().optional(),
+    /** CertEnroll's Full PKCS#7 whose outer signature proves possession (feature `possessionSignedData`). */
+    possessionSignedData: b64.optional(),
+    /** Also sign the CMC full response for the certificate and answer it with it (feature `fullResponse`). */
+    fullResponse: z.literal(true).optional(),
   })
   .strict();
 
 export type OrderJson = z.input<typeof orderSchema>;
 export type IssuanceAuditJson = NonNullable<OrderJson['issuanceAudit']>;
 
-export function encodeOrder(o: IssuanceOrder, issuanceAudit?: IssuanceAuditJson): OrderJson {
+export function encodeOrder(o: IssuanceOrder, issuanceAudit?: IssuanceAuditJson, fullResponse?: boolean): OrderJson {
   return {
     orderId: o.orderId,
     template: o.template,
     ...(o.templateInfo ? { templateInfo: o.templateInfo } : {}),
     csr: Buffer.from(o.csrDer).toString('base64'),
+    ...(o.possessionSignedData ? { possessionSignedData: Buffer.from(o.possessionSignedData).toString('base64') } : {}),
     subject: o.subject,
     sans: o.sans,
     ...(o.sanCritical !== undefined ? { sanCritical: o.sanCritical } : {}),
@@ -62,10 +67,11 @@ export function encodeOrder(o: IssuanceOrder, issuanceAudit?: IssuanceAuditJson)
     notAfter: o.notAfter.toISOString(),
     requester: o.requester,
     ...(issuanceAudit ? { issuanceAudit } : {}),
+    ...(fullResponse ? { fullResponse: true as const } : {}),
   };
 }
 
-export function decodeOrder(body: unknown): IssuanceOrder & { issuanceAudit?: IssuanceAuditJson } {
+export function decodeOrder(body: unknown): IssuanceOrder & { issuanceAudit?: IssuanceAuditJson; fullResponse?: true } {
   const o = parse(orderSchema, body, 'order');
   const { csr, ...rest } = o;
   return { ...rest, csrDer: csr, templateInfo: o.templateInfo };
@@ -81,6 +87,8 @@ const issuedSchema = z
     notAfter: isoDate,
     replayed: z.boolean(),
     audited: z.boolean().optional(),
+    /** The CA-signed CMC full response, when the order asked for it. */
+    fullResponse: b64.optional(),
   })
   .strict();
 
@@ -110,6 +118,7 @@ export function encodeIssued(c: IssuedCertificate, o: { withoutChain?: boolean }
     notAfter: c.notAfter.toISOString(),
     replayed: c.replayed,
     ...(c.audited ? { audited: true } : {}),
+    ...(c.fullResponse ? { fullResponse: Buffer.from(c.fullResponse).toString('base64') } : {}),
   };
 }
 
@@ -135,7 +144,7 @@ export function decodeIssued(body: unknown, known?: KnownCertificates, batchChai
   const texts = c.chain ?? batchChain;
   if (!texts) throw new OpencesError('internal', 'the CA answered a certificate without its chain');
   const chain = texts.map((t) => (known ? known.decode(t) : new Uint8Array(Buffer.from(t, 'base64'))));
-  return { serial: c.serial, der: c.certificate, chain, notBefore: c.notBefore, notAfter: c.notAfter, replayed: c.replayed, audited: c.audited === true };
+  return { serial: c.serial, der: c.certificate, chain, notBefore: c.notBefore, notAfter: c.notAfter, replayed: c.replayed, audited: c.audited === true, ...(c.fullResponse ? { fullResponse: c.fullResponse } : {}) };
 }
 
 /**
@@ -188,7 +197,14 @@ export function decodeBatchResults(body: unknown, count: number, known?: KnownCe
  * GET /ca/v1/features: what this CA node understands beyond the first version of the API. Not
  * strict, so a newer CA node may list more; a CA node without it (404) understands none of them.
  */
-export const FEATURES = ['issuanceAudit', 'chainOnce'] as const;
+export const FEATURES = ['issuanceAudit', 'chainOnce', 'fullResponse', 'pkiResponses', 'possessionSignedData'] as const;
+
+/**
+ * POST /ca/v1/responses (feature `pkiResponses`): the CA-signed CMC full response for a recorded
+ * request, built by the CA node from the request's state in the store (never from the caller's words).
+ */
+export const pkiResponseRequestSchema = z.object({ requestId: z.string().regex(/^\d{1,18}$/, 'a request id') }).strict();
+export const pkiResponseSchema = z.object({ response: b64 }).strict();
 export const featuresSchema = z.object({ features: z.array(z.string().max(64)).max(64) });
 
 const infoSchema = z.object({ name: z.string(), slug: z.string(), chain: z.array(b64).min(2) }).strict();

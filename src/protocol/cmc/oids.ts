@@ -15,4 +15,6 @@ export const CMC_OID = {
   msEnrollNameValuePair: '1.3.6.1.4.1.311.13.2.1',
   /** szOID_CMC_ADD_ATTRIBUTES: CmcAddAttributesInfo (MS-WCCE), how Windows attaches attributes in CMC. */
   msCmcAddAttributes: '1.3.6.1.4.1.311.10.10.1',
+  /** szOID_ISSUED_CERT_HASH: the SHA-1 of the issued certificate, in the Windows CA's add-attributes control. */
+  msIssuedCertHash: '1.3.6.1.4.1.311.21.17',
 } as const;

@@ -78,6 +78,29 @@ export function buildSignedData(o: BuildSignedDataOptions): Uint8Array {
 }
 
 /**
+ * A SignedData signed by a key this codec never sees (a CA's, behind a KeyStore): the caller signs
+ * `toBeSigned` (the DER SET OF signed attributes: contentType and messageDigest, RFC 5652 §5.4)
+ * with `signatureAlgorithm`, and `finish` assembles the ContentInfo. The signer is named by issuer
+ * and serial (SignerInfo v1); `certificates` go in as given (a DER SET OF wants them sorted).
+ */
+export function prepareSignedData(o: { contentType: string; content: Uint8Array; signerCertDer: Uint8Array; certificates: Uint8Array[]; digest: DigestName; signatureAlgorithm: Uint8Array }): { toBeSigned: Buffer; finish(signature: Uint8Array): Uint8Array } {
+  const c = readCertificate(decode(o.signerCertDer, 'signer certificate'), 'signer certificate');
+  const digestAlg = seq(oid(DIGEST_OID_BY_NAME[o.digest]!));
+  const toBeSigned = setOf(seq(oid(CMS_OID.contentType), set(oid(o.contentType))), seq(oid(CMS_OID.messageDigest), set(octetString(createHash(o.digest).update(o.content).digest()))));
+  return {
+    toBeSigned,
+    finish(signature) {
+      const signedAttrs = Buffer.from(toBeSigned);
+      signedAttrs[0] = 0xa0; // [0] IMPLICIT in the SignerInfo; the signature covers the SET OF form
+      const signerInfo = seq(integer(1), seq(c.issuerDer, integerFromBytes(c.serial)), digestAlg, signedAttrs, o.signatureAlgorithm, octetString(signature));
+      const version = o.contentType === CMS_OID.data ? 1 : 3; // RFC 5652 §5.1
+      const sd = seq(integer(version), set(digestAlg), seq(oid(o.contentType), explicit(0, octetString(o.content))), ...(o.certificates.length ? [implicitCons(0, o.certificates)] : []), set(signerInfo));
+      return new Uint8Array(seq(oid(CMS_OID.signedData), explicit(0, sd)));
+    },
+  };
+}
+
+/**
  * A SignedData with no signers around optional `content` and `certificates`: a degenerate
  * certs-only PKCS#7, or an unsigned CMC response (RFC 5272 §3.2.2 allows it when no signature
  * is needed; our front ends hold no signing key). Certificates keep the order given

@@ -84,17 +84,24 @@ export interface FaultOptions {
   relatesTo?: string;
   /** Defaults to the WS-Addressing fault action. */
   action?: string;
+  /** WCF's faults carry none (the MS-WSTEP examples and ADCS captures): only when asked for. */
   messageId?: string;
+  /** WCF's diagnostics ActivityId, which its faults carry after RelatesTo (ADCS captures). */
+  activityId?: string;
 }
 
-/** A SOAP 1.2 fault (part 1 §5.4) with `s:Reason/s:Text xml:lang="en-US"` and the WS-Addressing fault action. */
+/**
+ * A SOAP 1.2 fault (part 1 §5.4) with `s:Reason/s:Text xml:lang="en-US"`, the WS-Addressing fault
+ * action unless another is given, and the header order of WCF's faults: Action, RelatesTo, ActivityId.
+ */
 export function buildFaultEnvelope(o: FaultOptions): string {
   const sub = o.subcode ? `<s:Subcode><s:Value xmlns:f="${esc(o.subcode.ns)}">f:${esc(o.subcode.local)}</s:Value></s:Subcode>` : '';
   return (
     ENV_OPEN +
     `<a:Action s:mustUnderstand="1">${esc(o.action ?? WSA_FAULT_ACTION)}</a:Action>` +
-    `<a:MessageID>${esc(o.messageId ?? `urn:uuid:${randomUUID()}`)}</a:MessageID>` +
+    (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') +
     (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') +
+    activityHeader(o.activityId) +
     `</s:Header><s:Body><s:Fault><s:Code><s:Value>s:${o.code}</s:Value>${sub}</s:Code>` +
     `<s:Reason><s:Text xml:lang="en-US">${esc(o.reason)}</s:Text></s:Reason>` +
     (o.detailXml ? `<s:Detail>${o.detailXml}</s:Detail>` : '') +

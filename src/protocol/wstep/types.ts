@@ -1,6 +1,12 @@
 export const WSTEP = {
   action: 'http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep',
   responseAction: 'http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RSTRC/wstep',
+  /**
+   * The Action of a fault carrying CertificateEnrollmentWSDetail, as ADCS's CES sends it (captured in
+   * openSUSE/cepces issue #81): the Windows Web Services API matches a fault's Action before it reads
+   * the detail (WsGetFaultErrorDetail).
+   */
+  faultAction: 'http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RequestSecurityTokenCertificateEnrollmentWSDetailFault',
   issue: 'http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue',
   renew: 'http://docs.oasis-open.org/ws-sx/ws-trust/200512/Renew',
   queryTokenStatus: 'http://schemas.microsoft.com/windows/pki/2009/01/enrollment/QueryTokenStatus',

@@ -8,6 +8,7 @@ import { FileKeyStore } from '../../../src/ca/keys/file.js';
 import { LocalCa, type LocalCaOptions } from '../../../src/ca/engine.js';
 import { systemClock } from '../../../src/clock.js';
 import { fixtureTemplates, newRequestId, order } from './ca-fixture.js';
+import { windowsFullPkcs7 } from '../../helpers/full-pkcs7.js';
 
 describe.each(['RSA-2048', 'P-256'] as const)('local CA engine with a %s issuing key', (keyType) => {
   let db: TestDb;
@@ -97,6 +98,22 @@ describe.each(['RSA-2048', 'P-256'] as const)('local CA engine with a %s issuing
     const weak = makeCsr({ key: 'rsa:1024' });
     await expect(ca.issue(order(id, weak.csrDer))).rejects.toMatchObject({ kind: 'badPublicKey' });
     expect((await db.query('SELECT 1 FROM certificates WHERE request_id = $1', [id])).rowCount).toBe(0);
+  });
+
+  it("accepts possession proven by a Windows Full PKCS#7's outer signature when the PKCS#10's own fails, and only by the request's own key", async () => {
+    const csr = makeCsr();
+    const good = windowsFullPkcs7(csr, { breakInner: true });
+    const id = await newRequestId(db, good.csrDer);
+    // Without the outer signature the broken inner one is refused, as ever.
+    await expect(ca.issue(order(id, good.csrDer))).rejects.toMatchObject({ kind: 'badSignature' });
+    // Signed by another key (named by the request key's identifier, or by its own): refused.
+    const other = makeCsr();
+    await expect(ca.issue(order(id, good.csrDer, { possessionSignedData: windowsFullPkcs7(csr, { breakInner: true, signerKeyPem: other.keyPem }).der }))).rejects.toMatchObject({ kind: 'badSignature' });
+    await expect(ca.issue(order(id, good.csrDer, { possessionSignedData: windowsFullPkcs7(csr, { breakInner: true, signerKeyPem: other.keyPem, skiKeyPem: other.keyPem }).der }))).rejects.toMatchObject({ kind: 'badSignature' });
+    // Around another request: refused.
+    await expect(ca.issue(order(id, good.csrDer, { possessionSignedData: windowsFullPkcs7(makeCsr(), { breakInner: true }).der }))).rejects.toMatchObject({ kind: 'badSignature' });
+    const cert = await ca.issue(order(id, good.csrDer, { possessionSignedData: good.der }));
+    expect(cert.replayed).toBe(false);
   });
 
   it('puts a revoked serial in the CRL with its reason, and the CRL verifies', async () => {

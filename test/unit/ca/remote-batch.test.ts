@@ -99,7 +99,8 @@ describe('RemoteCa against a CA node with order batches', () => {
   let url = '';
   let pems: { ca: string; cert: string; key: string };
   let features: string[] = [];
-  const batches: { orders: { orderId: string; notBefore: string; notAfter: string }[]; chainOnce?: boolean }[] = [];
+  const batches: { orders: { orderId: string; notBefore: string; notAfter: string; fullResponse?: true }[]; chainOnce?: boolean }[] = [];
+  const responsesAsked: string[] = [];
   let held: (() => void)[] = [];
   let holding = false;
   const chain = [Buffer.from('issuing CA certificate'), Buffer.from('root CA certificate')];
@@ -113,12 +114,17 @@ describe('RemoteCa against a CA node with order batches', () => {
         res.end(JSON.stringify(v));
       };
       if (req.url === '/ca/v1/features') return json(200, { features });
+      if (req.url === '/ca/v1/responses') {
+        const { requestId } = JSON.parse(body) as { requestId: string };
+        responsesAsked.push(requestId);
+        return json(200, { response: b64(Buffer.from(`signed response for ${requestId}`)) });
+      }
       if (req.url !== '/ca/v1/orders/batch') return json(404, { title: 'notFound', status: 404, detail: 'no such CA API resource', kind: 'notFound' });
       const batch = JSON.parse(body) as (typeof batches)[number];
       batches.push(batch);
       const answer = () =>
         json(200, {
-          results: batch.orders.map((o) => ({ issued: { serial: `0${o.orderId}`, certificate: b64(Buffer.from(`cert ${o.orderId}`)), ...(batch.chainOnce ? {} : { chain: chain.map(b64) }), notBefore: o.notBefore, notAfter: o.notAfter, replayed: false } })),
+          results: batch.orders.map((o) => ({ issued: { serial: `0${o.orderId}`, certificate: b64(Buffer.from(`cert ${o.orderId}`)), ...(batch.chainOnce ? {} : { chain: chain.map(b64) }), notBefore: o.notBefore, notAfter: o.notAfter, replayed: false, ...(o.fullResponse ? { fullResponse: b64(Buffer.from(`full response ${o.orderId}`)) } : {}) } })),
           ...(batch.chainOnce ? { chain: chain.map(b64) } : {}),
         });
       if (holding) held.push(answer);
@@ -176,6 +182,32 @@ describe('RemoteCa against a CA node with order batches', () => {
     for (const h of held.splice(0)) h();
     expect((await Promise.all([second, ...rest])).map((c) => c.serial)).toEqual(['08', '09', '010', '011', '012']);
     held = [];
+    await rc.close();
+  });
+  it('a CA node that signs CMC responses signs the full response in the issuance round trip, and answers for recorded requests', async () => {
+    features = ['issuanceAudit', 'chainOnce', 'fullResponse', 'pkiResponses'];
+    batches.length = 0;
+    const rc = client();
+    const [withFull, without] = await Promise.all([rc.issue(order('31'), { fullResponse: true }), rc.issue(order('32'))]);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.orders.map((o) => o.fullResponse)).toEqual([true, undefined]);
+    expect(Buffer.from(withFull.fullResponse!).toString()).toBe('full response 31');
+    expect(without.fullResponse).toBeUndefined();
+    expect(Buffer.from((await rc.pkiResponse('33'))!).toString()).toBe('signed response for 33');
+    expect(responsesAsked).toEqual(['33']);
+    await rc.close();
+  });
+
+  it('a CA node of an older version is asked for no full response and no response signature (the front end answers unsigned)', async () => {
+    features = ['issuanceAudit', 'chainOnce'];
+    batches.length = 0;
+    responsesAsked.length = 0;
+    const rc = client();
+    const c = await rc.issue(order('41'), { fullResponse: true });
+    expect(batches[0]!.orders[0]!.fullResponse).toBeUndefined();
+    expect(c.fullResponse).toBeUndefined();
+    expect(await rc.pkiResponse('41')).toBeNull();
+    expect(responsesAsked).toEqual([]);
     await rc.close();
   });
 });

@@ -1,0 +1,191 @@
+/**
+ * MS-WSTEP as a Windows client sees it (#14): fault Action and detail, InvalidRequest, and the CMC
+ * full response — RFC 2797 status, Microsoft's add-attributes control, signed by the issuing CA —
+ * for issued, pending and denied answers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { postSoap, usernameHeader } from '../helpers/soap-client.js';
+import { makeCsr, openssl, opensslStatus, tmp, writeTmp } from '../helpers/openssl.js';
+import { runOperation } from '../../src/ops/operations.js';
+import { cepPath, cesPath } from '../../src/http/endpoints.js';
+import { WSTEP, buildRstRequest, parseFault, parseRstrResponse } from '../../src/protocol/wstep/index.js';
+import { CMC_OID, parsePkiResponse } from '../../src/protocol/cmc/index.js';
+import { NS, WSA_FAULT_ACTION } from '../../src/protocol/soap/namespaces.js';
+import { WCF_DIAGNOSTICS_NS } from '../../src/protocol/soap/build.js';
+import { buildRequestEnvelope } from '../../src/protocol/soap/build.js';
+import { HRESULT } from '../../src/errors.js';
+import { fixedClock } from '../../src/clock.js';
+import type { SoapEnvelope } from '../../src/protocol/soap/envelope.js';
+import { find, kids, parseXml } from '../helpers/xml-compare.js';
+import { windowsFullPkcs7 } from '../helpers/full-pkcs7.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+describe('MS-WSTEP faults and CMC responses as ADCS sends them', () => {
+  let s: TestServer;
+  let agent: Agent;
+  let url: string;
+  const clock = fixedClock(new Date());
+  beforeAll(async () => {
+    s = await startTestServer({ clock });
+    agent = new Agent({ connect: { ca: s.rootPem } });
+    url = `${s.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`;
+    await runOperation(s.core, 'user.add', { name: 'carol', password: 'C4rol-pass' }, 'test');
+  });
+  afterAll(async () => {
+    await agent?.close();
+    await s?.stop();
+  });
+
+  const rst = (o: Omit<Parameters<typeof buildRstRequest>[0], 'to' | 'securityHeaderXml'>, password = 'C4rol-pass') =>
+    postSoap(url, buildRstRequest({ to: url, securityHeaderXml: usernameHeader({ username: 'carol', password, created: clock.now() }), ...o }), agent);
+  const headerNames = (xml: string): string[] => kids(find(parseXml(xml), NS.soap12, 'Header')!).map((h) => `{${h.namespaceURI}}${h.localName}`);
+  const root = () => join(s.dataDir, 'certs/root_ca.crt');
+
+  /** openssl cms -verify against our root; returns the eContent and the printed structure. */
+  const cmsVerify = (der: Uint8Array): { content: Buffer; printed: string } => {
+    const d = tmp();
+    const inFile = writeTmp(d, 'full.der', der);
+    const outFile = join(d, 'content.der');
+    const v = opensslStatus(['cms', '-verify', '-inform', 'DER', '-in', inFile, '-CAfile', root(), '-purpose', 'any', '-binary', '-out', outFile]);
+    expect(v.out).toMatch(/Verification successful/);
+    expect(v.code).toBe(0);
+    return { content: Buffer.from(openssl(['base64', '-in', outFile]).replace(/\s/g, ''), 'base64'), printed: openssl(['cms', '-cmsout', '-print', '-inform', 'DER', '-in', inFile]) };
+  };
+  /** What MS-WSTEP §4.1.1.2's response carries: v1 status, signer the issuing CA, certificates a DER SET OF. */
+  const checkCaSigned = (der: Uint8Array) => {
+    const { printed } = cmsVerify(der);
+    expect(printed).toMatch(/eContentType: id-cct-PKIResponse/);
+    const r = parsePkiResponse(der);
+    expect(r.signers).toHaveLength(1);
+    expect(r.signers[0]!.signatureValid).toBe(true);
+    expect(Buffer.from(r.signers[0]!.certificateDer!).equals(Buffer.from(s.core.ca.info().issuingCertificate))).toBe(true);
+    expect(r.signers[0]!.signedAttributes.map((a) => a.type).sort()).toEqual(['1.2.840.113549.1.9.3', '1.2.840.113549.1.9.4']);
+    const sorted = [...r.certificates].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    expect(r.certificates.map((c) => Buffer.from(c).toString('hex'))).toEqual(sorted.map((c) => Buffer.from(c).toString('hex')));
+    expect(r.statuses).toHaveLength(1);
+    expect(r.statuses[0]!.version).toBe(1);
+    expect(r.controls[0]).toMatchObject({ bodyPartId: 1, type: CMC_OID.statusInfo });
+    return r;
+  };
+  const detailFault = (r: { status: number; body: string; env: SoapEnvelope | null }) => {
+    expect(r.status, r.body).toBe(500);
+    const env = r.env!;
+    expect(env.header.action).toBe(WSTEP.faultAction);
+    // As WCF writes its faults: Action, RelatesTo, then the diagnostics ActivityId; no MessageID.
+    expect(headerNames(r.body)).toEqual([`{${NS.wsa}}Action`, `{${NS.wsa}}RelatesTo`, `{${WCF_DIAGNOSTICS_NS}}ActivityId`]);
+    expect(r.body).toMatch(new RegExp(`<ActivityId CorrelationId="[0-9a-f-]{36}" xmlns="${WCF_DIAGNOSTICS_NS}">[0-9a-f-]{36}</ActivityId>`));
+    const f = parseFault(env)!;
+    expect(f.detail).toBeDefined();
+    return f;
+  };
+
+  it('issued: the CMC response has the v1 status "Issued" and the add-attributes control with the certificate hash, signed by the issuing CA', async () => {
+    const csr = makeCsr({ subject: 'CN=win.example.test', sans: ['DNS:win.example.test'], templateName: 'WebServer' });
+    const r = await rst({ requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } });
+    expect(r.status, r.body).toBe(200);
+    expect(headerNames(r.body)).toEqual([`{${NS.wsa}}Action`, `{${WCF_DIAGNOSTICS_NS}}ActivityId`, `{${NS.wsa}}RelatesTo`]);
+    const out = parseRstrResponse(r.env!);
+    if (out.disposition !== 'issued') throw new Error(r.body);
+    const cmc = checkCaSigned(out.fullResponseDer!);
+    expect(cmc).toMatchObject({ status: 'success', statusString: 'Issued', bodyList: [1] });
+    expect(cmc.certificates.some((c) => Buffer.from(c).equals(Buffer.from(out.certificateDer)))).toBe(true);
+    expect(cmc.certificates).toHaveLength(1 + s.core.ca.info().chain.length);
+    // 1.3.6.1.4.1.311.10.10.1: CmcAddAttributesInfo { 0, { 1 }, { szOID_ISSUED_CERT_HASH: SHA-1 } }, byte for byte as in MS-WSTEP §4.1.1.2.
+    expect(cmc.controls[1]!.bodyPartId).toBe(2);
+    expect(cmc.controls[1]!.type).toBe(CMC_OID.msCmcAddAttributes);
+    const hash = createHash('sha1').update(out.certificateDer).digest('hex');
+    expect(Buffer.from(cmc.controls[1]!.values[0]!).toString('hex')).toBe(`302f0201003003020101312530230609${'2b0601040182371511'}31160414${hash}`);
+    expect(cmc.controls).toHaveLength(2);
+  });
+
+  it('pending: the CA signs a v1 status "pending" with the request id as pend token', async () => {
+    const csr = makeCsr({ subject: 'CN=wait.example.test', sans: ['DNS:wait.example.test'], templateName: 'WebServerApproval' });
+    const r = await rst({ requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } });
+    const p = parseRstrResponse(r.env!);
+    if (p.disposition !== 'pending') throw new Error(r.body);
+    const cmc = checkCaSigned(p.fullResponseDer!);
+    expect(cmc).toMatchObject({ status: 'pending', statusString: 'Taken Under Submission', bodyList: [1] });
+    const token = Buffer.alloc(4);
+    token.writeUInt32LE(Number(p.requestId));
+    expect(Buffer.from(cmc.pendInfo!.token).equals(token)).toBe(true);
+    expect(cmc.certificates).toHaveLength(s.core.ca.info().chain.length);
+    // polled: the same signed pending answer
+    const again = parseRstrResponse((await rst({ requestType: 'queryTokenStatus', requestId: p.requestId })).env!);
+    expect(checkCaSigned(again.fullResponseDer!).status).toBe('pending');
+  });
+
+  it("a CA manager's denial: WSDetailFault Action, InvalidRequest true, the request id and a CA-signed failed response with the manager's words", async () => {
+    const csr = makeCsr({ subject: 'CN=nope.example.test', sans: ['DNS:nope.example.test'], templateName: 'WebServerApproval' });
+    const p = parseRstrResponse((await rst({ requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } })).env!);
+    await runOperation(s.core, 'request.deny', { id: p.requestId, reason: 'not our host' }, 'local:manager');
+    const f = detailFault(await rst({ requestType: 'queryTokenStatus', requestId: p.requestId }));
+    expect(f.detail).toMatchObject({ invalidRequest: true, requestId: p.requestId, errorCode: HRESULT.CERTSRV_E_TEMPLATE_DENIED });
+    const cmc = checkCaSigned(f.detail!.binaryResponseDer!);
+    expect(cmc).toMatchObject({ status: 'failed', failInfo: 2 });
+    expect(cmc.statusString).toContain('not our host');
+  });
+
+  it('a policy denial (RSA-1024): WSDetailFault Action, InvalidRequest true, a CA-signed failed response', async () => {
+    const f = detailFault(await rst({ requestType: 'issue', token: { valueType: 'pkcs10', der: makeCsr({ key: 'rsa:1024', templateName: 'WebServer' }).csrDer } }));
+    expect(f.detail).toMatchObject({ invalidRequest: true, errorCode: HRESULT.NTE_BAD_KEY_LENGTH });
+    expect(f.detail!.requestId).toMatch(/^\d+$/);
+    expect(checkCaSigned(f.detail!.binaryResponseDer!)).toMatchObject({ status: 'failed', failInfo: 2 });
+  });
+
+  it('an undecodable request: InvalidRequest true and BinaryResponse nil (nothing recorded to answer for), as ADCS answers', async () => {
+    const r = await rst({ requestType: 'issue', token: { valueType: 'pkcs10', der: Buffer.from('3003020100', 'hex') } });
+    const f = detailFault(r);
+    expect(f.code).toBe('Sender');
+    expect(f.detail).toMatchObject({ invalidRequest: true, requestId: undefined, binaryResponseDer: undefined });
+    expect(r.body).toContain('<BinaryResponse xsi:nil="true"/>');
+  });
+
+  it('not the request: a wrong password and an unknown request id keep InvalidRequest false', async () => {
+    const bad = detailFault(await rst({ requestType: 'issue', token: { valueType: 'pkcs10', der: makeCsr({ templateName: 'WebServer' }).csrDer } }, 'wrong'));
+    expect(bad.detail!.invalidRequest).toBe(false);
+    const unknown = detailFault(await rst({ requestType: 'queryTokenStatus', requestId: '999999' }));
+    expect(unknown.detail).toMatchObject({ invalidRequest: false, errorCode: HRESULT.CERTSRV_E_NO_REQUEST });
+  });
+
+  describe("CertEnroll's Full PKCS#7 (SKI signer, no certificates, the PKCS#10's own signature broken)", () => {
+    const certCount = async (): Promise<number> => Number((await s.core.db.query<{ n: string }>('SELECT count(*) AS n FROM certificates')).rows[0]!.n);
+
+    it('is issued: the outer signature by the request key proves possession, and the CA re-checks it', async () => {
+      const csr = makeCsr({ subject: 'CN=full7.example.test', sans: ['DNS:full7.example.test'], templateName: 'WebServer' });
+      const { der } = windowsFullPkcs7(csr, { breakInner: true });
+      const r = await rst({ requestType: 'issue', token: { valueType: 'pkcs7', der } });
+      const out = parseRstrResponse(r.env!);
+      expect(out.disposition, r.body).toBe('issued');
+      if (out.disposition !== 'issued') return;
+      expect(openssl(['x509', '-inform', 'DER', '-noout', '-ext', 'subjectAltName'], Buffer.from(out.certificateDer))).toContain('DNS:full7.example.test');
+    });
+
+    it('is refused when the outer signature is by another key (named as the request key, or as itself)', async () => {
+      const csr = makeCsr({ subject: 'CN=forged7.example.test', sans: ['DNS:forged7.example.test'], templateName: 'WebServer' });
+      const other = makeCsr();
+      const before = await certCount();
+      for (const der of [windowsFullPkcs7(csr, { breakInner: true, signerKeyPem: other.keyPem }).der, windowsFullPkcs7(csr, { breakInner: true, signerKeyPem: other.keyPem, skiKeyPem: other.keyPem }).der]) {
+        const f = detailFault(await rst({ requestType: 'issue', token: { valueType: 'pkcs7', der } }));
+        expect(f.reason).toMatch(/proof of possession failed/);
+        expect(f.detail).toMatchObject({ invalidRequest: true, errorCode: HRESULT.NTE_BAD_SIGNATURE });
+      }
+      expect(await certCount()).toBe(before);
+    });
+  });
+
+  it('faults without an enrollment detail (CEP) keep the WS-Addressing fault action, with the ActivityId after RelatesTo', async () => {
+    const cep = `${s.url}${cepPath('UsernamePassword')}`;
+    const r = await postSoap(cep, buildRequestEnvelope({ action: 'urn:not-an-action', to: cep, messageId: 'urn:uuid:11111111-2222-3333-4444-555555555555', bodyXml: '<x xmlns="urn:x"/>' }), agent);
+    expect(r.status).toBe(500);
+    expect(r.env!.header.action).toBe(WSA_FAULT_ACTION);
+    expect(r.env!.header.relatesTo).toBe('urn:uuid:11111111-2222-3333-4444-555555555555');
+    expect(headerNames(r.body)).toEqual([`{${NS.wsa}}Action`, `{${NS.wsa}}RelatesTo`, `{${WCF_DIAGNOSTICS_NS}}ActivityId`]);
+    expect(parseFault(r.env!)!.detail).toBeUndefined();
+    expect(UUID.test(r.body.match(/<ActivityId[^>]*>([^<]+)</)![1]!)).toBe(true);
+  });
+});
