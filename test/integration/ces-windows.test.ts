@@ -4,7 +4,9 @@
  * for issued, pending and denied answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Element as XElement } from '@xmldom/xmldom';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -20,7 +22,8 @@ import { buildRequestEnvelope } from '../../src/protocol/soap/build.js';
 import { HRESULT } from '../../src/errors.js';
 import { fixedClock } from '../../src/clock.js';
 import type { SoapEnvelope } from '../../src/protocol/soap/envelope.js';
-import { find, kids, parseXml } from '../helpers/xml-compare.js';
+import { compareElements, find, kids, parseXml, textOf } from '../helpers/xml-compare.js';
+import { decodeSignedData } from '../../src/protocol/pkcs7/index.js';
 import { windowsFullPkcs7 } from '../helpers/full-pkcs7.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -187,5 +190,92 @@ describe('MS-WSTEP faults and CMC responses as ADCS sends them', () => {
     expect(headerNames(r.body)).toEqual([`{${NS.wsa}}Action`, `{${NS.wsa}}RelatesTo`, `{${WCF_DIAGNOSTICS_NS}}ActivityId`]);
     expect(parseFault(r.env!)!.detail).toBeUndefined();
     expect(UUID.test(r.body.match(/<ActivityId[^>]*>([^<]+)</)![1]!)).toBe(true);
+  });
+  describe('the MS-WSTEP §4 examples replayed and compared element by element (test/fixtures/wstep/README.md)', () => {
+    const FIX = join(__dirname, '../fixtures/wstep');
+    const fixture = (name: string) => readFileSync(join(FIX, name), 'utf8');
+    const qname = (e: XElement) => `{${e.namespaceURI}}${e.localName}`;
+    const header = (doc: XElement) => kids(find(doc, NS.soap12, 'Header')!);
+    const body = (doc: XElement) => find(doc, NS.soap12, 'Body')!;
+    /** The published request with our endpoint in a:To and real credentials (the examples carry none). */
+    const replayable = (xml: string) => xml.replace('</s:Header>', `<a:To s:mustUnderstand="1">${url}</a:To>${usernameHeader({ username: 'carol', password: 'C4rol-pass', created: clock.now() })}</s:Header>`);
+    const replay = (xml: string) => postSoap(url, replayable(xml), agent);
+
+    /** What a CMC full response is made of, without what is specific to the instance (hashes, keys, names). */
+    const cmcShape = (der: Uint8Array, leaf: Uint8Array) => {
+      const sd = decodeSignedData(der);
+      const r = parsePkiResponse(der);
+      const leafCert = new X509Certificate(Buffer.from(leaf));
+      return {
+        signedDataVersion: sd.version,
+        contentType: sd.contentType,
+        controls: r.controls.map((c) => ({ bodyPartId: c.bodyPartId, type: c.type, values: c.values.map((v) => (c.type === CMC_OID.msCmcAddAttributes ? Buffer.from(v).toString('hex').slice(0, -40) : Buffer.from(v).toString('hex'))) })),
+        statuses: r.statuses.map((x) => ({ version: x.version, code: x.code, statusString: x.statusString, bodyList: x.bodyList })),
+        signers: r.signers.map((x) => ({
+          sid: x.sid.kind,
+          signedAttributes: x.signedAttributes.map((a) => a.type).sort(),
+          valid: x.signatureValid,
+          // the CA that issued the certificate signs the response
+          issuerOfTheCertificate: leafCert.checkIssued(new X509Certificate(Buffer.from(x.certificateDer!))),
+        })),
+        certificates: r.certificates.length,
+        certificatesInSetOfOrder: r.certificates.every((c, i) => i === 0 || Buffer.compare(Buffer.from(r.certificates[i - 1]!), Buffer.from(c)) < 0),
+        certificateIncluded: r.certificates.some((c) => Buffer.from(c).equals(Buffer.from(leaf))),
+      };
+    };
+
+    it("4.1.1.1 → 4.1.1.2: an issue request answered as the example is, and the CMC full response built as the example's", async () => {
+      const csr = makeCsr({ subject: 'CN=example.test', templateName: 'User' });
+      // Our request in place of the example's (a 2009 SHA-1 PKCS#10, labelled #PKCS7 as there).
+      const request = fixture('ms-wstep-4.1.1.1-request.xml').replace(/(#PKCS7" xmlns="[^"]*">)[^<]*</, `$1${csr.csrDer.toString('base64')}<`);
+      const r = await replay(request);
+      expect(r.status, r.body).toBe(200);
+      const ours = parseXml(r.body);
+      const example = parseXml(fixture('ms-wstep-4.1.1.2-response.xml'));
+      // Header: Action, ActivityId, RelatesTo in that order; the Action and the RelatesTo (the example's MessageID, replayed) equal.
+      expect(header(ours).map(qname)).toEqual(header(example).map(qname));
+      for (const i of [0, 2]) expect(textOf(header(ours)[i]!)).toBe(textOf(header(example)[i]!));
+      expect(header(ours)[0]!.getAttributeNS(NS.soap12, 'mustUnderstand')).toBe('1');
+      const diffs = compareElements(body(example), body(ours), { sameValue: (p) => /\/(TokenType|DispositionMessage)$/.test(p) });
+      expect(diffs).toEqual([]);
+      // Attributes the comparison above does not look at.
+      const bst = (doc: XElement) => [...doc.getElementsByTagNameNS(NS.wsse, 'BinarySecurityToken')];
+      expect(bst(ours).map((b) => [b.getAttribute('ValueType'), b.getAttribute('EncodingType')])).toEqual(bst(example).map((b) => [b.getAttribute('ValueType'), b.getAttribute('EncodingType')]));
+      const lang = (doc: XElement) => find(doc, NS.wstep, 'DispositionMessage')!.getAttributeNS('http://www.w3.org/XML/1998/namespace', 'lang');
+      expect(lang(ours)).toBe(lang(example));
+      // The CMC full responses, decoded: the same controls, status, signer and certificates.
+      const der = (doc: XElement, i: number) => Buffer.from(textOf(bst(doc)[i]!).replace(/\s/g, ''), 'base64');
+      const ourShape = cmcShape(der(ours, 0), der(ours, 1));
+      expect(ourShape).toEqual(cmcShape(der(example, 0), der(example, 1)));
+      expect(ourShape.signers[0]).toMatchObject({ valid: true, issuerOfTheCertificate: true });
+      expect(ourShape.certificatesInSetOfOrder).toBe(true);
+    });
+
+    it("the retrieve-pending example: a poll for our pending request answers pending; for an unknown one, a fault with the example's header", async () => {
+      const csr = makeCsr({ subject: 'CN=poll.example.test', sans: ['DNS:poll.example.test'], templateName: 'WebServerApproval' });
+      const p = parseRstrResponse((await rst({ requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } })).env!);
+      const poll = (id: string) => replay(fixture('ms-wstep-4-retrieve-pending-request.xml').replace('>65</RequestID>', `>${id}</RequestID>`));
+      const pending = parseRstrResponse((await poll(p.requestId!)).env!);
+      expect(pending).toMatchObject({ disposition: 'pending', requestId: p.requestId });
+      // The example's answer is WCF's internal-error fault; ours for a request it does not know is
+      // an MS-WSTEP fault, with the same header (Action, RelatesTo, ActivityId) and fault skeleton.
+      const r = await poll('999999');
+      expect(r.status).toBe(500);
+      const ours = parseXml(r.body);
+      const example = parseXml(fixture('ms-wstep-4-retrieve-pending-response.xml'));
+      expect(header(ours).map(qname)).toEqual(header(example).map(qname));
+      expect(textOf(header(ours)[1]!)).toBe(textOf(header(example)[1]!));
+      const fault = (doc: XElement) => kids(find(doc, NS.soap12, 'Fault')!).map(qname);
+      expect(fault(ours).slice(0, 2)).toEqual(fault(example));
+      expect(parseFault(r.env!)!.detail).toMatchObject({ errorCode: HRESULT.CERTSRV_E_NO_REQUEST, invalidRequest: false });
+    });
+
+    it('the key exchange example: refused with an MS-WSTEP fault (key archival is not offered)', async () => {
+      const f = detailFault(await replay(fixture('ms-wstep-4-ket-request.xml')));
+      expect(f.reason).toMatch(/not supported/);
+      expect(f.detail).toMatchObject({ errorCode: HRESULT.E_INVALIDARG, invalidRequest: true });
+      // The example's answer: the CA's exchange certificate in a KeyExchangeToken, which opences does not have.
+      expect(find(parseXml(fixture('ms-wstep-4-ket-response.xml')), NS.wst, 'KeyExchangeToken')).toBeDefined();
+    });
   });
 });
