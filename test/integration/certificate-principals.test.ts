@@ -181,4 +181,40 @@ describe('a Kerberos user’s certificate signs in as that Kerberos principal, n
     const row = (await s.core.db.query<{ requester_kind: string; requester_key: string }>('SELECT requester_kind, requester_key FROM requests WHERE id = $1', [out.requestId])).rows[0];
     expect(row).toEqual({ requester_kind: 'kerberos', requester_key: 'kerberos:alice@OPENCES.TEST' });
   });
+
+  it('where auth.accountRealms says the realm’s users are the local accounts, alice@OPENCES.TEST is the account alice: her certificate brings the account’s groups, and a token for her cannot approve the account’s request', async () => {
+    const keytab = kdc.addService('HTTP/localhost');
+    const same = await startTestServer({ config: { 'auth.kerberos': { keytab, servicePrincipal: 'HTTP@localhost', groups: {} }, 'auth.accountRealms': ['OPENCES.TEST'] } });
+    try {
+      const plain = new Agent({ connect: { ca: same.rootPem } });
+      agents.push(plain);
+      await runOperation(same.core, 'user.add', { name: 'alice', password: 'L0cal-alice', groups: ['staff'] }, 'test');
+      const web = (await listTemplates(same.core.db)).find((t) => t.name === 'WebServer')!;
+      await runOperation(same.core, 'template.import', { yaml: templatesToYaml([{ ...structuredClone(web), name: 'StaffWeb', displayName: 'Staff web', oid: `${web.oid}.93`, permissions: [{ principal: 'group:staff', read: true, enroll: true, autoenroll: false }] }]) }, 'test');
+      const kces = `${same.url}${cesPath('opences Issuing CA', 'Kerberos')}`;
+      const csr = makeCsr({ key: 'ec:P-256', subject: 'CN=alice', templateName: 'User' });
+      const r = await request(kces, { method: 'POST', dispatcher: plain, body: buildRstRequest({ to: kces, requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } }), headers: { 'content-type': 'application/soap+xml; charset=utf-8', authorization: await negotiate() } });
+      const body = await r.body.text();
+      const out = parseRstrResponse(parseEnvelope(body, { maxBytes: 1 << 22 }));
+      expect(out.disposition, body).toBe('issued');
+      if (out.disposition !== 'issued') return;
+      const row = (await same.core.db.query<{ requester_kind: string; requester_key: string }>('SELECT requester_kind, requester_key FROM requests WHERE id = $1', [out.requestId])).rows[0];
+      expect(row).toEqual({ requester_kind: 'account', requester_key: 'account:alice' });
+      const mine = new Agent({ connect: { ca: same.rootPem, cert: pemOf(out.certificateDer), key: csr.keyPem } });
+      agents.push(mine);
+      const cep = `${same.url}${cepPath('Certificate')}`;
+      const pol = await postSoap(cep, buildGetPoliciesRequest({ to: cep }), mine);
+      expect(parseGetPoliciesResponse(pol.env!).policies!.map((p) => p.attributes.commonName)).toContain('StaffWeb');
+
+      const ces = `${same.url}${cesPath('opences Issuing CA', 'Certificate')}`;
+      const pend = makeCsr({ subject: 'CN=pend.example.test', sans: ['DNS:pend.example.test'], templateName: 'WebServerApproval' });
+      const pending = parseRstrResponse((await postSoap(ces, buildRstRequest({ to: ces, requestType: 'issue', token: { valueType: 'pkcs10', der: pend.csrDer } }), mine)).env!);
+      expect(pending.disposition).toBe('pending');
+      const t = (await runOperation(same.core, 'token.create', { role: 'cert-manager', principal: 'alice@opences.test' }, 'test')) as { principal: string; kind: string };
+      expect(t).toMatchObject({ principal: 'alice', kind: 'account' });
+      await expect(runOperation(same.core, 'request.approve', { id: pending.requestId }, 'alice@OPENCES.TEST')).rejects.toThrow(/cannot approve their own request/);
+    } finally {
+      await same.stop();
+    }
+  });
 });

@@ -63,6 +63,8 @@ describe('a certificate manager cannot approve, deny or revoke their own request
       expect([revoke.status, revoke.json.detail], spelling).toEqual([403, 'a certificate manager cannot revoke their own certificate']);
     }
     expect((await getRequest(s.core.db, pending.requestId))?.status).toBe('pending');
+    // nor can a second account ALICE be made to stand beside alice
+    await expect(runOperation(s.core, 'user.add', { name: 'ALICE', password: 'An0ther-pass' }, 'test')).rejects.toThrow(/already exists/);
     const denied = (await s.core.audit.list({ type: 'request.approve', limit: 50 })).filter((e) => e.requestId === pending.requestId && e.outcome === 'denied');
     expect(denied.length).toBe(SPELLINGS.length);
     expect((await s.core.audit.list({ type: 'certificate.revoke', limit: 50 })).filter((e) => e.outcome === 'denied' && e.serial === issued.serial).length).toBe(SPELLINGS.length);
