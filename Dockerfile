@@ -18,7 +18,8 @@ RUN apt-get update \
 WORKDIR /app
 ENV NODE_ENV=production \
     OPENCES_DATA_DIR=/var/lib/opences \
-    OPENCES_HOST=0.0.0.0
+    OPENCES_HOST=0.0.0.0 \
+    MALLOC_ARENA_MAX=2
 # All of node_modules: the command line's requester verbs load undici, a devDependency today.
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -17,8 +17,8 @@ import { closedLoop, type RateResult } from './stats.js';
 import { wrkAvailable, wrkLoop } from './wrk.js';
 import { byCommand, processTree, type CpuClasses } from './cpu.js';
 
-/** Clients in flight (the issues' targets are stated for 64). */
-export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+/** Clients in flight: issue #19's targets (and its cfssl comparison) are stated for 32. */
+export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 /**
  * CES runs through wrk warm up until the server is steady (bench/wrk.ts), for at least 20 s and at
  * most BENCH_ISSUE_WARMUP seconds (default 60). V8 needs far longer to optimise the enrollment path
@@ -40,7 +40,7 @@ function header(user: string, pass: string, nonce = randomBytes(16).toString('ba
 const templateHeader = (): string => header('bench', 'Bench-pass', '@@NONCE@@', '@@CREATED@@');
 const TEMPLATE_ID = 'urn:uuid:@@ID@@';
 /** Where the server runs, as wrk dials it (it does not resolve `localhost` to 127.0.0.1 first). */
-const wrkUrl = (url: string): string => url.replace('//localhost:', '//127.0.0.1:');
+export const wrkUrl = (url: string): string => url.replace('//localhost:', '//127.0.0.1:');
 
 /** A P-256 PKCS#10 naming the WebServer template the way certmonger does. */
 export function quickCsr(cn: string, key: ReturnType<typeof generateKeyPairSync>): Uint8Array {
@@ -107,6 +107,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await new Promise((r) => child.once('exit', r));
 }
 
+/**
+ * The servers' environment: the bench schema belongs to the superuser that made it, so the nodes
+ * are told to start with more rights than they need (a deployment uses `opences db roles`).
+ */
+const benchEnv = (url: string): NodeJS.ProcessEnv => ({ DATABASE_URL: url, OPENCES_LOG_LEVEL: 'info', OPENCES_HOSTNAME: 'localhost', OPENCES_DATABASE_ALLOW_EXCESS_PRIVILEGES: 'true' });
+
 /** A fresh schema on the bench PostgreSQL, and its URL. */
 async function freshSchema(): Promise<{ url: string; drop(): Promise<void> }> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;
@@ -132,7 +138,7 @@ export async function startSplitProcesses(opts: { keyType: string; port: number;
   const db = await freshSchema();
   const caDir = mkdtempSync(join(tmpdir(), 'opences-bench-ca-'));
   const cesDir = mkdtempSync(join(tmpdir(), 'opences-bench-ces-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: db.url, OPENCES_LOG_LEVEL: 'info', OPENCES_HOSTNAME: 'localhost' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...benchEnv(db.url) };
   const caConfig = join(caDir, '..', `${caDir.split('/').pop()}.yaml`);
   writeFileSync(caConfig, `ca:\n  apiPort: ${opts.caApiPort}\n  clients:\n    allowedSubjects: ['CN=bench-ces,O=opences bench']\n`);
   const ca = await spawnServe(['--role', 'ca', '--workers', '1', '--config', caConfig, '--data-dir', caDir, '--port', String(opts.caPort), '--pki-port', String(opts.caPkiPort), '--host', '127.0.0.1', '--ca-key-type', opts.keyType], env);
@@ -158,7 +164,7 @@ export async function startSplitProcesses(opts: { keyType: string; port: number;
 export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos }): Promise<ServerUnderTest> {
   const db = await freshSchema();
   const dataDir = mkdtempSync(join(tmpdir(), 'opences-bench-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: db.url, OPENCES_DATA_DIR: dataDir, OPENCES_LOG_LEVEL: 'info', OPENCES_HOSTNAME: 'localhost' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...benchEnv(db.url), OPENCES_DATA_DIR: dataDir };
   const configArgs: string[] = [];
   if (opts.kerberos) {
     // The bench user's Kerberos twin (bench@REALM) gets the same rights through the group mapping.
@@ -207,6 +213,21 @@ export async function benchClientCertificate(s: ServerUnderTest): Promise<{ cert
   const out = parseRstrResponse(parseEnvelope(text, { maxBytes: 1 << 22 }));
   if (out.disposition !== 'issued' || !out.certificateDer) throw new Error(`could not enroll the bench client certificate: ${text.slice(0, 500)}`);
   return { cert: pemBlock('CERTIFICATE', out.certificateDer), key: key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+/** The GetPolicies request the bench sends (wrk's placeholders in it), and one answer to it as bytes, for the bare reference row. */
+export async function policiesExchange(s: ServerUnderTest): Promise<{ body: string; answer: Buffer }> {
+  const path = cepPath('UsernamePassword');
+  const body = buildGetPoliciesRequest({ to: `${s.url}${path}`, messageId: TEMPLATE_ID, securityHeaderXml: templateHeader() });
+  const p = pool(s.url, '');
+  try {
+    const res = await p.request({ path, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: buildGetPoliciesRequest({ to: `${s.url}${path}`, securityHeaderXml: header('bench', 'Bench-pass') }) });
+    const answer = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode !== 200) throw new Error(`GetPolicies answered ${res.statusCode}: ${answer.toString().slice(0, 400)}`);
+    return { body, answer };
+  } finally {
+    await p.close();
+  }
 }
 
 export async function benchGetPolicies(s: ServerUnderTest, seconds: number): Promise<RateResult> {

@@ -2,8 +2,11 @@ import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { benchCa, opensslSpeed } from './ca.js';
-import { CONCURRENCY, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, issueTemplates, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
-import { benchFloor } from './floor.js';
+import { CONCURRENCY, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, issueTemplates, policiesExchange, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
+import { benchBarePolicies, benchFloor } from './floor.js';
+import { benchCfssl } from './cfssl.js';
+import { memoryCell } from './mem.js';
+import { soak } from './soak.js';
 import { startKdc, type Kdc } from '../test/helpers/kdc.js';
 import type { RateResult } from './stats.js';
 import { freePorts } from './ports.js';
@@ -36,10 +39,38 @@ const warmed = (r: RateResult): string =>
   (r.warmup ? ` (warm-up ${r.warmup.replace(/ \(.*$/, '')})` : '') + (r.runRates ? ` [median of ${r.runRates.length} runs: ${r.runRates.map((x) => x.toFixed(0)).join(', ')}/s]` : '');
 
 const row = (r: RateResult, ref?: { name: string; rate: number }): string =>
-  `| ${r.name}${warmed(r)} | ${r.rate.toFixed(0)}/s | ${r.p50ms.toFixed(2)} ms | ${r.p99ms.toFixed(2)} ms | ${r.errors} | ${cpuCell(r)} | ${ref ? `${((100 * r.rate) / ref.rate).toFixed(0)} % of ${ref.name} (${ref.rate.toFixed(0)}/s)` : ''} |`;
+  `| ${r.name}${warmed(r)} | ${r.rate.toFixed(0)}/s | ${r.p50ms.toFixed(2)} ms | ${r.p99ms.toFixed(2)} ms | ${r.errors} | ${cpuCell(r)} | ${memoryCell(r.memory)} | ${ref ? `${((100 * r.rate) / ref.rate).toFixed(0)} % of ${ref.name} (${ref.rate.toFixed(0)}/s)` : ''} |`;
+
+/** A row of words only (the ratios, rows not measured). */
+const note = (what: string, text: string, rate = ''): string => `| ${what} | ${rate} | | | | | | ${text} |`;
+
+const mark = (ok: boolean): string => (ok ? '✔' : '✘');
+
+/** `--soak N` (seconds): the value after the flag, or undefined. */
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** `--soak SECONDS`: one server under full load for that long, RSS per process every 30 s (bench/soak.ts). */
+async function soakOnly(seconds: number): Promise<void> {
+  const [port, pkiPort] = (await freePorts(2)) as [number, number];
+  console.log(`# opences soak — ${new Date().toISOString()} — ${cpus().length} cores, Node ${process.version}, ${seconds} s`);
+  const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort });
+  try {
+    console.log((await soak(s, seconds)).join('\n'));
+  } finally {
+    await s.stop();
+  }
+}
 
 async function main(): Promise<void> {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  const soakSeconds = flag('--soak');
+  if (soakSeconds !== undefined) {
+    if (!(Number(soakSeconds) > 0)) throw new Error('--soak needs a number of seconds, e.g. --soak 600');
+    return soakOnly(Number(soakSeconds));
+  }
   const lines: string[] = [];
   const cores = cpus().length;
   console.log(`# opences benchmark — ${new Date().toISOString()} — ${cores} cores, ${cpus()[0]?.model ?? ''}, Node ${process.version}`);
@@ -47,13 +78,14 @@ async function main(): Promise<void> {
   const p256 = opensslSpeed('ecdsap256');
   console.log(`openssl speed (one core): RSA-2048 ${rsa.toFixed(0)} sign/s, P-256 ${p256.toFixed(0)} sign/s`);
   // CPU µs per request: every process class's CPU over the measured run (bench/cpu.ts), per answer.
-  lines.push('| measurement | rate | p50 | p99 | errors | CPU µs per request | against the raw limit |', '|---|---|---|---|---|---|---|');
-  lines.push(`| openssl speed rsa2048 (1 core) | ${rsa.toFixed(0)}/s | | | | | |`, `| openssl speed ecdsap256 (1 core) | ${p256.toFixed(0)}/s | | | | | |`);
+  // RSS MiB per process: once the row was over / its peak during the row, warm-up included (bench/mem.ts).
+  lines.push('| measurement | rate | p50 | p99 | errors | CPU µs per request | RSS MiB after/peak | against the raw limit |', '|---|---|---|---|---|---|---|---|');
+  lines.push(note('openssl speed rsa2048 (1 core)', '', `${rsa.toFixed(0)}/s`), note('openssl speed ecdsap256 (1 core)', '', `${p256.toFixed(0)}/s`));
   // The CA engine (bench/ca.ts): full issue path minus the database, and build + sign alone.
   // BENCH_ONLY=http skips the engine figures (for quick runs of the HTTP ones).
   for (const r of process.env.BENCH_ONLY === 'http' ? [] : await benchCa({ seconds: SECONDS })) {
     if (r.unit !== 'certs/s') continue;
-    lines.push(`| ${r.name} | ${r.value.toFixed(0)}/s | | | | | ${r.ratio !== undefined ? `${(100 * r.ratio).toFixed(0)} % of ${r.reference ?? 'openssl, 1 core'}` : ''} |`);
+    lines.push(note(r.name, r.ratio !== undefined ? `${(100 * r.ratio).toFixed(0)} % of ${r.reference ?? 'openssl, 1 core'}` : '', `${r.value.toFixed(0)}/s`));
   }
 
   // A throwaway MIT realm for the Kerberos figure (the same helper the tests use); without the
@@ -75,14 +107,20 @@ async function main(): Promise<void> {
     noKerberos = e instanceof Error ? e.message : String(e);
   }
 
-  const [port, pkiPort, caPort, caPkiPort, caApiPort, splitPort, splitPkiPort, floorPort] = (await freePorts(8)) as [number, number, number, number, number, number, number, number];
+  const [port, pkiPort, caPort, caPkiPort, caApiPort, splitPort, splitPkiPort, floorPort, barePort, cfsslPort] = (await freePorts(10)) as [number, number, number, number, number, number, number, number, number, number];
   const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort, kerberos });
   const limit = { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores };
   let allRate = 0;
   let allCpu: number | undefined;
+  let issue: RateResult | undefined;
+  let policies: RateResult | undefined;
+  let exchange: { body: string; answer: Buffer } | undefined;
   try {
-    lines.push(row(await benchGetPolicies(s, SECONDS)));
-    const username = await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken, TLS, PKCS#10, RSA-2048 CA, PostgreSQL)');
+    exchange = await policiesExchange(s);
+    policies = await benchGetPolicies(s, SECONDS);
+    lines.push(row(policies));
+    const username = await benchIssue(s, SECONDS, `CES Issue end-to-end (UsernameToken, TLS, PKCS#10, RSA-2048 CA, PostgreSQL, ${CONCURRENCY} conns)`);
+    issue = username;
     allRate = username.rate;
     allCpu = cpuTotal(username);
     lines.push(row(username, limit));
@@ -91,12 +129,12 @@ async function main(): Promise<void> {
     const sameClient = username.name.endsWith('[undici]') ? username : await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken)', { kind: 'username' }, 'undici');
     if (sameClient !== username) lines.push(row(sameClient, limit));
     const cert = await benchIssue(s, SECONDS, 'CES Issue end-to-end (TLS client certificate)', { kind: 'certificate', ...(await benchClientCertificate(s)) });
-    lines.push(row(cert, limit), `| ↳ certificate auth against UsernameToken | | | | | | ${((100 * cert.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client |`);
+    lines.push(row(cert, limit), note('↳ certificate auth against UsernameToken', `${((100 * cert.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client`));
     if (token) {
       const krb = await benchIssue(s, SECONDS, 'CES Issue end-to-end (Kerberos, a fresh Negotiate token per request)', { kind: 'kerberos', token });
-      lines.push(row(krb, limit), `| ↳ Kerberos against UsernameToken | | | | | | ${((100 * krb.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client (whose GSSAPI work runs on the same cores) |`);
+      lines.push(row(krb, limit), note('↳ Kerberos against UsernameToken', `${((100 * krb.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client (whose GSSAPI work runs on the same cores)`));
     } else {
-      lines.push(`| CES Issue end-to-end (Kerberos) | not measured | | | | | ${noKerberos} |`);
+      lines.push(note('CES Issue end-to-end (Kerberos)', noKerberos, 'not measured'));
     }
   } finally {
     await s.stop();
@@ -106,8 +144,19 @@ async function main(): Promise<void> {
   // The floor (bench/floor.ts): TLS + proof of possession + signature and nothing else, with the
   // opences server stopped, under the same load (one body: it reads none) — a bound on the CES row.
   const floor = await benchFloor(SECONDS, floorPort, issueTemplates(`https://127.0.0.1:${floorPort}/`, benchCsrs(1)), CONCURRENCY);
-  if (typeof floor === 'string') lines.push(`| floor: bare Node.js HTTPS + P-256 verify + RSA-2048 sign | not measured | | | | | ${floor} |`);
-  else lines.push(row(floor, limit), `| ↳ CES Issue against the floor | | | | | | ${((100 * allRate) / floor.rate).toFixed(0)} % of the floor's rate |`);
+  lines.push(row(floor, limit), note('↳ CES Issue against the floor', `${((100 * allRate) / floor.rate).toFixed(0)} % of the floor's rate ${mark(allRate >= 0.5 * floor.rate)} (target ≥ 50 %)`));
+  // GetPolicies' reference: the same cached answer from a bare HTTPS server on the same cores.
+  if (exchange && policies) {
+    const bare = await benchBarePolicies(SECONDS, barePort, exchange.body, exchange.answer, CONCURRENCY);
+    lines.push(row(bare), note('↳ GetPolicies against the bare server', `${((100 * policies.rate) / bare.rate).toFixed(0)} % of its rate ${mark(policies.rate >= 0.5 * bare.rate)} (target ≥ 50 %)`));
+  }
+  // The open peer (bench/cfssl.ts): cfssl's sign API, same generator, connections and fresh CSRs.
+  const cfssl = await benchCfssl({ port: cfsslPort, seconds: SECONDS, csrs: benchCsrs(Math.ceil(2_500 * (3 + 3 * SECONDS))), connections: CONCURRENCY, runs: Number(process.env.BENCH_ISSUE_RUNS ?? 3) });
+  if (typeof cfssl === 'string') lines.push(note('cfssl serve sign API', cfssl, 'not measured'));
+  else if (issue) {
+    const ratio = issue.rate / cfssl.rate;
+    lines.push(row(cfssl), note('↳ CES Issue against cfssl', `${ratio.toFixed(2)} × cfssl's sign rate ${mark(ratio >= 1.5)} (target ≥ 1.5 ×); CES p99 ${issue.p99ms.toFixed(1)} ms ${mark(issue.p99ms <= 50)} (target ≤ 50 ms at 32 connections), cfssl p99 ${cfssl.p99ms.toFixed(1)} ms`));
+  }
 
   // `npm run bench -- --topology split`: the same enrollments through a ces node that forwards
   // to a separate ca node over mutual TLS, next to the single-process figure above.
@@ -115,7 +164,7 @@ async function main(): Promise<void> {
     const split = await startSplitProcesses({ keyType: 'RSA-2048', port: splitPort, pkiPort: splitPkiPort, caPort, caPkiPort, caApiPort });
     try {
       const r = await benchIssue(split, SECONDS, 'CES Issue end-to-end, split: ces node → ca node over mutual TLS (UsernameToken, RSA-2048)');
-      lines.push(row(r, limit), `| ↳ split topology against --role all | | | | | | ${((100 * r.rate) / allRate).toFixed(0)} % of the --role all rate (remote hop costs ${(100 - (100 * r.rate) / allRate).toFixed(0)} %; target < 15 %)${hopCpu(cpuTotal(r), allCpu)} |`);
+      lines.push(row(r, limit), note('↳ split topology against --role all', `${((100 * r.rate) / allRate).toFixed(0)} % of the --role all rate (remote hop costs ${(100 - (100 * r.rate) / allRate).toFixed(0)} %; target < 15 %)${hopCpu(cpuTotal(r), allCpu)}`));
     } finally {
       await split.stop();
     }

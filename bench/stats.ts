@@ -1,4 +1,5 @@
 import { withCpu, type CpuClasses } from './cpu.js';
+import { MemorySampler, type ProcessMemory } from './mem.js';
 
 export interface RateResult {
   name: string;
@@ -14,6 +15,8 @@ export interface RateResult {
   warmup?: string;
   /** Every measured run's rate, when the result is the median of several (bench/wrk.ts). */
   runRates?: number[];
+  /** RSS of each server process: its peak over the row (warm-up included) and once the row was over (bench/mem.ts). */
+  memory?: ProcessMemory[];
 }
 
 /** Per-request µs from CPU seconds over a run of `count` successful requests. */
@@ -29,6 +32,16 @@ export function summarize(name: string, latencies: number[], seconds: number, er
 
 /** Runs `task` with `concurrency` workers for `seconds`, collecting per-call latency. */
 export async function closedLoop(name: string, concurrency: number, seconds: number, task: (i: number) => Promise<boolean>, warmupSeconds = 0, classes?: CpuClasses): Promise<RateResult> {
+  const memory = classes ? new MemorySampler(classes).start() : undefined;
+  try {
+    const r = await closedLoopRun(name, concurrency, seconds, task, warmupSeconds, classes);
+    return memory ? { ...r, memory: memory.stop() } : r;
+  } finally {
+    memory?.stop();
+  }
+}
+
+async function closedLoopRun(name: string, concurrency: number, seconds: number, task: (i: number) => Promise<boolean>, warmupSeconds: number, classes?: CpuClasses): Promise<RateResult> {
   if (warmupSeconds > 0) {
     // Unmeasured: TLS handshakes, the first credential verification, JIT.
     let w = 1_000_000;

@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { BENCH_PROCESS, WRK, withCpu, type CpuClasses } from './cpu.js';
 import { perRequest, type RateResult } from './stats.js';
+import { MemorySampler } from './mem.js';
 
 /**
  * wrk (Debian's `wrk` package) as the load generator. On a two-core machine the generator shares
@@ -203,6 +204,16 @@ async function warmUntilSteady(dir: string, o: WrkRun, pool: string[], file: (f:
 
 /** A closed loop of `connections` keep-alive TLS connections for `seconds`, after an unmeasured warm-up. */
 export async function wrkLoop(name: string, o: WrkRun): Promise<RateResult> {
+  const memory = o.classes ? new MemorySampler(o.classes).start() : undefined;
+  try {
+    const r = await wrkRow(name, o);
+    return memory ? { ...r, memory: memory.stop() } : r;
+  } finally {
+    memory?.stop();
+  }
+}
+
+async function wrkRow(name: string, o: WrkRun): Promise<RateResult> {
   const dir = mkdtempSync(join(tmpdir(), 'opences-wrk-'));
   try {
     writeFileSync(join(dir, 'bench.lua'), SCRIPT);

@@ -49,10 +49,11 @@ export const configSchema = z
     /**
      * V8's young-generation semi-space for each HTTP worker, in MiB (`--max-semi-space-size`); 0
      * leaves V8's default. Request handling allocates fast and briefly; a larger nursery is
-     * collected less often (GetPolicies +8 % at 64). Ignored when the worker's command line or
-     * NODE_OPTIONS already sets it.
+     * collected less often (GetPolicies +8 % at 64), but each MiB of it is resident three times
+     * over in every worker: 16 keeps a worker within its memory bound (docs/benchmarks.md).
+     * Ignored when the worker's command line or NODE_OPTIONS already sets it.
      */
-    workerSemiSpaceMb: z.coerce.number().int().min(0).max(1024).default(64),
+    workerSemiSpaceMb: z.coerce.number().int().min(0).max(1024).default(16),
     roles: roleList.default([...ROLES]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     maxBodyBytes: z.coerce.number().int().min(1024).default(1024 * 1024),

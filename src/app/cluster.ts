@@ -56,6 +56,16 @@ export function workerExecArgv(config: Config, execArgv: readonly string[] = pro
   return config.workerSemiSpaceMb > 0 && !set ? [...execArgv, `--max-semi-space-size=${config.workerSemiSpaceMb}`] : [...execArgv];
 }
 
+/**
+ * The workers' extra environment: glibc's malloc limited to two arenas (MALLOC_ARENA_MAX=2) unless
+ * the operator chose. With the default (eight per core), the TLS and crypto buffers that libuv's
+ * threads and the event loop allocate and free spread over many arenas that are rarely given back,
+ * and a worker's RSS kept growing long after its V8 heap had stopped (docs/benchmarks.md).
+ */
+export function workerEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return env.MALLOC_ARENA_MAX ? {} : { MALLOC_ARENA_MAX: '2' };
+}
+
 export async function runPrimary(config: Config, workers: number, log: Logger, o: { startTimeoutMs?: number } = {}): Promise<Primary> {
   const node = await startNode(config, { log }, { http: false, control: true, schedules: true });
   cluster.setupPrimary({ execArgv: workerExecArgv(config) });
@@ -67,7 +77,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger, o
   let onStartFailure: ((e: Error) => void) | null = null;
 
   const fork = (): Worker => {
-    const w = cluster.fork();
+    const w = cluster.fork(workerEnv());
     w.on('message', (m: unknown) => {
       if (!isListening(m)) return;
       ready.set(w.id, m);

@@ -2,10 +2,13 @@ import type { X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import type { SanEntry } from '../ca/types.js';
 import { sanEntriesFromDer } from '../protocol/pkcs10/names.js';
+import { BoundedCache } from '../bounded-cache.js';
 
 const SAN_OID = '2.5.29.17';
-const CACHE_MAX = 2_000;
-const cache = new Map<string, SanEntry[]>();
+export const SAN_CACHE_MAX = 2_000;
+const cache = new BoundedCache<string, SanEntry[]>(SAN_CACHE_MAX);
+/** Entries held (tests: the memo stays within SAN_CACHE_MAX). */
+export const sanCacheSize = (): number => cache.size;
 
 /**
  * The subject alternative names of a certificate, read from its DER.
@@ -23,7 +26,6 @@ export function certificateSans(cert: X509Certificate): SanEntry[] {
   const ext = parsed.extensions?.find((e) => e.extnID === SAN_OID);
   let sans: SanEntry[] = [];
   if (ext) sans = sanEntriesFromDer(ext.extnValue.valueBlock.valueHexView).sans;
-  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
   cache.set(key, sans);
   return sans;
 }

@@ -1,4 +1,5 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { BoundedCache } from '../bounded-cache.js';
 import { Client } from 'ldapts';
 import type { AuditLog } from '../audit/log.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -168,8 +169,12 @@ export async function expandNestedGroups(client: Client, o: NestedGroupsOptions,
   return frontier.length > 0 ? { names, stopped: 'depth' } : { names };
 }
 
+/** Principals whose directory groups are kept per node. */
+export const GROUP_CACHE_MAX = 10_000;
+
 export class LdapGroupLookup {
-  private readonly cache = new Map<string, { groups: string[]; expires: number }>();
+  /** Groups per principal, bounded by count (GROUP_CACHE_MAX) and age (cacheSeconds). */
+  private readonly cache: BoundedCache<string, string[]>;
   private readonly inflight = new Map<string, Promise<string[]>>();
   private readonly clock: Clock;
   /** Set after a failure: until `until`, lookups fail at once (a directory that is down must not add its timeout to every request). */
@@ -177,9 +182,10 @@ export class LdapGroupLookup {
 
   constructor(
     private readonly cfg: LdapGroupLookupConfig,
-    private readonly o: { audit?: AuditLog; clock?: Clock } = {},
+    private readonly o: { audit?: AuditLog; clock?: Clock; cacheMaxEntries?: number } = {},
   ) {
     this.clock = o.clock ?? systemClock;
+    this.cache = new BoundedCache(o.cacheMaxEntries ?? GROUP_CACHE_MAX, cfg.cacheSeconds * 1000, () => this.clock.now().getTime());
     if (!cfg.groupAttribute && !cfg.groupSearch) throw new OpencesError('malformed', 'the LDAP group lookup needs groupAttribute or groupSearch', { field: 'auth.kerberos.ldap' });
     if (cfg.nestedGroups) {
       checkAttributeName(cfg.groupMemberAttribute ?? 'member', 'auth.kerberos.ldap.groupMemberAttribute');
@@ -199,7 +205,7 @@ export class LdapGroupLookup {
     // Exact name: Kerberos names are case-sensitive, and Bob@R must never get bob@R's groups.
     const key = principal;
     const hit = this.cache.get(key);
-    if (hit && hit.expires > now) return hit.groups;
+    if (hit) return hit;
     if (this.backoff && this.backoff.until > now) {
       await this.audit(principal, `directory not asked for ${Math.ceil((this.backoff.until - now) / 1000)} s after a failure (${this.backoff.reason})`);
       return [];
@@ -209,8 +215,7 @@ export class LdapGroupLookup {
       p = this.lookup(principal)
         .then((groups) => {
           this.backoff = null;
-          if (this.cache.size > 10_000) this.cache.clear();
-          this.cache.set(key, { groups, expires: this.clock.now().getTime() + this.cfg.cacheSeconds * 1000 });
+          this.cache.set(key, groups);
           return groups;
         })
         .catch(async (e: unknown) => {
@@ -224,6 +229,11 @@ export class LdapGroupLookup {
       this.inflight.set(key, p);
     }
     return p;
+  }
+
+  /** Principals whose groups are cached (tests: stays within cacheMaxEntries). */
+  get cacheSize(): number {
+    return this.cache.size;
   }
 
   invalidate(): void {

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { BoundedCache } from '../bounded-cache.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import * as px from '@peculiar/x509';
 import { OpencesError } from '../errors.js';
@@ -70,7 +71,10 @@ interface Checked {
 }
 
 /** Verified CRLs by (issuer key fingerprint, CRL bytes): a CRL is parsed and verified once, not per client. */
-const checkedCache = new Map<string, Checked>();
+export const CHECKED_CRL_MAX = 256;
+const checkedCache = new BoundedCache<string, Checked>(CHECKED_CRL_MAX);
+/** Entries held (tests: the memo stays within CHECKED_CRL_MAX). */
+export const checkedCrlCacheSize = (): number => checkedCache.size;
 
 async function check(crl: ParsedCrl, issuer: X509Certificate): Promise<Checked> {
   const key = `${issuer.fingerprint256}|${createHash('sha256').update(crl.der).digest('hex')}`;
@@ -91,7 +95,6 @@ async function check(crl: ParsedCrl, issuer: X509Certificate): Promise<Checked> 
   } catch (e) {
     result = { verified: false, why: `cannot be read (${e instanceof Error ? e.message : String(e)})` };
   }
-  if (checkedCache.size > 256) checkedCache.clear();
   checkedCache.set(key, result);
   return result;
 }

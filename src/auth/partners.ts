@@ -1,4 +1,5 @@
 import { firstSan } from './certificate-names.js';
+import { BoundedCache } from '../bounded-cache.js';
 import { X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
@@ -400,7 +401,9 @@ function* candidatePaths(cert: X509Certificate, intermediates: X509Certificate[]
   }
 }
 
-const issuedCache = new Map<string, boolean>();
+/** Bound of each path-building memo (certificates and issuer links seen; a chain comes back request after request). */
+export const FACTS_MAX = 2_000;
+const issuedCache = new BoundedCache<string, boolean>(FACTS_MAX);
 
 /** The issuer's subject is the child's issuer name and its key verifies the child's signature (memoised: the same chains come back request after request). */
 function issuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
@@ -482,12 +485,12 @@ interface CertFacts {
   unreadable?: string;
 }
 
-const FACTS_MAX = 2_000;
-const factsCache = new Map<string, CertFacts>();
+const factsCache = new BoundedCache<string, CertFacts>(FACTS_MAX);
+/** Entries held by the two path-building memos (tests: each stays within FACTS_MAX). */
+export const pathMemoSizes = (): { issued: number; facts: number } => ({ issued: issuedCache.size, facts: factsCache.size });
 const OID = { keyUsage: '2.5.29.15', san: '2.5.29.17', basicConstraints: '2.5.29.19', nameConstraints: '2.5.29.30', email: '1.2.840.113549.1.9.1' };
 
-function remember<V>(m: Map<string, V>, key: string, v: V): void {
-  if (m.size >= FACTS_MAX) m.delete(m.keys().next().value!);
+function remember<V>(m: BoundedCache<string, V>, key: string, v: V): void {
   m.set(key, v);
 }
 

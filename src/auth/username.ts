@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { BoundedCache } from '../bounded-cache.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
@@ -31,10 +32,15 @@ export interface UsernameAuthOptions {
   /** Optional directory: users without a local account are checked with an LDAP simple bind. */
   ldap?: LdapConfig;
   cacheTtlMs?: number;
+  /** Verified credentials kept at most (default SIGN_IN_CACHE_MAX). */
+  cacheMaxEntries?: number;
   maxFailuresPerAccount?: number;
   maxFailuresPerAddress?: number;
   failureWindowMs?: number;
 }
+
+/** Verified credentials cached per node: one entry per user and password in use within cacheTtlMs. */
+export const SIGN_IN_CACHE_MAX = 10_000;
 
 const FAILED = (): OpencesError => new OpencesError('unauthenticated', 'authentication failed');
 
@@ -46,7 +52,8 @@ const FAILED = (): OpencesError => new OpencesError('unauthenticated', 'authenti
  */
 export class UsernameAuthenticator {
   private readonly cacheKey = randomBytes(32);
-  private readonly cache = new Map<string, { principal: Principal; expires: number; account: string }>();
+  /** Verified credentials (an HMAC of user and password) → principal, bounded by count and cacheTtlMs. */
+  private readonly cache: BoundedCache<string, { principal: Principal; account: string }>;
   /** Verifications in flight by cache key: a burst of requests with one credential runs scrypt once. */
   private readonly inflight = new Map<string, Promise<Principal>>();
   private readonly perAccount: FailureLimiter;
@@ -67,6 +74,7 @@ export class UsernameAuthenticator {
     this.perAddress = new FailureLimiter(o.maxFailuresPerAddress ?? 50, window, now);
     this.nonces = new NonceGuard(o.db);
     this.ttl = o.cacheTtlMs ?? 30_000;
+    this.cache = new BoundedCache(o.cacheMaxEntries ?? SIGN_IN_CACHE_MAX, this.ttl, now);
   }
 
   /** `alice@example.test` / `EXAMPLE\alice` → candidate account names, most specific first. */
@@ -87,12 +95,17 @@ export class UsernameAuthenticator {
     return { names: [u] };
   }
 
+  /** Verified credentials cached (tests: stays within cacheMaxEntries). */
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
   invalidate(account?: string): void {
     this.generation++;
     // Requests arriving from now on verify afresh instead of joining a verification of the old state.
     this.inflight.clear();
     if (!account) this.cache.clear();
-    else for (const [k, v] of this.cache) if (v.account === account) this.cache.delete(k);
+    else this.cache.deleteWhere((v) => v.account === account);
   }
 
   async authenticate(token: UsernameToken, ctx: { address: string }): Promise<Principal> {
@@ -110,7 +123,7 @@ export class UsernameAuthenticator {
     if (replay) return fail(replay);
 
     const hit = this.cache.get(key);
-    if (hit && hit.expires > now.getTime()) return hit.principal;
+    if (hit) return hit.principal;
 
     let pending = this.inflight.get(key);
     if (!pending) {
@@ -128,8 +141,7 @@ export class UsernameAuthenticator {
     const generation = this.generation;
     const remember = (principal: Principal, account: string): void => {
       if (generation !== this.generation) return;
-      this.cache.set(key, { principal, expires: now.getTime() + this.ttl, account });
-      if (this.cache.size > 50_000) this.cache.clear();
+      this.cache.set(key, { principal, account });
     };
     const { names, domain } = this.accountNames(token.username);
     const limitedKey = names[names.length - 1]!.toLowerCase();

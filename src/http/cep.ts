@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { BoundedCache } from '../bounded-cache.js';
 import type { Principal } from '../auth/principal.js';
 import type { Core } from '../app/core-types.js';
 import { child, readTlv } from '../ca/der.js';
@@ -145,10 +146,14 @@ export function applyRequestFilter<T extends { template: Template }>(visible: T[
   return { visible: out, key: `|${out.map((v) => v.template.name).join(',')}` };
 }
 
+/** Encoded GetPolicies answers kept per node (permission set × request filter × changed or not). */
+export const POLICY_CACHE_MAX = 1000;
+
 /** GetPolicies: the templates this caller may enroll for, with the CES URLs to use. */
-export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperation {
+export function cepOperation(core: Core, cesAuths: EndpointAuth[], o: { cacheMax?: number } = {}): SoapOperation {
   // The encoded answer per permission set (and changed / not changed): copied, never rebuilt.
-  const cache = new Map<string, Buffer>();
+  // Bounded (LRU): the keys are permission sets and request filters, which callers choose.
+  const cache = new BoundedCache<string, Buffer>(o.cacheMax ?? POLICY_CACHE_MAX);
   let cacheVersion = -1;
   // A caller's visible templates and rights key, per principal object: the sign-in caches hand out
   // the same object for a credential (UsernameToken) or a connection (TLS certificate) for a while,
@@ -193,7 +198,6 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[]): SoapOperatio
           }),
         );
         body = Buffer.from(xml, 'utf8');
-        if (cache.size > 1000) cache.clear();
         cache.set(key, body);
       }
       return { action: XCEP_ACTION.getPoliciesResponse, body };

@@ -143,6 +143,12 @@ describe('nested directory groups (real slapd + real KDC)', () => {
     expect(await groupsOf(lookup({ nestedGroups: 'walk' }), 'bystander')).toEqual(['unrelated', 'we-rd (x)y', 'decoy'].sort());
   });
 
+  it('keeps at most cacheMaxEntries principals cached, however many distinct principals are looked up', async () => {
+    const l = new LdapGroupLookup({ ...cfg, cacheSeconds: 3600 }, { audit, cacheMaxEntries: 3 });
+    for (const uid of ['alice', 'erin', 'bystander', 'nobody-1', 'nobody-2', 'nobody-3']) await l.groups(`${uid}@OPENCES.TEST`);
+    expect(l.cacheSize).toBe(3);
+  });
+
   it('off (the default): only direct groups', async () => {
     expect(await groupsOf(lookup({}), 'alice')).toEqual(['pki-web-admins']);
     expect(await groupsOf(lookup({ nestedGroups: false }), 'erin')).toEqual(['d0']);

@@ -91,7 +91,9 @@ export async function verifyCsrSignature(der: Uint8Array, known?: { parts: CsrPa
  * later) pay for the check once. A CA in another process keeps its own set and verifies itself.
  */
 const verified = new Set<string>();
-const VERIFIED_MAX = 4096;
+export const VERIFIED_MAX = 4096;
+/** Requests remembered as verified (tests: the memo stays within VERIFIED_MAX). */
+export const verifiedMemoSize = (): number => verified.size;
 
 /** Whether these exact bytes verified in this process recently (lets the CA skip decoding the key). */
 export function verifiedBefore(der: Uint8Array): boolean {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { workerExecArgv } from '../../../src/app/cluster.js';
+import { workerEnv, workerExecArgv } from '../../../src/app/cluster.js';
 import type { Config } from '../../../src/config.js';
 
 const config = (workerSemiSpaceMb: number) => ({ workerSemiSpaceMb }) as Config;
@@ -12,5 +12,9 @@ describe('workerExecArgv', () => {
     expect(workerExecArgv(config(0), [], '')).toEqual([]);
     expect(workerExecArgv(config(64), ['--max-semi-space-size=16'], '')).toEqual(['--max-semi-space-size=16']);
     expect(workerExecArgv(config(64), [], '--max_semi_space_size=8 --trace-warnings')).toEqual([]);
+  });
+  it('gives workers two malloc arenas unless the operator set MALLOC_ARENA_MAX', () => {
+    expect(workerEnv({})).toEqual({ MALLOC_ARENA_MAX: '2' });
+    expect(workerEnv({ MALLOC_ARENA_MAX: '8' })).toEqual({});
   });
 });

@@ -45,6 +45,24 @@ describe('UsernameToken authentication against local accounts', () => {
     expect(JSON.stringify(rows)).not.toContain('G0ne-pass');
   });
 
+  it('caches at most cacheMaxEntries verified credentials, dropping the least recently used', async () => {
+    for (let i = 0; i < 5; i++) await addUser(db, { name: `bulk${i}`, password: `Bulk-pass-${i}` });
+    const small = new UsernameAuthenticator({ db, clock, audit, cacheMaxEntries: 3 });
+    for (let i = 0; i < 5; i++) await small.authenticate(tok(`bulk${i}`, `Bulk-pass-${i}`), ctx);
+    expect(small.cacheSize).toBe(3);
+    const spy = vi.spyOn(password, 'verifyPassword');
+    try {
+      // The latest credential is still cached (no scrypt); the first was dropped (scrypt again).
+      await small.authenticate(tok('bulk4', 'Bulk-pass-4'), ctx);
+      expect(spy).not.toHaveBeenCalled();
+      await small.authenticate(tok('bulk0', 'Bulk-pass-0'), ctx);
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(small.cacheSize).toBe(3);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('refuses a replayed message and a stale token', async () => {
     const t = tok('alice', 'S3cret');
     await authn.authenticate(t, ctx);
