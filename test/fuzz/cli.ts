@@ -1,5 +1,5 @@
 /**
- * `npm run fuzz -- [--target NAME|all] [--runs N] [--seed S] [--scale short|full] [--json FILE]`
+ * `npm run fuzz -- [--target NAME|all] [--runs N] [--seed S] [--scale short|full] [--hang-ms 100] [--json FILE]`
  *
  * Runs the fuzz campaign (docs/testing.md, "Fuzzing"): each target gets N inputs (default 10,000)
  * drawn by fast-check from seed S (default: the time). Prints one summary line per target and the
@@ -18,7 +18,9 @@ function arg(name: string): string | undefined {
 const name = arg('target') ?? 'all';
 const runs = Number(arg('runs') ?? 10_000);
 const seed = Number(arg('seed') ?? Date.now() % 2 ** 31);
-const scale = arg('scale') === 'short' ? SHORT : FULL;
+// `full` reaches the hostile shapes of issue #15 (100,000-deep XML…), which take seconds each until
+// the XML parser's streaming limits land; `short` is the default, as in the benchmark.
+const scale = arg('scale') === 'full' ? FULL : SHORT;
 const jsonOut = arg('json');
 const hangMs = Number(arg('hang-ms') ?? 100);
 
