@@ -120,9 +120,15 @@ async function verifyUncached(der: Uint8Array, known?: { parts: CsrParts; key: K
   let params: asn1js.AsnType | undefined;
   if (parts.signatureParams && parts.signatureAlgorithm === RSASSA_PSS) {
     // RSASSA-PSS-params are four fields two levels deep: bound the decoder well below its defaults.
-    const r = asn1js.fromBER(parts.signatureParams, { maxDepth: 8, maxNodes: 64, maxContentLength: 4096 });
-    if (r.offset === -1 || r.result.error) return false;
-    params = r.result;
+    // asn1js throws (rather than reporting) on some malformed values, such as a GeneralizedTime
+    // that is not a time (found by the fuzz campaign): unreadable parameters verify nothing.
+    try {
+      const r = asn1js.fromBER(parts.signatureParams, { maxDepth: 8, maxNodes: 64, maxContentLength: 4096 });
+      if (r.offset === -1 || r.result.error) return false;
+      params = r.result;
+    } catch {
+      return false;
+    }
   }
   const args = verifyArgs(parts.signatureAlgorithm, params, key);
   if (!args) return false;
