@@ -78,13 +78,28 @@ export function buildSignedData(o: BuildSignedDataOptions): Uint8Array {
 }
 
 /**
+ * IssuerAndSerialNumber of a signer certificate, kept per certificate object: a CA signs every
+ * response with the same one, and decoding it each time cost more than the rest of the response.
+ */
+const sidCache = new WeakMap<Uint8Array, Buffer>();
+function issuerAndSerialOf(certDer: Uint8Array): Buffer {
+  let sid = sidCache.get(certDer);
+  if (!sid) {
+    const c = readCertificate(decode(certDer, 'signer certificate'), 'signer certificate');
+    sid = seq(c.issuerDer, integerFromBytes(c.serial));
+    sidCache.set(certDer, sid);
+  }
+  return sid;
+}
+
+/**
  * A SignedData signed by a key this codec never sees (a CA's, behind a KeyStore): the caller signs
  * `toBeSigned` (the DER SET OF signed attributes: contentType and messageDigest, RFC 5652 §5.4)
  * with `signatureAlgorithm`, and `finish` assembles the ContentInfo. The signer is named by issuer
  * and serial (SignerInfo v1); `certificates` go in as given (a DER SET OF wants them sorted).
  */
 export function prepareSignedData(o: { contentType: string; content: Uint8Array; signerCertDer: Uint8Array; certificates: Uint8Array[]; digest: DigestName; signatureAlgorithm: Uint8Array }): { toBeSigned: Buffer; finish(signature: Uint8Array): Uint8Array } {
-  const c = readCertificate(decode(o.signerCertDer, 'signer certificate'), 'signer certificate');
+  const sid = issuerAndSerialOf(o.signerCertDer);
   const digestAlg = seq(oid(DIGEST_OID_BY_NAME[o.digest]!));
   const toBeSigned = setOf(seq(oid(CMS_OID.contentType), set(oid(o.contentType))), seq(oid(CMS_OID.messageDigest), set(octetString(createHash(o.digest).update(o.content).digest()))));
   return {
@@ -92,7 +107,7 @@ export function prepareSignedData(o: { contentType: string; content: Uint8Array;
     finish(signature) {
       const signedAttrs = Buffer.from(toBeSigned);
       signedAttrs[0] = 0xa0; // [0] IMPLICIT in the SignerInfo; the signature covers the SET OF form
-      const signerInfo = seq(integer(1), seq(c.issuerDer, integerFromBytes(c.serial)), digestAlg, signedAttrs, o.signatureAlgorithm, octetString(signature));
+      const signerInfo = seq(integer(1), sid, digestAlg, signedAttrs, o.signatureAlgorithm, octetString(signature));
       const version = o.contentType === CMS_OID.data ? 1 : 3; // RFC 5652 §5.1
       const sd = seq(integer(version), set(digestAlg), seq(oid(o.contentType), explicit(0, octetString(o.content))), ...(o.certificates.length ? [implicitCons(0, o.certificates)] : []), set(signerInfo));
       return new Uint8Array(seq(oid(CMS_OID.signedData), explicit(0, sd)));
