@@ -183,6 +183,9 @@ export const derTree: fc.Arbitrary<Der> = fc.letrec<{ node: Der }>((tie) => ({
   ),
 })).node;
 
+/** Generated trees stop growing here (~1–2 MB of DER; 500 × 500 copies once ran out of memory). */
+const MAX_TREE_NODES = 50_000;
+
 type TreeOp =
   | { k: 'replace'; at: number; with: Der }
   | { k: 'wrap'; at: number; depth: number; tag: number }
@@ -227,7 +230,9 @@ function applyTreeOp(root: Der, op: TreeOp, donor: Der): Der {
     case 'widen': {
       const p = parentOf(target);
       if (!p) return root;
-      p.children.splice(p.children.indexOf(target), 0, ...Array.from({ length: op.times }, () => target));
+      // Repeated widening multiplies: keep the tree (and the encoded input) within MAX_TREE_NODES.
+      const times = Math.min(op.times, Math.floor((MAX_TREE_NODES - all.length) / nodes(target).length));
+      if (times > 0) p.children.splice(p.children.indexOf(target), 0, ...Array.from({ length: times }, () => target));
       return root;
     }
     case 'drop': {
