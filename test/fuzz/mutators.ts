@@ -263,9 +263,18 @@ export function mutatedDer(seeds: readonly Buffer[], scale: Scale): fc.Arbitrary
     .map(([s, d, ops]) => encodeDer(ops.reduce((t, op) => applyTreeOp(t, op, trees[d]!), clone(trees[s]!))));
 }
 
+/**
+ * The most DER a request can carry: a token travels base64 in a SOAP body of at most 1 MiB
+ * (maxBodyBytes), so ~768 KiB. Larger generated inputs are cut there (a cut input is still a
+ * truncated one worth parsing); the cost of parsing is linear, and beyond this it is not reachable.
+ */
+export const MAX_TOKEN_DER = 768 * 1024;
+
 /** Seeds mutated at the byte level, as trees, and random trees: the mix every DER target uses. */
 export function derInputs(seeds: readonly Buffer[], scale: Scale): fc.Arbitrary<Buffer> {
-  return fc.oneof({ arbitrary: mutatedDer(seeds, scale), weight: 5 }, { arbitrary: mutatedBytes(seeds), weight: 4 }, { arbitrary: derTree.map(encodeDer), weight: 1 });
+  return fc
+    .oneof({ arbitrary: mutatedDer(seeds, scale), weight: 5 }, { arbitrary: mutatedBytes(seeds), weight: 4 }, { arbitrary: derTree.map(encodeDer), weight: 1 })
+    .map((b) => (b.length > MAX_TOKEN_DER ? b.subarray(0, MAX_TOKEN_DER) : b));
 }
 
 // ---------------------------------------------------------------------------------------------
