@@ -196,6 +196,26 @@ export const configSchema = z
          * a Kerberos user and a same-named local account are different people (docs/kerberos.md).
          */
         accountRealms: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$/, 'a Kerberos realm')).default([]),
+        /** Freshness and replay of message-authenticated SOAP messages (src/auth/replay.ts, docs/authentication.md). */
+        replay: z
+          .object({
+            /** How old a UsernameToken or Timestamp Created may be, beyond the clock skew. */
+            windowSeconds: z.coerce.number().int().min(10).max(3600).default(300),
+            /** Clock difference tolerated either way (WCF's MaxClockSkew). */
+            clockSkewSeconds: z.coerce.number().int().min(0).max(3600).default(300),
+            /** Legacy clients only: accept messages with neither Nonce + Created nor a Timestamp, or nothing to recognise them by (not replay-proof). */
+            allowUnprotectedMessages: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+        /** WS-Security X.509 message signatures (src/auth/xml-signature.ts). */
+        messageSignature: z
+          .object({
+            /** Legacy clients only: accept rsa-sha1 signatures and SHA-1 digests. */
+            allowSha1: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
         ldap: z
           .object({
             url: z.string(),

@@ -15,6 +15,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { RegistrationAuthority } from '../enrollment/ra.js';
 import { UsernameAuthenticator } from '../auth/username.js';
+import { ReplayGuard } from '../auth/replay.js';
 import { CertificateAuthenticator } from '../auth/certificate.js';
 import { PartnerRegistry } from '../auth/partners.js';
 import { KerberosAuthenticator } from '../auth/kerberos.js';
@@ -146,8 +147,10 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       keyPolicy: { rsaExponents: config.ca.rsaExponents },
       identity: { domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners },
     });
-    const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap });
-    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners });
+    // One replay store for both message-level methods: a message is accepted once on any node.
+    const replay = new ReplayGuard(db, { windowMs: config.auth.replay.windowSeconds * 1000, skewMs: config.auth.replay.clockSkewSeconds * 1000, allowUnprotected: config.auth.replay.allowUnprotectedMessages });
+    const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap, replay });
+    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners, replay, signature: { allowSha1: config.auth.messageSignature.allowSha1 } });
 
     // A change made in this process (operator command, admin API) reaches the other processes on
     // the database — cluster workers, other nodes — and theirs reach this one (src/app/cache-bus.ts).

@@ -8,6 +8,9 @@ import { findWithOwner } from '../store/certificate-repo.js';
 import { ownerPrincipal } from './certificate-owner.js';
 import type { Principal } from './principal.js';
 import { verifyMessageSignature } from './message-signature.js';
+import { messageEvidence } from './freshness.js';
+import { ReplayGuard } from './replay.js';
+import type { XmlSignatureOptions } from './xml-signature.js';
 import type { PartnerRegistry } from './partners.js';
 import type { SoapEnvelope } from '../protocol/soap/envelope.js';
 
@@ -24,6 +27,10 @@ export interface CertificateAuthOptions {
   accountRealms?: string[];
   /** `auth.kerberos.groups`: what a Kerberos principal's certificate brings, as its ticket would. */
   kerberosGroups?: Record<string, string[]>;
+  /** Freshness and replay store, shared with UsernameToken authentication (src/auth/replay.ts). */
+  replay?: ReplayGuard;
+  /** Message signature algorithms (src/auth/xml-signature.ts). */
+  signature?: XmlSignatureOptions;
 }
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -49,7 +56,11 @@ export class CertificateAuthenticator {
   /** Bumped by invalidate(): every kept verdict is checked afresh. */
   private generation = 0;
 
-  constructor(private readonly o: CertificateAuthOptions) {}
+  private readonly replay: ReplayGuard;
+
+  constructor(private readonly o: CertificateAuthOptions) {
+    this.replay = o.replay ?? new ReplayGuard(o.db);
+  }
 
   /** A certificate was revoked or an account changed: check every connection's certificate again. */
   invalidate(): void {
@@ -76,13 +87,22 @@ export class CertificateAuthenticator {
   /** WS-Security X.509 message signature (src/auth/message-signature.ts), then the same checks. */
   async fromMessage(env: SoapEnvelope, address: string): Promise<Principal> {
     if (!env.header.security?.signature) return this.fail(address, 'no client certificate presented and no message signature');
-    let der: Uint8Array;
+    const now = this.o.clock.now();
+    const evidence = messageEvidence(env);
+    // The signed Timestamp must be fresh (Created within the window, whatever Expires says).
+    const stale = this.replay.fresh(evidence, now);
+    if (stale) return this.fail(address, `message signature refused: ${stale}`);
+    let signed: { certificate: Uint8Array; signatureValue: string };
     try {
-      der = verifyMessageSignature(env, this.o.clock.now());
+      signed = verifyMessageSignature(env, this.o.signature);
     } catch (e) {
       return this.fail(address, e instanceof Error ? e.message : 'message signature refused');
     }
-    return this.authenticate(der, address);
+    const principal = await this.authenticate(signed.certificate, address);
+    // Accepted once on any node: the signature value, also when a replay carries a new (unsigned) MessageID.
+    const replayed = await this.replay.admit(principal, { ...evidence, signatureValue: signed.signatureValue }, now);
+    if (replayed) return this.fail(address, `message signature refused: ${replayed}`);
+    return principal;
   }
 
   async authenticate(der: Uint8Array, address: string, intermediates: Uint8Array[] = []): Promise<Principal> {

@@ -1,94 +1,124 @@
+import { createHash } from 'node:crypto';
 import { statement, type Db } from '../store/db.js';
-
-const INSERT_SEEN = statement('INSERT INTO seen_nonces (nonce, expires_at) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT (nonce) DO NOTHING RETURNING nonce');
+import type { Principal } from './principal.js';
+import { principalRef } from './identity.js';
+import { checkFreshness, DEFAULT_FRESHNESS, type FreshnessPolicy, type MessageEvidence } from './freshness.js';
 
 /**
- * WS-Security UsernameToken replay protection (WSS UsernameToken Profile 1.1 §4): a Created
- * timestamp outside the freshness window is refused, and a message is accepted once.
+ * Replay detection for every message-authenticated SOAP message, across all workers and nodes
+ * (one PostgreSQL table, `replay_seen`; PGlite in embedded mode). A message is accepted once:
  *
- * A message is identified by Nonce + Created + WS-Addressing MessageID. Real clients reuse one
- * UsernameToken for every message of a session (cepces sends the same Nonce/Created with its
- * GetPolicies and its RST), and with PasswordText the token carries the password itself, so a
- * reused token proves nothing a password would not; what must not work is replaying a captured
- * message, and a token older than the window. Seen entries live in the database so every node sees them.
+ * - its WS-Addressing MessageID, per principal, is used once;
+ * - its UsernameToken Nonce, per principal, belongs to one token: it may come back only with the
+ *   same Created and in a message with a new MessageID (cepces sends one token — Nonce, Created —
+ *   with every message of a run, GetPolicies then RST, each with its own MessageID). A Nonce seen
+ *   with another Created, or in a message without MessageID, is refused the second time;
+ * - its XML signature value (signed messages), is used once — also when a replay swaps the
+ *   unsigned MessageID.
+ * A message that offers none of these is refused unless the legacy setting allows it.
  *
- * Scope `node` keeps them in this process instead, as WCF's replay cache does: for read-only
- * operations (GetPolicies), where a replayed message obtains nothing a fresh one with the same
- * password would not, a database write per message is not worth its cost (about a fifth of the
- * policy service's throughput). A full local cache hands its overflow to the database check.
+ * Keys are kept only while a message carrying them could still pass the freshness check (its
+ * Created + window + skew), as 16-byte hashes. Cost per message: a share of one INSERT … ON
+ * CONFLICT statement (messages arriving while one is in flight are written together); expired rows
+ * are purged in bounded batches, at most once a minute per process.
  */
-export type ReplayScope = 'node' | 'deployment';
-
-/** Messages remembered per process for scope `node` (about 200 bytes each: ~40 MB when full). */
-export const LOCAL_CAPACITY = 200_000;
-
-interface Waiter {
-  key: string;
-  expires: Date;
-  done: (fresh: boolean | Error) => void;
-}
-
-const REPLAYED = 'message replayed (same Nonce, Created and MessageID)';
 
 /** Keys written per statement; under load one INSERT and one commit serve this many messages. */
 const BATCH = 1000;
+/** Rows removed per purge statement, and statements per purge: short locks, bounded work. */
+const PURGE_CHUNK = 5000;
+const PURGE_ROUNDS = 200;
+const PURGE_EVERY_MS = 60_000;
 
-export class NonceGuard {
+/**
+ * A key is admitted when it is new, when the row it meets has expired (not yet purged), or when both
+ * carry the same non-null bound (a Nonce with its Created). RETURNING lists the admitted keys.
+ */
+const ADMIT = statement(
+  "INSERT INTO replay_seen (key, bound, expires_at) SELECT decode(k, 'hex'), b, e FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u (k, b, e) " +
+    'ON CONFLICT (key) DO UPDATE SET bound = excluded.bound, expires_at = GREATEST(replay_seen.expires_at, excluded.expires_at) ' +
+    "WHERE replay_seen.expires_at < $4 OR (replay_seen.bound IS NOT NULL AND replay_seen.bound = excluded.bound) RETURNING encode(key, 'hex') AS key",
+);
+const PURGE = statement('DELETE FROM replay_seen WHERE key IN (SELECT key FROM replay_seen WHERE expires_at < $1 LIMIT ' + PURGE_CHUNK + ' FOR UPDATE SKIP LOCKED)');
+
+interface Key {
+  hex: string;
+  /** Null: usable once. Otherwise the same key with the same bound is admitted again. */
+  bound: string | null;
+  what: string;
+}
+
+interface Waiter {
+  keys: Key[];
+  expires: Date;
+  now: Date;
+  done: (refusal: string | null | Error) => void;
+}
+
+/**
+ * The principal as one string for replay keys: its canonical identity (src/auth/identity.ts, e.g.
+ * `account:alice`), so every spelling of one person (`alice`, `ALICE`, `alice@EXAMPLE.COM`) shares
+ * the MessageIDs and Nonces it has used.
+ */
+export function principalKey(p: Principal): string {
+  return principalRef(p).key;
+}
+
+function key(kind: string, scope: string, value: string | Uint8Array, bound: string | null, what: string): Key {
+  const hex = createHash('sha256').update(kind).update('\u0000').update(scope).update('\u0000').update(value).digest().subarray(0, 16).toString('hex');
+  return { hex, bound, what };
+}
+
+export class ReplayGuard {
   private lastPurge = 0;
+  private purging = false;
   private waiting: Waiter[] = [];
   private flushing = false;
-  /** Scope `node`: each message's key → when it may be forgotten (ms), oldest first. */
-  private readonly local = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
-    private readonly windowMs = 5 * 60_000,
-    private readonly localCapacity = LOCAL_CAPACITY,
+    readonly policy: FreshnessPolicy = DEFAULT_FRESHNESS,
   ) {}
 
-  /** Returns a reason when the token must be refused, null when it is fresh and unseen. */
-  async check(nonce: Uint8Array | undefined, created: Date | undefined, messageId: string | undefined, now: Date, scope: ReplayScope = 'deployment'): Promise<string | null> {
-    if (created) {
-      const skew = created.getTime() - now.getTime();
-      if (skew > this.windowMs) return 'Created is in the future';
-      if (-skew > this.windowMs) return 'Created is too old';
-    }
-    if (!nonce) return null;
-    if (nonce.length < 8 || nonce.length > 64) return 'Nonce has a bad length';
-    const key = `${Buffer.from(nonce).toString('base64')}|${created?.toISOString() ?? ''}|${(messageId ?? '').slice(0, 200)}`;
-    const expires = new Date(now.getTime() + 2 * this.windowMs);
-    if (scope === 'node') {
-      const local = this.checkLocal(key, now.getTime(), expires.getTime());
-      if (local !== 'full') return local ? null : REPLAYED;
-    }
-    const fresh = await new Promise<boolean>((resolve, reject) => {
-      this.waiting.push({ key, expires, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
-      void this.flush();
-    });
-    if (now.getTime() - this.lastPurge > 60_000) {
-      this.lastPurge = now.getTime();
-      void this.db.query('DELETE FROM seen_nonces WHERE expires_at < $1', [now]).catch(() => undefined);
-    }
-    return fresh ? null : REPLAYED;
-  }
-
-  /** True when the message is new to this process, false for a replay, 'full' when it cannot remember more. */
-  private checkLocal(key: string, nowMs: number, expiresMs: number): boolean | 'full' {
-    // Entries expire in insertion order (a fixed lifetime from arrival): drop the expired head.
-    for (const [k, until] of this.local) {
-      if (until > nowMs) break;
-      this.local.delete(k);
-    }
-    if (this.local.has(key)) return false;
-    if (this.local.size >= this.localCapacity) return 'full';
-    this.local.set(key, expiresMs);
-    return true;
+  /** Step 1, before authentication: a reason to refuse a stale, future-dated or unprotected message, or null. */
+  fresh(e: MessageEvidence, now: Date): string | null {
+    const f = checkFreshness(e, now, this.policy);
+    return 'refused' in f ? f.refused : null;
   }
 
   /**
-   * Messages arriving while a write is in flight are written together by the next one (group
-   * commit): the first of a key is fresh only if the database did not have it; any later copy
-   * of the same key, in the same batch or after, is a replay.
+   * Step 2, once the caller is known: records the message and returns null the first time, a reason
+   * for a replay (or a stale message) otherwise. Rejects when the database cannot answer — a
+   * message is never accepted unchecked.
+   */
+  async admit(principal: Principal, e: MessageEvidence, now: Date): Promise<string | null> {
+    const f = checkFreshness(e, now, this.policy);
+    if ('refused' in f) return f.refused;
+    if (e.nonce && (e.nonce.length < 8 || e.nonce.length > 64)) return 'the Nonce has a bad length';
+    const who = principalKey(principal);
+    const keys: Key[] = [];
+    if (e.messageId !== undefined) keys.push(key('message-id', who, e.messageId, null, 'MessageID'));
+    if (e.nonce) {
+      // Bound to its Created when the message also has a MessageID (one token, several messages);
+      // alone, the Nonce is what identifies the message, so it is usable once.
+      const bound = e.messageId !== undefined ? (e.tokenCreated?.toISOString() ?? '') : null;
+      keys.push(key('nonce', who, e.nonce, bound, 'Nonce'));
+    }
+    // A signature value is unforgeable and names its message whoever sends it: not per principal.
+    if (e.signatureValue !== undefined) keys.push(key('signature', '', e.signatureValue.replace(/\s+/g, ''), null, 'signature'));
+    if (keys.length === 0) return this.policy.allowUnprotected ? null : 'nothing identifies the message (no MessageID, Nonce or signature)';
+    this.maybePurge(now);
+    return new Promise<string | null>((resolve, reject) => {
+      this.waiting.push({ keys, expires: f.keepUntil, now, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+      void this.flush();
+    });
+  }
+
+  /**
+   * Group commit: messages arriving while a write is in flight are written by the next one. A key
+   * appears once per statement (ON CONFLICT DO UPDATE may touch a row once); a second message with
+   * the same key in the batch shares the first one's verdict when the key may be reused with that
+   * bound, and is a replay otherwise.
    */
   private async flush(): Promise<void> {
     if (this.flushing) return;
@@ -96,14 +126,25 @@ export class NonceGuard {
     try {
       while (this.waiting.length) {
         const batch = this.waiting.splice(0, BATCH);
-        const first = new Map<string, Waiter>();
-        for (const w of batch) if (!first.has(w.key)) first.set(w.key, w);
+        const first = new Map<string, { k: Key; expires: Date }>();
+        for (const w of batch) for (const k of w.keys) if (!first.has(k.hex)) first.set(k.hex, { k, expires: w.expires });
         try {
-          const keys = [...first.keys()];
-          const r = await this.db.query<{ nonce: string }>(INSERT_SEEN, [keys, keys.map((k) => first.get(k)!.expires)],
-          );
-          const inserted = new Set(r.rows.map((x) => x.nonce));
-          for (const w of batch) w.done(first.get(w.key) === w && inserted.has(w.key));
+          const rows = [...first.values()];
+          const now = batch.reduce((m, w) => (w.now > m ? w.now : m), batch[0]!.now);
+          const r = await this.db.query<{ key: string }>(ADMIT, [rows.map((x) => x.k.hex), rows.map((x) => x.k.bound), rows.map((x) => x.expires), now]);
+          const admitted = new Set(r.rows.map((x) => x.key));
+          const claimed = new Set<string>();
+          for (const w of batch) {
+            let refusal: string | null = null;
+            for (const k of w.keys) {
+              const f = first.get(k.hex)!;
+              const shareable = k.bound !== null && f.k.bound === k.bound;
+              const ok = admitted.has(k.hex) && (shareable || !claimed.has(k.hex));
+              claimed.add(k.hex);
+              if (!ok && !refusal) refusal = `message replayed (its ${k.what} was used before)`;
+            }
+            w.done(refusal);
+          }
         } catch (e) {
           for (const w of batch) w.done(e instanceof Error ? e : new Error(String(e)));
         }
@@ -111,5 +152,29 @@ export class NonceGuard {
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** Removes expired rows in chunks, in the background; one purge at a time per process. */
+  private maybePurge(now: Date): void {
+    if (this.purging || now.getTime() - this.lastPurge < PURGE_EVERY_MS) return;
+    this.lastPurge = now.getTime();
+    this.purging = true;
+    void this.purge(now)
+      .catch(() => undefined)
+      .finally(() => {
+        this.purging = false;
+      });
+  }
+
+  /** Deletes rows expired at `now`, PURGE_CHUNK at a time; returns how many. */
+  async purge(now: Date): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < PURGE_ROUNDS; i++) {
+      const r = await this.db.query(PURGE, [now]);
+      total += r.rowCount;
+      // Concurrent purges (other workers, nodes) skip each other's rows and share the work.
+      if (r.rowCount === 0) break;
+    }
+    return total;
   }
 }

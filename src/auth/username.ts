@@ -10,7 +10,8 @@ import { verifyPassword } from './password.js';
 import { AUTHENTICATED_GROUP, type Principal } from './principal.js';
 import { FailureLimiter } from './rate-limit.js';
 import { ldapAuthenticate, type LdapConfig } from './ldap.js';
-import { NonceGuard, type ReplayScope } from './replay.js';
+import { ReplayGuard } from './replay.js';
+import type { MessageEvidence } from './freshness.js';
 
 export interface UsernameToken {
   username: string;
@@ -19,8 +20,8 @@ export interface UsernameToken {
   created?: Date;
   /** WS-Addressing MessageID of the message carrying the token (replay detection). */
   messageId?: string;
-  /** Where a replay is looked for (src/auth/replay.ts): `node` for read-only operations only. */
-  replayScope?: ReplayScope;
+  /** The Security header's wsu:Timestamp (Windows clients send one, often without a Nonce). */
+  timestamp?: { created?: Date; expires?: Date };
 }
 
 export interface UsernameAuthOptions {
@@ -37,6 +38,8 @@ export interface UsernameAuthOptions {
   maxFailuresPerAccount?: number;
   maxFailuresPerAddress?: number;
   failureWindowMs?: number;
+  /** Freshness and replay store, shared with the other message-level method (src/auth/replay.ts). */
+  replay?: ReplayGuard;
 }
 
 /** Verified credentials cached per node: one entry per user and password in use within cacheTtlMs. */
@@ -58,7 +61,7 @@ export class UsernameAuthenticator {
   private readonly inflight = new Map<string, Promise<Principal>>();
   private readonly perAccount: FailureLimiter;
   private readonly perAddress: FailureLimiter;
-  private readonly nonces: NonceGuard;
+  private readonly replay: ReplayGuard;
   private readonly ttl: number;
   /**
    * Bumped by every invalidation: a verification that started before an account changed (its
@@ -72,7 +75,7 @@ export class UsernameAuthenticator {
     const now = (): number => o.clock.now().getTime();
     this.perAccount = new FailureLimiter(o.maxFailuresPerAccount ?? 10, window, now);
     this.perAddress = new FailureLimiter(o.maxFailuresPerAddress ?? 50, window, now);
-    this.nonces = new NonceGuard(o.db);
+    this.replay = o.replay ?? new ReplayGuard(o.db);
     this.ttl = o.cacheTtlMs ?? 30_000;
     this.cache = new BoundedCache(o.cacheMaxEntries ?? SIGN_IN_CACHE_MAX, this.ttl, now);
   }
@@ -119,9 +122,20 @@ export class UsernameAuthenticator {
     if (!token.username || token.username.length > 256 || !token.password || token.password.length > 1024) return fail('missing or oversize credentials');
     const key = createHmac('sha256', this.cacheKey).update(token.username).update('\0').update(token.password).digest('base64');
 
-    const replay = await this.nonces.check(token.nonce, token.created, token.messageId, now, token.replayScope);
-    if (replay) return fail(replay);
+    const evidence: MessageEvidence = { messageId: token.messageId, nonce: token.nonce, tokenCreated: token.created, timestampCreated: token.timestamp?.created, timestampExpires: token.timestamp?.expires };
+    // A stale or unprotected message is refused before the password is checked.
+    const stale = this.replay.fresh(evidence, now);
+    if (stale) return fail(stale);
 
+    const principal = await this.credential(token, ctx, key, now, fail);
+    // Replays are recognised per principal (so nobody can use up another's MessageIDs), hence after
+    // the password. Not counted against the account: whoever replays has the password already.
+    const replayed = await this.replay.admit(principal, evidence, now);
+    if (replayed) return fail(replayed);
+    return principal;
+  }
+
+  private async credential(token: UsernameToken, ctx: { address: string }, key: string, now: Date, fail: (reason: string, account?: string) => Promise<never>): Promise<Principal> {
     const hit = this.cache.get(key);
     if (hit) return hit.principal;
 

@@ -7,7 +7,6 @@ import type { Core } from '../app/core-types.js';
 import { OpencesError } from '../errors.js';
 import type { SoapEnvelope } from '../protocol/soap/envelope.js';
 import { cepOperation } from './cep.js';
-import { XCEP_ACTION } from '../protocol/xcep/index.js';
 import { cesOperation, clientAddress } from './ces.js';
 import { cepPath, cesPath, type EndpointAuth } from './endpoints.js';
 import type { Metrics } from './metrics.js';
@@ -33,10 +32,9 @@ function soapPassport(core: Core) {
       const env = envelopes.get(req);
       const t = env?.header.security?.usernameToken;
       if (!env || !t) return null;
-      // GetPolicies changes nothing: its replays are looked for on this node only (as WCF does);
-      // enrollment messages across every node, in the database.
-      const replayScope = env.header.action === XCEP_ACTION.getPolicies ? 'node' : 'deployment';
-      return core.usernameAuth.authenticate({ username: t.username, password: t.password, nonce: t.nonce, created: t.created, messageId: env.header.messageId, replayScope }, { address: clientAddress(req) });
+      // Every message, GetPolicies included, is fresh and new on every node (src/auth/replay.ts).
+      const ts = env.header.security?.timestamp;
+      return core.usernameAuth.authenticate({ username: t.username, password: t.password, nonce: t.nonce, created: t.created, messageId: env.header.messageId, timestamp: ts && { created: ts.created, expires: ts.expires } }, { address: clientAddress(req) });
     },
     'tls-certificate': (req) => core.certificateAuth.fromTls(req.socket as TLSSocket, clientAddress(req)),
     negotiate: async (req) => {

@@ -79,7 +79,7 @@ describe('WS-Security X.509 message signatures on the _Certificate CES endpoint'
   it('refuses a KeyInfo swap: someone else’s certificate in the token, or a second token', async () => {
     const signed = signedRst({ to: url(), ...alice, tokenB64: token() });
     const swapped = signed.replace(Buffer.from(alice.certDer).toString('base64'), Buffer.from(mallory.certDer).toString('base64'));
-    await refusedWith(swapped, /the signature does not verify/);
+    await refusedWith(swapped, /the signature value does not verify/);
     const second = signed.replace('</wsse:Security>', `<wsse:BinarySecurityToken wsu:Id="Other" ValueType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3">${Buffer.from(mallory.certDer).toString('base64')}</wsse:BinarySecurityToken></wsse:Security>`);
     await refusedWith(second, /exactly one BinarySecurityToken/);
   });
@@ -95,7 +95,31 @@ describe('WS-Security X.509 message signatures on the _Certificate CES endpoint'
   it('refuses a tampered Body and an expired Timestamp', async () => {
     const original = token();
     const signed = signedRst({ to: url(), ...alice, tokenB64: original });
-    await refusedWith(signed.replace(original, token()), /the signature does not verify/);
-    await refusedWith(signedRst({ to: url(), ...alice, tokenB64: token(), created: new Date(Date.now() - 60 * 60_000) }), /the Timestamp has expired/);
+    await refusedWith(signed.replace(original, token()), /the digest of #Body does not match/);
+    await refusedWith(signedRst({ to: url(), ...alice, tokenB64: token(), created: new Date(Date.now() - 60 * 60_000) }), /Timestamp Created is too old/);
+    await refusedWith(signedRst({ to: url(), ...alice, tokenB64: token(), created: new Date(Date.now() - 60_000), expires: new Date(Date.now() - 6 * 60_000) }), /the Timestamp has expired/);
+  });
+
+  it('refuses a Created a year old even when the signed Expires is ten years ahead, and a Timestamp dated in the future', async () => {
+    const year = 365 * 24 * 3600_000;
+    await refusedWith(signedRst({ to: url(), ...alice, tokenB64: token(), created: new Date(Date.now() - year), expires: new Date(Date.now() + 10 * year) }), /Timestamp Created is too old/);
+    await refusedWith(signedRst({ to: url(), ...alice, tokenB64: token(), created: new Date(Date.now() + 11 * 60_000) }), /Timestamp Created is in the future/);
+  });
+
+  it('refuses SHA-1 signatures and digests (auth.messageSignature.allowSha1 is off by default)', async () => {
+    await refusedWith(signedRst({ to: url(), ...alice, tokenB64: token(), sha1: true }), /rsa-sha1 uses SHA-1/);
+  });
+
+  it('accepts a signed message once: the same bytes again, or with a new unsigned MessageID, are refused', async () => {
+    const signed = signedRst({ to: url(), ...alice, tokenB64: token() });
+    expect((await send(signed)).status).toBe(200);
+    const issuedBefore = (await s.core.db.query('SELECT 1 FROM certificates')).rowCount;
+    await refusedWith(signed, /message replayed \(its MessageID was used before\)/);
+    const newId = signed.replace(/<a:MessageID>[^<]*<\/a:MessageID>/, `<a:MessageID>urn:uuid:${crypto.randomUUID()}</a:MessageID>`);
+    expect(newId).not.toBe(signed);
+    await refusedWith(newId, /message replayed \(its signature was used before\)/);
+    const noId = signed.replace(/<a:MessageID>[^<]*<\/a:MessageID>/, '');
+    await refusedWith(noId, /message replayed \(its signature was used before\)/);
+    expect((await s.core.db.query('SELECT 1 FROM certificates')).rowCount).toBe(issuedBefore);
   });
 });

@@ -69,8 +69,11 @@ describe('UsernameToken authentication against local accounts', () => {
     await expect(authn.authenticate(t, ctx)).rejects.toMatchObject({ kind: 'unauthenticated' });
     // the same token in a new message is accepted (cepces reuses one token per session)
     await authn.authenticate({ ...t, messageId: 'urn:uuid:another' }, ctx);
-    await expect(authn.authenticate(tok('alice', 'S3cret', { created: new Date(clock.now().getTime() - 10 * 60_000) }), ctx)).rejects.toMatchObject({ kind: 'unauthenticated' });
-    await expect(authn.authenticate(tok('alice', 'S3cret', { created: new Date(clock.now().getTime() + 10 * 60_000) }), ctx)).rejects.toMatchObject({ kind: 'unauthenticated' });
+    // Older than the 5-minute window plus 5 minutes of skew, or later than the skew.
+    await expect(authn.authenticate(tok('alice', 'S3cret', { created: new Date(clock.now().getTime() - 11 * 60_000) }), ctx)).rejects.toMatchObject({ kind: 'unauthenticated' });
+    await expect(authn.authenticate(tok('alice', 'S3cret', { created: new Date(clock.now().getTime() + 6 * 60_000) }), ctx)).rejects.toMatchObject({ kind: 'unauthenticated' });
+    // A token without Nonce and Created, in a message without Timestamp, proves no freshness.
+    await expect(authn.authenticate({ username: 'alice', password: 'S3cret', messageId: 'urn:uuid:bare' }, ctx)).rejects.toMatchObject({ kind: 'unauthenticated' });
   });
 
   it('rate-limits failures per account and per address', async () => {

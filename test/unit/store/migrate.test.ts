@@ -7,7 +7,7 @@ import { loadMigrations, migrate } from '../../../src/store/migrate.js';
 import { openDb } from '../../../src/store/open.js';
 import { PostgresDb } from '../../../src/store/postgres.js';
 
-const EXPECTED_TABLES = ['accounts', 'audit_events', 'cas', 'certificates', 'crls', 'requests', 'seen_nonces', 'settings', 'templates'];
+const EXPECTED_TABLES = ['accounts', 'audit_events', 'cas', 'certificates', 'crls', 'replay_seen', 'requests', 'settings', 'templates'];
 
 describe('migrations on a real PostgreSQL', () => {
   let db: TestDb;
