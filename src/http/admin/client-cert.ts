@@ -2,6 +2,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { Core } from '../../app/core-types.js';
+import type { RefusalAudit } from './refusal-audit.js';
 import type { AdminRole } from '../../auth/api-tokens.js';
 import type { Principal } from '../../auth/principal.js';
 import { OpencesError } from '../../errors.js';
@@ -96,6 +97,8 @@ export class AdminCertificateAuth {
     private readonly core: Core,
     private readonly rules: AdminCertificateRule[],
     private readonly roots: X509Certificate[],
+    /** Rate-limited audit of admin refusals (refusal-audit.ts); the audit log itself when absent. */
+    private readonly refusals?: RefusalAudit,
   ) {}
 
   get enabled(): boolean {
@@ -143,7 +146,8 @@ export class AdminCertificateAuth {
   }
 
   private async fail(address: string, reason: string, principal?: string): Promise<never> {
-    await this.core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'certificate', address, reason: `admin API: ${reason}`, ...(principal ? { principal } : {}) });
+    const event = { type: 'auth.failure', outcome: 'failure' as const, method: 'certificate', address, reason: `admin API: ${reason}`, ...(principal ? { principal } : {}) };
+    await (this.refusals ? this.refusals.record(event) : this.core.audit.record(event));
     throw new OpencesError('unauthenticated', 'the client certificate is not an admin credential; use an API token or an admin certificate');
   }
 }

@@ -8,6 +8,7 @@ import { clientAddress } from '../ces.js';
 import { AdminCertificateAuth, loadTrustRoots, type AdminCaller } from './client-cert.js';
 import { TEXT_BODY_TYPES, loadOpenApi, type OperationSpec } from './openapi.js';
 import { sendProblem } from './problem.js';
+import { RefusalAudit } from './refusal-audit.js';
 import { ROUTES } from './routes.js';
 
 export const JSON_LIMIT = 64 * 1024;
@@ -36,7 +37,11 @@ function locate(e: unknown, where: { path: object; query: object; body: object }
 /** `/api/v1`, routed and validated from openapi/opences.yaml; API tokens or admin client certificates, with roles. */
 export function mountAdmin(app: Express, core: Core): void {
   const { operations } = loadOpenApi();
-  const certAuth = new AdminCertificateAuth(core, core.config.admin.certificates, loadTrustRoots(core.config.admin.trustRoots));
+  // Every 401 and 403 writes one audit event, at most 20 per source address a minute (refusal-audit.ts).
+  const refusals = new RefusalAudit(core.audit, core.clock);
+  /** Refusals whose event was written where they happened (certificate checks, role denials). */
+  const audited = new WeakSet<object>();
+  const certAuth = new AdminCertificateAuth(core, core.config.admin.certificates, loadTrustRoots(core.config.admin.trustRoots), refusals);
   const router = express.Router();
   // Admin answers name accounts, certificates and audit events: never cached by anyone.
   router.use((_req: Request, res: Response, next: NextFunction) => {
@@ -50,32 +55,53 @@ export function mountAdmin(app: Express, core: Core): void {
   const authenticate = async (req: Request): Promise<AdminCaller> => {
     const h = req.headers.authorization;
     if (h === undefined) {
-      const byCert = await certAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
+      let byCert: AdminCaller | null;
+      try {
+        byCert = await certAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
+      } catch (e) {
+        if (typeof e === 'object' && e !== null) audited.add(e);
+        throw e;
+      }
       if (byCert) return byCert;
-      throw new OpencesError('unauthenticated', certAuth.enabled ? 'an API token (Authorization: Bearer …) or an admin client certificate is required' : 'an API token is required (Authorization: Bearer …)');
+      throw new OpencesError('unauthenticated', certAuth.enabled ? 'an API token (Authorization: Bearer …) or an admin client certificate is required' : 'an API token is required (Authorization: Bearer …)', { audit: { method: 'none', reason: 'no credentials' } });
     }
     const m = /^Bearer\s+(\S+)$/i.exec(h);
+    if (!m) throw new OpencesError('unauthenticated', 'an API token is required (Authorization: Bearer …)', { audit: { method: 'none', reason: 'an Authorization header that is no bearer token' } });
     try {
-      if (!m) throw new OpencesError('unauthenticated', 'an API token is required (Authorization: Bearer …)');
       const t = await verifyApiToken(core.db, m[1]!, core.clock.now());
       return { principal: t.principal, role: t.role, method: 'token', credential: t.tokenId };
     } catch (e) {
-      await core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'token', address: clientAddress(req), reason: 'invalid, expired or revoked API token' });
+      if (isOpencesError(e) && e.kind === 'unauthenticated') throw new OpencesError('unauthenticated', e.message, { audit: { method: 'token', reason: 'invalid, expired or revoked API token' } });
       throw e;
     }
+  };
+
+  /** The audit event of a 401 or 403 not audited where it happened (rate limited per source). */
+  const auditRefusal = async (req: Request, e: unknown, operation: string, who: AdminCaller | undefined): Promise<void> => {
+    if (!isOpencesError(e) || audited.has(e)) return;
+    const status = e.kind === 'unauthenticated' ? 401 : e.kind === 'forbidden' || e.kind === 'templateDenied' ? 403 : 0;
+    if (!status) return;
+    const a = (e.details.audit ?? {}) as { method?: string; reason?: string };
+    await refusals
+      .record({ type: 'auth.failure', outcome: status === 401 ? 'failure' : 'denied', method: a.method ?? who?.method ?? 'none', address: clientAddress(req), reason: `admin API ${operation} (${status}): ${a.reason ?? e.message}`, ...(who ? { actor: who.principal.name, principal: who.principal.name } : {}) })
+      .catch(() => undefined);
   };
 
   const handler = (spec: OperationSpec) => async (req: Request, res: Response): Promise<void> => {
     const params = { ...req.params } as Record<string, unknown>;
     const query = { ...(req.query as Record<string, unknown>) };
     const body = (typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? req.body : {}) as Record<string, unknown>;
+    let who: AdminCaller | undefined;
     try {
       const route = ROUTES[spec.operationId];
       if (!route) throw new OpencesError('internal', `no handler for ${spec.operationId}`);
-      const who = await authenticate(req);
+      who = await authenticate(req);
       if (!route.roles.includes(who.role)) {
-        await core.audit.record({ type: 'authz.denied', outcome: 'denied', actor: who.principal.name, method: who.method, address: clientAddress(req), reason: `${who.role} may not ${spec.operationId}` });
-        throw new OpencesError('forbidden', `the role ${who.role} may not ${spec.operationId}`);
+        // A valid credential whose role may not do this: its one event is authz.denied (rate limited too).
+        await refusals.record({ type: 'authz.denied', outcome: 'denied', actor: who.principal.name, method: who.method, address: clientAddress(req), reason: `${who.role} may not ${spec.operationId}` });
+        const denied = new OpencesError('forbidden', `the role ${who.role} may not ${spec.operationId}`);
+        audited.add(denied);
+        throw denied;
       }
       if (!spec.validateParams(params)) throw invalid('path', spec.validateParams.errors);
       if (!spec.validateQuery(query)) throw invalid('query', spec.validateQuery.errors);
@@ -99,6 +125,7 @@ export function mountAdmin(app: Express, core: Core): void {
         else res.status(out.status ?? 200).json(out.json);
       }
     } catch (e) {
+      await auditRefusal(req, e, spec.operationId, who);
       sendProblem(res, locate(e, { path: params, query, body }));
     }
   };
