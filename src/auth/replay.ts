@@ -31,15 +31,20 @@ const PURGE_ROUNDS = 200;
 const PURGE_EVERY_MS = 60_000;
 
 /**
- * A key is admitted when it is new, when the row it meets has expired (not yet purged), or when both
- * carry the same non-null bound (a Nonce with its Created). RETURNING lists the admitted keys.
+ * A key is admitted when it is new, or when the row it meets carries the same non-null bound (a
+ * Nonce with its Created; bounds never change, so this needs no UPDATE — authenticating nodes hold
+ * only SELECT, INSERT and DELETE on the table). An expired row not yet purged still blocks: no
+ * honest client reuses a MessageID, Nonce or signature value after the window. The join reads the
+ * statement's snapshot: a Nonce row another node committed a moment ago refuses the message rather
+ * than admit it (fails closed; a client sends the messages of one token one after another).
  */
 const ADMIT = statement(
-  "INSERT INTO replay_seen (key, bound, expires_at) SELECT decode(k, 'hex'), b, e FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u (k, b, e) " +
-    'ON CONFLICT (key) DO UPDATE SET bound = excluded.bound, expires_at = GREATEST(replay_seen.expires_at, excluded.expires_at) ' +
-    "WHERE replay_seen.expires_at < $4 OR (replay_seen.bound IS NOT NULL AND replay_seen.bound = excluded.bound) RETURNING encode(key, 'hex') AS key",
+  "WITH input AS (SELECT decode(k, 'hex') AS key, b AS bound, e AS expires_at FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u (k, b, e)), " +
+    'ins AS (INSERT INTO replay_seen (key, bound, expires_at) SELECT key, bound, expires_at FROM input ON CONFLICT (key) DO NOTHING RETURNING key) ' +
+    "SELECT encode(key, 'hex') AS key FROM ins UNION ALL " +
+    "SELECT encode(r.key, 'hex') AS key FROM replay_seen r JOIN input i ON r.key = i.key WHERE i.bound IS NOT NULL AND r.bound = i.bound",
 );
-const PURGE = statement('DELETE FROM replay_seen WHERE key IN (SELECT key FROM replay_seen WHERE expires_at < $1 LIMIT ' + PURGE_CHUNK + ' FOR UPDATE SKIP LOCKED)');
+const PURGE = statement('DELETE FROM replay_seen WHERE key IN (SELECT key FROM replay_seen WHERE expires_at < $1 LIMIT ' + PURGE_CHUNK + ')');
 
 interface Key {
   hex: string;
@@ -51,7 +56,6 @@ interface Key {
 interface Waiter {
   keys: Key[];
   expires: Date;
-  now: Date;
   done: (refusal: string | null | Error) => void;
 }
 
@@ -109,7 +113,7 @@ export class ReplayGuard {
     if (keys.length === 0) return this.policy.allowUnprotected ? null : 'nothing identifies the message (no MessageID, Nonce or signature)';
     this.maybePurge(now);
     return new Promise<string | null>((resolve, reject) => {
-      this.waiting.push({ keys, expires: f.keepUntil, now, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+      this.waiting.push({ keys, expires: f.keepUntil, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
       void this.flush();
     });
   }
@@ -130,8 +134,7 @@ export class ReplayGuard {
         for (const w of batch) for (const k of w.keys) if (!first.has(k.hex)) first.set(k.hex, { k, expires: w.expires });
         try {
           const rows = [...first.values()];
-          const now = batch.reduce((m, w) => (w.now > m ? w.now : m), batch[0]!.now);
-          const r = await this.db.query<{ key: string }>(ADMIT, [rows.map((x) => x.k.hex), rows.map((x) => x.k.bound), rows.map((x) => x.expires), now]);
+          const r = await this.db.query<{ key: string }>(ADMIT, [rows.map((x) => x.k.hex), rows.map((x) => x.k.bound), rows.map((x) => x.expires)]);
           const admitted = new Set(r.rows.map((x) => x.key));
           const claimed = new Set<string>();
           for (const w of batch) {
@@ -172,7 +175,7 @@ export class ReplayGuard {
     for (let i = 0; i < PURGE_ROUNDS; i++) {
       const r = await this.db.query(PURGE, [now]);
       total += r.rowCount;
-      // Concurrent purges (other workers, nodes) skip each other's rows and share the work.
+      // A purge running elsewhere at the same time may take this chunk's rows (0 here): it goes on.
       if (r.rowCount === 0) break;
     }
     return total;

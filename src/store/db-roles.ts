@@ -66,9 +66,10 @@ export const TABLE_PRIVILEGES: Record<string, Partial<Record<Role, Privilege[]>>
   // Checkpoints: signed on the ca node; served on /pki/ (every node) and checked by admin.
   audit_signers: { cep: R, ces: R, ca: RI, admin: R },
   audit_checkpoints: { cep: R, ces: R, ca: RI, admin: R },
-  // UsernameToken replay cache: written by the nodes that authenticate messages (cep only when its
-  // in-process cache overflows); expired entries deleted by the same nodes.
-  seen_nonces: { cep: RID, ces: RID },
+  // Replay store (src/auth/replay.ts): every message-authenticated SOAP message (cep and ces) is
+  // recorded once — INSERT … ON CONFLICT DO NOTHING, SELECT for a Nonce's bound — and the same nodes
+  // purge expired rows (DELETE). No UPDATE: a row never changes.
+  replay_seen: { cep: RID, ces: RID },
   // Admin API tokens: only the admin node checks and manages them (last_used_at: UPDATE).
   api_tokens: { admin: RIU },
   // Partners: read to authenticate partner certificates, managed by admin.

@@ -113,7 +113,7 @@ describe('least-privilege database roles (opences db roles)', () => {
     const r = await checkPrivileges(q, ['ca']);
     await q.close();
     expect(r.missing).toContain('INSERT on certificates');
-    expect(r.excess.join('; ')).toMatch(/INSERT on [^;]*\bseen_nonces\b/);
+    expect(r.excess.join('; ')).toMatch(/INSERT on [^;]*\breplay_seen\b/);
   });
 
   it('every table the migrations create is in the privilege map', async () => {

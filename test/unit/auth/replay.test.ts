@@ -127,7 +127,7 @@ describe('replay store on PostgreSQL (one table for every node, batched writes)'
     expect(await legacy.admit(alice, { messageId: 'urn:uuid:legacy' }, now)).toMatch(/replayed/);
   });
 
-  it('keeps a key only while its message could be fresh: purged in bounded batches, and an expired row no longer blocks', async () => {
+  it('keeps a key only while its message could be fresh: purged in bounded batches, then free again', async () => {
     const purgeDb = await freshTestDb();
     try {
       const g = new ReplayGuard(purgeDb);
@@ -136,13 +136,15 @@ describe('replay store on PostgreSQL (one table for every node, batched writes)'
       expect(await count(purgeDb)).toBe(12_000);
       // Created 11:59:30 + 5 min window + 5 min skew: nothing is due before 12:09:30.
       expect(await g.purge(new Date('2026-06-01T12:09:29Z'))).toBe(0);
-      // An expired row not yet purged does not block (a message that old would be refused anyway).
+      // An expired row not yet purged still blocks (no honest client reuses a MessageID); once
+      // purged, the key is free. (This admit also starts the once-a-minute background purge.)
       const later = new Date('2026-06-01T12:10:00Z');
       const again = { messageId: 'urn:uuid:p-0', timestampCreated: new Date('2026-06-01T12:09:50Z') };
-      // (This admit also starts the once-a-minute background purge; the explicit one finishes the job.)
-      expect(await g.admit(alice, again, later)).toBeNull();
+      expect(await g.admit(alice, again, later)).toMatch(/replayed/);
       await g.purge(later);
-      expect(await until(10_000, async () => (await count(purgeDb)) === 1)).toBe(true);
+      expect(await until(10_000, async () => (await count(purgeDb)) === 0)).toBe(true);
+      expect(await g.admit(alice, again, later)).toBeNull();
+      expect(await g.admit(alice, again, later)).toMatch(/replayed/);
       // Purges run in chunks of 5,000 rows: 12,000 expired rows take three statements.
       const fresh = new ReplayGuard(purgeDb);
       await Promise.all(msgs.map((m) => fresh.admit(bob, m, now)));
