@@ -111,11 +111,12 @@ export class ReplayGuard {
     // A signature value is unforgeable and names its message whoever sends it: not per principal.
     if (e.signatureValue !== undefined) keys.push(key('signature', '', e.signatureValue.replace(/\s+/g, ''), null, 'signature'));
     if (keys.length === 0) return this.policy.allowUnprotected ? null : 'nothing identifies the message (no MessageID, Nonce or signature)';
-    this.maybePurge(now);
-    return new Promise<string | null>((resolve, reject) => {
+    const verdict = await new Promise<string | null>((resolve, reject) => {
       this.waiting.push({ keys, expires: f.keepUntil, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
       void this.flush();
     });
+    this.maybePurge(now);
+    return verdict;
   }
 
   /**

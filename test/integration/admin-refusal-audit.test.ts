@@ -16,6 +16,7 @@ describe('admin API refusals are audited, rate limited per source', () => {
   beforeAll(async () => {
     s = await startTestServer({ clock });
     agent = new Agent({ connect: { ca: s.rootPem } });
+    await runOperation(s.core, 'user.add', { name: 'dave' }, 'test'); // token create --for names an existing principal
     auditor = ((await runOperation(s.core, 'token.create', { role: 'auditor', principal: 'dave' }, 'test')) as { token: string }).token;
   });
   afterAll(async () => {
