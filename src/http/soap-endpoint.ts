@@ -47,7 +47,8 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
   return async (req, res) => {
     const end = o.metrics.duration.startTimer({ endpoint });
     let relatesTo: string | undefined;
-    const activityId = randomUUID();
+    // WCF's ActivityId header: the activity's GUID, and a GUID of this message as its CorrelationId.
+    const activity = { activityId: randomUUID(), correlationId: randomUUID() };
     try {
       let principal = o.authenticator.transport ? await o.authenticator.transport(req, res) : null;
       if (res.headersSent) return; // the transport step answered (401 challenge)
@@ -63,14 +64,14 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
         principal = await o.authenticator.message(env, req, res);
       }
       const out = await o.operation.handle(env, principal, req);
-      const head = { action: out.action, relatesTo, activityId };
+      const head = { action: out.action, relatesTo, ...activity };
       sendSoap(res, out.status ?? 200, typeof out.body === 'string' ? buildResponseEnvelope({ ...head, bodyXml: out.body }) : buildResponseEnvelopeBytes({ ...head, body: out.body }));
       o.metrics.requests.inc({ endpoint, outcome: 'ok' });
     } catch (e) {
       o.metrics.requests.inc({ endpoint, outcome: 'fault' });
       if (e instanceof OpencesError && e.kind === 'unauthenticated') o.metrics.authFailures.inc({ method: o.auth });
       if (!(e instanceof OpencesError) || e.kind === 'internal') o.log.error({ err: e, endpoint }, 'request failed');
-      sendFault(res, e, o.operation.service, relatesTo, activityId);
+      sendFault(res, e, o.operation.service, relatesTo, activity);
     } finally {
       end();
     }

@@ -8,7 +8,7 @@ import { faultFor } from './soap-fault.js';
  * MS-WSTEP's CertificateEnrollmentWSDetail carries its own Action (WSTEP.faultAction), every other
  * the WS-Addressing fault action; both carry WCF's ActivityId after RelatesTo, as ADCS's do.
  */
-export function sendFault(res: ServerResponse, e: unknown, service: 'cep' | 'ces', relatesTo?: string, activityId?: string): void {
+export function sendFault(res: ServerResponse, e: unknown, service: 'cep' | 'ces', relatesTo?: string, activity?: { activityId: string; correlationId: string }): void {
   const f = faultFor(e, service);
   const detailXml = f.enrollment
     ? buildEnrollmentFaultDetail({
@@ -19,7 +19,7 @@ export function sendFault(res: ServerResponse, e: unknown, service: 'cep' | 'ces
       })
     : undefined;
   if (res.headersSent) return;
-  sendSoap(res, f.httpStatus, buildFaultEnvelope({ code: f.code, reason: f.reason, detailXml, relatesTo, activityId, ...(f.enrollment ? { action: WSTEP.faultAction } : {}) }));
+  sendSoap(res, f.httpStatus, buildFaultEnvelope({ code: f.code, reason: f.reason, detailXml, relatesTo, ...activity, ...(f.enrollment ? { action: WSTEP.faultAction } : {}) }));
 }
 
 /** Writes a SOAP 1.2 message as the whole response. */

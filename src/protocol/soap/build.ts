@@ -19,17 +19,20 @@ export interface ResponseEnvelopeOptions {
    * the Action; clients ignore it, log correlators use it.
    */
   activityId?: string;
+  /** The header's CorrelationId: WCF writes a GUID of its own per message (ADCS captures); defaults to activityId. */
+  correlationId?: string;
 }
 
 /** The namespace of WCF's ActivityId header (System.ServiceModel diagnostics). */
 export const WCF_DIAGNOSTICS_NS = 'http://schemas.microsoft.com/2004/09/ServiceModel/Diagnostics';
-const activityHeader = (id: string | undefined): string => (id ? `<ActivityId CorrelationId="${esc(id)}" xmlns="${WCF_DIAGNOSTICS_NS}">${esc(id)}</ActivityId>` : '');
+const activityHeader = (id: string | undefined, correlationId = id): string =>
+  id ? `<ActivityId CorrelationId="${esc(correlationId ?? id)}" xmlns="${WCF_DIAGNOSTICS_NS}">${esc(id)}</ActivityId>` : '';
 
 function responseHead(o: Omit<ResponseEnvelopeOptions, 'bodyXml'>): string {
   return (
     ENV_OPEN +
     `<a:Action s:mustUnderstand="1">${esc(o.action)}</a:Action>` +
-    activityHeader(o.activityId) +
+    activityHeader(o.activityId, o.correlationId) +
     (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') +
     (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') +
     `</s:Header><s:Body>`
@@ -62,7 +65,7 @@ function actionHead(action: string): Buffer {
 export function buildResponseEnvelopeBytes(o: Omit<ResponseEnvelopeOptions, 'bodyXml'> & { body: Uint8Array }): Buffer {
   const start = actionHead(o.action);
   const middle =
-    activityHeader(o.activityId) +
+    activityHeader(o.activityId, o.correlationId) +
     (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') + (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') + '</s:Header><s:Body>';
   const middleLength = Buffer.byteLength(middle, 'utf8');
   const out = Buffer.allocUnsafe(start.length + middleLength + o.body.length + RESPONSE_TAIL_BYTES.length);
@@ -88,6 +91,7 @@ export interface FaultOptions {
   messageId?: string;
   /** WCF's diagnostics ActivityId, which its faults carry after RelatesTo (ADCS captures). */
   activityId?: string;
+  correlationId?: string;
 }
 
 /**
@@ -101,7 +105,7 @@ export function buildFaultEnvelope(o: FaultOptions): string {
     `<a:Action s:mustUnderstand="1">${esc(o.action ?? WSA_FAULT_ACTION)}</a:Action>` +
     (o.messageId ? `<a:MessageID>${esc(o.messageId)}</a:MessageID>` : '') +
     (o.relatesTo ? `<a:RelatesTo>${esc(o.relatesTo)}</a:RelatesTo>` : '') +
-    activityHeader(o.activityId) +
+    activityHeader(o.activityId, o.correlationId) +
     `</s:Header><s:Body><s:Fault><s:Code><s:Value>s:${o.code}</s:Value>${sub}</s:Code>` +
     `<s:Reason><s:Text xml:lang="en-US">${esc(o.reason)}</s:Text></s:Reason>` +
     (o.detailXml ? `<s:Detail>${o.detailXml}</s:Detail>` : '') +
