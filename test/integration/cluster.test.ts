@@ -92,6 +92,22 @@ describe('serve with HTTP workers (node:cluster)', () => {
     expect(issued).toEqual(Array(6).fill('issued'));
   });
 
+  it('accepts a GetPolicies message once whichever worker it reaches: its copies on other connections are refused', async () => {
+    const to = `${url}${cepPath('UsernamePassword')}`;
+    const message = buildGetPoliciesRequest({ to, securityHeaderXml: usernameHeader({ username: 'alice', password: 'Al1ce-pass' }) });
+    // A fresh connection per copy: the primary spreads them over both workers.
+    const statuses = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const agent = new Agent({ connect: { ca: rootPem } });
+        const r = await postSoap(to, message, agent);
+        await agent.close();
+        return r.status;
+      }),
+    );
+    expect(statuses.filter((x) => x === 200)).toHaveLength(1);
+    expect(statuses.filter((x) => x === 500)).toHaveLength(7);
+  });
+
   it('an operator change made through the control socket reaches every worker at once', async () => {
     expect(await getPolicies()).toBe(200); // cached sign-ins on the workers
     cli(['user', 'disable', 'alice']);

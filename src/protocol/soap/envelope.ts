@@ -28,7 +28,7 @@ export interface SoapEnvelope {
    * Security header carries a signature (the whole message is then read from this tree alone).
    */
   document?: XDocument;
-  /** Raw text as received (for signature verification with xml-crypto). */
+  /** Raw text as received. (Signatures are verified on `document`, never on this text: src/auth/xml-signature.ts.) */
   xml: string;
 }
 
