@@ -270,6 +270,32 @@ export const configSchema = z
               })
               .strict()
               .optional(),
+            /**
+             * Active Directory identity for Kerberos principals (src/auth/directory.ts, docs/active-directory.md):
+             * the account by its principal, its SID, tokenGroups and state. LDAPS, or ldap:// with startTls;
+             * never a simple bind in cleartext.
+             */
+            directory: z
+              .object({
+                url: z.string().regex(/^ldaps?:\/\/[^\s]+$/, 'ldaps://host[:port] or ldap://host[:port] with startTls'),
+                startTls: z.boolean().default(false),
+                tlsCaFile: z.string().optional(),
+                bindDn: z.string().min(1),
+                bindPasswordFile: z.string().min(1),
+                /** The domain's naming context, e.g. DC=ad,DC=example,DC=com. */
+                baseDn: z.string().min(1),
+                /** The domain's Kerberos realm; principals of other realms are looked up by userPrincipalName. */
+                realm: z.string().min(1),
+                /** Add group names (sAMAccountName) beside the group SIDs (default true). */
+                groupNames: z.boolean().default(true),
+                cacheSeconds: z.coerce.number().int().min(0).max(3600).default(60),
+                timeoutMs: z.coerce.number().int().min(100).max(60_000).default(5_000),
+                /** Issuance policy OID → the group it is linked to (msDS-OIDToGroupLink), for the template lint's ESC13. */
+                issuancePolicyGroupLinks: z.record(z.string(), z.string()).optional(),
+              })
+              .strict()
+              .refine((d) => d.url.startsWith('ldaps://') || d.startTls, { message: 'a plain ldap:// URL needs startTls: true (the bind password never crosses in cleartext)', path: ['startTls'] })
+              .optional(),
           })
           .strict()
           .optional(),

@@ -8,6 +8,12 @@ import type { Principal } from './principal.js';
 import { kerberosPrincipal, loadKerberosBinding, parseNegotiateHeader, type KerberosBinding } from './negotiate.js';
 import { checkBindings, expectedBindings, tokenBindings, type ChannelBindingMode } from './channel-binding.js';
 import { parseKeytab, type KeytabEntry } from './keytab.js';
+import { DirectoryLookup, type DirectoryAccount, type DirectoryConfig } from './directory.js';
+
+/** What the authenticator asks of the directory (src/auth/directory.ts). */
+export interface AccountDirectory {
+  account(principal: string): Promise<DirectoryAccount | null>;
+}
 
 export interface KerberosAuthenticatorOptions {
   /** Keytab with the HTTP/<host> key. GSSAPI reads it from the process-wide KRB5_KTNAME, set here before the first call. */
@@ -26,6 +32,8 @@ export interface KerberosAuthenticatorOptions {
   groupLookup?: { groups(principal: string): Promise<string[]> };
   /** Extended Protection: check the token's TLS channel bindings (default when-present). */
   channelBinding?: ChannelBindingMode;
+  /** Active Directory accounts: SID, tokenGroups, names, account state. */
+  directory?: AccountDirectory;
 }
 
 /** The config file's shape (auth.kerberos in src/config.ts). */
@@ -38,6 +46,8 @@ export interface KerberosConfig {
   /** Optional group lookup in LDAP (src/auth/ldap-groups.ts). */
   ldap?: LdapGroupLookupConfig;
   channelBinding?: ChannelBindingMode;
+  /** Active Directory identity (src/auth/directory.ts). */
+  directory?: DirectoryConfig;
 }
 
 /**
@@ -85,12 +95,22 @@ export class KerberosAuthenticator {
     private readonly names: { groupMapping: Record<string, string[]>; defaultRealm?: string; accountRealms?: string[] },
     private readonly groupLookup?: { groups(principal: string): Promise<string[]> },
     private readonly binding: { mode: ChannelBindingMode; keytab?: KeytabKeys } = { mode: 'off' },
+    private readonly directory?: AccountDirectory,
   ) {}
 
   /** The composition root's entry (src/app/core.ts): the config section plus the configured host name. */
   static create(cfg: KerberosConfig, hostname: string, deps: { audit?: AuditLog; clock?: Clock } = {}): Promise<KerberosAuthenticator> {
     const groupLookup = cfg.ldap ? new LdapGroupLookup(cfg.ldap, deps) : undefined;
-    return createKerberosAuthenticator({ keytab: cfg.keytab, servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`, groupMapping: cfg.groups, accountRealms: cfg.accountRealms ?? [], channelBinding: cfg.channelBinding ?? 'when-present', ...(groupLookup ? { groupLookup } : {}) });
+    const directory = cfg.directory ? new DirectoryLookup(cfg.directory, deps.clock ? { clock: deps.clock } : {}) : undefined;
+    return createKerberosAuthenticator({
+      keytab: cfg.keytab,
+      servicePrincipal: cfg.servicePrincipal ?? `HTTP@${hostname}`,
+      groupMapping: cfg.groups,
+      accountRealms: cfg.accountRealms ?? [],
+      channelBinding: cfg.channelBinding ?? 'when-present',
+      ...(groupLookup ? { groupLookup } : {}),
+      ...(directory ? { directory } : {}),
+    });
   }
 
   /** @internal use createKerberosAuthenticator */
@@ -100,9 +120,10 @@ export class KerberosAuthenticator {
     names: { groupMapping: Record<string, string[]>; defaultRealm?: string; accountRealms?: string[] },
     groupLookup?: { groups(principal: string): Promise<string[]> },
     binding?: { mode: ChannelBindingMode; keytabPath?: string },
+    directory?: AccountDirectory,
   ): KerberosAuthenticator {
     const mode = binding?.mode ?? 'off';
-    return new KerberosAuthenticator(krb, service, names, groupLookup, { mode, ...(mode !== 'off' ? { keytab: new KeytabKeys(binding?.keytabPath ?? defaultKeytabPath()) } : {}) });
+    return new KerberosAuthenticator(krb, service, names, groupLookup, { mode, ...(mode !== 'off' ? { keytab: new KeytabKeys(binding?.keytabPath ?? defaultKeytabPath()) } : {}) }, directory);
   }
 
   /**
@@ -145,6 +166,12 @@ export class KerberosAuthenticator {
       const extra = await this.groupLookup.groups(principal.name);
       principal.groups = [...new Set([...principal.groups, ...extra])];
     }
+    if (this.directory) {
+      // Throws for a refused account (disabled, locked out, expired, unknown in the domain's realm)
+      // and when the directory cannot answer: without it the SID and the account state are unknown.
+      const a = await this.directory.account(principal.name);
+      if (a) applyDirectoryAccount(principal, a);
+    }
     return { principal, ...(response ? { responseToken: response } : {}) };
   }
 }
@@ -170,10 +197,30 @@ export async function createKerberosAuthenticator(o: KerberosAuthenticatorOption
     process.env.KRB5_KTNAME = o.keytab;
   }
   const krb = await loadKerberosBinding(o.load);
-  return KerberosAuthenticator.fromBinding(krb, service, { groupMapping: o.groupMapping, accountRealms: o.accountRealms ?? [], ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) }, o.groupLookup, {
-    mode: o.channelBinding ?? 'off',
-    ...(o.keytab ? { keytabPath: o.keytab.replace(/^FILE:/, '') } : {}),
-  });
+  return KerberosAuthenticator.fromBinding(
+    krb,
+    service,
+    { groupMapping: o.groupMapping, accountRealms: o.accountRealms ?? [], ...(o.defaultRealm ? { defaultRealm: o.defaultRealm } : {}) },
+    o.groupLookup,
+    {
+      mode: o.channelBinding ?? 'off',
+      ...(o.keytab ? { keytabPath: o.keytab.replace(/^FILE:/, '') } : {}),
+    },
+    o.directory,
+  );
+}
+
+/**
+ * The account's identity on the principal: SID, groups (SIDs and names), and the attributes
+ * ADCS builds names from — userPrincipalName, mail, dNSHostName for computers. The principal's
+ * name stays the Kerberos one (what requests are recorded under).
+ */
+export function applyDirectoryAccount(p: Principal, a: DirectoryAccount): void {
+  p.sid = a.sid;
+  p.groups = [...new Set([...p.groups, ...a.groups])];
+  if (a.upn) p.upn = a.upn;
+  if (a.email) p.email = a.email;
+  if (a.computer && a.dnsName) p.dnsName = a.dnsName;
 }
 
 /** The keytab GSSAPI accepts with when none is configured: KRB5_KTNAME, else MIT's default. */

@@ -26,6 +26,11 @@ export interface Principal {
    * certificate's recorded owner, a local account, a Kerberos name); derived from the rest otherwise.
    */
   ref?: PrincipalRef;
+  /**
+   * The directory account's SID (objectSid, `S-1-5-21-…`), set only by the Active Directory lookup
+   * (src/auth/directory.ts): it goes into certificates as the strong mapping (KB5014754).
+   */
+  sid?: string;
   /** For certificate authentication: the certificate presented (DER) and its serial (hex). */
   certificate?: { der: Uint8Array; serial: string; issuer: string; subject: string };
 }

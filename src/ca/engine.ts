@@ -22,7 +22,15 @@ import {
   subjectAltName,
   subjectKeyIdentifier,
   templateInformation,
+  ntdsSecurityExtension,
+  SID_URL_PREFIX,
 } from './extensions.js';
+import type { SanEntry } from './types.js';
+
+/** The SID SAN URL for an order whose template asks for it (extensions.sidUrl). */
+function sidSanUrl(order: IssuanceOrder, t: Template | undefined): SanEntry | undefined {
+  return order.sid && t?.extensions.sidUrl === true ? { type: 'uri', value: `${SID_URL_PREFIX}${order.sid}` } : undefined;
+}
 import { checkKeyPolicy, type KeyPolicyOptions } from './keypolicy.js';
 import { lintCertificate } from './lint.js';
 import { checkSignatureHash, signatureHash } from './signature-policy.js';
@@ -194,6 +202,8 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
   async prepare(order: IssuanceOrder, o: { internal?: boolean } = {}): Promise<PreparedIssuance> {
     let extensionsOf: () => Buffer[];
     let needsApproval = false;
+    let template: Template | undefined;
+    const internalProfile = o.internal === true;
     if (o.internal) {
       if (order.template !== CA_CLIENT_PROFILE && order.template !== AUDIT_SIGNING_PROFILE) throw new OpencesError('internal', `${order.template} is not a profile of the CA node's own`);
       extensionsOf = () => [basicConstraints(false), keyUsage(order.keyUsage, order.keyUsageCritical), extKeyUsage(order.ekus)];
@@ -202,6 +212,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       // CA node's own audit signing order may carry it, whatever a template says.
       if (order.ekus.includes(AUDIT_SIGNING_EKU)) throw new OpencesError('forbidden', 'the audit signing EKU is issued to the audit signing key only');
       const t = await this.judge(order);
+      template = t;
       needsApproval = t.enrollment.pendAllRequests;
       extensionsOf = () => this.profileExtensions(t);
     }
@@ -235,8 +246,13 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
     const notAfter = wholeSeconds(Math.min(order.notAfter.getTime(), this.pieces.notAfter.getTime()));
     const subjectName = encodeName(order.subject);
     const sanCritical = order.subject.length === 0 || order.sanCritical === true;
+    if (internalProfile && order.sid) throw new OpencesError('internal', 'the CA node\'s own certificates carry no SID');
     const extensions: Buffer[] = [this.pieces.aki, subjectKeyIdentifier(csr.spki), ...extensionsOf()];
-    if (order.sans.length) extensions.push(subjectAltName(order.sans, sanCritical));
+    // The account's SID (KB5014754 strong mapping): judge() checked the template allows it.
+    const sidUrl = internalProfile ? undefined : sidSanUrl(order, template);
+    const sans = sidUrl ? [...order.sans, sidUrl] : order.sans;
+    if (sans.length) extensions.push(subjectAltName(sans, sanCritical));
+    if (order.sid && template && template.extensions.securityExtension !== false) extensions.push(ntdsSecurityExtension(order.sid));
     extensions.push(this.pieces.aia, this.pieces.cdp);
     if (this.pieces.freshest) extensions.push(this.pieces.freshest);
     return { order, needsApproval, approvalDigest: approvalDigest(order), subjectName, spki: csr.spki, notBefore, notAfter, extensions };
@@ -295,7 +311,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       // The full response is signed while the certificate is being recorded (its signature runs in
       // libuv's pool, the statement on the database): the answer waits for the slower, not both.
       const [outcome, fullResponse] = await Promise.all([
-        this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, approval: { needed: p.needsApproval, digest: p.approvalDigest }, ...(opts.audit ? { audit: opts.audit } : {}) }),
+        this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, approval: { needed: p.needsApproval, digest: p.approvalDigest }, ...(opts.audit ? { audit: opts.audit } : {}), ...(order.sid ? { sid: order.sid } : {}) }),
         opts.fullResponse ? this.responseFor(der) : undefined,
       ]);
       if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined, ...(fullResponse ? { fullResponse } : {}) };
@@ -305,8 +321,8 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
 
     const out = await this.o.db.transaction(async (tx): Promise<IssuedCertificate> => {
       // The order's request row is the lock: concurrent retries of one order serialise here.
-      const req = await tx.query<{ status: string; csr_der: Uint8Array | null; template: string | null; requester: string; pend_approval: boolean; approved: string | null }>(
-        `SELECT status, csr_der, template, requester, coalesce(issuance_order->>'pendReason', '') = 'approval' AS pend_approval,
+      const req = await tx.query<{ status: string; csr_der: Uint8Array | null; template: string | null; requester: string; pend_approval: boolean; approved: string | null; sid: string | null }>(
+        `SELECT status, csr_der, template, requester, coalesce(issuance_order->>'pendReason', '') = 'approval' AS pend_approval, issuance_order->>'sid' AS sid,
                 (SELECT order_digest FROM request_approvals a WHERE a.request_id = requests.id) AS approved
          FROM requests WHERE id = $1 FOR UPDATE`,
         [order.orderId],
@@ -324,6 +340,8 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       if (row.status !== 'pending') throw new OpencesError('conflict', `request ${order.orderId} is ${row.status}; only a pending request is signed`);
       if (row.template !== order.template) throw new OpencesError('conflict', `the order names the template ${order.template}; request ${order.orderId} was recorded for ${row.template ?? 'none'}`);
       if (row.requester !== order.requester) throw new OpencesError('conflict', `the order names the requester ${order.requester}; request ${order.orderId} was recorded for another`);
+      // The SID is the directory identity the RA recorded, never one an enrollment node makes up.
+      if ((row.sid ?? undefined) !== order.sid) throw new OpencesError('conflict', `the order's SID is not the one recorded for request ${order.orderId}`);
       if ((p.needsApproval || row.pend_approval) && row.approved !== p.approvalDigest) {
         throw new OpencesError('forbidden', row.approved === null
           ? `request ${order.orderId} waits for a certificate manager's approval`

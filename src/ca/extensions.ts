@@ -19,7 +19,14 @@ export const EXT = {
   deltaCrlIndicator: '2.5.29.27',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   msCertificateTemplate: '1.3.6.1.4.1.311.21.7',
+  ntdsCaSecurity: '1.3.6.1.4.1.311.25.2',
 } as const;
+
+/** szOID_NTDS_OBJECTSID, the OtherName type inside the security extension. */
+export const NTDS_OBJECTSID = '1.3.6.1.4.1.311.25.2.1';
+
+/** The SAN URL form of the strong mapping (KB5014754). */
+export const SID_URL_PREFIX = 'tag:microsoft.com,2022-09-14:sid:';
 
 export function extension(id: string, critical: boolean, value: Uint8Array): Buffer {
   return critical ? seq(oid(id), boolean(true), octetString(value)) : seq(oid(id), octetString(value));
@@ -88,5 +95,13 @@ export const freshestCrl = (url: string): Buffer => distributionPoints('2.5.29.4
 /** Microsoft certificate template information: SEQUENCE { templateID OID, major INTEGER, minor INTEGER }. */
 export const templateInformation = (templateOid: string, major: number, minor: number): Buffer =>
   extension(EXT.msCertificateTemplate, false, seq(oid(templateOid), integer(major), integer(minor)));
+
+/**
+ * szOID_NTDS_CA_SECURITY_EXT (MS-WCCE §2.2.2.7.7.4): a GeneralNames holding one otherName,
+ * SEQUENCE { [0] { OID 1.3.6.1.4.1.311.25.2.1, [0] { OCTET STRING "S-1-5-21-…" } } } — the
+ * octets are the SID's string form in ASCII, as Windows CAs write it. Not critical.
+ */
+export const ntdsSecurityExtension = (sid: string): Buffer =>
+  extension(EXT.ntdsCaSecurity, false, seq(implicitCons(0, [oid(NTDS_OBJECTSID), explicit(0, octetString(Buffer.from(sid, 'ascii')))])));
 
 export { explicit, ia5 };

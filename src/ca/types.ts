@@ -57,6 +57,12 @@ export interface IssuanceOrder {
   notAfter: Date;
   /** Who asked, for the certificate record (not put in the certificate). */
   requester: string;
+  /**
+   * The directory account's SID (`S-1-5-21-…`), from the identity the RA recorded with the request:
+   * the CA puts it in the SID security extension (and the SAN URL when the template asks), and
+   * signs only when it is the recorded request's.
+   */
+  sid?: string;
 }
 
 export interface IssuedCertificate {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
 import { Command, Option } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { addCommonOptions, configFrom, print, type CommonOptions } from './common.js';
 import { operate } from './operator.js';
 import { fail } from './exit.js';
@@ -95,10 +95,21 @@ opCommand(template, 'export', 'write templates as YAML (to FILE or standard outp
     if (file) writeFileSync(file, r.yaml);
     else process.stdout.write(r.yaml);
   }));
-opCommand(template, 'import', 'create or replace templates from a YAML file (validated; unknown keys refused)').argument('<file>').action(run(async (file: string, opts: Opts) => {
-  const r = (await operate(configFrom(opts), 'template.import', { yaml: readFileSync(file, 'utf8') })) as { imported: string[] };
-  print(opts.json, r, () => `imported ${r.imported.join(', ')}`);
-}));
+opCommand(template, 'import', 'create or replace templates from a YAML file (validated; unknown keys refused; unsafe shapes refused unless their risk is accepted)')
+  .argument('<file>')
+  .option('--accept-risk <id>', 'store a template the safety lint flags with this finding (ESC1, ESC2, …; repeatable; audited)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .action(run(async (file: string, opts: Opts) => {
+    const r = (await operate(configFrom(opts), 'template.import', { yaml: readFileSync(file, 'utf8'), acceptRisk: opts.acceptRisk })) as { imported: string[] };
+    print(opts.json, r, () => `imported ${r.imported.join(', ')}`);
+  }));
+opCommand(template, 'lint', 'check templates for the ADCS attack shapes (ESC1, ESC2, ESC3, ESC9, ESC13, ESC15): a stored template by NAME, a YAML FILE, or all stored ones; exit 2 when any is found')
+  .argument('[nameOrFile]')
+  .action(run(async (target: string | undefined, opts: Opts) => {
+    const args = target === undefined ? {} : existsSync(target) && /\.ya?ml$/i.test(target) ? { yaml: readFileSync(target, 'utf8') } : { name: target };
+    const r = (await operate(configFrom(opts), 'template.lint', args)) as { templates: string[]; findings: { id: string; template: string; reason: string; fix: string }[] };
+    print(opts.json, r, () => (r.findings.length ? r.findings.map((f) => `${f.template}: ${f.id}: ${f.reason}\n  fix: ${f.fix}`).join('\n') : `no findings in ${r.templates.join(', ') || 'no templates'}`));
+    if (r.findings.length) process.exitCode = 2;
+  }));
 opCommand(template, 'delete', 'delete a template (refused while requests for it are pending; disable it instead)').argument('<name>').action(run(async (name: string, opts: Opts) => {
   const r = await operate(configFrom(opts), 'template.delete', { name });
   print(opts.json, r, () => `template ${name} deleted`);

@@ -3,10 +3,11 @@ import { X509Certificate as PeculiarCert, SubjectAlternativeNameExtension } from
 import { X509Certificate } from 'node:crypto';
 import type { NameAttribute, SanEntry } from '../ca/types.js';
 import { NAME_OIDS } from '../protocol/pkcs10/names.js';
+import { sidFromSecurityExtension, NTDS_CA_SECURITY_EXT } from '../ca/sid-extension.js';
 
 
 /** Subject, SANs and serial of a certificate we issued (renewals keep them). Not a hot path. */
-export function certificateIdentity(der: Uint8Array): { serial: string; subject: NameAttribute[]; sans: SanEntry[] } {
+export function certificateIdentity(der: Uint8Array): { serial: string; subject: NameAttribute[]; sans: SanEntry[]; sid?: string } {
   const c = new PeculiarCert(Buffer.from(der));
   const subject: NameAttribute[] = [];
   for (const rdn of c.subjectName.toJSON()) {
@@ -25,7 +26,9 @@ export function certificateIdentity(der: Uint8Array): { serial: string; subject:
       else if (n.type === 'upn') sans.push({ type: 'upn', value: n.value });
     }
   }
-  return { serial: normaliseSerial(c.serialNumber), subject, sans };
+  const sidExt = c.extensions.find((e) => e.type === NTDS_CA_SECURITY_EXT);
+  const sid = sidExt ? sidFromSecurityExtension(new Uint8Array(sidExt.value)) : undefined;
+  return { serial: normaliseSerial(c.serialNumber), subject, sans, ...(sid ? { sid } : {}) };
 }
 
 export function spkiOfCertificate(der: Uint8Array): Uint8Array {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/principal.js';
+import { SID_URL_PREFIX } from '../ca/extensions.js';
 import type { AuditLog, AuditEvent } from '../audit/log.js';
 import type { CaBackend, IssuanceOrder, PkiResponder } from '../ca/types.js';
 import type { Clock } from '../clock.js';
@@ -423,6 +424,8 @@ export class RegistrationAuthority {
     }
 
     let subject, sans, dropped: unknown;
+    /** The directory account's SID the certificate carries (a renewal keeps the renewed certificate's). */
+    let sid = principal.sid;
     if (renewalOf) {
       if (template.enrollment.requireSameKeyRenewal && !sameBytes(spkiOfCertificate(renewalOf.der), decoded.csr.spki)) {
         throw new Denial('the template requires renewal with the same key', HRESULT.CERTSRV_E_BAD_RENEWAL_SUBJECT);
@@ -431,7 +434,8 @@ export class RegistrationAuthority {
         // The enrollee's names were checked when first issued: a renewed certificate keeps them.
         const id = certificateIdentity(renewalOf.der);
         subject = id.subject;
-        sans = id.sans;
+        // The SID URL is the CA's to add again from the SID, not a name carried over.
+        sans = id.sans.filter((s) => !(s.type === 'uri' && s.value.toLowerCase().startsWith(SID_URL_PREFIX)));
       } else {
         // Names built from the identity come from the owner's identity now, not from the old certificate.
         const d = decideSubject({ principal, template, requestedSubject: [], requestedSans: [] });
@@ -439,6 +443,8 @@ export class RegistrationAuthority {
         subject = d.subject;
         sans = d.sans;
       }
+      // The owner's SID now; a renewal authenticated otherwise (by the certificate) keeps the renewed certificate's.
+      sid = principal.sid ?? certificateIdentity(renewalOf.der).sid;
       dropped = { subject: decoded.csr.subject, sans: decoded.csr.sans };
     } else {
       const d = decideSubject({ principal, template, requestedSubject: decoded.csr.subject, requestedSans: decoded.csr.sans });
@@ -453,6 +459,8 @@ export class RegistrationAuthority {
       stored: { ...orderProfile(template, now), csrDer: decoded.csrDer, subject, sans, requester: principal.name,
         // The CA re-checks possession: it needs the outer signature when the inner one does not verify.
         ...(!selfSigned ? { possessionSignedData: decoded.raw } : {}),
+        // Recorded with the request (issuance_order): the CA signs a SID only when it is this one.
+        ...(sid && (template.extensions.securityExtension !== false || template.extensions.sidUrl === true) ? { sid } : {}),
       },
       dropped,
     };

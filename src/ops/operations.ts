@@ -13,6 +13,7 @@ import type { Template } from '../policy/template.js';
 import type { Queryable } from '../store/db.js';
 import { deleteTemplate, getTemplate, listTemplates, setEnabled, upsertTemplate } from '../store/template-repo.js';
 import { templatesFromYaml, templatesToYaml } from '../policy/template-yaml.js';
+import { lintTemplate, unacceptedFindings, formatFinding } from '../policy/template-lint.js';
 import { pem } from '../ca/init.js';
 import { LocalCa, deltaCrlPath } from '../ca/engine.js';
 import { ADMIN_ROLES, createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens.js';
@@ -151,8 +152,21 @@ export const OPERATIONS: Record<string, Op> = {
     const all = await listTemplates(core.db);
     return { yaml: templatesToYaml(a.names?.length ? all.filter((t) => a.names!.includes(t.name)) : all) };
   },
+  'template.lint': async (core, args) => {
+    // A YAML file's templates, or stored ones (by name, or all).
+    const a = parse(z.object({ yaml: z.string().optional(), name: z.string().optional() }), args);
+    let templates: Template[];
+    if (a.yaml !== undefined) templates = templatesFromYaml(a.yaml);
+    else if (a.name !== undefined) {
+      const t = await getTemplate(core.db, a.name);
+      if (!t) throw new OpencesError('notFound', `no template ${a.name}`);
+      templates = [t];
+    } else templates = await listTemplates(core.db);
+    const findings = templates.flatMap((t) => lintTemplate(t, lintOptions(core)));
+    return { templates: templates.map((t) => t.name), findings };
+  },
   'template.import': async (core, args, actor) => {
-    const a = parse(z.object({ yaml: z.string() }), args);
+    const a = parse(z.object({ yaml: z.string(), acceptRisk: acceptRiskSchema }), args);
     const templates = templatesFromYaml(a.yaml);
     const names = templates.map((t) => t.name.toLowerCase());
     const dup = names.find((n, i) => names.indexOf(n) !== i);
@@ -160,30 +174,30 @@ export const OPERATIONS: Record<string, Op> = {
     const stored: string[] = [];
     await core.db.transaction(async (tx) => {
       await lockTemplates(tx);
-      for (const t of templates) stored.push(await saveTemplate(tx, core, t, actor, 'imported'));
+      for (const t of templates) stored.push(await saveTemplate(tx, core, t, actor, 'imported', a.acceptRisk));
     });
     core.templates.invalidate();
     return { imported: stored };
   },
   'template.create': async (core, args, actor) => {
-    const a = parse(z.object({ template: z.unknown() }), args);
+    const a = parse(z.object({ template: z.unknown(), acceptRisk: acceptRiskSchema }), args);
     const t = validTemplate(a.template);
     await core.db.transaction(async (tx) => {
       await lockTemplates(tx);
       if (await getTemplate(tx, t.name)) throw new OpencesError('conflict', `a template named ${t.name} already exists (PUT /templates/${t.name} replaces it)`, { field: 'name' });
-      await saveTemplate(tx, core, t, actor, 'created');
+      await saveTemplate(tx, core, t, actor, 'created', a.acceptRisk);
     });
     core.templates.invalidate();
     return { name: t.name, created: true };
   },
   'template.replace': async (core, args, actor) => {
-    const a = parse(z.object({ name: z.string(), template: z.unknown() }), args);
+    const a = parse(z.object({ name: z.string(), template: z.unknown(), acceptRisk: acceptRiskSchema }), args);
     const t = validTemplate(a.template);
     if (t.name.toLowerCase() !== a.name.toLowerCase()) throw new OpencesError('malformed', `name ${t.name} differs from the template being replaced (${a.name}); templates are not renamed`, { field: 'name' });
     const name = await core.db.transaction(async (tx) => {
       await lockTemplates(tx);
       if (!(await getTemplate(tx, a.name))) throw new OpencesError('notFound', `no template ${a.name}`);
-      return saveTemplate(tx, core, t, actor, 'replaced');
+      return saveTemplate(tx, core, t, actor, 'replaced', a.acceptRisk);
     });
     core.templates.invalidate();
     return { name, updated: true };
@@ -476,7 +490,14 @@ export function validTemplate(input: unknown): Template {
  * another template has; audits template.created or template.updated (with the top-level fields
  * that changed). Returns the stored name.
  */
-async function saveTemplate(tx: Queryable, core: Core, t: Template, actor: string, how: string): Promise<string> {
+async function saveTemplate(tx: Queryable, core: Core, t: Template, actor: string, how: string, acceptRisk: string[] = []): Promise<string> {
+  // The safety lint (src/policy/template-lint.ts): a dangerous shape is stored only when its risk is accepted by name.
+  const findings = lintTemplate(t, lintOptions(core));
+  const open = unacceptedFindings(findings, acceptRisk);
+  if (open.length) {
+    await core.audit.record({ type: 'template.lint', outcome: 'denied', actor, template: t.name, reason: `refused: ${open.map((f) => f.id).join(', ')} (accept the risk by name to store it anyway)`, details: { findings: open.map((f) => f.id) } });
+    throw new OpencesError('policyDenied', `template ${t.name} is unsafe:\n${open.map(formatFinding).join('\n')}\n(store it anyway with --accept-risk ${open.map((f) => f.id).join(' --accept-risk ')})`, { field: 'template', findings: open });
+  }
   const all = await listTemplates(tx);
   const existing = all.find((x) => x.name.toLowerCase() === t.name.toLowerCase());
   const clash = all.find((x) => x.oid === t.oid && x !== existing);
@@ -484,8 +505,17 @@ async function saveTemplate(tx: Queryable, core: Core, t: Template, actor: strin
   const stored: Template = { ...t, name: existing?.name ?? t.name };
   await upsertTemplate(tx, stored);
   const changed = existing ? (Object.keys(stored) as (keyof Template)[]).filter((k) => canonicalJson(stored[k]) !== canonicalJson(existing[k])) : undefined;
-  await core.audit.record({ type: existing ? 'template.updated' : 'template.created', outcome: 'success', actor, template: stored.name, reason: how, details: { oid: stored.oid, ...(changed ? { changed } : {}) } }, tx);
+  const accepted = findings.map((f) => f.id);
+  await core.audit.record({ type: existing ? 'template.updated' : 'template.created', outcome: 'success', actor, template: stored.name, reason: how, details: { oid: stored.oid, ...(changed ? { changed } : {}), ...(accepted.length ? { acceptedRisks: accepted } : {}) } }, tx);
   return stored.name;
+}
+
+const acceptRiskSchema = z.array(z.string().regex(/^ESC\d{1,2}$/i, 'an ESC id such as ESC1')).max(16).default([]);
+
+/** The deployment's lint context (issuance policy OIDs linked to directory groups, for ESC13). */
+function lintOptions(core: Core): { issuancePolicyGroupLinks?: Record<string, string> } {
+  const links = core.config.auth.kerberos?.directory?.issuancePolicyGroupLinks;
+  return links ? { issuancePolicyGroupLinks: links } : {};
 }
 
 /** `actorRef`: who the actor is exactly, when their credential says so (an admin certificate of ours); else only the name counts. */

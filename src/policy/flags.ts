@@ -25,6 +25,8 @@ export const ENROLLMENT_FLAG = {
   PUBLISH_TO_DS: 0x00000008,
   AUTO_ENROLLMENT: 0x00000020,
   ALLOW_PREVIOUS_APPROVAL_KEYBASEDRENEWAL_VALIDATE_REENROLLMENT: 0x00010000,
+  /** CT_FLAG_NO_SECURITY_EXTENSION: no szOID_NTDS_CA_SECURITY_EXT in issued certificates. */
+  NO_SECURITY_EXTENSION: 0x00080000,
 } as const;
 
 export const PRIVATE_KEY_FLAG = {
@@ -75,6 +77,7 @@ export function enrollmentFlags(t: Template): number {
   if (e.publishToDs) f |= ENROLLMENT_FLAG.PUBLISH_TO_DS;
   if (e.autoEnrollment) f |= ENROLLMENT_FLAG.AUTO_ENROLLMENT;
   if (e.allowKeyBasedRenewal) f |= ENROLLMENT_FLAG.ALLOW_PREVIOUS_APPROVAL_KEYBASEDRENEWAL_VALIDATE_REENROLLMENT;
+  if (t.extensions.securityExtension === false) f |= ENROLLMENT_FLAG.NO_SECURITY_EXTENSION;
   return f >>> 0;
 }
 

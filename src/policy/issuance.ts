@@ -3,6 +3,8 @@ import type { NameAttribute, SanEntry } from '../ca/types.js';
 import { checkSan, validDnsName } from './subject.js';
 import type { KeyUsageName, Template } from './template.js';
 import { decideValidity } from './validity.js';
+import { isSid } from '../auth/sid.js';
+import { SID_URL_PREFIX } from '../ca/extensions.js';
 
 /**
  * What a template produces for a request: one pure answer, asked by the RA when it builds an
@@ -110,6 +112,7 @@ export interface OrderClaims {
   notBefore: Date;
   notAfter: Date;
   requester: string;
+  sid?: string;
 }
 
 /** A refusal: why, and whether a fresher copy of the template could change the answer. */
@@ -140,6 +143,12 @@ export function checkOrder(t: Template, order: OrderClaims, o: { nameConstraints
   if (lifetime > p.maxLifetimeMs) return profile(`the order asks for ${Math.ceil(lifetime / 86400_000)} days of validity; the template ${t.name} allows ${Math.floor(t.validityPeriodSeconds / 86400)}`);
   const bad = checkNames(t, order);
   if (bad) return names(bad);
+  if (order.sid !== undefined) {
+    if (!isSid(order.sid)) return names(`the order's SID ${JSON.stringify(order.sid.slice(0, 80))} is not a SID`);
+    if (t.extensions.securityExtension === false && t.extensions.sidUrl !== true) return profile(`the template ${t.name} puts no SID in its certificates`);
+  }
+  // The SID URL is the CA's to add (from the order's SID), never a name an order brings.
+  if (order.sans.some((s) => s.type === 'uri' && s.value.toLowerCase().startsWith(SID_URL_PREFIX))) return names('the order names a SID URL itself; the CA adds it from the recorded SID');
   if (o.nameConstraints) {
     // The servers' own TLS certificates always name localhost (src/app/tls.ts).
     const outside = dnsNamesOf(order).find((n) => !withinConstraints(n, o.nameConstraints!) && !(t.name === INTERNAL_TLS_PROFILE && n === 'localhost'));

@@ -52,6 +52,8 @@ export const templateSchema = z
       keyUsageCritical: z.boolean(),
       issuancePolicies: z.array(oid),
       templateInformation: z.boolean(),
+      securityExtension: z.boolean().optional(),
+      sidUrl: z.boolean().optional(),
     }),
     raSignatures: z.number().int().min(0).max(16),
     raApplicationPolicies: z.array(oid),

@@ -110,6 +110,14 @@ export interface Template {
     issuancePolicies: string[];
     /** Add the szOID_NTDS_CA_SECURITY_EXT-free template-information extension (1.3.6.1.4.1.311.21.7). */
     templateInformation: boolean;
+    /**
+     * The SID security extension (szOID_NTDS_CA_SECURITY_EXT, 1.3.6.1.4.1.311.25.2) in certificates
+     * for directory accounts: absent or true adds it; false leaves it out (ADCS
+     * CT_FLAG_NO_SECURITY_EXTENSION, which the lint flags as ESC9 on authentication templates).
+     */
+    securityExtension?: boolean;
+    /** Also put the SID in the SAN as the URL `tag:microsoft.com,2022-09-14:sid:<SID>` (KB5014754). */
+    sidUrl?: boolean;
   };
   /** Number of RA (enrollment agent) signatures required; 0 for none. */
   raSignatures: number;

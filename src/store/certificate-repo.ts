@@ -54,7 +54,7 @@ export type NewCertificate = Omit<CertificateRecord, 'issuedAt' | 'revokedAt' | 
 
 /**
  * The issuance fast path, for many orders in one statement (src/store/group-commit.ts). Per order:
- * if its request is still pending, recorded this CSR, for this template and requester, and — when
+ * if its request is still pending, recorded this CSR, for this template, requester and SID, and — when
  * the template or the request says it waits for a certificate manager — carries an approval of
  * this very order (request_approvals, written by the admin role only), insert the
  * certificate and mark the request issued, under the request's row lock, and with an audit event
@@ -65,11 +65,12 @@ export type NewCertificate = Omit<CertificateRecord, 'issuedAt' | 'revokedAt' | 
  * text and SANs as JSON arrays, which both engines (node-postgres and PGlite) pass alike.
  */
 const RECORD_ISSUED_MANY_IF_PENDING = statement(`WITH input AS (
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[], $15::boolean[], $16::text[])
-         AS t(request_id, csr_b64, serial, ca_id, subject, sans, template, requester, not_before, not_after, der_b64, issued_at, audit_at, audit_event, needs_approval, approval_digest)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[], $15::boolean[], $16::text[], $17::text[])
+         AS t(request_id, csr_b64, serial, ca_id, subject, sans, template, requester, not_before, not_after, der_b64, issued_at, audit_at, audit_event, needs_approval, approval_digest, sid)
      ), req AS (
        SELECT requests.id FROM requests JOIN input ON requests.id = input.request_id
        WHERE status = 'pending' AND csr_der = decode(input.csr_b64, 'base64') AND requests.template = input.template AND requests.requester = input.requester
+         AND (requests.issuance_order->>'sid') IS NOT DISTINCT FROM input.sid
          AND (NOT (input.needs_approval OR coalesce(requests.issuance_order->>'pendReason', '') = 'approval')
               OR EXISTS (SELECT 1 FROM request_approvals a WHERE a.request_id = requests.id AND a.order_digest = input.approval_digest))
        ORDER BY requests.id FOR UPDATE OF requests
@@ -95,6 +96,8 @@ export interface IssuedRecord {
   /** Whether the order needs a recorded approval (its template pends every request), and the digest one must carry. */
   approval: { needed: boolean; digest: string };
   audit?: { at: Date; event: string };
+  /** The order's SID: signed only when it is the one recorded with the request (requests.issuance_order). */
+  sid?: string;
 }
 
 /** The issuance fast path for several orders (distinct request ids): one outcome each, in order. */
@@ -118,6 +121,7 @@ export async function recordIssuedManyIfPending(q: Queryable, items: IssuedRecor
     col((i) => i.audit?.event ?? null),
     col((i) => i.approval.needed),
     col((i) => i.approval.digest),
+    col((i) => i.sid ?? null),
   ]);
   const byId = new Map(r.rows.map((x) => [x.id, x]));
   return items.map((i) => {

@@ -33,6 +33,8 @@ export const orderSchema = z
     notBefore: isoDate,
     notAfter: isoDate,
     requester: z.string().max(1024),
+    /** The directory account's SID; the CA signs it only when it is the one recorded with the request. */
+    sid: z.string().regex(/^S-1-\d{1,15}(?:-\d{1,10}){0,15}$/, 'a SID such as S-1-5-21-1-2-3-1104').optional(),
     /**
      * The enrollment node asks the CA node to park the issuance audit event in the statement that
      * records the certificate (one write instead of two). The CA node builds the event from the
@@ -66,6 +68,7 @@ export function encodeOrder(o: IssuanceOrder, issuanceAudit?: IssuanceAuditJson,
     notBefore: o.notBefore.toISOString(),
     notAfter: o.notAfter.toISOString(),
     requester: o.requester,
+    ...(o.sid ? { sid: o.sid } : {}),
     ...(issuanceAudit ? { issuanceAudit } : {}),
     ...(fullResponse ? { fullResponse: true as const } : {}),
   };
@@ -73,8 +76,8 @@ export function encodeOrder(o: IssuanceOrder, issuanceAudit?: IssuanceAuditJson,
 
 export function decodeOrder(body: unknown): IssuanceOrder & { issuanceAudit?: IssuanceAuditJson; fullResponse?: true } {
   const o = parse(orderSchema, body, 'order');
-  const { csr, ...rest } = o;
-  return { ...rest, csrDer: csr, templateInfo: o.templateInfo };
+  const { csr, sid, ...rest } = o;
+  return { ...rest, csrDer: csr, templateInfo: o.templateInfo, ...(sid !== undefined ? { sid } : {}) };
 }
 
 const issuedSchema = z

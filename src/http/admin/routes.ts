@@ -35,6 +35,8 @@ const ADMIN: AdminRole[] = ['ca-admin'];
 const YAML = 'application/yaml';
 const actor = (i: RouteInput): string => i.who.principal.name;
 const op = async (core: Core, name: string, args: unknown, i: RouteInput, status?: number): Promise<RouteResult> => ({ json: await runOperation(core, name, args, actor(i), i.who.principal.ref), ...(status ? { status } : {}) });
+/** `acceptRisk=ESC1,ESC2`: the lint findings the caller accepts for a template write. */
+const acceptRisk = (i: RouteInput): string[] => (typeof i.query.acceptRisk === 'string' && i.query.acceptRisk ? i.query.acceptRisk.split(',') : []);
 const yamlFile = (name: string, yaml: string): RouteResult => ({ file: { contentType: YAML, name, body: yaml } });
 
 /**
@@ -99,12 +101,14 @@ export const ROUTES: Record<string, RouteDef> = {
       return { json: r };
     },
   },
-  createTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.create', { template: i.body }, i, 201) },
-  replaceTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.replace', { name: i.params.name, template: i.body }, i) },
+  createTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.create', { template: i.body, acceptRisk: acceptRisk(i) }, i, 201) },
+  replaceTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.replace', { name: i.params.name, template: i.body, acceptRisk: acceptRisk(i) }, i) },
+  lintTemplate: { roles: READ, handle: (c, i) => op(c, 'template.lint', { name: i.params.name }, i) },
+  lintTemplates: { roles: READ, handle: (c, i) => op(c, 'template.lint', i.text !== undefined && i.text.trim() !== '' ? { yaml: i.text } : {}, i) },
   deleteTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.delete', { name: i.params.name }, i) },
   enableTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.enable', { name: i.params.name }, i) },
   disableTemplate: { roles: ADMIN, handle: (c, i) => op(c, 'template.disable', { name: i.params.name }, i) },
-  importTemplates: { roles: ADMIN, handle: (c, i) => op(c, 'template.import', { yaml: i.text ?? '' }, i) },
+  importTemplates: { roles: ADMIN, handle: (c, i) => op(c, 'template.import', { yaml: i.text ?? '', acceptRisk: acceptRisk(i) }, i) },
   listPartners: { roles: ADMIN, handle: (c, i) => op(c, 'partner.list', {}, i) },
   getPartner: { roles: ADMIN, handle: (c, i) => op(c, 'partner.show', { name: i.params.name }, i) },
   addPartner: {
