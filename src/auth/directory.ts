@@ -3,7 +3,7 @@ import { Client } from 'ldapts';
 import { systemClock, type Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import { escapeFilterValue } from './ldap-groups.js';
-import { binaryFilterValue, sidToBytes, sidToString } from './sid.js';
+import { sidToString } from './sid.js';
 
 /**
  * Active Directory identity for Kerberos principals: the account the ticket names, looked up in
@@ -175,7 +175,8 @@ export class DirectoryLookup {
       const groups = [...groupSids];
       if (this.cfg.groupNames !== false && groupSids.length) {
         for (let i = 0; i < groupSids.length; i += 64) {
-          const chunk = groupSids.slice(i, i + 64).map((s) => `(objectSid=${binaryFilterValue(sidToBytes(s))})`);
+          // The string form (AD and Samba both match it): ldapts re-encodes `\xx` escapes above 0x7f as UTF-8, which breaks binary values.
+          const chunk = groupSids.slice(i, i + 64).map((s) => `(objectSid=${s})`);
           const names = await client.search(this.cfg.baseDn, { scope: 'sub', filter: `(|${chunk.join('')})`, attributes: ['sAMAccountName'], sizeLimit: 1000 }).catch((err: unknown) => {
             throw new OpencesError('unavailable', 'the directory group name search failed', { reason: err instanceof Error ? err.message : String(err) });
           });

@@ -40,8 +40,3 @@ export function sidToBytes(s: string): Buffer {
   subs.forEach((x, i) => b.writeUInt32LE(x, 8 + 4 * i));
   return b;
 }
-
-/** RFC 4515 escaping of binary bytes: every byte as `\xx` (safe for any value). */
-export function binaryFilterValue(b: Uint8Array): string {
-  return [...b].map((x) => `\\${x.toString(16).padStart(2, '0')}`).join('');
-}
