@@ -37,6 +37,7 @@ describe('template safety lint: CLI, import, admin API; request attributes add n
   beforeAll(async () => {
     s = await startTestServer();
     agent = new Agent({ connect: { ca: s.rootPem } });
+    await runOperation(s.core, 'user.add', { name: 'erin' }, 'test'); // token create --for names an existing principal
     token = ((await runOperation(s.core, 'token.create', { role: 'ca-admin', principal: 'erin' }, 'test')) as { token: string }).token;
     await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret', email: 'alice@example.test' }, 'test');
     web = (await listTemplates(s.core.db)).find((t) => t.name === 'WebServer')!;
