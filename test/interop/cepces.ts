@@ -51,7 +51,8 @@ export function runCepces(o: CepcesRun): Promise<{ exitCode: number; stdout: str
     'openssl_ciphers=',
     '[kerberos]',
     'ccache=True',
-    `principals=${o.kerberos?.principal ?? ''}`,
+    // cepces reads its config with ExtendedInterpolation: a computer's `NAME$` is written `NAME$$`.
+    `principals=${(o.kerberos?.principal ?? '').replace(/\$/g, '$$$$')}`,
     ...(o.kerberos ? [`keytab=${o.kerberos.keytab}`, `realm=${o.kerberos.realm}`] : []),
     'enctypes=aes256-cts-hmac-sha1-96',
     'delegate=False',
