@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { OpencesError } from './errors.js';
+import { DEFAULT_XML_LIMITS } from './protocol/soap/xml-limits.js';
 
 /**
  * One typed configuration, validated at start with errors that name the key. Precedence:
@@ -57,6 +58,24 @@ export const configSchema = z
     roles: roleList.default([...ROLES]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     maxBodyBytes: z.coerce.number().int().min(1024).default(1024 * 1024),
+    /**
+     * Structural limits on SOAP messages (CEP, CES), checked on the bytes as they arrive, before any
+     * tree is built and before authentication (src/protocol/soap/xml-limits.ts). The first one
+     * broken ends the request with a Sender fault naming it.
+     */
+    soapLimits: z
+      .object({
+        maxDepth: z.coerce.number().int().min(8).max(1000).default(DEFAULT_XML_LIMITS.maxDepth),
+        maxElements: z.coerce.number().int().min(64).max(1_000_000).default(DEFAULT_XML_LIMITS.maxElements),
+        maxAttributesPerElement: z.coerce.number().int().min(8).max(100_000).default(DEFAULT_XML_LIMITS.maxAttributesPerElement),
+        maxNamespaceDeclarationsPerElement: z.coerce.number().int().min(8).max(100_000).default(DEFAULT_XML_LIMITS.maxNamespaceDeclarationsPerElement),
+        maxNamespaceDeclarations: z.coerce.number().int().min(16).max(1_000_000).default(DEFAULT_XML_LIMITS.maxNamespaceDeclarations),
+        maxTextBytes: z.coerce.number().int().min(4096).default(DEFAULT_XML_LIMITS.maxTextBytes),
+        maxAttributeValueBytes: z.coerce.number().int().min(1024).default(DEFAULT_XML_LIMITS.maxAttributeValueBytes),
+        maxNameBytes: z.coerce.number().int().min(64).max(65536).default(DEFAULT_XML_LIMITS.maxNameBytes),
+      })
+      .strict()
+      .prefault({}),
     ca: z
       .object({
         name: z.string().default('opences Issuing CA'),

@@ -4,6 +4,7 @@ import { debuglog } from 'node:util';
 import { Agent, request } from 'undici';
 import { OpencesError } from '../errors.js';
 import { parseEnvelope, type SoapEnvelope } from '../protocol/soap/envelope.js';
+import { DEFAULT_XML_LIMITS, type XmlLimits } from '../protocol/soap/xml-limits.js';
 import { NS, PASSWORD_TEXT } from '../protocol/soap/namespaces.js';
 import { esc } from '../protocol/soap/xml.js';
 import { parseFault } from '../protocol/wstep/index.js';
@@ -12,6 +13,13 @@ import { NegotiateExchange, negotiateServiceFor } from '../auth/negotiate-client
 import { EnrollmentDenied } from './errors.js';
 
 /** What to install when `--kerberos` cannot load the GSSAPI binding. */
+/**
+ * A policy answer lists every template with its attributes (thousands of elements for a large
+ * deployment) and the client chose the server: the structural limits are wide, but still bound
+ * what a hostile or broken server can make the requester's parser do.
+ */
+const RESPONSE_LIMITS: XmlLimits = { ...DEFAULT_XML_LIMITS, maxElements: 1_000_000, maxNamespaceDeclarations: 100_000, maxTextBytes: 16 * 1024 * 1024, maxAttributeValueBytes: 1024 * 1024 };
+
 export const KERBEROS_CLIENT_MISSING =
   'Kerberos authentication (--kerberos) needs the optional npm package "kerberos" (the GSSAPI binding): apt-get install libkrb5-dev make g++ python3 && npm install kerberos';
 
@@ -153,7 +161,7 @@ export class SoapTransport {
     if (exchange) await this.verifyNegotiate(url, exchange, wwwAuthenticate);
     let env: SoapEnvelope;
     try {
-      env = parseEnvelope(body, { maxBytes: 16 * 1024 * 1024 });
+      env = parseEnvelope(body, { maxBytes: 16 * 1024 * 1024, limits: RESPONSE_LIMITS });
     } catch {
       throw new OpencesError('unavailable', `${url} answered HTTP ${status} without a SOAP message`);
     }

@@ -42,3 +42,48 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     });
   });
 }
+
+/**
+ * Streams the request body, up to `limit` bytes, into `sink` chunk by chunk as it arrives (each
+ * chunk is at most what one socket read delivered, so the sink's work is spread over the body
+ * instead of held in one piece). The first error the sink throws ends the read: the rest of the
+ * body is discarded unread and the promise rejects with that error.
+ */
+export function streamBody(req: IncomingMessage, limit: number, sink: (chunk: Buffer) => void): Promise<void> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    return Promise.reject(new OpencesError('tooLarge', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    let done = false;
+    const stop = (e: unknown): void => {
+      done = true;
+      req.resume();
+      reject(e);
+    };
+    req.on('data', (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > limit) return stop(new OpencesError('tooLarge', `request body exceeds the limit of ${limit} bytes`));
+      try {
+        sink(c);
+      } catch (e) {
+        stop(e);
+      }
+    });
+    req.on('end', () => {
+      if (!done) {
+        done = true;
+        resolve();
+      }
+    });
+    req.on('error', (e) => {
+      if (!done) {
+        done = true;
+        reject(new OpencesError('malformed', `error reading the request body: ${e.message}`));
+      }
+    });
+  });
+}

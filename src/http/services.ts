@@ -128,7 +128,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics, direct
   // Kerberos endpoints exist when Kerberos is configured; the others as policy.cesAuth says.
   const wanted = [...new Set([...config.policy.cesAuth.filter((a) => a !== 'Kerberos' || core.kerberos), ...(core.kerberos ? (['Kerberos'] as const) : [])])];
   const auths = wanted.filter((a) => authenticatorFor(core, passport, a) !== null);
-  const common = { maxBodyBytes: config.maxBodyBytes, log: core.log, metrics };
+  const common = { maxBodyBytes: config.maxBodyBytes, xmlLimits: config.soapLimits, log: core.log, metrics };
 
   if (config.roles.includes('cep')) {
     const op = cepOperation(core, auths);

@@ -3,9 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import { OpencesError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { parseEnvelope, type SoapEnvelope } from '../protocol/soap/index.js';
+import { EnvelopeReader, type SoapEnvelope } from '../protocol/soap/index.js';
+import type { XmlLimits } from '../protocol/soap/index.js';
 import { buildResponseEnvelope, buildResponseEnvelopeBytes } from '../protocol/soap/build.js';
-import { readBody } from './body.js';
+import { streamBody } from './body.js';
 import type { EndpointAuth } from './endpoints.js';
 import type { Metrics } from './metrics.js';
 import { sendFault, sendSoap } from './soap-reply.js';
@@ -31,6 +32,8 @@ export interface SoapEndpointOptions {
   authenticator: EndpointAuthenticator;
   operation: SoapOperation;
   maxBodyBytes: number;
+  /** Structural limits on the envelope, checked as the body streams in (before authentication). */
+  xmlLimits: XmlLimits;
   log: Logger;
   metrics: Metrics;
 }
@@ -39,8 +42,8 @@ export interface SoapEndpointOptions {
 export type SoapHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /**
- * The SOAP 1.2 request cycle shared by CEP and CES: read a bounded body, parse it safely, check
- * the Action, authenticate, dispatch, and turn every failure into a SOAP fault in one place.
+ * The SOAP 1.2 request cycle shared by CEP and CES: read a bounded body while parsing it within
+ * limits, check the Action, authenticate, dispatch, and turn every failure into a SOAP fault in one place.
  */
 export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
   const endpoint = `${o.operation.service}_${o.auth}`;
@@ -52,8 +55,10 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
     try {
       let principal = o.authenticator.transport ? await o.authenticator.transport(req, res) : null;
       if (res.headersSent) return; // the transport step answered (401 challenge)
-      const body = await readBody(req, o.maxBodyBytes);
-      const env = parseEnvelope(body, { maxBytes: o.maxBodyBytes });
+      // Parsed as it arrives: a body breaking a limit is refused at that byte, unread beyond it.
+      const reader = new EnvelopeReader({ maxBytes: o.maxBodyBytes, limits: o.xmlLimits });
+      await streamBody(req, o.maxBodyBytes, (chunk) => reader.push(chunk));
+      const env = reader.end();
       relatesTo = env.header.messageId;
       const action = env.header.action;
       if (!action || !o.operation.actions.includes(action)) {
