@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Agent } from 'undici';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { postSoap, refreshCapture } from '../helpers/soap-client.js';
+import { hostileBodies } from '../helpers/hostile-xml.js';
+import { runOperation } from '../../src/ops/operations.js';
+import { cepPath, cesPath, type EndpointAuth } from '../../src/http/endpoints.js';
+import { parseSoapFault } from '../../src/protocol/soap/index.js';
+
+const GETPOL = readFileSync(join(__dirname, '../fixtures/soap/cepces-getpolicies-request.xml'), 'utf8');
+
+/**
+ * Issue #15: hostile SOAP bodies sent without credentials to every SOAP endpoint are refused by
+ * the parser limits with a Sender fault naming the limit, while a legitimate client keeps being
+ * served, and no request holds the event loop. The server runs in this process, so the event-loop
+ * delay measured here is the server's.
+ */
+describe('hostile SOAP bodies without credentials, at every CEP and CES endpoint', () => {
+  let s: TestServer;
+  let agent: Agent;
+  const endpoints: { name: string; url: string }[] = [];
+  beforeAll(async () => {
+    s = await startTestServer();
+    agent = new Agent({ connect: { ca: s.rootPem }, connections: 16 });
+    await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret' }, 'test');
+    for (const auth of ['UsernamePassword', 'Certificate'] as EndpointAuth[]) {
+      endpoints.push({ name: `CEP ${auth}`, url: `${s.url}${cepPath(auth)}` });
+      endpoints.push({ name: `CES ${auth}`, url: `${s.url}${cesPath(s.core.ca.info().name, auth)}` });
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await agent?.close();
+    await s?.stop();
+  });
+
+  it('answers each shape (deep, wide, attributes, text, namespaces, names, combination, garbage, truncated) with a Sender fault naming the limit, while GetPolicies keeps working and the event loop stays free', async () => {
+    const bodies = hostileBodies(s.config.maxBodyBytes - 64);
+    const cep = `${s.url}${cepPath('UsernamePassword')}`;
+    // The legitimate client: GetPolicies in a loop for as long as the attack lasts.
+    let attacking = true;
+    const legit: number[] = [];
+    const client = (async () => {
+      while (attacking) {
+        const r = await postSoap(cep, refreshCapture(GETPOL, { to: cep, username: 'alice' }), agent);
+        legit.push(r.status);
+        expect(r.status, r.body.slice(0, 300)).toBe(200);
+        expect(r.env?.operation?.localName).toBe('GetPoliciesResponse');
+      }
+    })();
+
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    const faults: { endpoint: string; shape: string; status: number; code?: string; reason?: string; limit?: string }[] = [];
+    try {
+      // One volley per endpoint: every shape at once, as concurrent attackers would send them.
+      for (const ep of endpoints) {
+        await Promise.all(
+          bodies.map(async (b) => {
+            const r = await postSoap(ep.url, b.body, agent);
+            const f = r.env ? parseSoapFault(r.env) : null;
+            faults.push({ endpoint: ep.name, shape: b.name, status: r.status, code: f?.code, reason: f?.reason, limit: b.limit });
+          }),
+        );
+      }
+    } finally {
+      h.disable();
+      attacking = false;
+    }
+    await client;
+
+    expect(faults).toHaveLength(endpoints.length * bodies.length);
+    for (const f of faults) {
+      const what = `${f.endpoint} / ${f.shape}: ${f.reason}`;
+      expect(f.status, what).toBe(500);
+      expect(f.code, what).toBe('Sender');
+      if (f.limit) expect(f.reason, what).toContain(`soapLimits.${f.limit}`);
+      else expect(f.reason, what).toMatch(/not well-formed|not allowed/);
+      // Refused by the parser, never by authentication (nothing was authenticated).
+      expect(f.reason, what).not.toMatch(/authentication/);
+    }
+    expect(legit.length).toBeGreaterThan(0);
+    expect(legit.every((st) => st === 200)).toBe(true);
+    // Before the limits one deep body held the loop for seconds. The bound is ~50 ms per request;
+    // the ceiling is generous for a loaded CI machine, where the process itself waits for a core.
+    const maxMs = h.max / 1e6;
+    expect(maxMs, `event-loop delay max ${maxMs.toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`).toBeLessThan(250);
+  }, 120_000);
+});
