@@ -16,6 +16,7 @@ import { getRequest } from '../store/request-repo.js';
 import { CA_CLIENT_AUTH_METHOD, CA_CLIENT_PROFILE } from '../ca/backends/client-cert.js';
 import { dnParts } from './admin/client-cert.js';
 import { readBody } from './body.js';
+import { checkJsonDepth } from './json-limits.js';
 
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -213,7 +214,9 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     let out: unknown;
     try {
       const client = await authorize(req);
-      out = await signBatch(JSON.parse((await readBody(req, BODY_LIMIT)).toString('utf8')), client);
+      const body = await readBody(req, BODY_LIMIT);
+      checkJsonDepth(body);
+      out = await signBatch(JSON.parse(body.toString('utf8')), client);
     } catch (e) {
       const typed = toTyped(e);
       status = STATUS[typed.kind];
@@ -227,7 +230,8 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   const isJson = (ct: string | undefined): boolean => /^application\/json\s*(;|$)/i.test(ct ?? '');
 
   // A batch of MAX_BATCH orders with RSA-4096 requests stays well below this.
-  app.use(express.json({ limit: BODY_LIMIT, strict: true }));
+  // Nesting is checked on the raw bytes before JSON.parse builds anything (issue #15).
+  app.use(express.json({ limit: BODY_LIMIT, strict: true, verify: (_req, _res, buf) => checkJsonDepth(buf) }));
   app.get(`${CA_API_PREFIX}/info`, route(async () => ({ body: encodeInfo(o.ca.info()) })));
   app.get(`${CA_API_PREFIX}/features`, route(async () => ({ body: { features: [...FEATURES] } })));
   app.post(

@@ -14,12 +14,19 @@ export function templatesToYaml(templates: Template[]): string {
  * `line 12: templates[0].subject.foo: unknown key`.
  */
 export function templatesFromYaml(text: string): Template[] {
+  checkYamlSizeAndIndent(text);
   // Templates never need deep flow collections; the parser recurses on them (100,000 '[' took
   // ~2 s to refuse with a stack overflow). Found by the fuzz campaign (docs/testing.md).
   const depth = flowDepth(text);
   if (depth > MAX_FLOW_DEPTH) throw new OpencesError('malformed', `the YAML nests flow collections ${depth} deep; at most ${MAX_FLOW_DEPTH} are accepted`);
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(text, { lineCounter: lc, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
+  } catch (e) {
+    // The parser is recursive: whatever slips past the checks above must still be a 400, not a 500.
+    throw new OpencesError('malformed', `the YAML cannot be read: ${e instanceof Error ? e.message.split('\n')[0]!.slice(0, 200) : 'invalid'}`);
+  }
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     const line = lc.linePos(e.pos[0]).line;
@@ -55,6 +62,35 @@ export function templatesFromYaml(text: string): Template[] {
   const field = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
   const msg = unknownKey ? 'unknown key' : issue.message;
   throw new OpencesError('malformed', `${line ? `line ${line}: ` : ''}${field || '(document)'}: ${msg}`, { field, line });
+}
+
+/**
+ * The yaml library costs up to milliseconds per line and recurses on block nesting as on flow
+ * nesting (issue #15): the document's size and its indentation are bounded before it reads it.
+ * A full export of hundreds of templates is far inside both (250 templates: 127 KB, 10 columns).
+ */
+export const MAX_YAML_BYTES = 256 * 1024;
+/** Columns of indentation, compact "- " / "? " / ": " indicators at the start of a line included. */
+const MAX_INDENT = 128;
+
+function checkYamlSizeAndIndent(text: string): void {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_YAML_BYTES) throw new OpencesError('tooLarge', `the YAML document of ${bytes} bytes exceeds ${MAX_YAML_BYTES} bytes`, { field: 'body' });
+  let line = 1;
+  for (let i = 0; i < text.length; i++) {
+    let indent = 0;
+    for (; i < text.length; i++) {
+      const c = text[i]!;
+      const next = text[i + 1];
+      if (c === ' ' || ((c === '-' || c === '?' || c === ':') && (next === ' ' || next === '\n'))) indent++;
+      else break;
+    }
+    if (indent > MAX_INDENT) throw new OpencesError('malformed', `line ${line}: the YAML is nested deeper than ${MAX_INDENT} columns`, { line });
+    const nl = text.indexOf('\n', i);
+    if (nl < 0) break;
+    i = nl;
+    line++;
+  }
 }
 
 const MAX_FLOW_DEPTH = 64;

@@ -372,6 +372,9 @@ describe('split deployment: ca, ces, cep and admin nodes as separate processes, 
         expect(await post(path, '[1, 2]'), path).toMatchObject({ status: 400, body: { kind: 'malformed' } });
         const huge = await post(path, JSON.stringify({ orders: ['x'.repeat(1 << 20)] }));
         expect(huge, path).toMatchObject({ status: 413, body: { kind: 'tooLarge' } });
+        // Nested far deeper than any order (issue #15): refused before JSON.parse, never a 500.
+        const deep = await post(path, `{"orders": ${'['.repeat(50_000)}${']'.repeat(50_000)}}`);
+        expect(deep, path).toMatchObject({ status: 400, body: { kind: 'malformed', detail: 'the JSON body nests deeper than 32 levels' } });
         // One order that is not an order: answered in its place, the batch itself is fine.
         const one = await post(path, JSON.stringify({ orders: [{ orderId: 'x' }] }));
         expect(one.status, path).toBe(200);

@@ -9,6 +9,7 @@ import { AdminCertificateAuth, loadTrustRoots, type AdminCaller } from './client
 import { TEXT_BODY_TYPES, loadOpenApi, type OperationSpec } from './openapi.js';
 import { sendProblem } from './problem.js';
 import { RefusalAudit } from './refusal-audit.js';
+import { checkJsonDepth } from '../json-limits.js';
 import { ROUTES } from './routes.js';
 
 export const JSON_LIMIT = 64 * 1024;
@@ -48,7 +49,8 @@ export function mountAdmin(app: Express, core: Core): void {
     res.set('cache-control', 'no-store');
     next();
   });
-  router.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
+  // Depth is checked on the raw bytes before JSON.parse builds anything (issue #15).
+  router.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'], verify: (_req, _res, buf) => checkJsonDepth(buf) }));
   router.use(express.text({ limit: TEXT_LIMIT, type: Object.values(TEXT_BODY_TYPES).flat() }));
 
   /** A bearer token when one is sent (it wins), else an admin client certificate, else 401. */
@@ -134,6 +136,8 @@ export function mountAdmin(app: Express, core: Core): void {
   router.use((_req: Request, res: Response) => sendProblem(res, new OpencesError('notFound', 'no such API route')));
   // Body parser errors (bad JSON, too large, unknown charset) become problems too.
   router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    // Our own checks (JSON depth, in the parser's verify step) say what is wrong themselves.
+    if (isOpencesError(err)) return sendProblem(res, err);
     const e = err as { type?: string; status?: number };
     if (e.type === 'entity.too.large') return sendProblem(res, new OpencesError('tooLarge', `the body exceeds ${_req.is('json') ? '64 KiB' : '1 MiB'}`, { field: 'body' }));
     if (e.type === 'entity.parse.failed') return sendProblem(res, new OpencesError('malformed', 'the body is not valid JSON', { field: 'body' }));
