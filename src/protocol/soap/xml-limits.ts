@@ -27,7 +27,7 @@ export interface XmlLimits {
 
 export const DEFAULT_XML_LIMITS: Readonly<XmlLimits> = Object.freeze({
   maxDepth: 32,
-  maxElements: 2000,
+  maxElements: 1000,
   maxAttributesPerElement: 64,
   maxNamespaceDeclarationsPerElement: 32,
   maxNamespaceDeclarations: 256,

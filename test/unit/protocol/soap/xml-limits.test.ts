@@ -70,6 +70,20 @@ describe('XML structural limits on SOAP envelopes', () => {
     });
   }
 
+  it('applies the limits before the xmldom path: a signed-looking message is refused by the scanner, not parsed twice', () => {
+    const security = `<o:Security xmlns:o="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo/></Signature></o:Security>`;
+    const signed = (body: string): string => `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header>${security}</s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+    // Within the limits: read from an xmldom document, as message signatures need.
+    expect(parseEnvelope(signed('<a/>'), OPTS).document).toBeDefined();
+    // 1 MiB of small elements: xmldom alone would spend seconds on it.
+    let e: OpencesError | undefined;
+    const ms = cpuMs(() => {
+      e = refusal(() => parseEnvelope(signed('<a/>'.repeat(250_000)), OPTS));
+    });
+    expect(e!.details.limit).toBe('maxElements');
+    expect(ms).toBeLessThan(100);
+  });
+
   it('accepts depth 32 and refuses depth 33 (the Envelope is depth 1)', () => {
     const nest = (n: number): string => wrap('<a>'.repeat(n - 2) + '</a>'.repeat(n - 2));
     expect(parseEnvelope(nest(32), OPTS).bodyElement.localName).toBe('Body');
