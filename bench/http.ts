@@ -282,3 +282,93 @@ export async function benchIssue(s: ServerUnderTest, seconds: number, label: str
 }
 
 export { octetString, explicit };
+/** What the attackers of the "under attack" row did (bench/attack.ts). */
+export interface AttackSummary {
+  sent: number;
+  /** How long the attack ran. */
+  seconds: number;
+  statuses: Record<string, number>;
+  senderFaults: number;
+}
+
+/** /healthz latency while something else runs: one request at a time, back to back. */
+export interface ProbeResult {
+  count: number;
+  p50ms: number;
+  p99ms: number;
+  maxMs: number;
+}
+
+/**
+ * The "under attack" row (issue #15): bench/attack.ts's unauthenticated senders post worst-case
+ * bodies to every SOAP endpoint while the usual client measures GetPolicies and CES Issue
+ * (through wrk, on the already warm server, after a short warm-up under the same attack), and
+ * /healthz is probed one request at a time from this process.
+ */
+export async function benchUnderAttack(s: ServerUnderTest, seconds: number, senders = 8): Promise<{ getPolicies: RateResult; issue: RateResult; healthz: ProbeResult; attack: AttackSummary }> {
+  const attacker = spawn('node', ['--import', 'tsx', join(process.cwd(), 'bench/attack.ts'), s.url, String(senders)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  attacker.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    attacker.stderr!.on('data', (c: Buffer) => (c.toString().includes('attacking') ? resolve() : process.stderr.write(c)));
+    attacker.once('exit', (code) => reject(new Error(`bench/attack.ts exited ${code}`)));
+  });
+  const began = performance.now();
+  let probing = true;
+  const lat: number[] = [];
+  const probePool = new Pool(s.url, { connections: 1, connect: { rejectUnauthorized: false } });
+  const probe = (async () => {
+    while (probing) {
+      const t = performance.now();
+      const r = await probePool.request({ path: '/healthz', method: 'GET' });
+      await r.body.text();
+      if (r.statusCode === 200) lat.push(performance.now() - t);
+    }
+  })();
+  try {
+    const path = cesPath('opences Issuing CA', 'UsernamePassword');
+    const getPolicies = await (async () => {
+      const gp = cepPath('UsernamePassword');
+      if (!wrkAvailable()) return benchGetPolicies(s, seconds);
+      const body = buildGetPoliciesRequest({ to: `${s.url}${gp}`, messageId: TEMPLATE_ID, securityHeaderXml: templateHeader() });
+      return wrkLoop(`CEP GetPolicies under attack (${senders} hostile senders)`, { url: wrkUrl(s.url), path: gp, bodies: [body], connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'GetPoliciesResponse', classes: s.cpu });
+    })();
+    const issue = wrkAvailable()
+      ? await wrkLoop(`CES Issue under attack (${senders} hostile senders, UsernameToken)`, { url: wrkUrl(s.url), path, bodies: issueTemplates(`${s.url}${path}`, benchCsrs(Math.max(4000, seconds * 2000))), connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken', classes: s.cpu })
+      : await benchIssue(s, seconds, `CES Issue under attack (${senders} hostile senders)`, { kind: 'username' }, 'undici');
+    return { getPolicies, issue, healthz: probeSummary(lat), attack: await stopAttacker() };
+  } finally {
+    probing = false;
+    await probe.catch(() => undefined);
+    await probePool.close();
+    if (attacker.exitCode === null) attacker.kill('SIGKILL');
+  }
+
+  async function stopAttacker(): Promise<AttackSummary> {
+    const exited = new Promise((r) => attacker.once('exit', r));
+    attacker.kill('SIGTERM');
+    await exited;
+    return { ...(JSON.parse(out.trim().split('\n').pop() ?? '{}') as Omit<AttackSummary, 'seconds'>), seconds: (performance.now() - began) / 1000 };
+  }
+}
+
+function probeSummary(lat: number[]): ProbeResult {
+  const s = [...lat].sort((a, b) => a - b);
+  const q = (p: number): number => (s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN);
+  return { count: s.length, p50ms: q(0.5), p99ms: q(0.99), maxMs: s[s.length - 1] ?? NaN };
+}
+
+/** /healthz latency with nothing else running, for the row beside it. */
+export async function probeHealthz(s: ServerUnderTest, seconds: number): Promise<ProbeResult> {
+  const p = new Pool(s.url, { connections: 1, connect: { rejectUnauthorized: false } });
+  const lat: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    const t = performance.now();
+    const r = await p.request({ path: '/healthz', method: 'GET' });
+    await r.body.text();
+    if (r.statusCode === 200) lat.push(performance.now() - t);
+  }
+  await p.close();
+  return probeSummary(lat);
+}

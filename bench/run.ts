@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { benchCa, opensslSpeed } from './ca.js';
-import { CONCURRENCY, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, issueTemplates, policiesExchange, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
+import { CONCURRENCY, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, benchUnderAttack, issueTemplates, policiesExchange, probeHealthz, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
 import { benchBarePolicies, benchFloor } from './floor.js';
 import { benchCfssl } from './cfssl.js';
 import { memoryCell } from './mem.js';
@@ -83,7 +83,9 @@ async function main(): Promise<void> {
   lines.push(note('openssl speed rsa2048 (1 core)', '', `${rsa.toFixed(0)}/s`), note('openssl speed ecdsap256 (1 core)', '', `${p256.toFixed(0)}/s`));
   // The CA engine (bench/ca.ts): full issue path minus the database, and build + sign alone.
   // BENCH_ONLY=http skips the engine figures (for quick runs of the HTTP ones).
-  for (const r of process.env.BENCH_ONLY === 'http' ? [] : await benchCa({ seconds: SECONDS })) {
+  // BENCH_ONLY=attack: only GetPolicies, CES Issue and the "under attack" rows (a quick look).
+  const onlyAttack = process.env.BENCH_ONLY === 'attack';
+  for (const r of process.env.BENCH_ONLY === 'http' || onlyAttack ? [] : await benchCa({ seconds: SECONDS })) {
     if (r.unit !== 'certs/s') continue;
     lines.push(note(r.name, r.ratio !== undefined ? `${(100 * r.ratio).toFixed(0)} % of ${r.reference ?? 'openssl, 1 core'}` : '', `${r.value.toFixed(0)}/s`));
   }
@@ -95,6 +97,7 @@ async function main(): Promise<void> {
   let token: (() => Promise<string>) | undefined;
   let noKerberos = '';
   try {
+    if (onlyAttack) throw new Error('not measured with BENCH_ONLY=attack');
     const krb = (await import('kerberos')) as unknown as { default?: KerberosModule } & KerberosModule;
     const m = krb.default ?? krb;
     kdc = await startKdc();
@@ -124,6 +127,25 @@ async function main(): Promise<void> {
     allRate = username.rate;
     allCpu = cpuTotal(username);
     lines.push(row(username, limit));
+    // Under attack (issue #15): the same client while 8 unauthenticated senders post worst-case
+    // bodies to every SOAP endpoint (bench/attack.ts); /healthz probed one request at a time.
+    const calm = await probeHealthz(s, Math.min(5, SECONDS));
+    const attacked = await benchUnderAttack(s, SECONDS);
+    const versus = (ref: RateResult): { name: string; rate: number } => ({ name: `unattacked (p99 ${ref.p99ms.toFixed(1)} ms)`, rate: ref.rate });
+    const a = attacked.attack;
+    const share = (r: RateResult, ref: RateResult): string => `${((100 * r.rate) / ref.rate).toFixed(0)} % of the unattacked rate ${mark(r.rate >= 0.7 * ref.rate)} (target ≥ 70 %)`;
+    lines.push(
+      row(attacked.getPolicies, versus(policies)),
+      note('↳ GetPolicies under attack', share(attacked.getPolicies, policies)),
+      row(attacked.issue, versus(username)),
+      note('↳ CES Issue under attack', share(attacked.issue, username)),
+      note('↳ /healthz under attack (one request at a time)', `p50 ${attacked.healthz.p50ms.toFixed(1)} ms, p99 ${attacked.healthz.p99ms.toFixed(1)} ms ${mark(attacked.healthz.p99ms < 100)} (target < 100 ms), max ${attacked.healthz.maxMs.toFixed(1)} ms over ${attacked.healthz.count} probes; unattacked p99 ${calm.p99ms.toFixed(1)} ms`),
+      note('↳ the attack', `${a.sent} hostile bodies (~1 MiB each) sent, ${a.senderFaults} answered with a SOAP Sender fault, statuses ${JSON.stringify(a.statuses)}`, `${(a.sent / a.seconds).toFixed(0)}/s`),
+    );
+    if (onlyAttack) {
+      console.log(lines.join('\n'));
+      return;
+    }
     // Certificate and Kerberos callers need a client the Node.js way (wrk sends neither a client
     // certificate nor a fresh Negotiate token): compare them with UsernameToken from the same client.
     const sameClient = username.name.endsWith('[undici]') ? username : await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken)', { kind: 'username' }, 'undici');
