@@ -11,6 +11,7 @@ describe('admin API body limits', () => {
   beforeAll(async () => {
     s = await startTestServer();
     agent = new Agent({ connect: { ca: s.rootPem } });
+    await runOperation(s.core, 'user.add', { name: 'erin', password: 'Erin-pass-1' }, 'test');
     token = ((await runOperation(s.core, 'token.create', { role: 'ca-admin', principal: 'erin' }, 'test')) as { token: string }).token;
   }, 120_000);
   afterAll(async () => {
