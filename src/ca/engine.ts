@@ -90,8 +90,8 @@ export interface PreparedIssuance {
   order: IssuanceOrder;
   /** The request must carry a certificate manager's approval of this order (request_approvals). */
   needsApproval: boolean;
-  /** What such an approval binds (src/policy/issuance.ts approvalDigest). */
-  approvalDigest: string;
+  /** What such an approval binds (src/policy/issuance.ts approvalDigest); computed only when the template pends requests. */
+  approvalDigest: string | null;
   subjectName: Buffer;
   spki: Uint8Array;
   notBefore: Date;
@@ -255,7 +255,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
     if (order.sid && template && template.extensions.securityExtension !== false) extensions.push(ntdsSecurityExtension(order.sid));
     extensions.push(this.pieces.aia, this.pieces.cdp);
     if (this.pieces.freshest) extensions.push(this.pieces.freshest);
-    return { order, needsApproval, approvalDigest: approvalDigest(order), subjectName, spki: csr.spki, notBefore, notAfter, extensions };
+    return { order, needsApproval, approvalDigest: needsApproval ? approvalDigest(order) : null, subjectName, spki: csr.spki, notBefore, notAfter, extensions };
   }
 
   /** Lints and signs a prepared order under `serial`. */
@@ -342,7 +342,8 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       if (row.requester !== order.requester) throw new OpencesError('conflict', `the order names the requester ${order.requester}; request ${order.orderId} was recorded for another`);
       // The SID is the directory identity the RA recorded, never one an enrollment node makes up.
       if ((row.sid ?? undefined) !== order.sid) throw new OpencesError('conflict', `the order's SID is not the one recorded for request ${order.orderId}`);
-      if ((p.needsApproval || row.pend_approval) && row.approved !== p.approvalDigest) {
+      // A request recorded as waiting for approval needs one even if its template no longer pends requests.
+      if ((p.needsApproval || row.pend_approval) && row.approved !== (p.approvalDigest ?? approvalDigest(order))) {
         throw new OpencesError('forbidden', row.approved === null
           ? `request ${order.orderId} waits for a certificate manager's approval`
           : `a certificate manager approved request ${order.orderId} with other names or another request than this order's`);

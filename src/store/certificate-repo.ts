@@ -93,8 +93,12 @@ const RECORD_ISSUED_MANY_IF_PENDING = statement(`WITH input AS (
 export interface IssuedRecord {
   certificate: NewCertificate & { issuedAt: Date; requestId: string };
   csrDer: Uint8Array;
-  /** Whether the order needs a recorded approval (its template pends every request), and the digest one must carry. */
-  approval: { needed: boolean; digest: string };
+  /**
+   * Whether the order needs a recorded approval (its template pends every request), and the digest
+   * one must carry (null when the template does not pend: a request recorded as waiting for approval
+   * then takes the careful path, which computes it).
+   */
+  approval: { needed: boolean; digest: string | null };
   audit?: { at: Date; event: string };
   /** The order's SID: signed only when it is the one recorded with the request (requests.issuance_order). */
   sid?: string;
