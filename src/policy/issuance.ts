@@ -224,7 +224,10 @@ function checkNames(t: Template, order: Pick<OrderClaims, 'subject' | 'sans' | '
   const dns = order.sans.find((s) => s.type === 'dns')?.value.toLowerCase();
   if (dns !== undefined && !who.hosts.includes(dns)) return `the DNS name ${dns} is not the requester ${order.requester}'s`;
   const upn = order.sans.find((s) => s.type === 'upn')?.value.toLowerCase();
-  if (upn !== undefined && upn !== who.raw && upn !== who.full && upn.slice(0, upn.lastIndexOf('@')) !== who.local) return `the user principal name ${upn} is not the requester ${order.requester}'s`;
+  // A realm-qualified requester (a Kerberos principal, a partner's user, alice@domain) is its own
+  // UPN; a plain account name may carry the deployment's domain (auth.domains), which the CA does not know.
+  const qualified = who.full.includes('@');
+  if (upn !== undefined && upn !== who.raw && upn !== who.full && (qualified || upn.slice(0, upn.lastIndexOf('@')) !== who.local)) return `the user principal name ${upn} is not the requester ${order.requester}'s`;
   const cn = order.subject.find((a) => a.type === 'CN')?.value.toLowerCase();
   // The RA cuts a CN at 64 characters (the X.520 upper bound).
   if (cn !== undefined && ![who.raw, who.full, who.local, ...who.hosts, ...(dns ? [dns] : [])].some((n) => n.slice(0, 64) === cn)) return `the common name ${cn} is not the requester ${order.requester}'s`;

@@ -82,8 +82,11 @@ describe('what a template produces (src/policy/issuance.ts), as the RA builds or
     expect(checkOrder(t, orderFor(t, { subject: [{ type: 'CN', value: 'alice' }], sans: [{ type: 'upn', value: 'administrator@example.com' }] }), {})?.reason).toMatch(/administrator@example.com is not the requester alice's/);
     expect(checkOrder(t, orderFor(t, { subject: [{ type: 'CN', value: 'Evil Corp Root' }], sans: [{ type: 'upn', value: 'alice@example.test' }] }), {})?.reason).toMatch(/common name evil corp root is not the requester alice's/);
     expect(checkOrder(t, orderFor(t, { subject: [{ type: 'CN', value: 'alice' }], sans: [{ type: 'upn', value: 'alice@x' }, { type: 'upn', value: 'bob@x' }] }), {})?.reason).toMatch(/one upn name/);
-    // A Kerberos user's UPN keeps its realm: alice@OTHER is not alice@AD.TEST's.
+    // A Kerberos user's UPN is its realm-qualified name: neither admin@AD.TEST nor alice@OTHER.TEST is alice@AD.TEST's.
     expect(checkOrder(t, orderFor(t, { subject: [{ type: 'CN', value: 'alice' }], sans: [{ type: 'upn', value: 'admin@AD.TEST' }] }, 'alice@AD.TEST'), {})?.reason).toMatch(/not the requester/);
+    expect(checkOrder(t, orderFor(t, { subject: [{ type: 'CN', value: 'alice' }], sans: [{ type: 'upn', value: 'alice@OTHER.TEST' }] }, 'alice@AD.TEST'), {})?.reason).toMatch(/not the requester/);
+    // A local account's UPN may carry the deployment's domain.
+    expect(checkOrder(t, orderFor(t, { subject: [{ type: 'CN', value: 'alice' }], sans: [{ type: 'upn', value: 'alice@corp.example' }] }, 'alice'), {})).toBeNull();
     const m = T('Machine');
     expect(checkOrder(m, orderFor(m, { subject: [{ type: 'CN', value: 'dc1.ad.test' }], sans: [{ type: 'dns', value: 'dc1.ad.test' }] }, 'WS1$@AD.TEST'), {})?.reason).toMatch(/DNS name dc1.ad.test is not the requester/);
     // A partner's user: names from the mapped name.
