@@ -10,6 +10,7 @@ import { ntdsSecurityExtension } from '../../../src/ca/extensions.js';
 import { certificateIdentity } from '../../../src/enrollment/certificate-identity.js';
 import { isSid, sidToBytes, sidToString } from '../../../src/auth/sid.js';
 import { order, setupCa, type CaFixture } from './ca-fixture.js';
+import { decodeOrder, encodeOrder } from '../../../src/ca/backends/wire.js';
 
 const SID = 'S-1-5-21-3623811015-3361044348-30300820-1013';
 
@@ -118,5 +119,14 @@ describe('the SID security extension', () => {
     expect(isSid('S-1-5-11')).toBe(true);
     expect(isSid('S-1-5-21-1-2-99999999999')).toBe(false);
     expect(() => sidToString(Buffer.from('0105000000', 'hex'))).toThrow();
+  });
+
+  it('the CA API carries the SID in the order (remote CA nodes re-check it the same way) and refuses a value that is not a SID', () => {
+    const o = order('42', new Uint8Array([0x30, 0]), { sid: SID });
+    const wire = JSON.parse(JSON.stringify(encodeOrder(o)));
+    expect(wire.sid).toBe(SID);
+    expect(decodeOrder(wire).sid).toBe(SID);
+    expect(decodeOrder(JSON.parse(JSON.stringify(encodeOrder(order('43', new Uint8Array([0x30, 0])))))).sid).toBeUndefined();
+    expect(() => decodeOrder({ ...wire, sid: 'S-1-5-21-1"><x' })).toThrow(expect.objectContaining({ kind: 'malformed' }));
   });
 });
