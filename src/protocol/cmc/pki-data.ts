@@ -170,7 +170,7 @@ export function parsePkiData(der: Uint8Array): PkiData {
     const first = top instanceof asn1js.Sequence ? top.valueBlock.value[0] : undefined;
     const isContentInfo = first instanceof asn1js.ObjectIdentifier;
     if (!isContentInfo) return { ...readPkiData(top, 'CMC PKIData'), envelope: 'bare' as const, signers: [], certificates: [] };
-    const sd = decodeSignedData(der, 'CMC request');
+    const sd = decodeSignedData(der, 'CMC request', top);
     if (!sd.content) malformed('the CMC SignedData carries no content');
     const content = sd.content;
     if (sd.contentType !== CMC_OID.pkiData && !(sd.contentType === CMS_OID.data && detectInnerKind(sd.contentType, content) === 'pkiData')) {

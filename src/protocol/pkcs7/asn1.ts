@@ -10,11 +10,12 @@ import { OpencesError } from '../../errors.js';
 /** Deep enough for a certificate inside a SignedData inside a ContentInfo (~14), shallow enough to stop nesting bombs. */
 export const MAX_DEPTH = 32;
 /**
- * asn1js costs ~3–12 µs per node (idle to loaded 2-core machine): 20,000 nodes held the event loop
- * for ~200 ms (found by the fuzz campaign, docs/testing.md). A renewal with a 256-SAN request and a
- * 16-certificate chain is under 3,000 nodes.
+ * asn1js costs ~3–25 µs of CPU per node (idle to heavily loaded 2-core machine) plus the schema
+ * comparison: 20,000 nodes held the event loop ~200 ms, and 4,096 still 100–270 ms of CPU under
+ * load (found by the fuzz campaign, docs/testing.md). A renewal with a 256-SAN request and a
+ * four-certificate chain is under 1,000 nodes.
  */
-export const MAX_NODES = 4_096;
+export const MAX_NODES = 2_048;
 export const MAX_BYTES = 4 * 1024 * 1024;
 
 export function malformed(message: string): never {

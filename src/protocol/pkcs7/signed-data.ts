@@ -121,10 +121,10 @@ function signerInfo(node: asn1js.AsnType): SignerInfoFields {
   };
 }
 
-/** ContentInfo → SignedData, structure only (also accepts a bare SignedData). */
-export function decodeSignedData(der: Uint8Array, what = 'PKCS#7 message'): DecodedSignedData {
+/** ContentInfo → SignedData, structure only (also accepts a bare SignedData). `decoded`: `der` already decoded (not twice). */
+export function decodeSignedData(der: Uint8Array, what = 'PKCS#7 message', decoded?: asn1js.AsnType): DecodedSignedData {
   return guard(what, () => {
-    const top = decode(der, what);
+    const top = decoded ?? decode(der, what);
     let sdNode: asn1js.AsnType;
     const first = top instanceof asn1js.Sequence ? top.valueBlock.value[0] : undefined;
     if (first instanceof asn1js.ObjectIdentifier) {
