@@ -146,7 +146,8 @@ describe('two processes starting at once on one database', () => {
     expect(Buffer.from(a.ca.info().rootCertificate).equals(Buffer.from(b.ca.info().rootCertificate))).toBe(true);
     expect([a.initialised.ca, b.initialised.ca].filter(Boolean)).toHaveLength(1);
     expect((await db.query('SELECT count(*)::int AS n FROM cas')).rows[0]).toEqual({ n: 2 });
-    expect((await db.query('SELECT count(*)::int AS n FROM templates')).rows[0]).toEqual({ n: 4 });
+    // The five defaults: User, Machine, WebServer, WebServerApproval and the (disabled) WebServerECDSA.
+    expect((await db.query('SELECT count(*)::int AS n FROM templates')).rows[0]).toEqual({ n: 5 });
     // both can issue (same key store)
     const csr = makeCsr();
     const id = await insertRequest(db, { status: 'pending', requester: 'x', authMethod: 'local', template: 'WebServer', requestFormat: 'pkcs10', rawRequest: csr.csrDer, csrDer: csr.csrDer, disposition: 5, dispositionMessage: 'p', submittedAt: new Date() });
