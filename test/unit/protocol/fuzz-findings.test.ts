@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
-import { parseCsr, verifyCsrSignature } from '../../../src/protocol/pkcs10/index.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeSpki, parseCsr, splitCsr, verifyCsrSignature } from '../../../src/protocol/pkcs10/index.js';
 import { decodeDer, encodeDer, type Der } from '../../fuzz/mutators.js';
 import { buildTestCsr } from '../pkcs10/csr-builder.js';
 
@@ -15,5 +17,13 @@ describe('fuzz findings', () => {
     const bad = encodeDer(top);
     expect(parseCsr(bad).signatureAlgorithm).toBe('1.2.840.113549.1.1.10');
     await expect(verifyCsrSignature(bad)).resolves.toBe(false);
+  });
+
+  it('pkcs10: a DSA key is described from its Dss-Parms and never imported (node 20 aborted the whole process, a native assertion in GetDsaKeyDetail, reading asymmetricKeyDetails of a crafted DSA key)', () => {
+    const der = new Uint8Array(readFileSync(join(__dirname, '../../fixtures/bad/csr/dsa_key.der.csr')));
+    const d = describeSpki(splitCsr(der).spki);
+    expect(d.key).toBeNull();
+    expect(d.publicKey).toMatchObject({ algorithm: 'DSA', bits: 2048 });
+    expect(parseCsr(der).publicKey).toMatchObject({ algorithm: 'DSA', bits: 2048 });
   });
 });
