@@ -47,7 +47,7 @@ export async function soak(s: ServerUnderTest, seconds: number, log: (line: stri
       const policies = wrkLoop('soak GetPolicies', { url: wrkUrl(s.url), path: cepPath('UsernamePassword'), bodies: [policiesBody], connections: Math.max(1, CONCURRENCY / 4), seconds: len, expect: 'GetPoliciesResponse' });
       // The next window's CSRs while this one runs (wrk is its own process): enough for this
       // window's rate and a quarter more, so no CSR is sent twice.
-      const last = windows.at(-1)?.issueRate ?? 1_000;
+      const last = windows.at(-1)?.issueRate ?? 300;
       next = issueTemplates(`${s.url}${issuePath}`, benchCsrs(Math.max(5_000, Math.ceil(last * WINDOW * 1.3))));
       const [i, p] = await Promise.all([issue, policies]);
       const w: SoakWindow = { at: Math.round((Date.now() - t0) / 1000), issueRate: i.rate, policiesRate: p.rate, memory: sampler.now() };

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { collectGarbage } from '../gc.js';
 import { readFileSync, rmSync } from 'node:fs';
 import type { Express } from 'express';
 import { checkpointFile, type Config } from '../config.js';
@@ -61,6 +62,8 @@ function readConfigFile(file: string, field: string): string {
 /** `opences serve`: core + TLS + front ends for the configured roles + control socket. */
 export async function startServer(config: Config, opts: CoreOptions = {}): Promise<RunningServer> {
   const node = await startNode(config, opts, { http: true, control: true, schedules: true });
+  // The embedded server goes idle holding its start's garbage (templates, CA, migrations): collect it once.
+  if (node.core.db.engine === 'pglite') collectGarbage();
   node.core.log.info({ https: node.url, pki: node.pkiUrl, ...(node.caApiPort !== undefined ? { caApiPort: node.caApiPort } : {}), roles: config.roles, database: node.core.db.engine, rootCertificate: `${config.dataDir}/certs/root_ca.crt` }, 'opences is serving');
   return { ...node, http: node.http!, url: node.url!, pkiUrl: node.pkiUrl! };
 }
