@@ -47,7 +47,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
  * Streams the request body, up to `limit` bytes, into `sink` chunk by chunk as it arrives (each
  * chunk is at most what one socket read delivered, so the sink's work is spread over the body
  * instead of held in one piece). The first error the sink throws ends the read: the rest of the
- * body is discarded unread and the promise rejects with that error.
+ * body is left unread (answer with `Connection: close`) and the promise rejects with that error.
  */
 export function streamBody(req: IncomingMessage, limit: number, sink: (chunk: Buffer) => void): Promise<void> {
   const declared = Number(req.headers['content-length'] ?? NaN);
@@ -58,9 +58,11 @@ export function streamBody(req: IncomingMessage, limit: number, sink: (chunk: Bu
   return new Promise((resolve, reject) => {
     let size = 0;
     let done = false;
+    // The rest of a refused body is not read: the caller answers with `Connection: close`, and
+    // closing is far cheaper than receiving (decrypting) up to the size limit for nothing.
     const stop = (e: unknown): void => {
       done = true;
-      req.resume();
+      req.pause();
       reject(e);
     };
     req.on('data', (c: Buffer) => {

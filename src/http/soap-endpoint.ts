@@ -76,6 +76,8 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
       o.metrics.requests.inc({ endpoint, outcome: 'fault' });
       if (e instanceof OpencesError && e.kind === 'unauthenticated') o.metrics.authFailures.inc({ method: o.auth });
       if (!(e instanceof OpencesError) || e.kind === 'internal') o.log.error({ err: e, endpoint }, 'request failed');
+      // Refused before its end (a parser limit, too large): close rather than read the rest.
+      if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
       sendFault(res, e, o.operation.service, relatesTo, activity);
     } finally {
       end();

@@ -86,8 +86,8 @@ describe('hostile SOAP bodies without credentials, at every CEP and CES endpoint
     // Before the limits one deep body held the loop for minutes. The bound is ~50 ms per request
     // (each parse's CPU is checked in test/unit/protocol/soap/xml-limits.test.ts); this loop also
     // carries the test's own client (TLS for ~44 MiB of bodies) and, on a loaded CI machine, waits
-    // for a core, so the ceiling is generous.
+    // for a core (vitest runs several files at once), so the ceiling is generous.
     const maxMs = h.max / 1e6;
-    expect(maxMs, `event-loop delay max ${maxMs.toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`).toBeLessThan(500);
+    expect(maxMs, `event-loop delay max ${maxMs.toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`).toBeLessThan(1000);
   }, 120_000);
 });

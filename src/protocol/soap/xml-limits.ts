@@ -31,8 +31,9 @@ export const DEFAULT_XML_LIMITS: Readonly<XmlLimits> = Object.freeze({
   maxAttributesPerElement: 64,
   maxNamespaceDeclarationsPerElement: 32,
   maxNamespaceDeclarations: 256,
-  // A CMC request with a renewal certificate and a few chain certificates, base64: tens of KiB.
-  maxTextBytes: 512 * 1024,
+  // Legitimate tokens are a few KiB, but an oversized CSR must still reach the RA, which denies it
+  // with the reason and records the denial (its own size limit is far lower): so most of the body.
+  maxTextBytes: 768 * 1024,
   maxAttributeValueBytes: 8 * 1024,
   maxNameBytes: 256,
 });
