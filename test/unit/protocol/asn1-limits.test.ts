@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseSignedData } from '../../../src/protocol/pkcs7/index.js';
 import { parsePkiData } from '../../../src/protocol/cmc/index.js';
-import { MAX_NODES } from '../../../src/protocol/pkcs7/asn1.js';
-import { seq, set, integer, oid, explicit, octetString } from '../../../src/ca/der.js';
+import { MAX_NODES, MAX_OID_BYTES } from '../../../src/protocol/pkcs7/asn1.js';
+import { seq, set, integer, oid, explicit, octetString, tlv } from '../../../src/ca/der.js';
 
 /**
  * The fuzz campaign (test/fuzz, pkcs7 and cmc targets) found PKCS#7 bodies of ~19,000 ASN.1 nodes
@@ -23,5 +23,14 @@ describe('CMS/CMC decoding: node budget', () => {
     const sd = seq(oid('1.2.840.113549.1.7.2'), explicit(0, seq(integer(1), set(), seq(oid('1.2.840.113549.1.7.1'), explicit(0, octetString(Buffer.from('x')))), set(...few))));
     // Structure read (1,900 nodes); refused only for what the signer infos are.
     expect(() => parseSignedData(sd)).toThrow(expect.objectContaining({ kind: 'malformed', message: expect.not.stringMatching(/node count/) }));
+  });
+
+  it('refuses an OBJECT IDENTIFIER longer than 64 bytes before asn1js decodes it (630 of 271 bytes cost ~300 ms of CPU)', () => {
+    expect(MAX_OID_BYTES).toBe(64);
+    const longOids = Array.from({ length: 630 }, () => tlv(0x06, Buffer.alloc(271, 0x82)));
+    expect(() => parsePkiData(seq(seq(integer(0), seq(...longOids))))).toThrow(expect.objectContaining({ kind: 'malformed', message: 'the CMC request holds an OBJECT IDENTIFIER longer than 64 bytes' }));
+    // A long OID inside an OCTET STRING (not decoded) or a 40-byte one is not refused for that.
+    expect(() => parsePkiData(seq(octetString(tlv(0x06, Buffer.alloc(271, 0x82)))))).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/longer than 64/) }));
+    expect(() => parsePkiData(seq(tlv(0x06, Buffer.from([...Array(39).fill(0x81), 0x01]))))).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/longer than 64/) }));
   });
 });
