@@ -81,6 +81,25 @@ export const configSchema = z
         name: z.string().default('opences Issuing CA'),
         rootName: z.string().default('opences Root CA'),
         keyType: z.enum(['RSA-2048', 'RSA-3072', 'RSA-4096', 'P-256', 'P-384']).default('RSA-2048'),
+        /** Where the CA keys live: PEM files in <dataDir>/secrets (`file`) or a PKCS#11 token (`pkcs11`, see `pkcs11`). */
+        keyStore: z.enum(['file', 'pkcs11']).default('file'),
+        /**
+         * The PKCS#11 token holding the CA keys (keyStore: pkcs11; docs/hsm.md). The PIN comes from
+         * `pinFile` or the environment variable OPENCES_PKCS11_PIN, never from a flag.
+         */
+        pkcs11: z
+          .object({
+            module: z.string().min(1),
+            tokenLabel: z.string().min(1).optional(),
+            tokenSerial: z.string().min(1).optional(),
+            pinFile: z.string().min(1).optional(),
+            sessions: z.coerce.number().int().min(1).max(64).default(4),
+            /** RSA CA signatures: PKCS#1 v1.5 (default) or RSASSA-PSS (SHA-256/384, MGF1, salt = hash length). */
+            rsaPadding: z.enum(['pkcs1', 'pss']).default('pkcs1'),
+          })
+          .strict()
+          .refine((p) => !p.tokenLabel !== !p.tokenSerial, 'set exactly one of tokenLabel and tokenSerial')
+          .optional(),
         /**
          * RSA public exponents accepted in requests, by the RA and re-checked by the CA (Boulder's
          * goodkey and ADCS accept 65537 only). Others (odd, 3 … 2^32 − 1) only for clients that need them.
@@ -422,6 +441,8 @@ function checkTopology(c: z.infer<typeof configSchema>): void {
     if (!c.ca.clientCertFile) bad('ca.clientCertFile', 'a remote CA needs this node\'s client certificate (--ca-client-cert)');
     if (!c.ca.clientKeyFile) bad('ca.clientKeyFile', 'a remote CA needs this node\'s client key (--ca-client-key)');
   }
+  if (c.ca.keyStore === 'pkcs11' && !c.ca.pkcs11) bad('ca.pkcs11', 'keyStore pkcs11 needs ca.pkcs11.module and the token (tokenLabel or tokenSerial)');
+  if (c.ca.keyStore === 'pkcs11' && c.ca.url) bad('ca.keyStore', 'a node pointed at a remote CA (ca.url) holds no CA key');
   if (c.roles.includes('ca') && !c.roles.includes('ces') && c.ca.clients.allowedSubjects.length === 0) {
     bad('ca.clients.allowedSubjects', 'a ca node without the ces role signs only for enrollment nodes: list the subjects of their client certificates');
   }

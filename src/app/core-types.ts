@@ -33,6 +33,8 @@ export interface Core {
   kerberos?: KerberosAuthenticator;
   /** The audit checkpoint signing key, on the node that holds the CA keys (src/audit/signing-key.ts). */
   auditSigner?: AuditSigner;
+  /** On a node whose CA keys are in a PKCS#11 token: null while the token answers, else why not (/readyz). */
+  keyHealth?: () => Promise<string | null>;
   /** Deployment-wide identifiers (stable across nodes on one database). */
   deployment: { policyId: string; enterpriseArc: string };
   close(): Promise<void>;

@@ -8,7 +8,8 @@ import { LocalCa } from '../ca/engine.js';
 import { keyIdentifier } from '../ca/extensions.js';
 import { certificateParts } from '../ca/certificate-builder.js';
 import { initCa, openCaSigner, pem } from '../ca/init.js';
-import { FileKeyStore } from '../ca/keys/file.js';
+import { openKeyStore } from '../ca/keys/open.js';
+import { Pkcs11KeyStore } from '../ca/keys/pkcs11.js';
 import { RemoteCa } from '../ca/backends/remote.js';
 import { openRemoteCa } from '../ca/backends/setup.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -94,6 +95,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
   const log = opts.log ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = await openDb({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, prepare: config.databasePreparedStatements });
+  // Resources to release on close or on a failed start (the PKCS#11 module's sessions).
+  const opened: Array<() => void> = [];
   try {
     // `serve` on PostgreSQL: the connection's rights must match the node's roles (src/store/db-roles.ts).
     if (opts.checkPrivileges && db.engine === 'postgres') await enforcePrivileges(db, config.roles, config.databaseAllowExcessPrivileges, (m) => log.warn(m));
@@ -107,7 +110,9 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     // A node pointed at a remote CA (ca.url) opens no key store and creates no CA: it signs
     // through the CA node's API (src/ca/backends/remote.ts) and reads the CA certificates from the database.
     const remote = config.ca.url ? await openRemoteCa(config, db, log) : null;
-    const keyStore = remote ? null : new FileKeyStore(config.dataDir, process.env.OPENCES_CA_KEY_PASSPHRASE || undefined);
+    // ca.keyStore: key files in <dataDir>/secrets, or a PKCS#11 token (a wrong PIN, token or module stops the start here).
+    const keyStore = remote ? null : openKeyStore(config);
+    if (keyStore instanceof Pkcs11KeyStore) opened.push(() => keyStore.close());
     const h = remote ? { ...remote.hierarchy, created: false } : await initCa({ db, keyStore: keyStore!, keyType: config.ca.keyType, caName: config.ca.name, rootName: config.ca.rootName, pkiBaseUrl: config.pkiBaseUrl, clock });
     if (h.created) await audit.record({ type: 'ca.init', outcome: 'success', actor: 'opences', details: { root: h.root.name, issuing: h.issuing.name, keyType: config.ca.keyType } });
     const ca: LocalCa | RemoteCa = remote?.ca ?? new LocalCa({
@@ -131,7 +136,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       : null;
 
     // The key that signs audit checkpoints lives beside the CA keys, on this node only (docs/audit.md).
-    const auditSigner = keyStore && ca instanceof LocalCa ? await ensureAuditSigner({ dataDir: config.dataDir, db, ca, clock, audit, passphrase: process.env.OPENCES_CA_KEY_PASSPHRASE || undefined }) : undefined;
+    const auditSigner = keyStore && ca instanceof LocalCa ? await ensureAuditSigner({ dataDir: config.dataDir, db, ca, clock, audit, passphrase: process.env.OPENCES_CA_KEY_PASSPHRASE || undefined, ...(keyStore instanceof Pkcs11KeyStore ? { keyStore } : {}) }) : undefined;
 
     const certsDir = join(config.dataDir, 'certs');
     mkdirSync(certsDir, { recursive: true });
@@ -229,6 +234,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       kerberos,
       auditSigner,
       pki,
+      ...(keyStore instanceof Pkcs11KeyStore ? { keyHealth: () => keyStore.health() } : {}),
       deployment: { policyId, enterpriseArc },
       initialised: { ca: h.created, templates: seeded },
       async close() {
@@ -236,9 +242,11 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
         if (ca instanceof RemoteCa) await ca.close();
         await audit.stop();
         await db.close();
+        for (const f of opened) f();
       },
     };
   } catch (e) {
+    for (const f of opened) f();
     await db.close().catch(() => undefined);
     throw e;
   }

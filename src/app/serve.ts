@@ -76,7 +76,11 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
   let control: Server | undefined;
   let caApi: CaApiServer | undefined;
   try {
-    const tls = await ensureTlsCertificate({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock });
+    // tls.certFile + tls.keyFile: the operator's own server certificate (say, one whose key must stay out of
+    // the data directory); otherwise one from our CA, made and renewed here.
+    const tls = config.tls.certFile && config.tls.keyFile
+      ? { cert: readFileSync(config.tls.certFile, 'utf8'), key: readFileSync(config.tls.keyFile, 'utf8'), created: false }
+      : await ensureTlsCertificate({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock });
     if (parts.http) {
       http = await listen({
         core,

@@ -113,7 +113,7 @@ export class AuditCheckpointer {
     }
     const at = this.o.clock.now();
     const partial = { seq: head.seq, hash: head.hash, at, signer: this.o.signer.fingerprint };
-    const c: Checkpoint = { ...partial, signature: this.o.signer.sign(statement(partial)).toString('base64'), certificate: this.o.signer.certificate };
+    const c: Checkpoint = { ...partial, signature: (await this.o.signer.sign(statement(partial))).toString('base64'), certificate: this.o.signer.certificate };
     await insertCheckpoint(this.o.db, c);
     if (this.o.file) {
       mkdirSync(dirname(this.o.file), { recursive: true, mode: 0o750 });

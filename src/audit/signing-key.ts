@@ -1,9 +1,12 @@
-import { X509Certificate, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LocalCa } from '../ca/engine.js';
 import { pem } from '../ca/init.js';
-import { newKeyAndRequest } from '../ca/local-request.js';
+import { newKeyAndRequest, recordLocalRequest } from '../ca/local-request.js';
+import { bitString, implicitCons, integer, seq } from '../ca/der.js';
+import { encodeName } from '../ca/name.js';
+import type { CaSigner, KeyStore } from '../ca/types.js';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db } from '../store/db.js';
@@ -17,7 +20,7 @@ export { AUDIT_SIGNING_PROFILE };
 export interface AuditSigner {
   certificate: Uint8Array;
   fingerprint: string;
-  sign(data: Uint8Array): Buffer;
+  sign(data: Uint8Array): Promise<Buffer>;
 }
 
 const KEY_FILE = 'audit_signing.key';
@@ -43,7 +46,7 @@ function readKey(path: string, passphrase: string | undefined): KeyObject {
 }
 
 function signerOf(key: KeyObject, der: Uint8Array): AuditSigner {
-  return { certificate: der, fingerprint: fingerprintOf(der), sign: (data) => sign('sha256', data, { key, dsaEncoding: 'der' }) };
+  return { certificate: der, fingerprint: fingerprintOf(der), sign: async (data) => sign('sha256', data, { key, dsaEncoding: 'der' }) };
 }
 
 /**
@@ -54,7 +57,8 @@ function signerOf(key: KeyObject, der: Uint8Array): AuditSigner {
  * an issuing CA that is no longer current, is replaced with a new key (old checkpoints carry their
  * own certificate and still verify).
  */
-export async function ensureAuditSigner(o: { dataDir: string; db: Db; ca: LocalCa; clock: Clock; audit: AuditLog; passphrase?: string }): Promise<AuditSigner> {
+export async function ensureAuditSigner(o: { dataDir: string; db: Db; ca: LocalCa; clock: Clock; audit: AuditLog; passphrase?: string; keyStore?: KeyStore }): Promise<AuditSigner> {
+  if (o.keyStore) return ensureTokenAuditSigner({ ...o, keyStore: o.keyStore });
   const keyPath = join(o.dataDir, 'secrets', KEY_FILE);
   const certPath = join(o.dataDir, 'certs', CERT_FILE);
   if (existsSync(keyPath) && existsSync(certPath)) {
@@ -98,4 +102,62 @@ export async function ensureAuditSigner(o: { dataDir: string; db: Db; ca: LocalC
   await saveSigner(o.db, signer.fingerprint, signer.certificate);
   await o.audit.record({ type: 'audit.signer', outcome: 'success', actor: 'opences', template: AUDIT_SIGNING_PROFILE, requestId, serial: issued.serial, details: { fingerprint: signer.fingerprint, notAfter: issued.notAfter.toISOString() } });
   return signer;
+}
+
+/** The token label of the audit key certified by `cert`: derived from its public key, so nothing else need be stored. */
+function tokenLabelFor(spki: Uint8Array): string {
+  return `audit-signing-${createHash('sha256').update(spki).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Audit signing with the CA keys in a PKCS#11 token: the audit key is a P-256 key generated in
+ * the same token (nothing key-related in the data directory); its PKCS#10 is signed there too.
+ */
+async function ensureTokenAuditSigner(o: { dataDir: string; db: Db; ca: LocalCa; clock: Clock; audit: AuditLog; keyStore: KeyStore }): Promise<AuditSigner> {
+  const certPath = join(o.dataDir, 'certs', CERT_FILE);
+  const of = (signer: CaSigner, der: Uint8Array): AuditSigner => ({ certificate: der, fingerprint: fingerprintOf(der), sign: async (data) => Buffer.from(await signer.sign(data)) });
+  if (existsSync(certPath)) {
+    const cert = new X509Certificate(readFileSync(certPath, 'utf8'));
+    const fresh = Date.parse(cert.validTo) - o.clock.now().getTime() > RENEW_BEFORE_MS;
+    const sameCa = cert.checkIssued(new X509Certificate(Buffer.from(o.ca.info().issuingCertificate)));
+    const spki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
+    const label = tokenLabelFor(spki);
+    if (fresh && sameCa && (await o.keyStore.exists(label))) {
+      const signer = of(await o.keyStore.open(label), new Uint8Array(cert.raw));
+      await saveSigner(o.db, signer.fingerprint, signer.certificate);
+      return signer;
+    }
+  }
+  // The label must follow from the public key, which exists only once generated: make it under a
+  // temporary label, then look it up by the derived one (a second key is never made for it).
+  const tmpLabel = `audit-signing-new-${randomBytes(6).toString('hex')}`;
+  const made = await o.keyStore.create(tmpLabel, 'P-256');
+  const label = tokenLabelFor(made.spki);
+  const keyStore = o.keyStore as KeyStore & { relabel?: (from: string, to: string) => Promise<void> };
+  if (keyStore.relabel) await keyStore.relabel(tmpLabel, label);
+  const signer = keyStore.relabel ? await o.keyStore.open(label) : made;
+  const name = encodeName([{ type: 'CN', value: 'opences audit signing' }]);
+  const info = seq(integer(0), name, signer.spki, implicitCons(0, []));
+  const csrDer = new Uint8Array(seq(info, signer.signatureAlgorithm, bitString(await signer.sign(info))));
+  const { requestId, at: now } = await recordLocalRequest(o, { csrDer, requester: 'opences-server', authMethod: 'local', template: AUDIT_SIGNING_PROFILE });
+  const issued = await o.ca.issueInternal({
+    orderId: requestId,
+    template: AUDIT_SIGNING_PROFILE,
+    csrDer,
+    subject: [{ type: 'CN', value: 'opences audit signing' }],
+    sans: [],
+    keyUsage: ['digitalSignature'],
+    keyUsageCritical: true,
+    ekus: [AUDIT_SIGNING_EKU],
+    issuancePolicies: [],
+    notBefore: now,
+    notAfter: new Date(now.getTime() + 2 * 365 * 86400_000),
+    requester: 'opences-server',
+  });
+  mkdirSync(join(o.dataDir, 'certs'), { recursive: true });
+  writeAtomically(certPath, pem(issued.der) + pem(issued.chain[0]!), 0o644);
+  const out = of(signer, issued.der);
+  await saveSigner(o.db, out.fingerprint, out.certificate);
+  await o.audit.record({ type: 'audit.signer', outcome: 'success', actor: 'opences', template: AUDIT_SIGNING_PROFILE, requestId, serial: issued.serial, details: { fingerprint: out.fingerprint, notAfter: issued.notAfter.toISOString(), key: 'pkcs11' } });
+  return out;
 }

@@ -3,17 +3,24 @@ import type { Db } from '../store/db.js';
 import type { Metrics } from './metrics.js';
 
 /** /healthz (process alive), /readyz (database reachable), /metrics (Prometheus text). */
-export function mountHealth(app: Express, db: Db, metrics: Metrics): void {
+/** `keyHealth`: the CA key token's state on a node that signs with one (null: fine). */
+export function mountHealth(app: Express, db: Db, metrics: Metrics, keyHealth?: () => Promise<string | null>): void {
   app.get('/healthz', (_req: Request, res: Response) => {
     res.type('application/json').send({ status: 'ok' });
   });
   app.get('/readyz', async (_req: Request, res: Response) => {
     try {
       await withTimeout(db.ping(), 2_000);
-      res.type('application/json').send({ status: 'ready', database: 'ok' });
     } catch {
       res.status(503).type('application/json').send({ status: 'not ready', database: 'unreachable' });
+      return;
     }
+    const key = keyHealth ? await keyHealth() : null;
+    if (key) {
+      res.status(503).type('application/json').send({ status: 'not ready', database: 'ok', caKey: 'unavailable', detail: key });
+      return;
+    }
+    res.type('application/json').send({ status: 'ready', database: 'ok', ...(keyHealth ? { caKey: 'ok' } : {}) });
   });
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

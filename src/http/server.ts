@@ -43,7 +43,7 @@ export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
   // No automatic ETag: it hashes every response body (a GetPolicies answer is tens of KB) for
   // POSTed SOAP that no client revalidates. The plain-HTTP /pki/ server below keeps them.
   app.set('etag', false);
-  mountHealth(app, o.core.db, metrics);
+  mountHealth(app, o.core.db, metrics, o.core.keyHealth);
   mountPki(app, o.pki);
   const direct = new Map<string, SoapHandler>();
   await o.mount(app, metrics, direct);
