@@ -27,6 +27,15 @@ export interface ProcessMemory {
   afterMb: number;
 }
 
+/** A process's command name (/proc/<pid>/comm), or '?' when it is gone. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
 /** One class's processes by name: the first PID a class lists is its root (the cluster primary). */
 function label(cls: string, index: number, count: number): string {
   if (count === 1) return cls;
@@ -77,7 +86,12 @@ export class MemorySampler {
         out.push({ name: `${cls} (${live.length} processes, sum)`, peakMb: peak, afterMb: sum });
         continue;
       }
-      live.forEach((x, i) => out.push({ name: label(cls, i, live.length), peakMb: Math.max(this.peak.get(x.p) ?? 0, x.rss), afterMb: x.rss }));
+      // Helpers in the tree (tsx's esbuild service) go by their command name, not as workers.
+      const nodes = live.filter((x) => commandOf(x.p) === 'node');
+      for (const x of live) {
+        const i = nodes.indexOf(x);
+        out.push({ name: i >= 0 ? label(cls, i, nodes.length) : `${cls} ${commandOf(x.p)}`, peakMb: Math.max(this.peak.get(x.p) ?? 0, x.rss), afterMb: x.rss });
+      }
     }
     return out;
   }
