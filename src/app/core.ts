@@ -9,6 +9,7 @@ import { keyIdentifier } from '../ca/extensions.js';
 import { certificateParts } from '../ca/certificate-builder.js';
 import { initCa, openCaSigner, pem } from '../ca/init.js';
 import { openKeyStore } from '../ca/keys/open.js';
+import { pendingIssuingCa } from '../ca/external.js';
 import { Pkcs11KeyStore } from '../ca/keys/pkcs11.js';
 import { RemoteCa } from '../ca/backends/remote.js';
 import { openRemoteCa } from '../ca/backends/setup.js';
@@ -111,6 +112,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     // through the CA node's API (src/ca/backends/remote.ts) and reads the CA certificates from the database.
     const remote = config.ca.url ? await openRemoteCa(config, db, log) : null;
     // ca.keyStore: key files in <dataDir>/secrets, or a PKCS#11 token (a wrong PIN, token or module stops the start here).
+    const pending = remote ? null : pendingIssuingCa(config.dataDir);
+    if (pending) throw new OpencesError('unavailable', `the issuing CA "${pending.name}" awaits its certificate: opences ca install --cert ISSUING.pem --chain ROOT.pem (docs/ca-ceremonies.md)`);
     const keyStore = remote ? null : openKeyStore(config);
     if (keyStore instanceof Pkcs11KeyStore) opened.push(() => keyStore.close());
     const h = remote ? { ...remote.hierarchy, created: false } : await initCa({ db, keyStore: keyStore!, keyType: config.ca.keyType, caName: config.ca.name, rootName: config.ca.rootName, pkiBaseUrl: config.pkiBaseUrl, clock });
