@@ -4,7 +4,7 @@
  * for issued, pending and denied answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Element as XElement } from '@xmldom/xmldom';
 import { join } from 'node:path';
@@ -258,7 +258,9 @@ describe('MS-WSTEP faults and CMC responses as ADCS sends them', () => {
       const csr = makeCsr({ subject: 'CN=poll.example.test', sans: ['DNS:poll.example.test'], templateName: 'WebServerApproval' });
       const p = parseRstrResponse((await rst({ requestType: 'issue', token: { valueType: 'pkcs10', der: csr.csrDer } })).env!);
       const poll = (id: string) => replay(fixture('ms-wstep-4-retrieve-pending-request.xml').replace('>65</RequestID>', `>${id}</RequestID>`));
-      const pending = parseRstrResponse((await poll(p.requestId!)).env!);
+      // The first poll gets a MessageID of its own: a message ID is accepted once per caller
+      // (replay protection), and the second poll below keeps the example's, to compare RelatesTo.
+      const pending = parseRstrResponse((await replay(fixture('ms-wstep-4-retrieve-pending-request.xml').replace('>65</RequestID>', `>${p.requestId!}</RequestID>`).replace('urn:uuid:ce330bb2-0ca2-473b-a29a-19e9264666ff', `urn:uuid:${randomUUID()}`))).env!);
       expect(pending).toMatchObject({ disposition: 'pending', requestId: p.requestId });
       // The example's answer is WCF's internal-error fault; ours for a request it does not know is
       // an MS-WSTEP fault, with the same header (Action, RelatesTo, ActivityId) and fault skeleton.
