@@ -28,7 +28,7 @@ export interface CrlBuilderOptions {
 
 export type CrlKind = 'full' | 'delta';
 
-interface Entry {
+export interface Entry {
   serial: string;
   revokedAt: Date;
   reason: number;
@@ -90,30 +90,40 @@ export class CrlBuilder {
   }
 
   private async sign(c: { number: number; baseNumber?: number; thisUpdate: Date; nextUpdate: Date; entries: Entry[] }): Promise<Uint8Array> {
-    const revoked = c.entries.map((r) =>
-      seq(
-        integerFromBytes(Buffer.from(r.serial.length % 2 ? '0' + r.serial : r.serial, 'hex')),
-        time(r.revokedAt),
-        // RFC 5280 §5.3.1: reasonCode unspecified SHOULD be absent.
-        ...(r.reason === 0 ? [] : [seq(extension(EXT.crlReason, false, tlv(0x0a, Buffer.from([r.reason]))))]),
-      ),
-    );
-    const exts = [authorityKeyIdentifier(this.o.issuerKeyId), extension(EXT.crlNumber, false, integer(c.number))];
-    if (c.baseNumber !== undefined) exts.push(extension(EXT.deltaCrlIndicator, true, integer(c.baseNumber)));
-    // Freshest CRL (2.5.29.46, CRLDistributionPoints syntax) in full CRLs only: §5.2.6 forbids it in deltas.
-    else if (this.o.deltaUrl) exts.push(extension(FRESHEST_CRL, false, seq(seq(implicitCons(0, [implicitCons(0, [implicitPrim(6, Buffer.from(this.o.deltaUrl, 'ascii'))])])))));
-    const tbs = seq(
-      integer(1),
-      this.o.signer.signatureAlgorithm,
-      this.o.issuerName,
-      time(c.thisUpdate),
-      time(c.nextUpdate),
-      ...(revoked.length ? [seq(...revoked)] : []),
-      explicit(0, seq(...exts)),
-    );
-    const sig = await this.o.signer.sign(tbs);
-    return new Uint8Array(seq(tbs, this.o.signer.signatureAlgorithm, bitString(sig)));
+    return signCrl(this.o.signer, this.o.issuerName, this.o.issuerKeyId, { ...c, ...(this.o.deltaUrl ? { deltaUrl: this.o.deltaUrl } : {}) });
   }
+}
+
+/** A CRL (v2) signed by `signer`: CRL number, AKI, and a delta indicator or Freshest CRL pointer. */
+export async function signCrl(
+  signer: CaSigner,
+  issuerName: Uint8Array,
+  issuerKeyId: Uint8Array,
+  c: { number: number; baseNumber?: number; thisUpdate: Date; nextUpdate: Date; entries: Entry[]; deltaUrl?: string },
+): Promise<Uint8Array> {
+  const revoked = c.entries.map((r) =>
+    seq(
+      integerFromBytes(Buffer.from(r.serial.length % 2 ? '0' + r.serial : r.serial, 'hex')),
+      time(r.revokedAt),
+      // RFC 5280 §5.3.1: reasonCode unspecified SHOULD be absent.
+      ...(r.reason === 0 ? [] : [seq(extension(EXT.crlReason, false, tlv(0x0a, Buffer.from([r.reason]))))]),
+    ),
+  );
+  const exts = [authorityKeyIdentifier(issuerKeyId), extension(EXT.crlNumber, false, integer(c.number))];
+  if (c.baseNumber !== undefined) exts.push(extension(EXT.deltaCrlIndicator, true, integer(c.baseNumber)));
+  // Freshest CRL (2.5.29.46, CRLDistributionPoints syntax) in full CRLs only: §5.2.6 forbids it in deltas.
+  else if (c.deltaUrl) exts.push(extension(FRESHEST_CRL, false, seq(seq(implicitCons(0, [implicitCons(0, [implicitPrim(6, Buffer.from(c.deltaUrl, 'ascii'))])])))));
+  const tbs = seq(
+    integer(1),
+    signer.signatureAlgorithm,
+    issuerName,
+    time(c.thisUpdate),
+    time(c.nextUpdate),
+    ...(revoked.length ? [seq(...revoked)] : []),
+    explicit(0, seq(...exts)),
+  );
+  const sig = await signer.sign(tbs);
+  return new Uint8Array(seq(tbs, signer.signatureAlgorithm, bitString(sig)));
 }
 
 /** Changes since the base: new or changed revocations, and released holds as removeFromCRL. */

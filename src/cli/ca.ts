@@ -8,7 +8,9 @@ import { installIssuingCa, pemCertificates, prepareIssuingCa } from '../ca/exter
 import { initCa, loadHierarchy, pem, writeCaCertificates } from '../ca/init.js';
 import { openKeyStore } from '../ca/keys/open.js';
 import { Pkcs11KeyStore } from '../ca/keys/pkcs11.js';
-import type { KeyStore } from '../ca/types.js';
+import type { CaKeyType, KeyStore } from '../ca/types.js';
+import { importRootCrl, rootCrl, rootInit, rootSign } from '../ca/offline-root.js';
+import { loadConfig } from '../config.js';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { newKeyAndCsr } from '../ca/local-request.js';
@@ -45,6 +47,97 @@ export function registerCaCommands(program: Command): void {
           const paths = writeCaCertificates(config.dataDir, h.info);
           print(opts.json, { created: h.created, root: paths.root, issuing: paths.issuing }, () => `${h.created ? 'created' : 'already present'}: ${h.root.name} and ${h.issuing.name}\n  ${paths.root}\n  ${paths.issuing}`);
         });
+      } catch (e) {
+        fail(e);
+      }
+    });
+  const root = ca.command('root').description('an offline root kept by opences on a machine that never serves (docs/ca-ceremonies.md)');
+  const rootStore = (opts: { config?: string; dir: string }): { config: Config; keyStore: KeyStore } => {
+    // The root's own directory stands in for a data directory: key files under <dir>/secrets, or ca.pkcs11 from --config.
+    const config = loadConfig({ file: opts.config, flags: { dataDir: opts.dir } });
+    return { config, keyStore: openKeyStore(config) };
+  };
+  const closeStore = (k: KeyStore): void => {
+    if (k instanceof Pkcs11KeyStore) k.close();
+  };
+  root.command('init').description('make the root key and its self-signed certificate in --dir')
+    .requiredOption('--dir <dir>', "the root's directory (root.crt, root.json; secrets/ with the file key store)")
+    .option('--config <file>', 'configuration (ca.keyStore, ca.pkcs11, ca.keyType) when the root key goes into a token')
+    .option('--name <cn>', 'root CA common name', 'opences Offline Root CA')
+    .option('--key-type <type>', 'RSA-2048/3072/4096, P-256, P-384 (default ca.keyType)')
+    .option('--years <n>', 'validity in years', '20')
+    .action(async (opts: { dir: string; config?: string; name: string; keyType?: string; years: string }) => {
+      try {
+        const { config, keyStore } = rootStore(opts);
+        try {
+          const keyType = (opts.keyType ?? config.ca.keyType) as CaKeyType;
+          const r = await rootInit({ dir: opts.dir, keyStore, keyType, name: opts.name, years: Number(opts.years), clock: systemClock });
+          process.stdout.write(`root "${opts.name}" made: ${r.path}\n`);
+        } finally {
+          closeStore(keyStore);
+        }
+      } catch (e) {
+        fail(e);
+      }
+    });
+  root.command('sign <csr>').description('sign an issuing CA CSR (PEM or DER) as a CA certificate')
+    .requiredOption('--dir <dir>', "the root's directory")
+    .requiredOption('--out <file>', 'the issuing CA certificate (PEM)')
+    .option('--config <file>', 'configuration naming the token, when the root key is in one')
+    .option('--days <n>', 'validity in days', '1825')
+    .option('--crl-url <url>', "the root's CRL distribution point, put in the certificate")
+    .option('--aia-url <url>', "where the root certificate is published, put in the certificate's AIA")
+    .action(async (csrFile: string, opts: { dir: string; out: string; config?: string; days: string; crlUrl?: string; aiaUrl?: string }) => {
+      try {
+        const raw = readFileSync(csrFile);
+        const text = raw.toString('latin1');
+        const m = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END/.exec(text);
+        const csrDer = new Uint8Array(m ? Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64') : raw);
+        const { keyStore } = rootStore(opts);
+        try {
+          const der = await rootSign({ dir: opts.dir, keyStore, csrDer, days: Number(opts.days), ...(opts.crlUrl ? { crlUrl: opts.crlUrl } : {}), ...(opts.aiaUrl ? { aiaUrl: opts.aiaUrl } : {}), clock: systemClock });
+          writeFileSync(opts.out, pem(der), { mode: 0o644 });
+          process.stdout.write(`signed: ${opts.out}\n`);
+        } finally {
+          closeStore(keyStore);
+        }
+      } catch (e) {
+        fail(e);
+      }
+    });
+  root.command('crl').description("sign the root's CRL, for the server to publish (opences ca import-crl)")
+    .requiredOption('--dir <dir>', "the root's directory")
+    .requiredOption('--out <file>', 'the CRL (DER)')
+    .option('--config <file>', 'configuration naming the token, when the root key is in one')
+    .option('--days <n>', 'nextUpdate in days', '180')
+    .action(async (opts: { dir: string; out: string; config?: string; days: string }) => {
+      try {
+        const { keyStore } = rootStore(opts);
+        try {
+          writeFileSync(opts.out, await rootCrl({ dir: opts.dir, keyStore, days: Number(opts.days), clock: systemClock }), { mode: 0o644 });
+          process.stdout.write(`CRL signed: ${opts.out}\n`);
+        } finally {
+          closeStore(keyStore);
+        }
+      } catch (e) {
+        fail(e);
+      }
+    });
+  addCommonOptions(ca.command('import-crl <file>').description("import the offline root's CRL (DER or PEM) for publication under /pki/ (run with no server on an embedded database)"))
+    .action(async (file: string, opts: CommonOptions & Record<string, unknown>) => {
+      try {
+        const config = configFrom(opts);
+        const raw = readFileSync(file);
+        const m = /-----BEGIN X509 CRL-----([\s\S]*?)-----END/.exec(raw.toString('latin1'));
+        const der = new Uint8Array(m ? Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64') : raw);
+        mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+        const db = await openDb({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1, prepare: config.databasePreparedStatements });
+        try {
+          const r = await importRootCrl(db, der);
+          process.stdout.write(`imported CRL ${r.number} of "${r.ca}" (next update ${r.nextUpdate.toISOString()})\n`);
+        } finally {
+          await db.close();
+        }
       } catch (e) {
         fail(e);
       }

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'undici';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { openssl, opensslStatus, tmp } from '../helpers/openssl.js';
@@ -61,5 +62,53 @@ describe('an issuing CA under a root made with openssl', { timeout: 300_000 }, (
     const v = opensslStatus(['verify', '-CAfile', root, '-untrusted', issuing, cert]);
     expect(v.code, v.out).toBe(0);
     expect(openssl(['x509', '-in', cert, '-noout', '-issuer'])).toMatch(/CN\s*=\s*opences Issuing CA/);
+  });
+
+  it('an offline opences root (ca root init/sign/crl) signs the issuing CA and its CRL, which the server publishes under /pki/', async () => {
+    const rootDir = join(dir, 'offline-root');
+    const data2 = join(dir, 'data2');
+    expect((await runCli(['ca', 'root', 'init', '--dir', rootDir, '--name', 'Example Offline Root', '--key-type', 'P-384'])).code).toBe(0);
+    const csr = join(dir, 'issuing2.csr');
+    const init = await runCli(['ca', 'init', '--issuing-only', '--data-dir', data2, '--csr-out', csr]);
+    expect(init.code, init.err).toBe(0);
+    const issuing = join(dir, 'issuing2.crt');
+    const signed = await runCli(['ca', 'root', 'sign', csr, '--dir', rootDir, '--out', issuing, '--crl-url', 'http://pki.example.test/pki/Example_Offline_Root.crl']);
+    expect(signed.code, signed.err).toBe(0);
+    const root = join(rootDir, 'root.crt');
+    expect(opensslStatus(['verify', '-CAfile', root, issuing]).code).toBe(0);
+    expect((await runCli(['ca', 'install', '--data-dir', data2, '--cert', issuing, '--chain', root])).code).toBe(0);
+    const crl = join(dir, 'root.crl');
+    const crlRun = await runCli(['ca', 'root', 'crl', '--dir', rootDir, '--out', crl]);
+    expect(crlRun.code, crlRun.err).toBe(0);
+    expect(opensslStatus(['crl', '-inform', 'DER', '-in', crl, '-CAfile', root, '-noout']).out).toMatch(/verify OK/);
+    const imported = await runCli(['ca', 'import-crl', crl, '--data-dir', data2]);
+    expect(imported.code, imported.err).toBe(0);
+    // The same CRL again is not newer than the published one: refused.
+    const again = await runCli(['ca', 'import-crl', crl, '--data-dir', data2]);
+    expect(again.code).not.toBe(0);
+    expect(again.err).toMatch(/not newer/);
+    // The root key never came near the server's data directory.
+    expect(readdirSync(data2, { recursive: true }).map(String).filter((f) => f.includes('offline-root'))).toEqual([]);
+
+    const t = await startTestServer({ embedded: true, dataDir: data2 });
+    try {
+      const r = await request(`${t.pkiUrl}/pki/Example_Offline_Root.crl`);
+      expect(r.statusCode).toBe(200);
+      expect(Buffer.from(await r.body.arrayBuffer()).equals(readFileSync(crl))).toBe(true);
+      const issuingCrl = await request(`${t.pkiUrl}/pki/opences_Issuing_CA.crl`);
+      expect(issuingCrl.statusCode).toBe(200);
+      // The issuing CA certificate checked against the imported root CRL.
+      const leaf = join(dir, 'issuing-from-server.pem');
+      writeFileSync(leaf, t.core.ca.info().chain.map((c) => '-----BEGIN CERTIFICATE-----\n' + Buffer.from(c).toString('base64').replace(/(.{64})/g, '$1\n') + '\n-----END CERTIFICATE-----\n')[0]!);
+      const pemCrl = (f: string) => {
+        const out = join(dir, `${f.split('/').pop()}.pem`);
+        openssl(['crl', '-inform', 'DER', '-in', f, '-out', out]);
+        return out;
+      };
+      const v = opensslStatus(['verify', '-crl_check', '-CAfile', root, '-CRLfile', pemCrl(crl), leaf]);
+      expect(v.code, v.out).toBe(0);
+    } finally {
+      await t.stop();
+    }
   });
 });
