@@ -62,6 +62,8 @@ describe('signed audit checkpoints (truncation of the audit log is detectable)',
     const v = await verify();
     expect(v).toMatchObject({ ok: true, count: head!.seq, checkpoint: { seq: head!.seq } });
     // And to auditors on the admin API.
+    // A token names a principal that resolves (issue #16): the auditor's own account.
+    await runOperation(s.core, 'user.add', { name: 'audrey', password: 'Aud-r3y-pass' }, 'test');
     const { token } = (await runOperation(s.core, 'token.create', { role: 'auditor', principal: 'audrey' }, 'test')) as { token: string };
     const agent = new Agent({ connect: { ca: s.rootPem } });
     const api = await request(`${s.url}/api/v1/audit/checkpoint`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
