@@ -231,7 +231,7 @@ describe('setting a local account password (CLI and admin API)', () => {
     expect(help.code).toBe(0);
     expect(help.out).toContain('--password-stdin');
     expect(help.out).toMatch(/set a local account's password/);
-  });
+  }, 180_000); // seven `opences` processes, each compiling the CLI with tsx: minutes on a loaded two-core machine
 
   it('no password appears in a log line, the audit log or its export', async () => {
     expect(secrets.length).toBeGreaterThan(5);
