@@ -28,9 +28,12 @@ describe('opences ca client-cert issue against a running server on the embedded 
     const key = join(out, 'c.key');
     const printed = JSON.parse(await cliAsync(['ca', 'client-cert', 'issue', '--subject', 'CN=ops-node,O=opences test', '--cert-out', cert, '--key-out', key, '--data-dir', s.dataDir, '--json'], { databaseUrl: '' })) as { serial: string };
     expect(statSync(key).mode & 0o777).toBe(0o600);
-    // Recorded by the server (its own database), as a CA client certificate, with the operator as actor.
+    // Recorded by the server (its own database), as a CA client certificate owned by the node it
+    // names (a service, so the operator may revoke it), with the operator as the audit event's actor.
     const shown = (await runOperation(s.core, 'cert.show', { serial: printed.serial }, 'test')) as { template: string; requester: string };
-    expect(shown).toMatchObject({ template: 'opences-ca-client', requester: expect.stringMatching(/^local:/) });
+    expect(shown).toMatchObject({ template: 'opences-ca-client', requester: 'service:ca-client:CN=ops-node,O=opences test' });
+    const issued = (await s.core.audit.list({ type: 'certificate.issue' })).find((e) => e.serial === printed.serial);
+    expect(issued?.actor).toMatch(/^local:/);
     expect(BigInt(`0x${new X509Certificate(readFileSync(cert)).serialNumber}`)).toBe(BigInt(`0x${printed.serial}`));
     // The private key stayed with the command: the server's database holds only the CSR's public key.
     const row = await s.core.db.query<{ raw_request: Uint8Array }>('SELECT raw_request FROM requests WHERE serial = $1', [printed.serial]);

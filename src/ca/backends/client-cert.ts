@@ -38,7 +38,11 @@ export async function issueCaClientCertificate(
   if (!req.subject.length) throw new OpencesError('malformed', 'a CA client certificate needs a subject (it is matched against ca.clients.allowedSubjects)', { field: 'subject' });
   const days = req.days ?? 365;
   if (!Number.isInteger(days) || days < 1 || days > 3650) throw new OpencesError('malformed', '--days must be a whole number from 1 to 3650', { field: 'days' });
-  const { requestId, at: now } = await recordLocalRequest(o, { csrDer: req.csrDer, requester: req.actor, authMethod: CA_CLIENT_AUTH_METHOD, template: CA_CLIENT_PROFILE });
+  // The certificate belongs to the node it names (a service, never a person), not to the operator
+  // who issued it: so that operator may revoke it (separation of duties forbids revoking one's own),
+  // and it can never sign in as the operator. Who issued it is the audit event's actor.
+  const owner = `service:ca-client:${req.subject.map((a) => `${a.type}=${a.value}`).join(',')}`;
+  const { requestId, at: now } = await recordLocalRequest(o, { csrDer: req.csrDer, requester: owner, authMethod: CA_CLIENT_AUTH_METHOD, template: CA_CLIENT_PROFILE });
   // Not a template's order: the CA node's own profile, which no enrollment node can order (src/http/ca-api.ts).
   const issued = await o.ca.issueInternal({
     orderId: requestId,
@@ -52,7 +56,7 @@ export async function issueCaClientCertificate(
     issuancePolicies: [],
     notBefore: now,
     notAfter: new Date(now.getTime() + days * 86400_000),
-    requester: req.actor,
+    requester: owner,
   });
   await o.audit.record({ type: 'certificate.issue', outcome: 'success', actor: req.actor, template: CA_CLIENT_PROFILE, requestId, serial: issued.serial, reason: 'CA API client certificate' });
   return {
