@@ -11,6 +11,7 @@ import { runOperation } from '../../src/ops/operations.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
 import { buildGetPoliciesRequest, parseGetPoliciesResponse } from '../../src/protocol/xcep/index.js';
 import { parseFault, parseRstrResponse } from '../../src/protocol/wstep/index.js';
+import { fixedClock } from '../../src/clock.js';
 
 type Leaf = ReturnType<OpensslCa['issue']>;
 const der = (pem: string): Uint8Array => new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
@@ -132,6 +133,9 @@ describe('partner certificates revoked by the partner’s own CRLs', () => {
 });
 
 describe('partner CRLs fetched from a distribution URL', () => {
+  // The server's clock is pinned and moved past a CRL's nextUpdate by the test: no sleeping, and a
+  // slow machine cannot let a short-lived CRL go stale before the test means it to.
+  const clock = fixedClock(new Date());
   let s: TestServer;
   let http: Server;
   let plain: Agent;
@@ -147,7 +151,7 @@ describe('partner CRLs fetched from a distribution URL', () => {
       res.writeHead(200, { 'content-type': 'application/pkix-crl' }).end(served);
     });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    s = await startTestServer();
+    s = await startTestServer({ clock });
     plain = new Agent({ connect: { ca: s.rootPem } });
   });
   afterAll(async () => {
@@ -161,7 +165,8 @@ describe('partner CRLs fetched from a distribution URL', () => {
   const policies = (l: Leaf) => postSoap(cep(), buildGetPoliciesRequest({ to: cep() }), tlsAs(l));
 
   it('fetches the CRL once, uses it until its nextUpdate, then fetches the next one and sees the revocation', async () => {
-    served = web.issuing.crl({ seconds: 3 }).der;
+    clock.set(new Date());
+    served = web.issuing.crl({ seconds: 30 }).der;
     const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/web-issuing.crl`;
     await runOperation(s.core, 'partner.add', { name: 'web', rootsPem: web.root.certPem, intermediatesPem: web.issuing.certPem, mapFrom: 'email', templates: ['WebServer'], crlUrls: [url] }, 'test');
     expect((await policies(alice)).status).toBe(200);
@@ -172,7 +177,7 @@ describe('partner CRLs fetched from a distribution URL', () => {
 
     web.issuing.revoke(bob.certFile, 'affiliationChanged');
     served = web.issuing.crl({ hours: 1 }).der;
-    await new Promise((r) => setTimeout(r, 3_500));
+    clock.advance(60_000); // past the first CRL's nextUpdate
     const r = await policies(bob);
     expect(parseFault(r.env!)?.reason).toBe('authentication failed');
     expect((await s.core.audit.list({ type: 'auth.failure', limit: 1 }))[0]?.reason).toMatch(/is revoked by CN=web Issuing .*\(affiliationChanged\)/);
