@@ -8,7 +8,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,6 +17,7 @@ import { buildCertificate } from '../src/ca/certificate-builder.js';
 import { LocalCa } from '../src/ca/engine.js';
 import { basicConstraints, keyUsage, subjectKeyIdentifier } from '../src/ca/extensions.js';
 import { FileKeyStore, KeyObjectSigner } from '../src/ca/keys/file.js';
+import { Pkcs11KeyStore } from '../src/ca/keys/pkcs11.js';
 import { encodeName } from '../src/ca/name.js';
 import { defaultTemplates } from '../src/policy/defaults.js';
 import { newSerial, pooledRandom } from '../src/ca/serial.js';
@@ -146,6 +148,44 @@ export async function benchCa(opts: { seconds?: number; opensslSeconds?: number 
       const random = pooledRandom();
       const bare = await rate(seconds, (i) => asyncCa.sign(prepared[i % prepared.length]!, newSerial(random).bytes));
       results.push({ name: `engine ${keyType}: TBS build + async sign only (order pre-checked)`, value: bare, unit: 'certs/s', ratio: bare / openssl, reference: ref });
+    }
+    results.push(...(await benchPkcs11(seconds, work)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
+
+/**
+ * The same engine with its key in SoftHSM2 through PKCS#11 (src/ca/keys/pkcs11.ts), and the event
+ * loop's delay meanwhile (C_Sign runs in libuv's threadpool; only C_SignInit and the hash are on
+ * the loop). Skipped when SoftHSM2 is not installed.
+ */
+async function benchPkcs11(seconds: number, work: IssuanceOrder[]): Promise<BenchResult[]> {
+  if (!existsSync(SOFTHSM)) return [];
+  const dir = mkdtempSync(join(tmpdir(), 'opences-bench-hsm-'));
+  const results: BenchResult[] = [];
+  try {
+    mkdirSync(join(dir, 'tokens'));
+    writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    process.env.SOFTHSM2_CONF = join(dir, 'softhsm2.conf');
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--so-pin', '1111', '--pin', '2222'], { stdio: 'pipe' });
+    const store = Pkcs11KeyStore.open({ module: SOFTHSM, tokenLabel: 'bench', pin: '2222', pinSource: 'bench', sessions: 4 });
+    try {
+      for (const keyType of ['RSA-2048', 'P-256'] as CaKeyType[]) {
+        const signer = await store.create(`bench-${keyType}`, keyType);
+        const ca = await engineFor(signer);
+        const h = monitorEventLoopDelay({ resolution: 5 });
+        h.enable();
+        const r = await rate(seconds, (i) => ca.signOrder(work[i % work.length]!));
+        h.disable();
+        results.push({ name: `engine ${keyType} CA, key in SoftHSM2 (PKCS#11, 4 sessions): signOrder (RSA-2048 CSRs)`, value: r, unit: 'certs/s' });
+        results.push({ name: `engine ${keyType} CA, key in SoftHSM2: event-loop delay p99 meanwhile`, value: h.percentile(99) / 1e6, unit: 'ms' });
+      }
+    } finally {
+      store.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

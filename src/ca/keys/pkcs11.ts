@@ -34,7 +34,7 @@ interface K {
   CKA_MODULUS_BITS: number; CKA_PUBLIC_EXPONENT: number; CKA_MODULUS: number; CKA_EC_PARAMS: number; CKA_EC_POINT: number;
   CKK_RSA: number; CKK_EC: number; CKM_RSA_PKCS_KEY_PAIR_GEN: number; CKM_EC_KEY_PAIR_GEN: number; CKM_RSA_PKCS: number;
   CKM_RSA_PKCS_PSS: number; CKM_ECDSA: number; CKM_SHA256: number; CKM_SHA384: number; CKG_MGF1_SHA256: number; CKG_MGF1_SHA384: number;
-  CKF_SERIAL_SESSION: number; CKF_RW_SESSION: number; CKU_USER: number; CK_PARAMS_RSA_PSS: number;
+  CKF_SERIAL_SESSION: number; CKF_RW_SESSION: number; CKF_OS_LOCKING_OK: number; CKU_USER: number; CK_PARAMS_RSA_PSS: number;
 }
 
 // CK_STATE values (PKCS#11 2.40 §5.6).
@@ -119,7 +119,9 @@ export class Pkcs11KeyStore implements KeyStore {
   /** C_Initialize (tolerating an earlier one in this process), slot lookup, sessions, login. */
   private connect(): void {
     try {
-      this.p.C_Initialize();
+      // C_Sign runs on libuv's threads while the loop calls C_SignInit on other sessions: the module
+      // must lock (without CKF_OS_LOCKING_OK SoftHSM2 may assume one thread and corrupt its heap).
+      this.p.C_Initialize({ flags: this.k.CKF_OS_LOCKING_OK });
     } catch (e) {
       if (codeName(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') throw new OpencesError('unavailable', `ca.pkcs11.module: C_Initialize failed: ${codeName(e)}`);
     }
@@ -380,11 +382,14 @@ export class Pkcs11KeyStore implements KeyStore {
           } as Pkcs11Types.Mechanism, key);
         } else this.p.C_SignInit(s, { mechanism: this.k.CKM_RSA_PKCS }, key);
         const data = padding === 'pss' ? digest : Buffer.concat([DIGEST_INFO[hash]!, digest]);
-        return Buffer.from(await this.p.C_SignAsync(s, data, Buffer.alloc(bytes)));
+        const out = Buffer.alloc(bytes);
+        const sig = Buffer.from(await this.p.C_SignAsync(s, data, out));
+        return sig;
       }
       const size = CURVES[keyType as 'P-256' | 'P-384'].size;
       this.p.C_SignInit(s, { mechanism: this.k.CKM_ECDSA }, key);
-      const raw = await this.p.C_SignAsync(s, digest, Buffer.alloc(2 * size));
+      const out = Buffer.alloc(2 * size);
+      const raw = Buffer.from(await this.p.C_SignAsync(s, digest, out));
       if (raw.length !== 2 * size) throw new OpencesError('internal', `ca.pkcs11: ECDSA signature of ${raw.length} bytes`);
       return seq(integerFromBytes(raw.subarray(0, size)), integerFromBytes(raw.subarray(size)));
     });
