@@ -50,6 +50,27 @@ function signerOf(key: KeyObject, der: Uint8Array): AuditSigner {
 }
 
 /**
+ * The order for the audit signing certificate: the CA node's own profile, not a template's, so no
+ * enrollment node can order it (src/http/ca-api.ts); two years, digital signature, the audit EKU.
+ */
+function auditSigningOrder(requestId: string, csrDer: Uint8Array, now: Date): Parameters<LocalCa['issueInternal']>[0] {
+  return {
+    orderId: requestId,
+    template: AUDIT_SIGNING_PROFILE,
+    csrDer,
+    subject: [{ type: 'CN', value: 'opences audit signing' }],
+    sans: [],
+    keyUsage: ['digitalSignature'],
+    keyUsageCritical: true,
+    ekus: [AUDIT_SIGNING_EKU],
+    issuancePolicies: [],
+    notBefore: now,
+    notAfter: new Date(now.getTime() + 2 * 365 * 86400_000),
+    requester: 'opences-server',
+  };
+}
+
+/**
  * Opens the audit signing key on the node that holds the CA keys, or makes it: a P-256 key in
  * `<dataDir>/secrets/audit_signing.key` (0600, encrypted under OPENCES_CA_KEY_PASSPHRASE when set)
  * and its certificate from our issuing CA with the audit signing EKU, in
@@ -74,21 +95,7 @@ export async function ensureAuditSigner(o: { dataDir: string; db: Db; ca: LocalC
     }
   }
   const { privateKey, csrDer, requestId, at: now } = await newKeyAndRequest(o, { commonName: 'opences audit signing', requester: 'opences-server', authMethod: 'local', template: AUDIT_SIGNING_PROFILE });
-  // The CA node's own profile, not a template's: no enrollment node can order it (src/http/ca-api.ts).
-  const issued = await o.ca.issueInternal({
-    orderId: requestId,
-    template: AUDIT_SIGNING_PROFILE,
-    csrDer,
-    subject: [{ type: 'CN', value: 'opences audit signing' }],
-    sans: [],
-    keyUsage: ['digitalSignature'],
-    keyUsageCritical: true,
-    ekus: [AUDIT_SIGNING_EKU],
-    issuancePolicies: [],
-    notBefore: now,
-    notAfter: new Date(now.getTime() + 2 * 365 * 86400_000),
-    requester: 'opences-server',
-  });
+  const issued = await o.ca.issueInternal(auditSigningOrder(requestId, csrDer, now));
   const keyPem = o.passphrase
     ? privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: o.passphrase }).toString()
     : privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -140,20 +147,7 @@ async function ensureTokenAuditSigner(o: { dataDir: string; db: Db; ca: LocalCa;
   const info = seq(integer(0), name, signer.spki, implicitCons(0, []));
   const csrDer = new Uint8Array(seq(info, signer.signatureAlgorithm, bitString(await signer.sign(info))));
   const { requestId, at: now } = await recordLocalRequest(o, { csrDer, requester: 'opences-server', authMethod: 'local', template: AUDIT_SIGNING_PROFILE });
-  const issued = await o.ca.issueInternal({
-    orderId: requestId,
-    template: AUDIT_SIGNING_PROFILE,
-    csrDer,
-    subject: [{ type: 'CN', value: 'opences audit signing' }],
-    sans: [],
-    keyUsage: ['digitalSignature'],
-    keyUsageCritical: true,
-    ekus: [AUDIT_SIGNING_EKU],
-    issuancePolicies: [],
-    notBefore: now,
-    notAfter: new Date(now.getTime() + 2 * 365 * 86400_000),
-    requester: 'opences-server',
-  });
+  const issued = await o.ca.issueInternal(auditSigningOrder(requestId, csrDer, now));
   mkdirSync(join(o.dataDir, 'certs'), { recursive: true });
   writeAtomically(certPath, pem(issued.der) + pem(issued.chain[0]!), 0o644);
   const out = of(signer, issued.der);
