@@ -44,6 +44,14 @@ beforeAll(() => {
 });
 afterAll(() => hsm?.cleanup());
 
+describe('SoftHSM2 for the tests below', () => {
+  it('is installed: required under CI (.ci/run installs Debian softhsm2); elsewhere they report a skip', (ctx) => {
+    const required = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
+    if (required) expect(softhsmAvailable, 'the Debian package softhsm2 is required under CI').toBe(true);
+    if (!softhsmAvailable) ctx.skip('softhsm2 is not installed (Debian package softhsm2): the PKCS#11 tests are skipped');
+  });
+});
+
 describe.skipIf(!softhsmAvailable)('a start with a broken PKCS#11 setting stops, naming the setting', { timeout: 120_000 }, () => {
   const start = async (pkcs11: Record<string, unknown>, env: Record<string, string> = {}) => {
     const db = await freshTestDb();
