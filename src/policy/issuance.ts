@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { NameAttribute, SanEntry } from '../ca/types.js';
+import type { IssuanceOrder, NameAttribute, SanEntry } from '../ca/types.js';
 import { checkSan, validDnsName } from './subject.js';
 import type { KeyUsageName, Template } from './template.js';
 import { decideValidity } from './validity.js';
@@ -101,19 +101,7 @@ export interface NameConstraints {
 }
 
 /** What the CA re-checks an order against: the order's claims about itself. */
-export interface OrderClaims {
-  template: string;
-  subject: NameAttribute[];
-  sans: SanEntry[];
-  keyUsage: KeyUsageName[];
-  keyUsageCritical: boolean;
-  ekus: string[];
-  issuancePolicies: string[];
-  notBefore: Date;
-  notAfter: Date;
-  requester: string;
-  sid?: string;
-}
+export type OrderClaims = Pick<IssuanceOrder, 'template' | 'subject' | 'sans' | 'keyUsage' | 'keyUsageCritical' | 'ekus' | 'issuancePolicies' | 'notBefore' | 'notAfter' | 'requester' | 'sid'>;
 
 /** A refusal: why, and whether a fresher copy of the template could change the answer. */
 export interface OrderRefusal {
