@@ -12,7 +12,8 @@ import { templateSchema } from '../policy/template-schema.js';
 import type { Template } from '../policy/template.js';
 import type { Queryable } from '../store/db.js';
 import { deleteTemplate, getTemplate, listTemplates, setEnabled, upsertTemplate } from '../store/template-repo.js';
-import { templatesFromYaml, templatesToYaml } from '../policy/template-yaml.js';
+import { templatesToYaml } from '../policy/template-yaml.js';
+import { templatesFromYamlOffLoop } from '../policy/template-yaml-off-loop.js';
 import { lintTemplate, unacceptedFindings, formatFinding } from '../policy/template-lint.js';
 import { pem } from '../ca/init.js';
 import { LocalCa, deltaCrlPath } from '../ca/engine.js';
@@ -156,7 +157,7 @@ export const OPERATIONS: Record<string, Op> = {
     // A YAML file's templates, or stored ones (by name, or all).
     const a = parse(z.object({ yaml: z.string().optional(), name: z.string().optional() }), args);
     let templates: Template[];
-    if (a.yaml !== undefined) templates = templatesFromYaml(a.yaml);
+    if (a.yaml !== undefined) templates = await templatesFromYamlOffLoop(a.yaml);
     else if (a.name !== undefined) {
       const t = await getTemplate(core.db, a.name);
       if (!t) throw new OpencesError('notFound', `no template ${a.name}`);
@@ -167,7 +168,7 @@ export const OPERATIONS: Record<string, Op> = {
   },
   'template.import': async (core, args, actor) => {
     const a = parse(z.object({ yaml: z.string(), acceptRisk: acceptRiskSchema }), args);
-    const templates = templatesFromYaml(a.yaml);
+    const templates = await templatesFromYamlOffLoop(a.yaml);
     const names = templates.map((t) => t.name.toLowerCase());
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) throw new OpencesError('malformed', `the file names the template ${dup} twice`, { field: 'templates' });
