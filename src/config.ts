@@ -206,6 +206,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    web: z
+      .object({
+        /** Browser sessions (/console, /enroll) end this many minutes after sign-in, whatever their use. */
+        sessionMaxMinutes: z.number().int().min(5).max(7 * 24 * 60).default(480),
+        /** …and after this many minutes without a request. */
+        sessionIdleMinutes: z.number().int().min(1).max(24 * 60).default(30),
+      })
+      .strict()
+      .prefault({}),
     audit: z
       .object({
         /**

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Db, Queryable } from '../store/db.js';
 import { deleteQueued, enqueue, insertRows, lastLink, listRows, lockChain, rowsAfter, takeQueued } from '../store/audit-repo.js';
 import { GENESIS, normaliseEvent, rowHash } from './chain.js';
+import { stampChannel } from './channel.js';
 import type { AuditEvent, AuditFilter, AuditRow, VerifyResult } from './event.js';
 
 export type { AuditEvent, AuditFilter, AuditRow, VerifyResult } from './event.js';
@@ -75,7 +76,7 @@ export class AuditLog {
 
   /** Appends one event; with `tx` it commits with the caller's transaction. */
   async record(e: AuditEvent, tx?: Queryable): Promise<void> {
-    const event = normaliseEvent(e);
+    const event = normaliseEvent(stampChannel(e));
     const at = this.clock.now();
     if (!this.chain) {
       await enqueue(tx ?? this.db, at, event);
@@ -99,12 +100,12 @@ export class AuditLog {
    * statement (or its transaction) has committed.
    */
   forQueue(e: AuditEvent): { at: Date; event: string } {
-    return { at: this.clock.now(), event: JSON.stringify(normaliseEvent(e)) };
+    return { at: this.clock.now(), event: JSON.stringify(normaliseEvent(stampChannel(e))) };
   }
 
   /** Parks one event in the queue (autocommit, one round trip) without waiting for it to be chained. */
   async enqueue(e: AuditEvent): Promise<void> {
-    await enqueue(this.db, this.clock.now(), normaliseEvent(e));
+    await enqueue(this.db, this.clock.now(), normaliseEvent(stampChannel(e)));
     this.queued();
   }
 

@@ -13,6 +13,7 @@ import type { Metrics } from './metrics.js';
 import { soapEndpoint, type EndpointAuthenticator, type SoapHandler } from './soap-endpoint.js';
 import { authenticateWith, createAuthenticator } from '../auth/passport.js';
 import { mountAdmin } from './admin/index.js';
+import { mountConsole } from './console/index.js';
 import { wsdlDocuments, type WsdlDocuments } from './wsdl.js';
 
 const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl');
@@ -143,7 +144,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics, direct
       }
     }
   }
-  if (config.roles.includes('admin')) mountAdmin(app, core);
+  if (config.roles.includes('admin')) mountAdmin(app, core, { sessionAuth: mountConsole(app, core).sessionAuth });
   if (config.roles.includes('ces')) {
     const caName = core.ca.info().name;
     for (const auth of auths) {

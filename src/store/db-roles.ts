@@ -77,6 +77,9 @@ export const TABLE_PRIVILEGES: Record<string, Partial<Record<Role, Privilege[]>>
   // Partner CRLs: a cache of CRLs fetched from the partners' URLs by the authenticating nodes
   // (each is checked against the partner's roots before use), loaded from files by admin.
   partner_crls: { cep: RID, ces: RID, admin: RID },
+  // Browser sessions (src/http/web/sessions.ts): the console on admin nodes, web enrollment on ces
+  // nodes; each creates, refreshes (last_seen_at) and ends (DELETE, and purges expired) its own.
+  web_sessions: { ces: ALL, admin: ALL },
 };
 
 /** Sequences behind column defaults that are not owned by a serial column (INSERT needs USAGE). */

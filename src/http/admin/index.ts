@@ -11,6 +11,9 @@ import { sendProblem } from './problem.js';
 import { RefusalAudit } from './refusal-audit.js';
 import { checkJsonDepth } from '../json-limits.js';
 import { ROUTES } from './routes.js';
+import { withAuditChannel } from '../../audit/channel.js';
+import { checkOrigin } from '../web/csrf.js';
+import { WebSessions } from '../web/sessions.js';
 
 export const JSON_LIMIT = 64 * 1024;
 export const TEXT_LIMIT = 1024 * 1024;
@@ -35,8 +38,17 @@ function locate(e: unknown, where: { path: object; query: object; body: object }
   return new OpencesError(e.kind, e.message, { ...e.details, field: `${place}.${f}` });
 }
 
-/** `/api/v1`, routed and validated from openapi/opences.yaml; API tokens or admin client certificates, with roles. */
-export function mountAdmin(app: Express, core: Core): void {
+export interface AdminMountOptions {
+  /**
+   * The operator console's session (src/http/console/session-auth.ts): the caller a console
+   * session cookie stands for, null without one. Checked after a bearer token, before a client
+   * certificate; it enforces the session's CSRF token on state changes.
+   */
+  sessionAuth?: (req: Request) => Promise<AdminCaller | null>;
+}
+
+/** `/api/v1`, routed and validated from openapi/opences.yaml; API tokens, console sessions or admin client certificates, with roles. */
+export function mountAdmin(app: Express, core: Core, o: AdminMountOptions = {}): void {
   const { operations } = loadOpenApi();
   // Every 401 and 403 writes one audit event, at most 20 per source address a minute (refusal-audit.ts).
   const refusals = new RefusalAudit(core.audit, core.clock);
@@ -57,6 +69,11 @@ export function mountAdmin(app: Express, core: Core): void {
   const authenticate = async (req: Request): Promise<AdminCaller> => {
     const h = req.headers.authorization;
     if (h === undefined) {
+      // No bearer token: a browser may be the sender, so a cross-site state change is refused
+      // before any credential it carries along (cookie, client certificate) is looked at.
+      checkOrigin(req);
+      const bySession = o.sessionAuth ? await o.sessionAuth(req) : null;
+      if (bySession) return bySession;
       let byCert: AdminCaller | null;
       try {
         byCert = await certAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
@@ -132,6 +149,8 @@ export function mountAdmin(app: Express, core: Core): void {
     }
   };
 
+  // Requests of the console (a session cookie, no bearer token) are audited with the channel console.
+  if (o.sessionAuth) router.use((req: Request, _res: Response, next: NextFunction) => (req.headers.authorization === undefined && WebSessions.hasCookie(req, 'console') ? withAuditChannel('console', next) : next()));
   for (const spec of operations) router[spec.method](spec.expressPath, handler(spec));
   router.use((_req: Request, res: Response) => sendProblem(res, new OpencesError('notFound', 'no such API route')));
   // Body parser errors (bad JSON, too large, unknown charset) become problems too.
