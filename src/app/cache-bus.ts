@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from '../log.js';
 
 /** What a process caches from the database and must drop when another process changes it. */
-export type CacheScope = 'templates' | 'accounts' | 'partners';
+export type CacheScope = 'templates' | 'accounts' | 'partners' | 'ca';
 
 export interface CacheEvent {
   scope: CacheScope;
@@ -18,7 +18,7 @@ export interface CacheBus {
 }
 
 const CHANNEL = 'opences_cache';
-const SCOPES: readonly CacheScope[] = ['templates', 'accounts', 'partners'];
+const SCOPES: readonly CacheScope[] = ['templates', 'accounts', 'partners', 'ca'];
 
 /**
  * Cache invalidation across processes: the HTTP workers of one `serve`, and every node of a

@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/log.js';
-import type { CaBackend, CrlPublisher } from '../ca/types.js';
+import type { CaBackend, CrlPublisher, KeyStore } from '../ca/types.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { RegistrationAuthority } from '../enrollment/ra.js';
@@ -35,6 +35,11 @@ export interface Core {
   auditSigner?: AuditSigner;
   /** On a node whose CA keys are in a PKCS#11 token: null while the token answers, else why not (/readyz). */
   keyHealth?: () => Promise<string | null>;
+  /**
+   * On a node that holds the CA keys: the key store (opences ca renew makes keys in it) and the
+   * switch to the newest CA generation in the database, here and in every process on it.
+   */
+  caKeys?: { keyStore: KeyStore; reload(): Promise<void> };
   /** Deployment-wide identifiers (stable across nodes on one database). */
   deployment: { policyId: string; enterpriseArc: string };
   close(): Promise<void>;

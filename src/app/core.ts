@@ -7,7 +7,7 @@ import { CrlBuilder } from '../ca/crl.js';
 import { LocalCa } from '../ca/engine.js';
 import { keyIdentifier } from '../ca/extensions.js';
 import { certificateParts } from '../ca/certificate-builder.js';
-import { initCa, openCaSigner, pem } from '../ca/init.js';
+import { initCa, loadHierarchy, openCaSigner, pem } from '../ca/init.js';
 import { openKeyStore } from '../ca/keys/open.js';
 import { pendingIssuingCa } from '../ca/external.js';
 import { Pkcs11KeyStore } from '../ca/keys/pkcs11.js';
@@ -30,6 +30,7 @@ import { OpencesError } from '../errors.js';
 import { getTemplate, seedDefaultTemplates } from '../store/template-repo.js';
 import { latestCrl } from '../store/crl-repo.js';
 import { listCas } from '../store/ca-repo.js';
+import { generationOptions, issuingGenerations, keyGroup, parsePkiName } from '../ca/generations.js';
 import type { Core } from './core-types.js';
 import { TemplateService } from './template-service.js';
 import type { PkiSource } from '../http/pki.js';
@@ -118,12 +119,21 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     if (keyStore instanceof Pkcs11KeyStore) opened.push(() => keyStore.close());
     const h = remote ? { ...remote.hierarchy, created: false } : await initCa({ db, keyStore: keyStore!, keyType: config.ca.keyType, caName: config.ca.name, rootName: config.ca.rootName, pkiBaseUrl: config.pkiBaseUrl, clock });
     if (h.created) await audit.record({ type: 'ca.init', outcome: 'success', actor: 'opences', details: { root: h.root.name, issuing: h.issuing.name, keyType: config.ca.keyType } });
+    // The current generation issues; earlier keys of a renewed CA keep signing their CRLs (src/ca/generations.ts).
+    const generationsNow = async () => {
+      const g = await issuingGenerations(db);
+      const now = await loadHierarchy(db);
+      if (!g || !now) throw new OpencesError('internal', 'the CA disappeared from the database');
+      return { g, h: now };
+    };
+    const localGeneration = async () => {
+      const { g, h: now } = await generationsNow();
+      return generationOptions(g, now.info, (row) => openCaSigner(keyStore!, row), clock.now());
+    };
     const ca: LocalCa | RemoteCa = remote?.ca ?? new LocalCa({
       db,
       clock,
-      signer: await openCaSigner(keyStore!, h.issuing),
-      info: h.info,
-      issuingCaId: h.issuing.id,
+      ...(await localGeneration()),
       pkiBaseUrl: config.pkiBaseUrl,
       random: opts.random,
       crlValidityHours: config.ca.crlValidityHours,
@@ -141,11 +151,25 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     // The key that signs audit checkpoints lives beside the CA keys, on this node only (docs/audit.md).
     const auditSigner = keyStore && ca instanceof LocalCa ? await ensureAuditSigner({ dataDir: config.dataDir, db, ca, clock, audit, passphrase: process.env.OPENCES_CA_KEY_PASSPHRASE || undefined, ...(keyStore instanceof Pkcs11KeyStore ? { keyStore } : {}) }) : undefined;
 
-    const certsDir = join(config.dataDir, 'certs');
-    mkdirSync(certsDir, { recursive: true });
-    writeFileSync(join(certsDir, 'root_ca.crt'), pem(h.info.rootCertificate));
-    writeFileSync(join(certsDir, 'issuing_ca.crt'), pem(h.info.issuingCertificate));
-    writeFileSync(join(certsDir, 'ca_chain.crt'), pem(h.info.issuingCertificate) + pem(h.info.rootCertificate));
+    const writeCerts = (info: typeof h.info): void => {
+      const certsDir = join(config.dataDir, 'certs');
+      mkdirSync(certsDir, { recursive: true });
+      writeFileSync(join(certsDir, 'root_ca.crt'), pem(info.rootCertificate));
+      writeFileSync(join(certsDir, 'issuing_ca.crt'), pem(info.issuingCertificate));
+      writeFileSync(join(certsDir, 'ca_chain.crt'), pem(info.issuingCertificate) + pem(info.rootCertificate));
+    };
+    writeCerts(h.info);
+    // Every generation's certificate: a certificate issued before a renewal still signs in (certificate auth, renewals).
+    let issuers = (await issuingGenerations(db))?.rows.map((r) => r.certificate) ?? [h.info.issuingCertificate];
+    /** Switches this process to the newest CA generation in the database (after opences ca renew here or on another process). */
+    const useNewestGeneration = async (): Promise<void> => {
+      const { g, h: now } = await generationsNow();
+      issuers = g.rows.map((r) => r.certificate);
+      if (ca instanceof LocalCa) ca.rollover(await localGeneration());
+      else ca.useInfo(now.info);
+      certificateAuth.invalidate();
+      writeCerts(now.info);
+    };
 
     const partners = new PartnerRegistry(db, { clock, audit });
     const kerberos = config.auth.kerberos ? await KerberosAuthenticator.create({ ...config.auth.kerberos, accountRealms: config.auth.accountRealms }, config.hostname, { audit, clock }) : undefined;
@@ -158,7 +182,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     // One replay store for both message-level methods: a message is accepted once on any node.
     const replay = new ReplayGuard(db, { windowMs: config.auth.replay.windowSeconds * 1000, skewMs: config.auth.replay.clockSkewSeconds * 1000, allowUnprotected: config.auth.replay.allowUnprotectedMessages });
     const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap, replay });
-    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => [ca.info().issuingCertificate], domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners, replay, signature: { allowSha1: config.auth.messageSignature.allowSha1 } });
+    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => issuers, domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners, replay, signature: { allowSha1: config.auth.messageSignature.allowSha1 } });
 
     // A change made in this process (operator command, admin API) reaches the other processes on
     // the database — cluster workers, other nodes — and theirs reach this one (src/app/cache-bus.ts).
@@ -166,6 +190,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     const partnersHere = partners.invalidate.bind(partners);
     const local = {
       templates: templates.invalidate.bind(templates),
+      ca: () => void useNewestGeneration().catch((e: unknown) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'could not switch to the renewed CA generation')),
       // A partner's trust changed: connections signed in with its certificates are checked again.
       partners: () => {
         partnersHere();
@@ -186,6 +211,10 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       local.partners();
       bus.announce({ scope: 'partners' });
     };
+    const reloadCa = async (): Promise<void> => {
+      await useNewestGeneration();
+      bus.announce({ scope: 'ca' });
+    };
     usernameAuth.invalidate = (account?: string) => {
       local.accounts(account);
       bus.announce({ scope: 'accounts', ...(account !== undefined ? { account } : {}) });
@@ -196,29 +225,30 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
         const c = await latestCheckpoint(db);
         return c ? toJson(c) : null;
       },
-      async certificate(slug) {
-        const c = (await listCas(db)).find((x) => x.slug === slug);
-        return c?.certificate ?? null;
-      },
-      async crl(slug) {
+      // ADCS names (docs/ca-ceremonies.md): `<ca>(n).crt` is certificate index n of a renewed CA, `<ca>(k).crl` the CRL of key index k.
+      async certificate(name) {
         const cas = await listCas(db);
-        const c = cas.find((x) => x.slug === slug);
-        // `<issuing slug>-delta`: the newest delta CRL (src/ca/engine.ts deltaCrlPath), published now when missing or stale.
-        if (!c && ca.deltaCrls && slug === `${ca.info().slug}-delta`) {
-          const d = await latestCrl(db, h.issuing.id, true);
-          const full = await latestCrl(db, h.issuing.id, false);
-          const now = clock.now().getTime();
-          if (d && full && d.number > full.number && d.nextUpdate.getTime() > now) return d.der;
-          if (!full || full.nextUpdate.getTime() <= now) await ca.publishCrl();
-          return ca.publishCrl({ delta: true });
+        const { slug, index, delta } = parsePkiName(name);
+        if (delta) return null;
+        return (cas.find((x) => x.slug === name && x.generation === 0) ?? cas.find((x) => x.slug === slug && x.generation === index))?.certificate ?? null;
+      },
+      async crl(name) {
+        const cas = await listCas(db);
+        const root = cas.find((x) => x.kind === 'root' && x.slug === name);
+        if (root) {
+          const latest = await latestCrl(db, root.id);
+          if (latest && latest.nextUpdate.getTime() > clock.now().getTime()) return latest.der;
+          // Missing or stale: publish now, so a CDP never points at nothing.
+          if (root.id === h.root.id && rootCrl) return rootCrl.publish();
+          return latest?.der ?? null;
         }
-        if (!c) return null;
-        const latest = await latestCrl(db, c.id);
-        if (latest && latest.nextUpdate.getTime() > clock.now().getTime()) return latest.der;
-        // Missing or stale: publish now, so a CDP never points at nothing.
-        if (c.id === h.issuing.id) return ca.publishCrl();
-        if (c.id === h.root.id && rootCrl) return rootCrl.publish();
-        return latest?.der ?? null;
+        const { slug, index, delta } = parsePkiName(name);
+        const rows = cas.filter((x) => x.kind === 'issuing' && x.slug === slug);
+        if (!rows.some((x) => x.keyIndex === index)) return null;
+        // The CA signs (or publishes now, when missing or stale) what it holds the key for; otherwise the newest stored.
+        const served = ca instanceof LocalCa ? await ca.servedCrl(index, delta) : null;
+        if (served) return served;
+        return (await latestCrl(db, keyGroup(rows, index).crlRow.id, delta))?.der ?? null;
       },
     };
 
@@ -238,6 +268,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       auditSigner,
       pki,
       ...(keyStore instanceof Pkcs11KeyStore ? { keyHealth: () => keyStore.health() } : {}),
+      ...(keyStore && ca instanceof LocalCa ? { caKeys: { keyStore, reload: reloadCa } } : {}),
       deployment: { policyId, enterpriseArc },
       initialised: { ca: h.created, templates: seeded },
       async close() {

@@ -12,7 +12,10 @@ export interface CrlBuilderOptions {
   db: Db;
   clock: Clock;
   signer: CaSigner;
+  /** The CA row the CRLs are numbered and stored under. */
   caId: number;
+  /** The CA rows whose revoked certificates the CRL lists (default [caId]): every generation signed with this key. */
+  coveredCaIds?: number[];
   issuerName: Uint8Array;
   issuerKeyId: Uint8Array;
   /** Full CRL lifetime (nextUpdate − thisUpdate). */
@@ -72,7 +75,7 @@ export class CrlBuilder {
       const now = this.o.clock.now();
       if (!(await due(tx, now))) return null;
       const number = await nextCrlNumber(tx, this.o.caId);
-      const current = await listRevoked(tx, this.o.caId, now);
+      const current = await listRevoked(tx, this.o.coveredCaIds ?? [this.o.caId], now);
       let entries: Entry[] = current;
       let baseNumber: number | undefined;
       if (delta) {

@@ -69,10 +69,50 @@ export interface LocalCaOptions {
   root?: { signer: CaSigner; caId: number };
   /** Publish delta CRLs (at `deltaCrlPath`), announced by a Freshest CRL extension in every full CRL. */
   deltaCrl?: { validityHours: number };
+  /**
+   * Which certificate of a renewed CA this is (migrations/013_ca_generations.sql): its ADCS
+   * certificate index names the AIA file, its key index the CRL files; `keyCaIds` are the
+   * generations with the same key, whose certificates the current CRL covers. Default: the
+   * CA's first certificate (0, 0, [issuingCaId]).
+   */
+  generation?: { index: number; keyIndex: number; crlCaId: number; keyCaIds: number[] };
+  /** Earlier keys of a renewed CA: each keeps signing the CRL of the certificates it issued while its certificate is valid. */
+  previousKeys?: PreviousKey[];
 }
+
+/** An earlier key of a renewed CA, with the newest certificate it had (its subject and key id name the CRL's issuer). */
+export interface PreviousKey {
+  keyIndex: number;
+  signer: CaSigner;
+  /** The generation row its CRLs are stored under (generation = keyIndex). */
+  crlCaId: number;
+  /** Every generation signed with this key. */
+  caIds: number[];
+  certificate: Uint8Array;
+}
+
+/** The /pki/ file name of generation `index` of a CA, as ADCS names them: `<ca>` for 0, `<ca>(n)` after. */
+export const pkiFileBase = (slug: string, index: number): string => (index > 0 ? `${slug}(${index})` : slug);
 
 /** Where a CA's delta CRL is published (docs/admin-api.md): `/pki/<ca>-delta.crl`. */
 export const deltaCrlPath = (slug: string): string => `/pki/${slug}-delta.crl`;
+
+/** The CRL signing of one key of the issuing CA (the current one, or an earlier one after a rollover). */
+interface KeyCrl {
+  keyIndex: number;
+  builder: CrlBuilder;
+  crlCaId: number;
+  /** The key signs CRLs while its newest certificate is valid: certificates it issued end by then. */
+  notAfter: Date;
+}
+
+/** The generation issuing now: everything issue() and sign() take from it, swapped whole by rollover(). */
+interface Generation {
+  signer: CaSigner;
+  info: CaInfo;
+  caId: number;
+  pieces: CaPieces;
+}
 
 /** Per-CA pieces encoded once: issuer name, AKI, AIA, CDP. */
 interface CaPieces {
@@ -97,6 +137,8 @@ export interface PreparedIssuance {
   notBefore: Date;
   notAfter: Date;
   extensions: Buffer[];
+  /** The generation prepared under: signed by its key and recorded as its certificate, even if a rollover happens meanwhile. */
+  generation: Generation;
 }
 
 /**
@@ -104,43 +146,23 @@ export interface PreparedIssuance {
  * atomically with their request. It never sees SOAP, HTTP or ACLs — only orders.
  */
 export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
-  private readonly pieces: CaPieces;
+  private gen!: Generation;
+  private crl!: CrlBuilder;
+  /** CRL signing per key, the current key first. */
+  private keyCrls: KeyCrl[] = [];
   private readonly random: (n: number) => Uint8Array;
   /** Extensions fixed per template, encoded once per template object (a template edit loads a new one). */
   private readonly profileCache = new WeakMap<Template, Buffer[]>();
   private readonly internalTls = internalTlsTemplate();
   /** Certificates signed while a record statement is in flight are recorded together by the next. */
   private readonly recorder: GroupCommit<IssuedRecord, 'issued' | 'collision' | 'notPending'>;
-  private readonly crl: CrlBuilder;
   private readonly rootCrl: CrlBuilder | null;
 
-  constructor(private readonly o: LocalCaOptions) {
+  constructor(private o: LocalCaOptions) {
     this.recorder = new GroupCommit((items) => recordIssuedManyIfPending(this.o.db, items), (i) => i.certificate.requestId);
     this.random = o.random ?? pooledRandom();
-    const parts = certificateParts(o.info.issuingCertificate);
-    const slug = o.info.slug;
-    const issuing = new X509Certificate(Buffer.from(o.info.issuingCertificate));
-    this.pieces = {
-      issuerName: parts.subjectName,
-      aki: authorityKeyIdentifier(keyIdentifier(parts.spki)),
-      aia: authorityInfoAccess(`${o.pkiBaseUrl}/pki/${slug}.crt`),
-      cdp: crlDistributionPoints(`${o.pkiBaseUrl}/pki/${slug}.crl`),
-      // With delta CRLs, certificates say where they are too (as ADCS does), so relying parties need not find the base first.
-      freshest: o.deltaCrl ? freshestCrl(`${o.pkiBaseUrl}${deltaCrlPath(slug)}`) : undefined,
-      notBefore: new Date(issuing.validFrom),
-      notAfter: new Date(issuing.validTo),
-    };
+    this.useGeneration(o);
     const validityHours = o.crlValidityHours ?? 168;
-    this.crl = new CrlBuilder({
-      db: o.db,
-      clock: o.clock,
-      signer: o.signer,
-      caId: o.issuingCaId,
-      issuerName: parts.subjectName,
-      issuerKeyId: keyIdentifier(parts.spki),
-      validityHours,
-      ...(o.deltaCrl ? { deltaUrl: `${o.pkiBaseUrl}${deltaCrlPath(slug)}`, deltaValidityHours: o.deltaCrl.validityHours } : {}),
-    });
     if (o.root) {
       const rootParts = certificateParts(o.info.rootCertificate);
       this.rootCrl = new CrlBuilder({ db: o.db, clock: o.clock, signer: o.root.signer, caId: o.root.caId, issuerName: rootParts.subjectName, issuerKeyId: keyIdentifier(rootParts.spki), validityHours });
@@ -149,8 +171,70 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
     }
   }
 
+  /** Builds the current generation's pieces and every key's CRL signing from `o`. */
+  private useGeneration(o: LocalCaOptions): void {
+    const slug = o.info.slug;
+    const g = o.generation ?? { index: 0, keyIndex: 0, crlCaId: o.issuingCaId, keyCaIds: [o.issuingCaId] };
+    const issuing = new X509Certificate(Buffer.from(o.info.issuingCertificate));
+    const parts = certificateParts(o.info.issuingCertificate);
+    const crlBase = pkiFileBase(slug, g.keyIndex);
+    // Certificates of generation n point at generation n's files: its certificate, its key's CRLs.
+    const pieces: CaPieces = {
+      issuerName: parts.subjectName,
+      aki: authorityKeyIdentifier(keyIdentifier(parts.spki)),
+      aia: authorityInfoAccess(`${o.pkiBaseUrl}/pki/${pkiFileBase(slug, g.index)}.crt`),
+      cdp: crlDistributionPoints(`${o.pkiBaseUrl}/pki/${crlBase}.crl`),
+      // With delta CRLs, certificates say where they are too (as ADCS does), so relying parties need not find the base first.
+      freshest: o.deltaCrl ? freshestCrl(`${o.pkiBaseUrl}${deltaCrlPath(crlBase)}`) : undefined,
+      notBefore: new Date(issuing.validFrom),
+      notAfter: new Date(issuing.validTo),
+    };
+    const keyCrl = (k: { keyIndex: number; signer: CaSigner; crlCaId: number; caIds: number[]; certificate: Uint8Array }): KeyCrl => {
+      const p = certificateParts(k.certificate);
+      const base = pkiFileBase(slug, k.keyIndex);
+      return {
+        keyIndex: k.keyIndex,
+        crlCaId: k.crlCaId,
+        notAfter: new Date(new X509Certificate(Buffer.from(k.certificate)).validTo),
+        builder: new CrlBuilder({
+          db: o.db,
+          clock: o.clock,
+          signer: k.signer,
+          caId: k.crlCaId,
+          coveredCaIds: k.caIds,
+          issuerName: p.subjectName,
+          issuerKeyId: keyIdentifier(p.spki),
+          validityHours: o.crlValidityHours ?? 168,
+          ...(o.deltaCrl ? { deltaUrl: `${o.pkiBaseUrl}${deltaCrlPath(base)}`, deltaValidityHours: o.deltaCrl.validityHours } : {}),
+        }),
+      };
+    };
+    const current = keyCrl({ keyIndex: g.keyIndex, signer: o.signer, crlCaId: g.crlCaId, caIds: g.keyCaIds, certificate: o.info.issuingCertificate });
+    // Swapped together: an order prepared before this line is signed and recorded as the previous generation's (PreparedIssuance.generation).
+    this.gen = { signer: o.signer, info: o.info, caId: o.issuingCaId, pieces };
+    this.crl = current.builder;
+    this.keyCrls = [current, ...(o.previousKeys ?? []).filter((k) => k.keyIndex !== g.keyIndex).map(keyCrl)];
+  }
+
+  /**
+   * Switches issuance to a new generation of the CA (opences ca renew, ca install of a renewal):
+   * orders prepared from now on are signed with its key and point at its /pki/ files. Earlier
+   * keys in `next.previousKeys` keep signing the CRLs of what they issued.
+   */
+  rollover(next: Pick<LocalCaOptions, 'signer' | 'info' | 'issuingCaId' | 'generation' | 'previousKeys'>): void {
+    const o = { ...this.o, ...next };
+    this.useGeneration(o);
+    this.o = o;
+  }
+
   info(): CaInfo {
-    return this.o.info;
+    return this.gen.info;
+  }
+
+  /** The current generation's certificate index and key index (0, 0 before any renewal). */
+  get generation(): { index: number; keyIndex: number } {
+    const g = this.o.generation;
+    return { index: g?.index ?? 0, keyIndex: g?.keyIndex ?? 0 };
   }
 
   /** Extensions fixed per template, encoded once: taken from the template, never from the order. */
@@ -237,31 +321,34 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       }
     }
 
+    const generation = this.gen;
+    const pieces = generation.pieces;
     const now = this.o.clock.now();
-    if (now.getTime() >= this.pieces.notAfter.getTime()) throw new OpencesError('unavailable', `the issuing CA expired on ${this.pieces.notAfter.toISOString()}; it cannot issue`);
+    if (now.getTime() >= pieces.notAfter.getTime()) throw new OpencesError('unavailable', `the issuing CA expired on ${pieces.notAfter.toISOString()}; it cannot issue`);
     // Certificates carry whole seconds: round here so the record and the certificate agree.
     // Backdated a minute for clock skew (a later start the order asks for is kept), never
     // before the CA's own start; notAfter clipped to the CA's end.
-    const notBefore = wholeSeconds(Math.max(order.notBefore.getTime(), now.getTime() - 60_000, this.pieces.notBefore.getTime()));
-    const notAfter = wholeSeconds(Math.min(order.notAfter.getTime(), this.pieces.notAfter.getTime()));
+    const notBefore = wholeSeconds(Math.max(order.notBefore.getTime(), now.getTime() - 60_000, pieces.notBefore.getTime()));
+    const notAfter = wholeSeconds(Math.min(order.notAfter.getTime(), pieces.notAfter.getTime()));
     const subjectName = encodeName(order.subject);
     const sanCritical = order.subject.length === 0 || order.sanCritical === true;
     if (internalProfile && order.sid) throw new OpencesError('internal', 'the CA node\'s own certificates carry no SID');
-    const extensions: Buffer[] = [this.pieces.aki, subjectKeyIdentifier(csr.spki), ...extensionsOf()];
+    const extensions: Buffer[] = [pieces.aki, subjectKeyIdentifier(csr.spki), ...extensionsOf()];
     // The account's SID (KB5014754 strong mapping): judge() checked the template allows it.
     const sidUrl = internalProfile ? undefined : sidSanUrl(order, template);
     const sans = sidUrl ? [...order.sans, sidUrl] : order.sans;
     if (sans.length) extensions.push(subjectAltName(sans, sanCritical));
     if (order.sid && template && template.extensions.securityExtension !== false) extensions.push(ntdsSecurityExtension(order.sid));
-    extensions.push(this.pieces.aia, this.pieces.cdp);
-    if (this.pieces.freshest) extensions.push(this.pieces.freshest);
-    return { order, needsApproval, approvalDigest: needsApproval ? approvalDigest(order) : null, subjectName, spki: csr.spki, notBefore, notAfter, extensions };
+    extensions.push(pieces.aia, pieces.cdp);
+    if (pieces.freshest) extensions.push(pieces.freshest);
+    return { order, needsApproval, approvalDigest: needsApproval ? approvalDigest(order) : null, subjectName, spki: csr.spki, notBefore, notAfter, extensions, generation };
   }
 
   /** Lints and signs a prepared order under `serial`. */
   async sign(p: PreparedIssuance, serial: Uint8Array): Promise<Buffer> {
-    lintCertificate({ serial, subject: p.order.subject, sans: p.order.sans, notBefore: p.notBefore, notAfter: p.notAfter, caNotBefore: this.pieces.notBefore, caNotAfter: this.pieces.notAfter, extensions: p.extensions });
-    return buildCertificate(this.o.signer, { serial, issuerName: this.pieces.issuerName, subjectName: p.subjectName, notBefore: p.notBefore, notAfter: p.notAfter, spki: p.spki, extensions: p.extensions });
+    const g = p.generation;
+    lintCertificate({ serial, subject: p.order.subject, sans: p.order.sans, notBefore: p.notBefore, notAfter: p.notAfter, caNotBefore: g.pieces.notBefore, caNotAfter: g.pieces.notAfter, extensions: p.extensions });
+    return buildCertificate(g.signer, { serial, issuerName: g.pieces.issuerName, subjectName: p.subjectName, notBefore: p.notBefore, notAfter: p.notAfter, spki: p.spki, extensions: p.extensions });
   }
 
   /** The whole issuance path without the store (benchmarks, and tests of serial uniqueness at scale). */
@@ -287,7 +374,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
     const issuedAt = this.o.clock.now();
     const record = (serial: string, der: Uint8Array) => ({
       serial,
-      caId: this.o.issuingCaId,
+      caId: p.generation.caId,
       requestId: order.orderId,
       subject: nameToString(order.subject),
       sans: order.sans.map((s) => `${s.type}:${s.value}`),
@@ -314,7 +401,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
         this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, approval: { needed: p.needsApproval, digest: p.approvalDigest }, ...(opts.audit ? { audit: opts.audit } : {}), ...(order.sid ? { sid: order.sid } : {}) }),
         opts.fullResponse ? this.responseFor(der) : undefined,
       ]);
-      if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined, ...(fullResponse ? { fullResponse } : {}) };
+      if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: p.generation.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined, ...(fullResponse ? { fullResponse } : {}) };
       if (outcome === 'notPending') break;
       // 'collision': the serial exists (astronomically rare with real randomness): draw again.
     }
@@ -335,7 +422,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       }
       const existing = await findByRequestId(tx, order.orderId);
       if (existing) {
-        return { serial: existing.serial, der: existing.der, chain: this.o.info.chain, notBefore: existing.notBefore, notAfter: existing.notAfter, replayed: true };
+        return { serial: existing.serial, der: existing.der, chain: this.gen.info.chain, notBefore: existing.notBefore, notAfter: existing.notAfter, replayed: true };
       }
       if (row.status !== 'pending') throw new OpencesError('conflict', `request ${order.orderId} is ${row.status}; only a pending request is signed`);
       if (row.template !== order.template) throw new OpencesError('conflict', `the order names the template ${order.template}; request ${order.orderId} was recorded for ${row.template ?? 'none'}`);
@@ -354,7 +441,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
         const inserted = await insertCertificate(tx, record(serial.hex, der));
         if (!inserted) continue; // serial collision (astronomically rare with real randomness): draw again
         await markIssued(tx, order.orderId, serial.hex, issuedAt);
-        return { serial: serial.hex, der: new Uint8Array(der), chain: this.o.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false };
+        return { serial: serial.hex, der: new Uint8Array(der), chain: p.generation.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false };
       }
       throw new OpencesError('internal', 'could not allocate a unique serial number in 5 attempts; is the randomness source broken?');
     });
@@ -363,12 +450,12 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
 
   /** The signed CMC full response for a certificate this CA issued (src/ca/responses.ts). */
   private responseFor(certificate: Uint8Array): Promise<Uint8Array> {
-    return signPkiResponse(this.o.signer, this.o.info, { status: 'issued', certificate });
+    return signPkiResponse(this.gen.signer, this.gen.info, { status: 'issued', certificate });
   }
 
   /** The signed CMC full response for a recorded request, from the request's state in the store. */
   async pkiResponse(requestId: string): Promise<Uint8Array> {
-    return signPkiResponse(this.o.signer, this.o.info, await responseStateFor(this.o.db, requestId, this.o.clock.now()));
+    return signPkiResponse(this.gen.signer, this.gen.info, await responseStateFor(this.o.db, requestId, this.o.clock.now()));
   }
 
   async revoke(serial: string, reason: RevocationReason, at?: Date): Promise<void> {
@@ -393,9 +480,49 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
     return this.crl.publish(opts);
   }
 
-  /** Publishes a full or delta CRL when the newest one is `periodMs` old (the schedule; see CrlBuilder). */
-  publishCrlIfDue(kind: CrlKind, periodMs: number): Promise<Uint8Array | null> {
-    return this.crl.publishIfDue(kind, periodMs);
+  /**
+   * Publishes a full or delta CRL when the newest one is `periodMs` old (the schedule; see
+   * CrlBuilder), for the current key and every earlier key still signing. Returns the current key's.
+   */
+  async publishCrlIfDue(kind: CrlKind, periodMs: number): Promise<Uint8Array | null> {
+    const [current, ...previous] = this.liveKeyCrls();
+    for (const k of previous) await k.builder.publishIfDue(kind, periodMs);
+    return current ? current.builder.publishIfDue(kind, periodMs) : null;
+  }
+
+  /** Full CRLs of the earlier keys still signing (opences crl publish publishes them beside the current one). */
+  async publishPreviousCrls(): Promise<Array<{ keyIndex: number; bytes: number }>> {
+    const out: Array<{ keyIndex: number; bytes: number }> = [];
+    for (const k of this.liveKeyCrls().slice(1)) out.push({ keyIndex: k.keyIndex, bytes: (await k.builder.publish()).length });
+    return out;
+  }
+
+  /** The current key (always), then earlier keys whose certificate has not expired. */
+  private liveKeyCrls(): KeyCrl[] {
+    const now = this.o.clock.now().getTime();
+    return this.keyCrls.filter((k, i) => i === 0 || k.notAfter.getTime() > now);
+  }
+
+  /**
+   * The CRL `/pki/<ca>(keyIndex).crl` serves (the delta with `delta`): the newest stored one while
+   * fresh, else published now so a CDP never points at nothing; null for a key this CA never had.
+   * An earlier key past its certificate's end serves its last CRL.
+   */
+  async servedCrl(keyIndex: number, delta: boolean): Promise<Uint8Array | null> {
+    const k = this.keyCrls.find((x) => x.keyIndex === keyIndex);
+    if (!k || (delta && !this.deltaCrls)) return null;
+    const now = this.o.clock.now().getTime();
+    const full = await latestCrl(this.o.db, k.crlCaId, false);
+    const live = k === this.keyCrls[0] || k.notAfter.getTime() > now;
+    if (!delta) {
+      if ((full && full.nextUpdate.getTime() > now) || !live) return full?.der ?? null;
+      return k.builder.publish();
+    }
+    const d = await latestCrl(this.o.db, k.crlCaId, true);
+    if (d && full && d.number > full.number && d.nextUpdate.getTime() > now) return d.der;
+    if (!live) return d?.der ?? null;
+    if (!full || full.nextUpdate.getTime() <= now) await k.builder.publish();
+    return k.builder.publish({ delta: true });
   }
 
   /** Whether this CA publishes delta CRLs. */
@@ -405,7 +532,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
 
   /** The newest stored CRL of the issuing CA (full unless `delta`), or null before the first. */
   async latestCrl(opts: { delta?: boolean } = {}): Promise<Uint8Array | null> {
-    return (await latestCrl(this.o.db, this.o.issuingCaId, opts.delta === true))?.der ?? null;
+    return (await latestCrl(this.o.db, this.keyCrls[0]!.crlCaId, opts.delta === true))?.der ?? null;
   }
 
   /** The root's CRL (it revokes nothing, but `/pki/<root>.crl` named in the issuing CA's CDP must resolve). */

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
-import type { Db } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
 import { insertCa, listCas, type CaRow } from '../store/ca-repo.js';
 import { buildCertificate } from './certificate-builder.js';
 import {
@@ -87,14 +87,7 @@ export async function initCa(opts: InitCaOptions): Promise<CaHierarchy> {
       notBefore,
       notAfter: addYears(now, o.issuingYears ?? 10),
       spki: issuingSigner.spki,
-      extensions: [
-        basicConstraints(true, 0),
-        keyUsage(['digitalSignature', 'keyCertSign', 'cRLSign'], true),
-        subjectKeyIdentifier(issuingSigner.spki),
-        authorityKeyIdentifier(keyIdentifier(rootSigner.spki)),
-        authorityInfoAccess(`${o.pkiBaseUrl}/pki/${rootSlug}.crt`),
-        crlDistributionPoints(`${o.pkiBaseUrl}/pki/${rootSlug}.crl`),
-      ],
+      extensions: issuingCaExtensions({ issuingSpki: issuingSigner.spki, rootSpki: rootSigner.spki, rootSlug, pkiBaseUrl: o.pkiBaseUrl }),
     });
     const rootId = await insertCa(tx, { name: o.rootName, slug: rootSlug, kind: 'root', parentId: null, certificate: rootDer, keyRef: rootLabel, keyType: o.keyType });
     await insertCa(tx, { name: o.caName, slug: slugFor(o.caName), kind: 'issuing', parentId: rootId, certificate: issuingDer, keyRef: issuingLabel, keyType: o.keyType });
@@ -105,9 +98,22 @@ export async function initCa(opts: InitCaOptions): Promise<CaHierarchy> {
   return { ...h, created };
 }
 
-export async function loadHierarchy(db: Db): Promise<Omit<CaHierarchy, 'created'> | null> {
+/** The extensions of an issuing CA certificate our own root signs (at init and at every renewal). */
+export function issuingCaExtensions(o: { issuingSpki: Uint8Array; rootSpki: Uint8Array; rootSlug: string; pkiBaseUrl: string }): Buffer[] {
+  return [
+    basicConstraints(true, 0),
+    keyUsage(['digitalSignature', 'keyCertSign', 'cRLSign'], true),
+    subjectKeyIdentifier(o.issuingSpki),
+    authorityKeyIdentifier(keyIdentifier(o.rootSpki)),
+    authorityInfoAccess(`${o.pkiBaseUrl}/pki/${o.rootSlug}.crt`),
+    crlDistributionPoints(`${o.pkiBaseUrl}/pki/${o.rootSlug}.crl`),
+  ];
+}
+
+/** The current certificate of the issuing CA and its root: after renewals, the newest generation (migrations/013). */
+export async function loadHierarchy(db: Queryable): Promise<Omit<CaHierarchy, 'created'> | null> {
   const cas = await listCas(db);
-  const issuing = cas.find((c) => c.kind === 'issuing');
+  const issuing = cas.filter((c) => c.kind === 'issuing').reduce<CaRow | undefined>((newest, c) => (!newest || c.generation > newest.generation ? c : newest), undefined);
   const root = cas.find((c) => c.kind === 'root' && c.id === issuing?.parentId);
   if (!issuing || !root) return null;
   return {
@@ -155,7 +161,7 @@ export function notAfterOf(der: Uint8Array): Date {
   return new Date(new X509Certificate(Buffer.from(der)).validTo);
 }
 
-function addYears(d: Date, y: number): Date {
+export function addYears(d: Date, y: number): Date {
   const n = new Date(d);
   n.setUTCFullYear(n.getUTCFullYear() + y);
   return n;

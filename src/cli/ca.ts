@@ -5,6 +5,7 @@ import { systemClock } from '../clock.js';
 import type { Db } from '../store/db.js';
 import { openDb } from '../store/open.js';
 import { installIssuingCa, pemCertificates, prepareIssuingCa } from '../ca/external.js';
+import { pendingRenewal } from '../ca/renew.js';
 import { initCa, loadHierarchy, pem, writeCaCertificates } from '../ca/init.js';
 import { openKeyStore } from '../ca/keys/open.js';
 import { Pkcs11KeyStore } from '../ca/keys/pkcs11.js';
@@ -142,22 +143,50 @@ export function registerCaCommands(program: Command): void {
         fail(e);
       }
     });
-  addCommonOptions(ca.command('install').description('install the issuing CA certificate another root signed for the key of opences ca init --issuing-only'))
+  addCommonOptions(ca.command('install').description('install the issuing CA certificate another root signed: for the key of opences ca init --issuing-only, or of opences ca renew --csr-out (the next generation)'))
     .requiredOption('--cert <file>', 'the issuing CA certificate (PEM)')
-    .requiredOption('--chain <file>', 'the root certificate (PEM)')
+    .option('--chain <file>', 'the root certificate (PEM); required for a first installation')
     .option('--json', 'machine-readable output')
-    .action(async (opts: CommonOptions & Record<string, unknown> & { cert: string; chain: string }) => {
+    .action(async (opts: CommonOptions & Record<string, unknown> & { cert: string; chain?: string }) => {
       try {
         const config = configFrom(opts);
         const [certificate] = pemCertificates(readFileSync(opts.cert, 'utf8'));
         if (!certificate) throw new OpencesError('malformed', `${opts.cert} holds no PEM certificate`);
-        const chain = pemCertificates(readFileSync(opts.chain, 'utf8'));
+        const chain = opts.chain ? pemCertificates(readFileSync(opts.chain, 'utf8')) : [];
+        if (pendingRenewal(config.dataDir)) {
+          // A renewal: through the running server when there is one, which switches to it at once.
+          const r = (await operate(config, 'ca.installRenewal', { cert: certificate.toString('base64'), chain: chain.map((c) => c.toString('base64')) })) as RenewedAnswer;
+          print(opts.json, r, () => renewedText(r));
+          return;
+        }
+        if (!opts.chain) throw new OpencesError('malformed', '--chain ROOT.pem is required to install an issuing CA');
         await withCaStore(config, async (db, keyStore) => {
           const r = await installIssuingCa({ db, dataDir: config.dataDir, keyStore, certificate, chain });
           const h = await loadHierarchy(db);
           const paths = h ? writeCaCertificates(config.dataDir, h.info) : null;
           print(opts.json, { name: r.name, root: r.root, ...(paths ?? {}) }, () => `installed "${r.name}" under "${r.root}"${paths ? `\n  ${paths.root}\n  ${paths.issuing}` : ''}`);
         });
+      } catch (e) {
+        fail(e);
+      }
+    });
+  addCommonOptions(ca.command('renew').description('a new certificate for the issuing CA, with its key or a new one (--new-key); issuance switches to it, earlier keys keep signing their CRLs (docs/ca-ceremonies.md)'))
+    .option('--new-key', 'make a new key (in the same key store: file, or the same PKCS#11 token)')
+    .option('--csr-out <file>', 'write a CSR for the root to sign (required when the root key is not on this node); then opences ca install --cert NEW.pem')
+    .option('--years <n>', 'validity of the new certificate when our root signs it (default 10, never past the root)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: CommonOptions & Record<string, unknown> & { newKey?: boolean; csrOut?: string; years?: string }) => {
+      try {
+        const config = configFrom(opts);
+        const args = { newKey: opts.newKey === true, csr: opts.csrOut !== undefined, ...(opts.years ? { years: Number(opts.years) } : {}) };
+        const r = (await operate(config, 'ca.renew', args)) as RenewedAnswer | { status: 'csr'; name: string; keyRef: string; newKey: boolean; csrPem: string };
+        if (r.status === 'csr') {
+          mkdirSync(dirname(opts.csrOut!), { recursive: true });
+          writeFileSync(opts.csrOut!, r.csrPem, { mode: 0o644 });
+          print(opts.json, { status: r.status, name: r.name, keyRef: r.keyRef, newKey: r.newKey, csr: opts.csrOut }, () => `renewal of "${r.name}" ${r.newKey ? `with the new key ${r.keyRef}` : 'with its key'}: CSR in ${opts.csrOut}\nhave the root sign it, then: opences ca install --cert NEW.pem`);
+          return;
+        }
+        print(opts.json, r, () => renewedText(r));
       } catch (e) {
         fail(e);
       }
@@ -193,6 +222,20 @@ export function registerCaCommands(program: Command): void {
     });
 }
 
+interface RenewedAnswer {
+  status: 'installed';
+  name: string;
+  generation: number;
+  keyIndex: number;
+  newKey: boolean;
+  sha256: string;
+  notAfter: string;
+  certificateUrl: string;
+  crlUrl: string;
+}
+
+const renewedText = (r: RenewedAnswer): string =>
+  `renewed "${r.name}": generation ${r.generation} (key index ${r.keyIndex}${r.newKey ? ', new key' : ''}), valid until ${r.notAfter}\n  certificate ${r.certificateUrl}\n  CRL         ${r.crlUrl}\nissuance uses it now; earlier keys keep signing the CRLs of what they issued`;
 
 /** The database and key store of this node, opened directly: CA set-up runs before any server does. */
 async function withCaStore(config: Config, f: (db: Db, keyStore: KeyStore) => Promise<void>): Promise<void> {

@@ -1,3 +1,4 @@
+import { listCas } from '../store/ca-repo.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AUDIT_SIGNING_PROFILE } from '../audit/checkpoint.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -78,7 +79,6 @@ export const AUTHORIZED_FOR_MS = 5_000;
  */
 export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   const allowed = o.allowedSubjects.map((s) => dnParts(s, /(?<!\\),/).join('\n').toLowerCase());
-  const issuing = new X509Certificate(Buffer.from(o.ca.info().issuingCertificate));
   const app = express();
   app.disable('x-powered-by');
   /** Errors become our typed errors here, in one place; anything unexpected is logged and said no more of. */
@@ -118,7 +118,9 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     if (!allowed.includes(subject)) return refuse(req, `${name} is not in ca.clients.allowedSubjects`);
     const ekus = cert.keyUsage;
     if (ekus && ekus.length && !ekus.includes(CLIENT_AUTH)) return refuse(req, `${name} does not allow client authentication`);
-    if (cert.checkIssued(issuing) && cert.verify(issuing.publicKey)) {
+    // Issued by any generation of this CA (a renewal leaves client certificates of the earlier ones valid): then it must be a recorded CA client certificate.
+    const generations = (await listCas(o.db)).filter((c) => c.kind === 'issuing').map((c) => new X509Certificate(Buffer.from(c.certificate)));
+    if (generations.some((issuing) => cert.checkIssued(issuing) && cert.verify(issuing.publicKey))) {
       const rec = await findBySerial(o.db, cert.serialNumber);
       const made = rec?.requestId ? await getRequest(o.db, rec.requestId) : null;
       if (!rec || rec.template !== CA_CLIENT_PROFILE || made?.authMethod !== CA_CLIENT_AUTH_METHOD) return refuse(req, `${name} (serial ${cert.serialNumber.toLowerCase()}) was not issued as a CA client certificate`);

@@ -9,8 +9,10 @@ export interface PkiSource {
 }
 
 // Slugs are [A-Za-z0-9_.-]; anything else (path traversal, encoded slashes) is a plain 404. A `+`
-// before `.crl` is ADCS's name for the delta CRL (`<ca>+.crl`), served as `<ca>-delta.crl`.
-const PKI_PATH = /^\/pki\/([A-Za-z0-9_.-]{1,128})(\+?)\.(crt|crl)$/;
+// before `.crl` is ADCS's name for the delta CRL (`<ca>+.crl`), served as `<ca>-delta.crl`. After
+// a renewal, ADCS's index suffix: `<ca>(n).crt` (certificate index n), `<ca>(k).crl`, `<ca>(k)+.crl`
+// and `<ca>(k)-delta.crl` (key index k; docs/ca-ceremonies.md).
+const PKI_PATH = /^\/pki\/([A-Za-z0-9_.-]{1,128}(?:\(\d{1,4}\)(?:-delta)?)?)(\+?)\.(crt|crl)$/;
 
 /** AIA (caIssuers) and CDP targets: `/pki/<ca>.crt` (DER) and `/pki/<ca>.crl` (DER). */
 export function mountPki(app: Express, source: PkiSource): void {

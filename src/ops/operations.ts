@@ -16,7 +16,8 @@ import { templatesToYaml } from '../policy/template-yaml.js';
 import { templatesFromYamlOffLoop } from '../policy/template-yaml-off-loop.js';
 import { lintTemplate, unacceptedFindings, formatFinding } from '../policy/template-lint.js';
 import { pem } from '../ca/init.js';
-import { LocalCa, deltaCrlPath } from '../ca/engine.js';
+import { LocalCa, deltaCrlPath, pkiFileBase } from '../ca/engine.js';
+import { installRenewal, renewIssuingCa, type RenewResult } from '../ca/renew.js';
 import { ADMIN_ROLES, createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens.js';
 import { addPartner, addPartnerCrls, listPartnerCrls, listPartners, removePartner } from '../auth/partners.js';
 import { decodeBase64Token } from '../protocol/pkcs10/base64.js';
@@ -46,6 +47,16 @@ import { issueCaClientCertificate } from '../ca/backends/client-cert.js';
 type Op = (core: Core, args: unknown, actor: string, actorRef?: PrincipalRef) => Promise<unknown>;
 
 /** Who is who on this deployment (src/auth/identity.ts). */
+/** The audit event and answer of a renewal that made a new generation. */
+async function renewed(core: Core, actor: string, r: Extract<RenewResult, { status: 'installed' }>, before: { index: number; keyIndex: number }): Promise<unknown> {
+  const cert = new X509Certificate(Buffer.from(r.certificate));
+  const details = { generation: r.generation, keyIndex: r.keyIndex, newKey: r.newKey, previousGeneration: before.index, sha256: cert.fingerprint256.replace(/:/g, '').toLowerCase(), notAfter: new Date(cert.validTo).toISOString() };
+  await core.audit.record({ type: 'ca.renew', outcome: 'success', actor, details });
+  const base = `${core.config.pkiBaseUrl}/pki/`;
+  const slug = core.ca.info().slug;
+  return { status: 'installed', name: r.name, ...details, certificateUrl: `${base}${pkiFileBase(slug, r.generation)}.crt`, crlUrl: `${base}${pkiFileBase(slug, r.keyIndex)}.crl`, certPem: pem(r.certificate) };
+}
+
 const identityOf = (core: Core) => ({ domains: core.config.auth.domains, accountRealms: core.config.auth.accountRealms });
 
 /**
@@ -284,11 +295,16 @@ export const OPERATIONS: Record<string, Op> = {
   'crl.publish': async (core, args, actor) => {
     const a = parse(z.object({ delta: z.boolean().default(false) }), args);
     if (!core.ca.publishCrl) throw new OpencesError('unsupported', 'this node has no CA that publishes CRLs');
-    const slug = core.ca.info().slug;
+    // After a renewal with a new key the current CRL is `<ca>(k).crl` (ADCS's key index, src/ca/generations.ts).
+    const slug = pkiFileBase(core.ca.info().slug, core.ca instanceof LocalCa ? core.ca.generation.keyIndex : 0);
     const deltas = core.ca instanceof LocalCa && core.ca.deltaCrls;
     const deltaUrl = `${core.config.pkiBaseUrl}${deltaCrlPath(slug)}`;
     const der = await core.ca.publishCrl({ delta: a.delta });
     await core.audit.record({ type: 'crl.publish', outcome: 'success', actor, details: { delta: a.delta, bytes: der.length } });
+    // Earlier keys of a renewed CA sign the CRLs of what they issued (full CRLs with every publication).
+    for (const p of !a.delta && core.ca instanceof LocalCa ? await core.ca.publishPreviousCrls() : []) {
+      await core.audit.record({ type: 'crl.publish', outcome: 'success', actor, details: { delta: false, bytes: p.bytes, keyIndex: p.keyIndex } });
+    }
     if (a.delta) return { published: true, delta: true, bytes: der.length, url: deltaUrl };
     // A new full CRL makes the previous delta's base outdated: publish a delta on top of it, as ADCS does.
     // Under the CRL lock: none when the schedule already put one on this base.
@@ -309,6 +325,45 @@ export const OPERATIONS: Record<string, Op> = {
     if (!(core.ca instanceof LocalCa)) throw new OpencesError('unsupported', 'this node has no CA key: run `opences ca client-cert issue` on the ca node');
     const r = await issueCaClientCertificate({ ca: core.ca, db: core.db, audit: core.audit, clock: core.clock }, { csrDer: decodeBase64Token(a.csr), subject: a.subject, sans: a.sans, days: a.days, actor });
     return { serial: r.serial, certPem: r.certPem, fingerprint: r.fingerprint, notAfter: r.notAfter.toISOString() };
+  },
+
+  /**
+   * `opences ca renew [--new-key] [--csr-out F]`: a new certificate for the issuing CA (src/ca/renew.ts).
+   * When the root key is here it is signed and issuance switches to it at once (in every process
+   * on the database); otherwise the CSR goes back to the command and `ca install` completes it.
+   */
+  'ca.renew': async (core, args, actor) => {
+    const a = parse(z.object({ newKey: z.boolean().default(false), csr: z.boolean().default(false), years: z.number().int().min(1).max(50).optional() }), args);
+    if (!core.caKeys || !(core.ca instanceof LocalCa)) throw new OpencesError('unsupported', 'this node holds no CA key: run `opences ca renew` on the ca node');
+    const before = core.ca.generation;
+    let r: RenewResult;
+    try {
+      r = await renewIssuingCa({ db: core.db, dataDir: core.config.dataDir, keyStore: core.caKeys.keyStore, clock: core.clock, pkiBaseUrl: core.config.pkiBaseUrl, newKey: a.newKey, csr: a.csr, ...(a.years ? { years: a.years } : {}) });
+    } catch (e) {
+      await core.audit.record({ type: 'ca.renew', outcome: 'failure', actor, reason: e instanceof Error ? e.message : 'failed', details: { newKey: a.newKey } });
+      throw e;
+    }
+    if (r.status === 'csr') {
+      await core.audit.record({ type: 'ca.renew', outcome: 'success', actor, details: { newKey: r.newKey, keyRef: r.keyRef, awaiting: 'certificate' } });
+      return { status: 'csr', name: r.name, keyRef: r.keyRef, newKey: r.newKey, csrPem: pem(r.csrDer, 'CERTIFICATE REQUEST') };
+    }
+    await core.caKeys.reload();
+    return renewed(core, actor, r, before);
+  },
+  /** `opences ca install --cert NEW.pem` completing a renewal under a root held elsewhere. */
+  'ca.installRenewal': async (core, args, actor) => {
+    const a = parse(z.object({ cert: z.string().min(1).max(64 * 1024), chain: z.array(z.string().min(1).max(64 * 1024)).max(4).default([]) }), args);
+    if (!core.caKeys || !(core.ca instanceof LocalCa)) throw new OpencesError('unsupported', 'this node holds no CA key: run `opences ca install` on the ca node');
+    const before = core.ca.generation;
+    let r: Awaited<ReturnType<typeof installRenewal>>;
+    try {
+      r = await installRenewal({ db: core.db, dataDir: core.config.dataDir, keyStore: core.caKeys.keyStore, certificate: decodeBase64Token(a.cert), chain: a.chain.map((c) => decodeBase64Token(c)) });
+    } catch (e) {
+      await core.audit.record({ type: 'ca.renew', outcome: 'failure', actor, reason: e instanceof Error ? e.message : 'failed', details: { install: true } });
+      throw e;
+    }
+    await core.caKeys.reload();
+    return renewed(core, actor, r, before);
   },
 
   'audit.verify': async (core, args) => {

@@ -235,11 +235,12 @@ export async function countRevoked(q: Queryable, caId?: number): Promise<number>
  * What a CRL of this CA lists as at `now`: every revoked certificate that has not been expired for
  * more than a day (RFC 5280 lets a CRL drop entries once the certificate expired).
  */
-export async function listRevoked(q: Queryable, caId: number, now: Date): Promise<{ serial: string; revokedAt: Date; reason: number }[]> {
+/** Revoked, unexpired (a day's grace) certificates issued by the CA rows `caIds` (the generations sharing one key). */
+export async function listRevoked(q: Queryable, caIds: number | number[], now: Date): Promise<{ serial: string; revokedAt: Date; reason: number }[]> {
   const r = await q.query<{ serial: string; revoked_at: Date | string; revocation_reason: number | null }>(
-    `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE ca_id = $1 AND revoked_at IS NOT NULL
+    `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE ca_id = ANY($1::int[]) AND revoked_at IS NOT NULL
        AND not_after > $2::timestamptz - interval '1 day' ORDER BY serial`,
-    [caId, now],
+    [Array.isArray(caIds) ? caIds : [caIds], now],
   );
   return r.rows.map((x) => ({ serial: x.serial, revokedAt: new Date(x.revoked_at), reason: x.revocation_reason ?? 0 }));
 }

@@ -78,9 +78,9 @@ export class RemoteCa implements CaBackend, CrlPublisher, PkiResponder {
   /** Batches at the CA node now (at most BATCHES_IN_FLIGHT). */
   private inFlight = 0;
   /** The CA's chain as this node knows it: answers repeating it are not decoded again. */
-  private readonly known: KnownCertificates;
+  private known: KnownCertificates;
 
-  constructor(private readonly o: RemoteCaOptions) {
+  constructor(private o: RemoteCaOptions) {
     const timeout = o.timeoutMs ?? 10_000;
     this.base = o.url.replace(/\/+$/, '');
     this.agent = new Agent({
@@ -95,6 +95,12 @@ export class RemoteCa implements CaBackend, CrlPublisher, PkiResponder {
 
   info(): CaInfo {
     return this.o.info;
+  }
+
+  /** The CA node renewed its certificate (announced through the database, src/app/cache-bus.ts): GetPolicies and chains carry the new one. */
+  useInfo(info: CaInfo): void {
+    this.o = { ...this.o, info };
+    this.known = new KnownCertificates(info.chain);
   }
 
   /**

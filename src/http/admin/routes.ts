@@ -1,7 +1,7 @@
 import type { Core } from '../../app/core-types.js';
 import type { AdminRole } from '../../auth/api-tokens.js';
 import type { AdminCaller } from './client-cert.js';
-import { LocalCa, deltaCrlPath } from '../../ca/engine.js';
+import { LocalCa, deltaCrlPath, pkiFileBase } from '../../ca/engine.js';
 import { OpencesError } from '../../errors.js';
 import { runOperation } from '../../ops/operations.js';
 import { findBySerial } from '../../store/certificate-repo.js';
@@ -67,8 +67,10 @@ export const ROUTES: Record<string, RouteDef> = {
   getCrlSchedule: {
     roles: READ,
     async handle(core) {
-      const slug = core.ca.info().slug;
-      const ca = (await listCas(core.db)).find((x) => x.slug === slug);
+      // After a renewal with a new key, the current key's CRLs (ADCS's `<ca>(k).crl`, src/ca/generations.ts).
+      const keyIndex = core.ca instanceof LocalCa ? core.ca.generation.keyIndex : 0;
+      const slug = pkiFileBase(core.ca.info().slug, keyIndex);
+      const ca = (await listCas(core.db)).find((x) => x.slug === core.ca.info().slug && x.generation === keyIndex);
       const view = (c: Awaited<ReturnType<typeof latestCrl>>) => (c ? { number: c.number, thisUpdate: c.thisUpdate.toISOString(), nextUpdate: c.nextUpdate.toISOString() } : null);
       const deltas = core.ca instanceof LocalCa && core.ca.deltaCrls;
       return {

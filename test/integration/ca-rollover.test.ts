@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { openssl, opensslStatus, pemOf, tmp } from '../helpers/openssl.js';
+import { runCli } from '../helpers/cli.js';
+import { runOperation } from '../../src/ops/operations.js';
+import { cepPath } from '../../src/http/endpoints.js';
+
+/**
+ * CA renewal and key rollover (issue #21 item 3): `opences ca renew --new-key` through the running
+ * server's control socket, then a same-key renewal. Certificates of every generation verify with
+ * openssl, /pki/ publishes every certificate and each key's CRL under ADCS's names, and a
+ * certificate of the old generation revoked after the rollover is on the old key's CRL only.
+ */
+describe('CA renewal and key rollover', { timeout: 300_000 }, () => {
+  const dir = tmp('opences-rollover-');
+  const dataDir = join(dir, 'data');
+  let s: TestServer;
+  let root: string;
+  const pw = join(dir, 'alice.pw');
+
+  beforeAll(async () => {
+    s = await startTestServer({ embedded: true, dataDir });
+    await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret' }, 'test');
+    writeFileSync(pw, 'S3cret\n');
+    root = join(dataDir, 'certs/root_ca.crt');
+  });
+  afterAll(async () => {
+    await s?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A real enrollment (CEP, then CES) with the requester CLI; the file holds the certificate, then the chain of the CES answer. */
+  const enroll = async (name: string): Promise<{ file: string; cert: X509Certificate; chain: X509Certificate[] }> => {
+    const file = join(dir, `${name}.crt`);
+    const r = await runCli(['req', 'enroll', '--url', `${s.url}${cepPath('UsernamePassword')}`, '--username', 'alice', '--password-file', pw, '--ca-bundle', root,
+      '--template', 'WebServer', '--subject', `CN=${name}.example.test`, '--san', `dns:${name}.example.test`, '--key-out', join(dir, `${name}.key`), '--cert-out', file]);
+    expect(r.code, r.err).toBe(0);
+    const all = readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g)!;
+    return { file, cert: new X509Certificate(all[0]!), chain: all.slice(1).map((p) => new X509Certificate(p)) };
+  };
+  const fetchPki = async (name: string): Promise<Buffer> => {
+    const r = await request(`${s.pkiUrl}/pki/${encodeURI(name)}`);
+    expect(r.statusCode, name).toBe(200);
+    return Buffer.from(await r.body.arrayBuffer());
+  };
+  /** A /pki/ certificate saved as PEM, for openssl. */
+  const savedCert = async (name: string): Promise<string> => {
+    const f = join(dir, `pki-${name}.pem`);
+    writeFileSync(f, pemOf(await fetchPki(name)));
+    return f;
+  };
+  const savedCrl = async (name: string): Promise<string> => {
+    const der = join(dir, `pki-${name}.der`);
+    writeFileSync(der, await fetchPki(name));
+    const out = `${der}.pem`;
+    openssl(['crl', '-inform', 'DER', '-in', der, '-out', out]);
+    return out;
+  };
+  const verify = (leaf: string, intermediate: string, crl?: string) =>
+    opensslStatus(['verify', '-CAfile', root, '-untrusted', intermediate, ...(crl ? ['-crl_check', '-CRLfile', crl] : []), leaf]);
+  const crlSerials = (crlPem: string): string[] => [...openssl(['crl', '-in', crlPem, '-noout', '-text']).matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!.replace(/^0+/, ''));
+  const serialOf = (c: X509Certificate) => c.serialNumber.replace(/^0+/, '');
+  const ext = (c: X509Certificate, name: string): string => openssl(['x509', '-noout', '-ext', name], c.toString());
+
+  it('renews with a new key and then with the same key; both keys sign their CRLs; old certificates stay valid and revocable', async () => {
+    const gen0 = s.core.ca.info().issuingCertificate;
+    const a = await enroll('a');
+
+    // --new-key through the running server's control socket (the embedded database admits one process).
+    const renew = await runCli(['ca', 'renew', '--new-key', '--data-dir', dataDir, '--json']);
+    expect(renew.code, renew.err).toBe(0);
+    const r1 = JSON.parse(renew.out) as { generation: number; keyIndex: number; newKey: boolean; certificateUrl: string; crlUrl: string };
+    expect(r1).toMatchObject({ generation: 1, keyIndex: 1, newKey: true });
+    expect(r1.certificateUrl).toMatch(/\/pki\/opences_Issuing_CA\(1\)\.crt$/);
+    expect(r1.crlUrl).toMatch(/\/pki\/opences_Issuing_CA\(1\)\.crl$/);
+    const gen1 = s.core.ca.info().issuingCertificate;
+    expect(Buffer.from(gen1).equals(Buffer.from(gen0))).toBe(false);
+    expect(readFileSync(join(dataDir, 'certs/issuing_ca.crt'), 'utf8')).toBe(pemOf(gen1));
+
+    // Issuance switched: the new certificate names generation 1's files and key, and the CES answer's chain carries generation 1.
+    const b = await enroll('b');
+    expect(b.chain[0]!.raw.equals(Buffer.from(gen1))).toBe(true);
+    expect(ext(b.cert, 'authorityInfoAccess')).toMatch(/opences_Issuing_CA\(1\)\.crt/);
+    expect(ext(b.cert, 'crlDistributionPoints')).toMatch(/opences_Issuing_CA\(1\)\.crl/);
+    expect(ext(a.cert, 'crlDistributionPoints')).toMatch(/opences_Issuing_CA\.crl/);
+    expect(ext(b.cert, 'authorityKeyIdentifier')).not.toBe(ext(a.cert, 'authorityKeyIdentifier'));
+
+    // /pki/ publishes both certificates under ADCS's names; each generation's certificates verify to the root through their own.
+    const pki0 = await savedCert('opences_Issuing_CA.crt');
+    const pki1 = await savedCert('opences_Issuing_CA(1).crt');
+    expect(readFileSync(pki0, 'utf8')).toBe(pemOf(gen0));
+    expect(readFileSync(pki1, 'utf8')).toBe(pemOf(gen1));
+    expect(verify(a.file, pki0).code).toBe(0);
+    expect(verify(b.file, pki1).code).toBe(0);
+    // …and not through the other generation's (different key).
+    expect(verify(a.file, pki1).code).not.toBe(0);
+
+    // Revoked after the rollover, a certificate of generation 0 appears on key 0's CRL (signed by the old key), not on key 1's.
+    await runOperation(s.core, 'cert.revoke', { serial: a.cert.serialNumber.toLowerCase(), reason: 'keyCompromise' }, 'test');
+    const published = (await runOperation(s.core, 'crl.publish', {}, 'test')) as { url: string };
+    expect(published.url).toMatch(/opences_Issuing_CA\(1\)\.crl$/);
+    const crl0 = await savedCrl('opences_Issuing_CA.crl');
+    const crl1 = await savedCrl('opences_Issuing_CA(1).crl');
+    expect(opensslStatus(['crl', '-in', crl0, '-CAfile', pki0, '-noout']).out).toMatch(/verify OK/);
+    expect(opensslStatus(['crl', '-in', crl1, '-CAfile', pki1, '-noout']).out).toMatch(/verify OK/);
+    expect(opensslStatus(['crl', '-in', crl0, '-CAfile', pki1, '-noout']).out).not.toMatch(/verify OK/);
+    expect(crlSerials(crl0)).toContain(serialOf(a.cert));
+    expect(crlSerials(crl1)).not.toContain(serialOf(a.cert));
+    const revoked = verify(a.file, pki0, crl0);
+    expect(revoked.code).not.toBe(0);
+    expect(revoked.out).toMatch(/certificate revoked/);
+    expect(verify(b.file, pki1, crl1).code, 'generation 1 certificate with its CRL').toBe(0);
+
+    // Same-key renewal: certificate index 2, key index stays 1 (ADCS), so the CRL stays (1).crl.
+    const again = await runCli(['ca', 'renew', '--data-dir', dataDir, '--json']);
+    expect(again.code, again.err).toBe(0);
+    expect(JSON.parse(again.out)).toMatchObject({ generation: 2, keyIndex: 1, newKey: false });
+    const gen2 = s.core.ca.info().issuingCertificate;
+    const c = await enroll('c');
+    expect(c.chain[0]!.raw.equals(Buffer.from(gen2))).toBe(true);
+    expect(ext(c.cert, 'authorityInfoAccess')).toMatch(/opences_Issuing_CA\(2\)\.crt/);
+    expect(ext(c.cert, 'crlDistributionPoints')).toMatch(/opences_Issuing_CA\(1\)\.crl/);
+    const pki2 = await savedCert('opences_Issuing_CA(2).crt');
+    expect(readFileSync(pki2, 'utf8')).toBe(pemOf(gen2));
+    // The key is the same: generation 1's certificates verify through generation 2's certificate too.
+    expect(verify(c.file, pki2).code).toBe(0);
+    expect(verify(b.file, pki2).code).toBe(0);
+    await runOperation(s.core, 'cert.revoke', { serial: b.cert.serialNumber.toLowerCase(), reason: 'superseded' }, 'test');
+    await runOperation(s.core, 'crl.publish', {}, 'test');
+    const crl1b = await savedCrl('opences_Issuing_CA(1).crl');
+    expect(opensslStatus(['crl', '-in', crl1b, '-CAfile', pki2, '-noout']).out).toMatch(/verify OK/);
+    expect(crlSerials(crl1b)).toContain(serialOf(b.cert));
+    expect(verify(c.file, pki2, crl1b).code).toBe(0);
+    // There is no key index 2.
+    expect((await request(`${s.pkiUrl}/pki/opences_Issuing_CA(2).crl`)).statusCode).toBe(404);
+
+    // GetPolicies names the current CA certificate.
+    expect(Buffer.from(s.core.ca.info().issuingCertificate).equals(Buffer.from(gen2))).toBe(true);
+
+    // Every renewal is audited.
+    const events = (await s.core.db.query<{ outcome: string; details: { generation: number } }>(`SELECT outcome, details FROM audit_events WHERE type = 'ca.renew' ORDER BY seq`)).rows;
+    expect(events.map((e) => [e.outcome, e.details.generation])).toEqual([['success', 1], ['success', 2]]);
+  });
+});
