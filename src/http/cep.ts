@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BoundedCache } from '../bounded-cache.js';
 import type { Principal } from '../auth/principal.js';
@@ -155,6 +156,8 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[], o: { cacheMax
   // Bounded (LRU): the keys are permission sets and request filters, which callers choose.
   const cache = new BoundedCache<string, Buffer>(o.cacheMax ?? POLICY_CACHE_MAX);
   let cacheVersion = -1;
+  /** The CA certificate the cached responses name, and since when it issues. */
+  let cacheCa: { der: Uint8Array | null; since: Date } = { der: null, since: new Date(0) };
   // A caller's visible templates and rights key, per principal object: the sign-in caches hand out
   // the same object for a credential (UsernameToken) or a connection (TLS certificate) for a while,
   // so repeated calls skip working the rights out. Kept for one template version; partners'
@@ -174,8 +177,15 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[], o: { cacheMax
     async handle(env: SoapEnvelope, principal: Principal, _req: IncomingMessage) {
       const request = parseGetPolicies(env);
       const templates = await core.templates.list();
+      const info = core.ca.info();
+      // A renewed CA (opences ca renew) is a change of policy too: the response names the CA certificate.
+      if (info.issuingCertificate !== cacheCa.der) {
+        cache.clear();
+        // First sight: since the certificate's start; a switch seen while serving: since now (the start is backdated).
+        cacheCa = { der: info.issuingCertificate, since: cacheCa.der ? core.clock.now() : new Date(new X509Certificate(Buffer.from(info.issuingCertificate)).validFrom) };
+      }
       const latest = await core.templates.latestChange();
-      const notChanged = Boolean(request.lastUpdate && latest && request.lastUpdate.getTime() >= latest.getTime());
+      const notChanged = Boolean(request.lastUpdate && latest && request.lastUpdate.getTime() >= Math.max(latest.getTime(), cacheCa.since.getTime()));
       if (core.templates.version !== cacheVersion) {
         cache.clear();
         cacheVersion = core.templates.version;
@@ -185,7 +195,6 @@ export function cepOperation(core: Core, cesAuths: EndpointAuth[], o: { cacheMax
       const key = `${notChanged ? 'nc' : 'full'}|${mine.rightsKey}${filterKey}`;
       let body = cache.get(key);
       if (!body) {
-        const info = core.ca.info();
         const xml = buildGetPoliciesResponseBody(
           buildPolicyResponse({
             policyId: core.deployment.policyId,

@@ -2,12 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { openssl, opensslStatus, pemOf, tmp } from '../helpers/openssl.js';
 import { runCli } from '../helpers/cli.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { cepPath } from '../../src/http/endpoints.js';
+import { postSoap, usernameHeader } from '../helpers/soap-client.js';
+import { buildGetPoliciesRequest, parseGetPoliciesResponse } from '../../src/protocol/xcep/index.js';
 
 /**
  * CA renewal and key rollover (issue #21 item 3): `opences ca renew --new-key` through the running
@@ -21,14 +23,26 @@ describe('CA renewal and key rollover', { timeout: 300_000 }, () => {
   let s: TestServer;
   let root: string;
   const pw = join(dir, 'alice.pw');
+  let agent: Agent;
 
   beforeAll(async () => {
     s = await startTestServer({ embedded: true, dataDir });
     await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret' }, 'test');
     writeFileSync(pw, 'S3cret\n');
     root = join(dataDir, 'certs/root_ca.crt');
+    agent = new Agent({ connect: { ca: s.rootPem } });
   });
+
+  /** The CA certificate a GetPolicies answer names (MS-XCEP cAs). */
+  const policyCa = async (lastUpdate?: Date): Promise<Buffer | null> => {
+    const url = `${s.url}${cepPath('UsernamePassword')}`;
+    const r = await postSoap(url, buildGetPoliciesRequest({ to: url, securityHeaderXml: usernameHeader({ username: 'alice', password: 'S3cret' }), ...(lastUpdate ? { lastUpdate } : {}) }), agent);
+    expect(r.status, r.body).toBe(200);
+    const cas = parseGetPoliciesResponse(r.env!).cAs;
+    return cas?.[0] ? Buffer.from(cas[0].certificate) : null;
+  };
   afterAll(async () => {
+    await agent?.close();
     await s?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -69,6 +83,8 @@ describe('CA renewal and key rollover', { timeout: 300_000 }, () => {
   it('renews with a new key and then with the same key; both keys sign their CRLs; old certificates stay valid and revocable', async () => {
     const gen0 = s.core.ca.info().issuingCertificate;
     const a = await enroll('a');
+    expect((await policyCa())!.equals(Buffer.from(gen0))).toBe(true);
+    const policyFetched = new Date();
 
     // --new-key through the running server's control socket (the embedded database admits one process).
     const renew = await runCli(['ca', 'renew', '--new-key', '--data-dir', dataDir, '--json']);
@@ -138,8 +154,10 @@ describe('CA renewal and key rollover', { timeout: 300_000 }, () => {
     // There is no key index 2.
     expect((await request(`${s.pkiUrl}/pki/opences_Issuing_CA(2).crl`)).statusCode).toBe(404);
 
-    // GetPolicies names the current CA certificate.
-    expect(Buffer.from(s.core.ca.info().issuingCertificate).equals(Buffer.from(gen2))).toBe(true);
+    // GetPolicies names the current CA certificate (not a cached answer naming the first), and a
+    // client whose policy predates the renewal is not told "not changed".
+    expect((await policyCa())!.equals(Buffer.from(gen2))).toBe(true);
+    expect((await policyCa(policyFetched))?.equals(Buffer.from(gen2))).toBe(true);
 
     // Every renewal is audited.
     const events = (await s.core.db.query<{ outcome: string; details: { generation: number } }>(`SELECT outcome, details FROM audit_events WHERE type = 'ca.renew' ORDER BY seq`)).rows;
