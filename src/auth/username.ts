@@ -111,16 +111,36 @@ export class UsernameAuthenticator {
     else this.cache.deleteWhere((v) => v.account === account);
   }
 
-  async authenticate(token: UsernameToken, ctx: { address: string }): Promise<Principal> {
-    const now = this.o.clock.now();
-    const fail = async (reason: string, account?: string): Promise<never> => {
+  /** Counts a failure against the account and the address, audits it, and throws the one answer every failure gets. */
+  private failer(username: string, ctx: { address: string }): (reason: string, account?: string) => Promise<never> {
+    return async (reason, account) => {
       if (account) this.perAccount.fail(account.toLowerCase());
       this.perAddress.fail(ctx.address);
-      await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', principal: token.username.slice(0, 256), method: 'username', address: ctx.address, reason });
+      await this.o.audit.record({ type: 'auth.failure', outcome: 'failure', principal: username.slice(0, 256), method: 'username', address: ctx.address, reason });
       throw FAILED();
     };
+  }
+
+  private cacheKeyOf(username: string, password: string): string {
+    return createHmac('sha256', this.cacheKey).update(username).update('\0').update(password).digest('base64');
+  }
+
+  /**
+   * An account name and password typed into a web sign-in form (/enroll): the same accounts,
+   * directory bind, cache, rate limits and audit as a UsernameToken, without the message checks —
+   * a form post has no Nonce, Created or MessageID, and what it opens (a session) is not replayable.
+   */
+  async signIn(username: string, password: string, ctx: { address: string }): Promise<Principal> {
+    const fail = this.failer(username, ctx);
+    if (!username || username.length > 256 || !password || password.length > 1024) return fail('missing or oversize credentials');
+    return this.credential({ username, password }, ctx, this.cacheKeyOf(username, password), this.o.clock.now(), fail);
+  }
+
+  async authenticate(token: UsernameToken, ctx: { address: string }): Promise<Principal> {
+    const now = this.o.clock.now();
+    const fail = this.failer(token.username, ctx);
     if (!token.username || token.username.length > 256 || !token.password || token.password.length > 1024) return fail('missing or oversize credentials');
-    const key = createHmac('sha256', this.cacheKey).update(token.username).update('\0').update(token.password).digest('base64');
+    const key = this.cacheKeyOf(token.username, token.password);
 
     const evidence: MessageEvidence = { messageId: token.messageId, nonce: token.nonce, tokenCreated: token.created, timestampCreated: token.timestamp?.created, timestampExpires: token.timestamp?.expires };
     // A stale or unprotected message is refused before the password is checked.

@@ -14,6 +14,7 @@ import { soapEndpoint, type EndpointAuthenticator, type SoapHandler } from './so
 import { authenticateWith, createAuthenticator } from '../auth/passport.js';
 import { mountAdmin } from './admin/index.js';
 import { mountConsole } from './console/index.js';
+import { mountEnroll } from './enroll/index.js';
 import { wsdlDocuments, type WsdlDocuments } from './wsdl.js';
 
 const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl');
@@ -146,6 +147,7 @@ export function mountServices(app: Express, core: Core, metrics: Metrics, direct
   }
   if (config.roles.includes('admin')) mountAdmin(app, core, { sessionAuth: mountConsole(app, core).sessionAuth });
   if (config.roles.includes('ces')) {
+    mountEnroll(app, core);
     const caName = core.ca.info().name;
     for (const auth of auths) {
       const path = cesPath(caName, auth);

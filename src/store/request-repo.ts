@@ -253,6 +253,8 @@ export async function resolveRequest(
 export interface RequestFilter {
   status?: RequestStatus;
   requester?: string;
+  /** The requester's canonical identity (src/auth/identity.ts): every spelling of one person. */
+  requesterKey?: string;
   template?: string;
   limit?: number;
   offset?: number;
@@ -263,6 +265,7 @@ export async function listRequests(q: Queryable, f: RequestFilter = {}): Promise
   const params: unknown[] = [];
   if (f.status) where.push(`status = $${params.push(f.status)}`);
   if (f.requester) where.push(`requester = $${params.push(f.requester)}`);
+  if (f.requesterKey) where.push(`requester_key = $${params.push(f.requesterKey)}`);
   if (f.template) where.push(`template = $${params.push(f.template)}`);
   const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
   const offset = Math.max(f.offset ?? 0, 0);

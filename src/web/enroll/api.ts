@@ -1,0 +1,48 @@
+import { call as sharedCall } from '../shared/api.js';
+
+/** What /enroll/api answers (src/http/enroll/views.ts). */
+export interface SessionInfo {
+  principal: { name: string; displayName: string; method: string };
+  csrf: string;
+  expiresAt: string;
+}
+
+export interface TemplateOffer {
+  name: string;
+  displayName: string;
+  keyAlgorithms: ('RSA' | 'ECDSA_P256' | 'ECDSA_P384')[];
+  minimalKeyLength: number;
+  hashAlgorithm: 'SHA256' | 'SHA384' | 'SHA512';
+  enrolleeSupplies: boolean;
+  allowedSanTypes: string[];
+  requireSan: string[];
+  approval: boolean;
+}
+
+export interface RequestView {
+  requestId?: string;
+  status: 'issued' | 'pending' | 'denied';
+  message: string;
+  serial?: string;
+  certificate?: string;
+  chain?: string[];
+}
+
+export interface RequestSummary {
+  requestId: string;
+  status: 'issued' | 'pending' | 'denied';
+  template: string | null;
+  message: string;
+  submittedAt: string;
+  resolvedAt: string | null;
+  serial: string | null;
+}
+
+export { Problem, setCsrf } from '../shared/api.js';
+
+export const API = '/enroll/api';
+
+/** A call of /enroll/api with the shared client (the session's CSRF token on every state change). */
+export function call<T>(method: 'GET' | 'POST', path: string, json?: unknown): Promise<T> {
+  return sharedCall<T>(`${API}${path}`, { method, ...(json !== undefined ? { json } : {}) });
+}
