@@ -260,6 +260,7 @@ describe('web enrollment API (/enroll/api)', () => {
       const none = await http('POST', '/enroll/api/session/certificate');
       expect(none.status).toBe(401);
       expect(none.json!.detail).toMatch(/no client certificate/);
+      expect((await events('auth.failure')).some((e) => /certificate sign-in without a client certificate/.test(e.reason ?? '') && e.details?.channel === 'enroll')).toBe(true);
 
       await runOperation(s.core, 'cert.revoke', { serial: String(r.json!.serial), reason: 'keyCompromise' }, 'local:manager');
       const fresh = new Agent({ connect: { ca: s.rootPem, cert: String(r.json!.certificate), key: csr.keyPem } });

@@ -72,7 +72,9 @@ export function enrollApi(core: Core, kit: WebKit): Router {
         const s = await kit.sessions.create(req, res, { channel: 'enroll', principal, method: principal.method });
         res.json(sessionView(s));
       } catch (e) {
-        // Refusals were audited by the authenticator that decided them: answered, not audited twice.
+        // A refusal that names its audit reason was decided here: audited (rate limited) as the kit does.
+        if (isOpencesError(e) && e.details.audit !== undefined) return kit.fail(req, res, e, 'enroll');
+        // The others were audited by the authenticator that decided them: answered, not audited twice.
         res.set('cache-control', 'no-store');
         sendProblem(res, e);
       }

@@ -21,7 +21,8 @@ export function passwordPrincipal(core: Core, req: IncomingMessage, body: Record
 /** The TLS client certificate of this connection: one this CA issued, valid, not revoked, its owner's account enabled. */
 export async function certificatePrincipal(core: Core, req: IncomingMessage): Promise<Principal> {
   const p = await core.certificateAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
-  if (!p) throw new OpencesError('unauthenticated', 'the browser presented no client certificate');
+  // Audited by the caller's refusal path (rate limited per address): no authenticator saw anything to refuse.
+  if (!p) throw new OpencesError('unauthenticated', 'the browser presented no client certificate', { audit: { reason: 'certificate sign-in without a client certificate' } });
   return p;
 }
 
