@@ -71,11 +71,39 @@ function newest(dir: string): number {
   return t;
 }
 
-/** Builds unless dist/web holds a build newer than every browser source (tests call this). */
+/** A build lock older than this was left by a process that died while building: taken over. */
+const STALE_LOCK_MS = 120_000;
+
+/**
+ * Builds unless dist/web holds a build newer than every browser source (tests call this). Test
+ * files run in parallel workers: one builds while the others wait for it (an atomic mkdir as the
+ * lock), so nobody empties dist/web/assets under a page another worker is loading.
+ */
 export async function ensureWebBuilt(): Promise<void> {
   const manifest = join(WEB_OUT, 'manifest.json');
-  if (existsSync(manifest) && statSync(manifest).mtimeMs >= newest(WEB_SRC)) return;
-  await buildWeb();
+  const fresh = (): boolean => existsSync(manifest) && statSync(manifest).mtimeMs >= newest(WEB_SRC);
+  if (fresh()) return;
+  const lock = join(dirname(WEB_OUT), '.web-build.lock');
+  mkdirSync(dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // released meanwhile
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    if (!fresh()) await buildWeb();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
