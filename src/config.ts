@@ -174,6 +174,42 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * SCEP (RFC 8894, NDES-compatible; docs/scep.md) on nodes with the ces role. Each profile maps
+     * to a template; `/scep/<profile>` serves it, `/certsrv/mscep/mscep.dll` serves `defaultProfile`.
+     */
+    scep: z
+      .object({
+        /** Plain-HTTP listener for SCEP only, as NDES serves it (the messages are signed and encrypted); off unless set. */
+        httpPort: port.optional(),
+        /** The profile NDES's paths (/certsrv/mscep/mscep.dll) serve; none: those paths answer 404. */
+        defaultProfile: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+        /** Renew the RA certificates when less than this many days remain. */
+        raRenewDays: z.coerce.number().int().min(1).max(365).default(30),
+        profiles: z
+          .record(
+            z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'profile names are 1-64 letters, digits, _ . -'),
+            z
+              .object({
+                /** The template the RA applies (names, key policy, validity, approval). */
+                template: z.string().min(1),
+                /**
+                 * A static challenge for closed networks, read from this file (0600; one line). One-time
+                 * challenges (`opences scep challenge`) are accepted either way.
+                 */
+                staticChallengeFile: z.string().optional(),
+                /** Accept DES/3DES content encryption and MD5/SHA-1 signatures (old devices). Off: AES and SHA-2 only. */
+                legacy: z.boolean().default(false),
+                /** Default lifetime of a one-time challenge, e.g. 1h, 30m, 2d. */
+                challengeValidity: z.string().regex(/^\d+[smhd]$/, 'a duration such as 30m, 1h or 2d').default('1h'),
+              })
+              .strict(),
+          )
+          .default({}),
+      })
+      .strict()
+      .refine((s) => s.defaultProfile === undefined || s.defaultProfile in s.profiles, { message: 'defaultProfile names no profile in scep.profiles', path: ['defaultProfile'] })
+      .prefault({}),
     admin: z
       .object({
         /**
@@ -383,6 +419,7 @@ const ENV: Record<string, string> = {
   OPENCES_CA_CLIENT_KEY: 'ca.clientKeyFile',
   OPENCES_CA_BUNDLE: 'ca.caBundleFile',
   OPENCES_CA_API_PORT: 'ca.apiPort',
+  OPENCES_SCEP_HTTP_PORT: 'scep.httpPort',
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

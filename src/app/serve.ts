@@ -17,6 +17,7 @@ import { CrlScheduler } from '../ca/crl-scheduler.js';
 import { pem } from '../ca/init.js';
 import { OpencesError } from '../errors.js';
 import { startCaApi, type CaApiServer } from '../http/ca-api.js';
+import { createScepEndpoint, type ScepEndpoint } from '../http/scep.js';
 
 export interface RunningServer {
   core: CoreWithPki;
@@ -24,6 +25,8 @@ export interface RunningServer {
   /** https://host:port as clients should use it. */
   url: string;
   pkiUrl: string;
+  /** http://host:port of the plain-HTTP SCEP listener (scep.httpPort). */
+  scepHttpUrl?: string;
   /** Signs audit checkpoints (nodes with the ca role that hold the keys). */
   checkpointer?: AuditCheckpointer;
   close(): Promise<void>;
@@ -46,6 +49,8 @@ export interface RunningNode {
   pkiUrl?: string;
   /** Port of the CA signing API, on nodes that serve it. */
   caApiPort?: number;
+  /** http://host:port of the plain-HTTP SCEP listener (scep.httpPort). */
+  scepHttpUrl?: string;
   /** Signs audit checkpoints, on the node that holds the keys. */
   checkpointer?: AuditCheckpointer;
   close(): Promise<void>;
@@ -75,6 +80,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
   let http: HttpFrontEnds | undefined;
   let control: Server | undefined;
   let caApi: CaApiServer | undefined;
+  let scep: ScepEndpoint | null = null;
   try {
     // tls.certFile + tls.keyFile: the operator's own server certificate (say, one whose key must stay out of
     // the data directory); otherwise one from our CA, made and renewed here.
@@ -82,11 +88,18 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
       ? { cert: readFileSync(config.tls.certFile, 'utf8'), key: readFileSync(config.tls.keyFile, 'utf8'), created: false }
       : await ensureTlsCertificate({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock });
     if (parts.http) {
+      // SCEP (scep.profiles, on ces nodes): its RA certificates are made before the first request.
+      scep = await createScepEndpoint(core);
+      const s = scep;
       http = await listen({
         core,
         tls: { cert: tls.cert, key: tls.key },
         pki: core.pki,
-        mount: (app: Express, metrics: Metrics, direct) => mountServices(app, core, metrics, direct),
+        mount: (app: Express, metrics: Metrics, direct) => {
+          mountServices(app, core, metrics, direct);
+          s?.mount(app, metrics);
+        },
+        ...(s && config.scep.httpPort !== undefined ? { plainScep: { port: config.scep.httpPort, mount: (app: Express, metrics: Metrics) => s.mount(app, metrics) } } : {}),
       });
     }
     // The signing API for enrollment nodes (mutual TLS, its own port), on nodes with the ca role.
@@ -127,6 +140,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
       http: front,
       url: front ? `https://${config.hostname}:${front.httpsPort}` : undefined,
       pkiUrl: front ? `http://${config.hostname}:${front.pkiPort}` : undefined,
+      ...(front?.scepHttpPort !== undefined ? { scepHttpUrl: `http://${config.hostname}:${front.scepHttpPort}` } : {}),
       caApiPort: signing?.port,
       ...(checkpointer ? { checkpointer } : {}),
       async close() {
@@ -138,6 +152,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
           rmSync(controlSocketPath(config.dataDir), { force: true });
         }
         await front?.close();
+        scep?.close();
         await core.close();
       },
     };
@@ -145,6 +160,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
     if (control) control.close();
     await caApi?.close().catch(() => undefined);
     await http?.close().catch(() => undefined);
+    scep?.close();
     await core.close().catch(() => undefined);
     throw e;
   }

@@ -1,7 +1,7 @@
 import type { PrincipalRef } from './identity.js';
 
 /** How a caller proved who they are. */
-export type AuthMethod = 'kerberos' | 'username' | 'certificate' | 'token' | 'local' | 'anonymous';
+export type AuthMethod = 'kerberos' | 'username' | 'certificate' | 'token' | 'local' | 'anonymous' | 'scep';
 
 /**
  * The one identity every auth strategy produces and every policy decision consumes.

@@ -42,7 +42,7 @@ import { CrlBuilder, type CrlKind } from './crl.js';
 import { latestCrl } from '../store/crl-repo.js';
 import { X509Certificate } from 'node:crypto';
 import type { Template } from '../policy/template.js';
-import { INTERNAL_TLS_PROFILE, approvalDigest, checkOrder, internalTlsTemplate, templateProfile, type NameConstraints } from '../policy/issuance.js';
+import { approvalDigest, checkOrder, internalTemplates, templateProfile, type NameConstraints } from '../policy/issuance.js';
 import { CA_CLIENT_PROFILE } from './backends/client-cert.js';
 
 export interface LocalCaOptions {
@@ -153,7 +153,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
   private readonly random: (n: number) => Uint8Array;
   /** Extensions fixed per template, encoded once per template object (a template edit loads a new one). */
   private readonly profileCache = new WeakMap<Template, Buffer[]>();
-  private readonly internalTls = internalTlsTemplate();
+  private readonly internal = internalTemplates();
   /** Certificates signed while a record statement is in flight are recorded together by the next. */
   private readonly recorder: GroupCommit<IssuedRecord, 'issued' | 'collision' | 'notPending'>;
   private readonly rootCrl: CrlBuilder | null;
@@ -252,9 +252,9 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
     return exts;
   }
 
-  /** The template an order names, enabled; the internal TLS profile is a fixed one. */
+  /** The template an order names, enabled; the internal profiles (TLS, SCEP RA) are fixed ones. */
   private async templateOf(name: string, fresh = false): Promise<Template> {
-    const t = name === INTERNAL_TLS_PROFILE ? this.internalTls : await this.o.templates(name, fresh ? { fresh } : undefined);
+    const t = this.internal.get(name) ?? (await this.o.templates(name, fresh ? { fresh } : undefined));
     if (!t || !t.enabled || t.name !== name) throw new OpencesError('templateNotFound', `the order names ${name}, which is not an enabled template`);
     return t;
   }

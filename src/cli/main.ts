@@ -248,6 +248,23 @@ opCommand(partner, 'resume', 'trust a suspended partner again').argument('<name>
   print(opts.json, r, () => `partner ${name} resumed`);
 }));
 
+// --- SCEP (docs/scep.md)
+const scep = program.command('scep').description('SCEP enrollment (NDES-compatible): one-time challenge passwords');
+opCommand(scep, 'challenge', 'create a one-time challenge password for a SCEP profile; it is shown once')
+  .requiredOption('--profile <name>', 'the SCEP profile (scep.profiles in the settings file)')
+  .option('--for <name>', 'only for a request with this subject (its CN, or the whole DN)')
+  .option('--valid <duration>', "how long it may be used, e.g. 30m, 1h, 2d (default: the profile's challengeValidity)")
+  .action(run(async (opts: Opts & { profile: string; for?: string; valid?: string }) => {
+    const r = (await operate(configFrom(opts), 'scep.challenge', { profile: opts.profile, for: opts.for, valid: opts.valid })) as { id: string; challenge: string; expiresAt: string };
+    print(opts.json, r, () => `${r.challenge}\n(challenge ${r.id} for the profile ${opts.profile}, valid until ${r.expiresAt}; it is shown only now)`);
+  }));
+opCommand(scep, 'challenges', 'list challenges (never their secrets)')
+  .option('--profile <name>', 'only this profile')
+  .action(run(async (opts: Opts & { profile?: string }) => {
+    const r = (await operate(configFrom(opts), 'scep.challenges', { profile: opts.profile })) as { id: string; profile: string; for: string | null; expiresAt: string; usedAt: string | null }[];
+    print(opts.json, r, () => r.map((c) => `${c.id}\t${c.profile}\t${c.for ?? '-'}\t${c.usedAt ? `used ${c.usedAt}` : `valid until ${c.expiresAt}`}`).join('\n') || '(no challenges)');
+  }));
+
 // --- admin API tokens
 const token = program.command('token').description('API tokens for the admin REST API (/api/v1)');
 opCommand(token, 'create', 'create a token; it is shown once')

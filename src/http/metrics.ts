@@ -7,6 +7,7 @@ export class Metrics {
   readonly duration: Histogram<'endpoint'>;
   readonly enrollments: Counter<'template' | 'disposition'>;
   readonly authFailures: Counter<'method'>;
+  readonly scep: Counter<'profile' | 'operation' | 'outcome'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -33,6 +34,12 @@ export class Metrics {
       name: 'opences_auth_failures_total',
       help: 'Failed authentications by method',
       labelNames: ['method'],
+      registers: [this.registry],
+    });
+    this.scep = new Counter({
+      name: 'opences_scep_requests_total',
+      help: 'SCEP requests by profile, operation (GetCACaps, GetCACert, PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL) and outcome (success, pending, failure, malformed)',
+      labelNames: ['profile', 'operation', 'outcome'],
       registers: [this.registry],
     });
   }

@@ -15,6 +15,8 @@ export interface HttpFrontEnds {
   pkiServer: HttpServer;
   httpsPort: number;
   pkiPort: number;
+  /** The plain-HTTP SCEP listener's port, when scep.httpPort is set. */
+  scepHttpPort?: number;
   metrics: Metrics;
   close(): Promise<void>;
 }
@@ -28,6 +30,8 @@ export interface ListenOptions {
    * handlers into `direct` by exact path.
    */
   mount: (app: Express, metrics: Metrics, direct: Map<string, SoapHandler>) => void | Promise<void>;
+  /** SCEP on plain HTTP as well (scep.httpPort, off by default): NDES serves it so; the messages are signed and encrypted. */
+  plainScep?: { port: number; mount: (app: Express, metrics: Metrics) => void };
 }
 
 /**
@@ -93,17 +97,33 @@ export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
   });
   const pkiServer = createHttpServer(pkiApp);
 
+  let scepServer: HttpServer | undefined;
+  if (o.plainScep) {
+    const scepApp = express();
+    scepApp.disable('x-powered-by');
+    scepApp.set('etag', false);
+    o.plainScep.mount(scepApp, metrics);
+    scepApp.use((_req, res) => {
+      res.status(404).type('text/plain').send('not found\n');
+    });
+    scepServer = createHttpServer(scepApp);
+    scepServer.headersTimeout = 30_000;
+    scepServer.requestTimeout = 60_000;
+  }
+
   await listenOn(httpsServer, config.port, config.host);
   await listenOn(pkiServer, config.pkiPort, config.host);
+  if (scepServer) await listenOn(scepServer, o.plainScep!.port, config.host);
 
   return {
     httpsServer,
     pkiServer,
     httpsPort: (httpsServer.address() as AddressInfo).port,
     pkiPort: (pkiServer.address() as AddressInfo).port,
+    ...(scepServer ? { scepHttpPort: (scepServer.address() as AddressInfo).port } : {}),
     metrics,
     async close() {
-      await Promise.all([closeServer(httpsServer), closeServer(pkiServer)]);
+      await Promise.all([closeServer(httpsServer), closeServer(pkiServer), ...(scepServer ? [closeServer(scepServer)] : [])]);
     },
   };
 }

@@ -39,6 +39,8 @@ function parseCheckpointsOrFail(text: string, name: string): Checkpoint {
   return c;
 }
 import { issueCaClientCertificate } from '../ca/backends/client-cert.js';
+import { createChallenge, scepProfiles } from '../enrollment/scep-challenges.js';
+import { listChallenges } from '../store/scep-repo.js';
 
 /**
  * Operator operations: one function per verb, validated input, audited, shared by the CLI (direct
@@ -407,6 +409,17 @@ export const OPERATIONS: Record<string, Op> = {
     return { id: t.id, role: a.role, principal: who.name, kind: who.kind, expiresAt: expiresAt?.toISOString() ?? null, token: t.token };
   },
   'token.list': async (core) => listApiTokens(core.db),
+
+  // One-time SCEP challenge passwords (docs/scep.md): shown once; only their hash is kept.
+  'scep.challenge': async (core, args, actor) => {
+    const a = parse(z.object({ profile: z.string().min(1).max(64), for: z.string().min(1).max(256).optional(), valid: z.string().max(16).optional() }), args);
+    const c = await createChallenge({ db: core.db, audit: core.audit, clock: core.clock, profiles: scepProfiles(core.config) }, { profile: a.profile, ...(a.for ? { boundSubject: a.for } : {}), ...(a.valid ? { valid: a.valid } : {}), actor });
+    return { id: c.id, challenge: c.challenge, profile: c.profile, for: c.boundSubject ?? null, expiresAt: c.expiresAt.toISOString() };
+  },
+  'scep.challenges': async (core, args) => {
+    const a = parse(z.object({ profile: z.string().max(64).optional() }), args);
+    return (await listChallenges(core.db, a.profile ? { profile: a.profile } : {})).map((c) => ({ id: c.id, profile: c.profile, for: c.boundSubject, createdBy: c.createdBy, createdAt: c.createdAt.toISOString(), expiresAt: c.expiresAt.toISOString(), usedAt: c.usedAt?.toISOString() ?? null }));
+  },
 
   'partner.add': async (core, args, actor) => {
     const a = parse(

@@ -62,6 +62,31 @@ export function internalTlsTemplate(): Template {
   };
 }
 
+/** The SCEP RA's own certificates (src/app/scep-ra.ts), as NDES has them: one to sign CertReps, one to receive requests. */
+export const INTERNAL_SCEP_RA_SIGN_PROFILE = 'opences-scep-ra-sign';
+export const INTERNAL_SCEP_RA_ENCRYPT_PROFILE = 'opences-scep-ra-encrypt';
+/** Certificate Request Agent (NDES's "Exchange Enrollment Agent (Offline request)" and "CEP Encryption" carry it). */
+const CERTIFICATE_REQUEST_AGENT = '1.3.6.1.4.1.311.20.2.1';
+
+/** An RSA key (SCEP encrypts to RSA only), a subject name and no SAN, two years, one key usage. */
+export function internalScepRaTemplate(kind: 'sign' | 'encrypt'): Template {
+  const t = internalTlsTemplate();
+  return {
+    ...t,
+    name: kind === 'sign' ? INTERNAL_SCEP_RA_SIGN_PROFILE : INTERNAL_SCEP_RA_ENCRYPT_PROFILE,
+    displayName: kind === 'sign' ? 'opences SCEP RA signing' : 'opences SCEP RA encryption',
+    validityPeriodSeconds: 2 * 365 * 86400,
+    privateKey: { ...t.privateKey, algorithms: ['RSA'], minimalKeyLength: 2048 },
+    subject: { ...t.subject, allowedSanTypes: [] },
+    extensions: { ...t.extensions, ekus: [CERTIFICATE_REQUEST_AGENT], keyUsage: [kind === 'sign' ? 'digitalSignature' : 'keyEncipherment'] },
+  };
+}
+
+/** Fixed profiles of the servers' own certificates, by name. */
+export function internalTemplates(): Map<string, Template> {
+  return new Map([internalTlsTemplate(), internalScepRaTemplate('sign'), internalScepRaTemplate('encrypt')].map((t) => [t.name, t]));
+}
+
 export function templateProfile(t: Template): CertificateProfile {
   return {
     keyUsage: t.extensions.keyUsage,

@@ -80,6 +80,11 @@ export const TABLE_PRIVILEGES: Record<string, Partial<Record<Role, Privilege[]>>
   // Browser sessions (src/http/web/sessions.ts): the console on admin nodes, web enrollment on ces
   // nodes; each creates, refreshes (last_seen_at) and ends (DELETE, and purges expired) its own.
   web_sessions: { ces: ALL, admin: ALL },
+  // SCEP one-time challenges (migration 015): created by admin (API, CLI), consumed by the
+  // enrollment node (UPDATE … RETURNING, hence SELECT). Nobody deletes them: they are the record.
+  scep_challenges: { ces: ['SELECT', 'UPDATE'], admin: RI },
+  // SCEP transactions → requests: written and read by the enrollment node only.
+  scep_transactions: { ces: RI },
 };
 
 /** Sequences behind column defaults that are not owned by a serial column (INSERT needs USAGE). */

@@ -86,6 +86,8 @@ export const ROUTES: Record<string, RouteDef> = {
       };
     },
   },
+  createScepChallenge: { roles: ['ca-admin', 'cert-manager'], handle: (c, i) => op(c, 'scep.challenge', { profile: i.body.profile, for: i.body.for, valid: i.body.valid }, i, 201) },
+  listScepChallenges: { roles: READ, handle: (c, i) => op(c, 'scep.challenges', { profile: i.query.profile }, i) },
   publishCrl: { roles: MANAGE, handle: (c, i) => op(c, 'crl.publish', { delta: i.body.delta === true }, i) },
   listTemplates: {
     roles: READ,

@@ -1,0 +1,144 @@
+import type { Express, Request, Response } from 'express';
+import type { Core } from '../app/core-types.js';
+import { ensureScepRa, type ScepRaCredentials } from '../app/scep-ra.js';
+import { OpencesError, isOpencesError } from '../errors.js';
+import { ScepService, type ScepRaKeys } from '../enrollment/scep-service.js';
+import { scepProfiles } from '../enrollment/scep-challenges.js';
+import { buildCertsOnly } from '../protocol/pkcs7/index.js';
+import { MAX_PKI_MESSAGE_BYTES, caCaps } from '../protocol/scep/index.js';
+import { readBody } from './body.js';
+import { clientAddress } from './ces.js';
+import type { Metrics } from './metrics.js';
+import type { PkiSource } from './pki.js';
+
+/** NDES's paths (they serve `scep.defaultProfile`) and ours, per profile. */
+const NDES_PATHS = ['/certsrv/mscep/mscep.dll', '/certsrv/mscep/mscep.dll/pkiclient.exe', '/certsrv/mscep', '/certsrv/mscep/', '/certsrv/mscep/pkiclient.exe'];
+const PROFILE_PATHS = ['/scep/:profile', '/scep/:profile/pkiclient.exe'];
+
+export interface ScepEndpoint {
+  service: ScepService;
+  /** Mounts the SCEP routes on an express app (the HTTPS one, and the plain-HTTP one when scep.httpPort is set). */
+  mount(app: Express, metrics: Metrics): void;
+  close(): void;
+}
+
+/**
+ * SCEP (RFC 8894 §4) over HTTP: GetCACaps, GetCACert and PKIOperation (GET with `message`, or POST),
+ * on nodes with the ces role. Needs the RA certificates, issued here by our CA on first start
+ * and renewed before they expire (checked at start and twice a day).
+ */
+export async function createScepEndpoint(core: Core & { pki: PkiSource }): Promise<ScepEndpoint | null> {
+  const { config } = core;
+  const profiles = scepProfiles(config);
+  if (profiles.size === 0 || !config.roles.includes('ces')) return null;
+  const ensure = () => ensureScepRa({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock, renewDays: config.scep.raRenewDays });
+  let creds: ScepRaCredentials = await ensure();
+  const announce = async (c: ScepRaCredentials) => {
+    if (c.issued.length) await core.audit.record({ type: 'scep.ra.issue', outcome: 'success', actor: 'opences', details: { certificates: c.issued } });
+  };
+  await announce(creds);
+  const renew = setInterval(() => {
+    ensure()
+      .then(async (c) => {
+        creds = c;
+        await announce(c);
+      })
+      .catch((err: unknown) => core.log.error({ err }, 'renewing the SCEP RA certificates failed'));
+  }, 12 * 3600_000);
+  renew.unref();
+  const keys = (): ScepRaKeys => ({ sign: creds.sign, encrypt: creds.encrypt });
+  const service = new ScepService({
+    db: core.db,
+    ra: core.ra,
+    ca: core.ca,
+    audit: core.audit,
+    clock: core.clock,
+    profiles,
+    keys,
+    crl: async () => core.pki.crl(core.ca.info().slug),
+  });
+
+  const handler = (metrics: Metrics) => async (req: Request, res: Response) => {
+    const named = typeof req.params.profile === 'string' ? req.params.profile : config.scep.defaultProfile;
+    const profile = named === undefined ? undefined : service.profile(named);
+    const operation = typeof req.query.operation === 'string' ? req.query.operation : '';
+    const count = (op: string, outcome: string) => metrics.scep.inc({ profile: profile?.name ?? 'unknown', operation: op, outcome });
+    res.setHeader('cache-control', 'no-store');
+    try {
+      if (!profile) {
+        req.resume();
+        res.status(404).type('text/plain').send(named === undefined ? 'no default SCEP profile (scep.defaultProfile)\n' : 'no such SCEP profile\n');
+        return;
+      }
+      switch (operation) {
+        case 'GetCACaps':
+          req.resume();
+          res.type('text/plain').send(caCaps({ legacy: profile.legacy, nextCa: false }));
+          count('GetCACaps', 'success');
+          return;
+        case 'GetCACert': {
+          req.resume();
+          // RA signing and encryption certificates first (NDES's order), then the CA chain.
+          const k = keys();
+          const p7 = buildCertsOnly([k.sign.certificateDer, k.encrypt.certificateDer, ...core.ca.info().chain]);
+          res.type('application/x-x509-ca-ra-cert').send(Buffer.from(p7));
+          count('GetCACert', 'success');
+          return;
+        }
+        case 'GetNextCACert':
+          req.resume();
+          res.status(404).type('text/plain').send('no CA rollover is in progress\n');
+          count('GetNextCACert', 'failure');
+          return;
+        case 'PKIOperation': {
+          let body: Uint8Array;
+          if (req.method === 'POST') {
+            body = await readBody(req, MAX_PKI_MESSAGE_BYTES);
+          } else {
+            const m = typeof req.query.message === 'string' ? req.query.message : '';
+            if (m.length > (MAX_PKI_MESSAGE_BYTES * 4) / 3 + 8) throw new OpencesError('tooLarge', 'the message parameter is too large');
+            body = Buffer.from(m.replace(/ /g, '+'), 'base64');
+          }
+          // Some clients POST base64 text instead of DER: a DER message starts with a SEQUENCE.
+          if (body.length > 0 && body[0] !== 0x30 && /^[A-Za-z0-9+/=\r\n]+$/.test(Buffer.from(body).toString('latin1'))) body = Buffer.from(Buffer.from(body).toString('latin1'), 'base64');
+          const out = await service.pkiOperation(profile, body, clientAddress(req));
+          count(out.operation, out.outcome);
+          if ('httpError' in out) {
+            res.status(400).type('text/plain').send(`malformed PKIOperation: ${out.message}\n`);
+            return;
+          }
+          res.type('application/x-pki-message').send(Buffer.from(out.certRep));
+          return;
+        }
+        default:
+          req.resume();
+          res.status(400).type('text/plain').send('unknown operation (GetCACaps, GetCACert, PKIOperation)\n');
+          count('unknown', 'malformed');
+      }
+    } catch (e) {
+      if (isOpencesError(e) && (e.kind === 'tooLarge' || e.kind === 'malformed')) {
+        count(operation || 'unknown', 'malformed');
+        if (!req.complete) res.setHeader('connection', 'close');
+        res.status(e.kind === 'tooLarge' ? 413 : 400).type('text/plain').send(`${e.message}\n`);
+        return;
+      }
+      core.log.error({ err: e }, 'SCEP request failed');
+      count(operation || 'unknown', 'error');
+      if (!res.headersSent) res.status(isOpencesError(e) && e.kind === 'unavailable' ? 503 : 500).type('text/plain').send('internal error\n');
+    }
+  };
+
+  return {
+    service,
+    mount(app, metrics) {
+      const h = handler(metrics);
+      for (const p of [...NDES_PATHS, ...PROFILE_PATHS]) {
+        app.get(p, h);
+        app.post(p, h);
+      }
+    },
+    close() {
+      clearInterval(renew);
+    },
+  };
+}
