@@ -4,7 +4,9 @@ import type { Core } from '../app/core-types.js';
 import { HRESULT, OpencesError } from '../errors.js';
 import { resolvePrincipalName, serviceName, type PrincipalRef } from '../auth/identity.js';
 import { isOwnRequest } from '../enrollment/separation.js';
-import { REVOCATION_REASON_CODES, type RevocationReason } from '../ca/types.js';
+import { REVOCATION_REASON_CODES, type NameAttribute, type RevocationReason, type SanEntry } from '../ca/types.js';
+import { parseCsr, type ParsedCsr } from '../protocol/pkcs10/csr.js';
+import { isStoredOrder } from '../enrollment/order-codec.js';
 import { findBySerial, findWithOwner, listCertificates } from '../store/certificate-repo.js';
 import { getRequest, listRequests } from '../store/request-repo.js';
 import { addUser, disableUser, listUsers, setGroups, setPassword } from '../auth/accounts.js';
@@ -77,6 +79,44 @@ function parse<T extends z.ZodTypeAny>(schema: T, args: unknown): z.infer<T> {
     throw new OpencesError('malformed', `${i.path.join('.') || 'arguments'}: ${i.message}`, { field: i.path.join('.') });
   }
   return r.data;
+}
+
+/**
+ * What the request asked for (its PKCS#10: subject, SANs, key) and what the RA dropped from that
+ * (names not in the issuance order: the template builds them, or does not allow them).
+ */
+function requestedNames(csrDer: Uint8Array | null, order: unknown): { csr?: { subject: string; sans: SanEntry[]; key: { algorithm: string; bits: number; curve?: string } }; dropped?: { subject?: NameAttribute[]; sans?: SanEntry[] } } {
+  if (!csrDer) return {};
+  let csr: ParsedCsr;
+  try {
+    csr = parseCsr(csrDer);
+  } catch {
+    return {};
+  }
+  const out = { csr: { subject: csr.subjectString, sans: csr.sans, key: { algorithm: csr.publicKey.algorithm, bits: csr.publicKey.bits, ...(csr.publicKey.curve ? { curve: csr.publicKey.curve } : {}) } } };
+  if (!isStoredOrder(order)) return out;
+  const same = (x: { type: string; value: string }, y: { type: string; value: string }) => x.type === y.type && x.value === y.value;
+  const subject = csr.subject.filter((x) => !order.subject.some((y) => same(x, y)));
+  const sans = csr.sans.filter((x) => !order.sans.some((y) => same(x, y)));
+  return { ...out, dropped: { ...(subject.length ? { subject } : {}), ...(sans.length ? { sans } : {}) } };
+}
+
+/** The fields an operator reads off a certificate (node's X.509 decoder; the console shows them). */
+function decodedFields(der: Uint8Array): Record<string, unknown> {
+  const x = new X509Certificate(der);
+  const key = x.publicKey.asymmetricKeyDetails ?? {};
+  return {
+    subject: x.subject.replace(/\n/g, ', '),
+    issuer: x.issuer.replace(/\n/g, ', '),
+    serialNumber: x.serialNumber.toLowerCase(),
+    validFrom: new Date(x.validFrom).toISOString(),
+    validTo: new Date(x.validTo).toISOString(),
+    subjectAltName: x.subjectAltName ?? null,
+    extendedKeyUsage: x.keyUsage ?? [],
+    publicKey: { type: x.publicKey.asymmetricKeyType, ...(key.modulusLength ? { bits: key.modulusLength } : {}), ...(key.namedCurve ? { curve: key.namedCurve } : {}) },
+    ca: x.ca,
+    fingerprintSha256: x.fingerprint256,
+  };
 }
 
 const requestView = (r: Awaited<ReturnType<typeof listRequests>>[number]) => ({
@@ -247,7 +287,7 @@ export const OPERATIONS: Record<string, Op> = {
     const a = parse(z.object({ id: z.string() }), args);
     const r = await getRequest(core.db, a.id);
     if (!r) throw new OpencesError('notFound', `no request ${a.id}`);
-    return { ...requestView(r), attributes: r.attributes, order: r.issuanceOrder };
+    return { ...requestView(r), attributes: r.attributes, order: r.issuanceOrder, ...requestedNames(r.csrDer, r.issuanceOrder) };
   },
   'request.approve': async (core, args, actor, actorRef) => {
     const a = parse(z.object({ id: z.string() }), args);
@@ -261,14 +301,17 @@ export const OPERATIONS: Record<string, Op> = {
   },
 
   'cert.list': async (core, args) => {
-    const a = parse(z.object({ requester: z.string().optional(), template: z.string().optional(), text: z.string().optional(), revoked: z.boolean().optional(), limit: z.number().int().optional(), offset: z.number().int().min(0).optional() }), args);
-    return (await listCertificates(core.db, a)).map(certView);
+    const a = parse(
+      z.object({ requester: z.string().optional(), template: z.string().optional(), text: z.string().optional(), revoked: z.boolean().optional(), status: z.enum(['valid', 'revoked', 'expired']).optional(), expiringBefore: z.coerce.date().optional(), expiringAfter: z.coerce.date().optional(), limit: z.number().int().optional(), offset: z.number().int().min(0).optional() }),
+      args,
+    );
+    return (await listCertificates(core.db, { ...a, asOf: core.clock.now() })).map(certView);
   },
   'cert.show': async (core, args) => {
     const a = parse(z.object({ serial: z.string() }), args);
     const c = await findBySerial(core.db, a.serial);
     if (!c) throw new OpencesError('notFound', `no certificate with serial ${a.serial}`);
-    return { ...certView(c), pem: pem(c.der) };
+    return { ...certView(c), pem: pem(c.der), decoded: decodedFields(c.der), chain: core.ca.info().chain.map((der) => ({ subject: new X509Certificate(der).subject.replace(/\n/g, ', '), pem: pem(der) })) };
   },
   'cert.revoke': async (core, args, actor, actorRef) => {
     const a = parse(z.object({ serial: z.string(), reason: z.enum(reasons).default('unspecified') }), args);

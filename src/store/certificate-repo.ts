@@ -188,7 +188,12 @@ export interface CertificateFilter {
   /** Case-insensitive substring of the subject only. */
   subjectLike?: string;
   expiringBefore?: Date;
+  /** notAfter at or after this. */
+  expiringAfter?: Date;
   revoked?: boolean;
+  /** valid: unrevoked and not expired at `asOf`; expired: notAfter before `asOf`. */
+  status?: 'valid' | 'revoked' | 'expired';
+  asOf?: Date;
   limit?: number;
   offset?: number;
 }
@@ -205,7 +210,11 @@ export async function listCertificates(q: Queryable, f: CertificateFilter = {}):
   }
   if (f.subjectLike) where.push(`subject ILIKE $${p.push(`%${f.subjectLike.replace(/[\\%_]/g, (m) => '\\' + m)}%`)}`);
   if (f.expiringBefore) where.push(`not_after < $${p.push(f.expiringBefore)}`);
+  if (f.expiringAfter) where.push(`not_after >= $${p.push(f.expiringAfter)}`);
   if (f.revoked !== undefined) where.push(f.revoked ? 'revoked_at IS NOT NULL' : 'revoked_at IS NULL');
+  if (f.status === 'revoked') where.push('revoked_at IS NOT NULL');
+  if (f.status === 'valid') where.push(`revoked_at IS NULL AND not_after > $${p.push(f.asOf ?? new Date())}`);
+  if (f.status === 'expired') where.push(`not_after <= $${p.push(f.asOf ?? new Date())}`);
   const limit = Math.min(Math.max(Math.trunc(Number(f.limit ?? 100)) || 100, 1), 1000);
   const offset = Math.max(Math.trunc(Number(f.offset ?? 0)) || 0, 0);
   const r = await q.query<DbRow>(

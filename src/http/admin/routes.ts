@@ -11,6 +11,7 @@ import { buildCertsOnly } from '../../protocol/pkcs7/index.js';
 import { pem } from '../../ca/init.js';
 import { latestCheckpoint } from '../../store/audit-checkpoint-repo.js';
 import { toJson } from '../../audit/checkpoint.js';
+import { overview } from './overview.js';
 
 export interface RouteInput {
   params: Record<string, string>;
@@ -48,7 +49,8 @@ export const ROUTES: Record<string, RouteDef> = {
   getRequest: { roles: READ, handle: (c, i) => op(c, 'request.show', { id: i.params.id }, i) },
   approveRequest: { roles: MANAGE, handle: (c, i) => op(c, 'request.approve', { id: i.params.id }, i) },
   denyRequest: { roles: MANAGE, handle: (c, i) => op(c, 'request.deny', { id: i.params.id, reason: i.body.reason ?? '' }, i) },
-  listCertificates: { roles: READ, handle: (c, i) => op(c, 'cert.list', { text: i.query.search, requester: i.query.requester, template: i.query.template, revoked: i.query.revoked, limit: i.query.limit, offset: i.query.offset }, i) },
+  listCertificates: { roles: READ, handle: (c, i) => op(c, 'cert.list', { text: i.query.search, requester: i.query.requester, template: i.query.template, revoked: i.query.revoked, status: i.query.status, expiringBefore: i.query.expiresBefore, expiringAfter: i.query.expiresAfter, limit: i.query.limit, offset: i.query.offset }, i) },
+  getOverview: { roles: READ, handle: async (c) => ({ json: await overview(c) }) },
   getCertificate: { roles: READ, handle: (c, i) => op(c, 'cert.show', { serial: i.params.serial }, i) },
   downloadCertificate: {
     roles: READ,

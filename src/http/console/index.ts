@@ -21,7 +21,8 @@ export function mountConsole(app: Express, core: Core): { sessionAuth: ReturnTyp
   const kit = webKit(app, core);
   const certAuth = new AdminCertificateAuth(core, core.config.admin.certificates, loadTrustRoots(core.config.admin.trustRoots));
   const router = express.Router();
-  router.use(kit.headers, kit.channel('console'));
+  // Origin checks first: a cross-site state change is refused (403) before any session is looked at.
+  router.use(kit.headers, kit.channel('console'), kit.sameOrigin);
   router.use((_req, res, next) => {
     res.set('cache-control', 'no-store');
     next();
@@ -40,7 +41,7 @@ export function mountConsole(app: Express, core: Core): { sessionAuth: ReturnTyp
   };
 
   /** Sign in with an API token (JSON `{ token }` or form field `token`). */
-  router.post('/session', kit.sameOrigin, kit.json, kit.form, async (req, res) => {
+  router.post('/session', kit.json, kit.form, async (req, res) => {
     const address = clientAddress(req);
     try {
       if (kit.signInLimiter.isLimited(address)) throw new OpencesError('rateLimited', 'too many failed sign-ins from this address; try again later');
@@ -64,7 +65,7 @@ export function mountConsole(app: Express, core: Core): { sessionAuth: ReturnTyp
   });
 
   /** Sign in with the TLS client certificate of this connection, when admin.certificates lists it. */
-  router.post('/session/certificate', kit.sameOrigin, async (req, res) => {
+  router.post('/session/certificate', async (req, res) => {
     try {
       const caller = await certAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
       if (!caller) throw new OpencesError('unauthenticated', certAuth.enabled ? 'no client certificate was presented' : 'certificate sign-in is not configured (admin.certificates)', { audit: { reason: 'console certificate sign-in without a certificate' } });
