@@ -62,6 +62,7 @@ export async function renewIssuingCa(o: RenewOptions): Promise<RenewResult> {
   if (!g) throw new OpencesError('notFound', 'this deployment has no issuing CA to renew (opences ca init first)');
   if (pendingRenewal(o.dataDir)) throw new OpencesError('conflict', `a renewal already waits for its certificate (${RENEWAL_PENDING_FILE}): opences ca install --cert NEW.pem`);
   const rootHere = await o.keyStore.exists(g.root.keyRef);
+  if (!rootHere && !o.csr) throw new OpencesError('malformed', `the root "${g.root.name}" is not on this node: add --csr-out FILE, have the root sign it, then opences ca install --cert NEW.pem`);
   const keyType = (o.keyType ?? g.current.keyType) as CaKeyType;
   // Labels unique per attempt, as at init: a failed renewal leaves an unreferenced key, never one a CA row points at.
   const keyRef = o.newKey ? `issuing-ca-${randomBytes(4).toString('hex')}` : g.current.keyRef;

@@ -164,3 +164,84 @@ describe('CA renewal and key rollover', { timeout: 300_000 }, () => {
     expect(events.map((e) => [e.outcome, e.details.generation])).toEqual([['success', 1], ['success', 2]]);
   });
 });
+
+/**
+ * Renewal of an issuing CA under a root held elsewhere (an openssl root here), as ADCS renews a
+ * subordinate CA: `ca renew --new-key --csr-out` writes the CSR, the root signs it, `ca install
+ * --cert` makes it the next generation; both generations' certificates verify to that root.
+ */
+describe('CA renewal under an external root', { timeout: 300_000 }, () => {
+  const dir = tmp('opences-rollover-ext-');
+  const dataDir = join(dir, 'data');
+  let s: TestServer | undefined;
+  afterAll(async () => {
+    await s?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ca renew --new-key --csr-out, the openssl root signs, ca install --cert: issuance moves to the new generation', async () => {
+    const rootKey = join(dir, 'root.key');
+    const root = join(dir, 'root.crt');
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', rootKey, '-out', root, '-subj', '/CN=Openssl Root/O=Example', '-days', '3650',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    const ext = join(dir, 'issuing.ext');
+    writeFileSync(ext, 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+    const sign = (csr: string, out: string) => openssl(['x509', '-req', '-in', csr, '-CA', root, '-CAkey', rootKey, '-CAcreateserial', '-days', '1825', '-extfile', ext, '-out', out]);
+
+    const csr0 = join(dir, 'issuing0.csr');
+    expect((await runCli(['ca', 'init', '--issuing-only', '--data-dir', dataDir, '--csr-out', csr0])).code).toBe(0);
+    const gen0 = join(dir, 'issuing0.crt');
+    sign(csr0, gen0);
+    const installed = await runCli(['ca', 'install', '--data-dir', dataDir, '--cert', gen0, '--chain', root]);
+    expect(installed.code, installed.err).toBe(0);
+
+    s = await startTestServer({ embedded: true, dataDir });
+    await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret' }, 'test');
+    const pw = join(dir, 'alice.pw');
+    writeFileSync(pw, 'S3cret\n');
+    const enroll = async (name: string): Promise<string> => {
+      const file = join(dir, `${name}.crt`);
+      const r = await runCli(['req', 'enroll', '--url', `${s!.url}${cepPath('UsernamePassword')}`, '--username', 'alice', '--password-file', pw, '--ca-bundle', root,
+        '--template', 'WebServer', '--subject', `CN=${name}.example.test`, '--san', `dns:${name}.example.test`, '--key-out', join(dir, `${name}.key`), '--cert-out', file]);
+      expect(r.code, r.err).toBe(0);
+      return file;
+    };
+    const a = await enroll('a');
+
+    // Without --csr-out the command cannot finish (the root key is elsewhere) and says so; nothing is made.
+    const refused = await runCli(['ca', 'renew', '--new-key', '--data-dir', dataDir]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toMatch(/--csr-out/);
+
+    const csr1 = join(dir, 'issuing1.csr');
+    const renew = await runCli(['ca', 'renew', '--new-key', '--csr-out', csr1, '--data-dir', dataDir, '--json']);
+    expect(renew.code, renew.err).toBe(0);
+    expect(JSON.parse(renew.out)).toMatchObject({ status: 'csr', newKey: true });
+    expect(openssl(['req', '-in', csr1, '-noout', '-verify', '-subject'])).toMatch(/CN\s*=\s*opences Issuing CA/);
+    // Until the certificate is installed the first generation keeps issuing.
+    expect(s.core.ca.info().issuingCertificate).toEqual(new Uint8Array(new X509Certificate(readFileSync(gen0)).raw));
+    const gen1 = join(dir, 'issuing1.crt');
+    sign(csr1, gen1);
+    // A certificate for another key (the first generation's) is refused.
+    const wrong = await runCli(['ca', 'install', '--data-dir', dataDir, '--cert', gen0]);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.err).toMatch(/not for the waiting key/);
+    const inst = await runCli(['ca', 'install', '--data-dir', dataDir, '--cert', gen1, '--json']);
+    expect(inst.code, inst.err).toBe(0);
+    expect(JSON.parse(inst.out)).toMatchObject({ status: 'installed', generation: 1, keyIndex: 1, newKey: true });
+    expect(Buffer.from(s.core.ca.info().issuingCertificate).equals(new X509Certificate(readFileSync(gen1)).raw)).toBe(true);
+
+    const b = await enroll('b');
+    expect(opensslStatus(['verify', '-CAfile', root, '-untrusted', gen0, a]).code).toBe(0);
+    expect(opensslStatus(['verify', '-CAfile', root, '-untrusted', gen1, b]).code).toBe(0);
+    expect(opensslStatus(['verify', '-CAfile', root, '-untrusted', gen0, b]).code).not.toBe(0);
+    // Both keys' CRLs are published and verify with their own certificate.
+    for (const [name, cert] of [['opences_Issuing_CA.crl', gen0], ['opences_Issuing_CA(1).crl', gen1]] as const) {
+      const r = await request(`${s.pkiUrl}/pki/${encodeURI(name)}`);
+      expect(r.statusCode, name).toBe(200);
+      const f = join(dir, name.replace(/[()]/g, '_'));
+      writeFileSync(f, Buffer.from(await r.body.arrayBuffer()));
+      expect(opensslStatus(['crl', '-inform', 'DER', '-in', f, '-CAfile', cert, '-noout']).out).toMatch(/verify OK/);
+    }
+  });
+});
