@@ -40,6 +40,7 @@ import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, ty
 import { responseStateFor, signPkiResponse } from './responses.js';
 import { CrlBuilder, type CrlKind } from './crl.js';
 import { latestCrl } from '../store/crl-repo.js';
+import { listCas } from '../store/ca-repo.js';
 import { X509Certificate } from 'node:crypto';
 import type { Template } from '../policy/template.js';
 import { approvalDigest, checkOrder, internalTemplates, templateProfile, type NameConstraints } from '../policy/issuance.js';
@@ -422,7 +423,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       }
       const existing = await findByRequestId(tx, order.orderId);
       if (existing) {
-        return { serial: existing.serial, der: existing.der, chain: this.gen.info.chain, notBefore: existing.notBefore, notAfter: existing.notAfter, replayed: true };
+        return { serial: existing.serial, der: existing.der, chain: await this.chainOf(existing.caId, tx), notBefore: existing.notBefore, notAfter: existing.notAfter, replayed: true };
       }
       if (row.status !== 'pending') throw new OpencesError('conflict', `request ${order.orderId} is ${row.status}; only a pending request is signed`);
       if (row.template !== order.template) throw new OpencesError('conflict', `the order names the template ${order.template}; request ${order.orderId} was recorded for ${row.template ?? 'none'}`);
@@ -446,6 +447,14 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       throw new OpencesError('internal', 'could not allocate a unique serial number in 5 attempts; is the randomness source broken?');
     });
     return opts.fullResponse ? { ...out, fullResponse: await this.responseFor(out.der) } : out;
+  }
+
+  /** The chain of the generation `caId` (a certificate issued before a renewal, answered again). */
+  private async chainOf(caId: number, q: Queryable): Promise<Uint8Array[]> {
+    const chain = this.gen.info.chain;
+    if (caId === this.gen.caId) return chain;
+    const row = (await listCas(q)).find((c) => c.id === caId);
+    return row ? [row.certificate, ...chain.slice(1)] : chain;
   }
 
   /** The signed CMC full response for a certificate this CA issued (src/ca/responses.ts). */
