@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeCsr, opensslAsync, tmp, writeTmp } from '../helpers/openssl.js';
 import { runCli } from '../helpers/cli.js';
@@ -52,6 +53,7 @@ suite('web enrollment in Chromium (/enroll)', () => {
     await ensureWebBuilt();
     s = await startTestServer();
     await runOperation(s.core, 'user.add', { name: 'alice', password: 'Al1ce-pass', groups: ['staff'] }, 'test');
+    await runOperation(s.core, 'user.add', { name: 'carol' }, 'test');
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage'] });
     context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 }, acceptDownloads: true });
@@ -128,6 +130,8 @@ suite('web enrollment in Chromium (/enroll)', () => {
     await page.getByLabel(/DNS names/).fill('www.browser.test, browser.test');
     await page.getByRole('button', { name: 'Submit request' }).click();
     await page.getByRole('heading', { name: 'Certificate issued' }).waitFor();
+    // The new view's heading has the focus (keyboard and screen-reader users start there).
+    await page.waitForFunction("document.activeElement && document.activeElement.id === 'result-title'");
     await look('issued');
     const id = (await page.locator('#request-id').textContent())!;
 
@@ -181,7 +185,12 @@ suite('web enrollment in Chromium (/enroll)', () => {
     const id = (await page.locator('#request-id').textContent())!;
     expect(id).toMatch(/^\d+$/);
 
-    await runOperation(s.core, 'request.approve', { id }, 'local:manager');
+    // A certificate manager approves it through the admin API.
+    const { token } = (await runOperation(s.core, 'token.create', { role: 'cert-manager', principal: 'carol' }, 'test')) as { token: string };
+    const admin = new Agent({ connect: { ca: s.rootPem } });
+    const approved = await request(`${s.url}/api/v1/requests/${id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, dispatcher: admin });
+    expect(approved.statusCode, await approved.body.text()).toBe(200);
+    await admin.close();
     await page.getByRole('button', { name: 'Check status' }).click();
     await page.getByRole('heading', { name: 'Certificate issued' }).waitFor();
     // The key made for this request is still in the page: the PKCS#12 can be saved now.

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { Problem, call, setCsrf, type RequestView, type SessionInfo } from './api.js';
 import { keyring } from './keyring.js';
 import { MyRequests } from './my-requests.js';
@@ -33,6 +33,18 @@ export function App({ data }: { data: PageData }) {
     const what = session === null ? 'Sign in' : view.name === 'new' ? 'Request a certificate' : view.name === 'requests' ? 'My requests' : `Request ${view.request.requestId ?? ''}`;
     document.title = `${what} — ${data.caName} web enrollment`;
   }, [session, view]);
+
+  // After a change of view (not on the first load), focus its heading, so keyboard and screen-reader
+  // users start on the new content rather than on the button that led there.
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = session === undefined;
+      return;
+    }
+    const t = setTimeout(() => document.querySelector<HTMLElement>('main h1')?.focus(), 0);
+    return () => clearTimeout(t);
+  }, [session === null, view]);
 
   const signedIn = (s: SessionInfo) => {
     setCsrf(s.csrf);

@@ -25,7 +25,7 @@ export function MyRequests({ onOpen }: { onOpen: (r: RequestView) => void }) {
 
   return (
     <section class="card" aria-labelledby="requests-title">
-      <h1 id="requests-title">My requests</h1>
+      <h1 id="requests-title" tabIndex={-1}>My requests</h1>
       <form
         class="inline"
         onSubmit={(e) => {

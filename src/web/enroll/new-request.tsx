@@ -73,7 +73,7 @@ export function NewRequest({ onOutcome }: { onOutcome: (r: RequestView) => void 
   if (templates === null && !error) return <p role="status">Loading templates…</p>;
   return (
     <section class="card" aria-labelledby="new-title">
-      <h1 id="new-title">Request a certificate</h1>
+      <h1 id="new-title" tabIndex={-1}>Request a certificate</h1>
       {templates && templates.length === 0 ? <p>There is no certificate template you may enroll for.</p> : null}
       {templates && templates.length > 0 ? (
         <form

@@ -26,7 +26,7 @@ export function Result({ request, onUpdate }: { request: RequestView; onUpdate: 
 
   return (
     <section class="card" aria-labelledby="result-title">
-      <h1 id="result-title">{request.status === 'issued' ? 'Certificate issued' : request.status === 'pending' ? 'Request pending' : 'Request denied'}</h1>
+      <h1 id="result-title" tabIndex={-1}>{request.status === 'issued' ? 'Certificate issued' : request.status === 'pending' ? 'Request pending' : 'Request denied'}</h1>
       <dl class="facts">
         {id ? (
           <>

@@ -22,7 +22,7 @@ export function SignIn({ kerberos, onSignedIn }: { kerberos: boolean; onSignedIn
 
   return (
     <section class="card narrow" aria-labelledby="sign-in-title">
-      <h1 id="sign-in-title">Sign in</h1>
+      <h1 id="sign-in-title" tabIndex={-1}>Sign in</h1>
       <p>Sign in to request a certificate from this certification authority.</p>
       <form
         onSubmit={(e) => {
