@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
 import type { Principal } from '../auth/principal.js';
 import type { CaBackend } from '../ca/types.js';
@@ -169,7 +169,7 @@ export class ScepService {
   }
 
   private nonce(): Uint8Array {
-    return new Uint8Array(createHash('sha256').update(`${Date.now()}:${Math.random()}:${process.hrtime.bigint()}`).digest().subarray(0, 16));
+    return new Uint8Array(randomBytes(16));
   }
 
   /** PKCSReq (challenge) and RenewalReq (signed by the current certificate): to the RA, as a CES enrollment would go. */

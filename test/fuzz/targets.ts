@@ -16,7 +16,8 @@ import { NS, PASSWORD_DIGEST, PASSWORD_TEXT, X509V3, BASE64_ENCODING } from '../
 import { esc } from '../../src/protocol/soap/xml.js';
 import { parseGetPolicies, buildGetPoliciesRequest, XCEP_ACTION } from '../../src/protocol/xcep/index.js';
 import { parseRst, buildRstRequest, WSTEP } from '../../src/protocol/wstep/index.js';
-import { verifyCsrSignature } from '../../src/protocol/pkcs10/index.js';
+import { parseCsr, verifyCsrSignature } from '../../src/protocol/pkcs10/index.js';
+import { buildPkiRequest, openEnvelope, parseIssuerAndSerial, parseIssuerAndSubject, parsePkiMessage, sealEnvelope } from '../../src/protocol/scep/index.js';
 import { buildPkiData, CMC_OID } from '../../src/protocol/cmc/index.js';
 import { buildCertsOnly, buildSignedData, CMS_OID } from '../../src/protocol/pkcs7/index.js';
 import { decodeRequest } from '../../src/enrollment/decode.js';
@@ -50,6 +51,9 @@ interface Seeds {
   cmc: Buffer[];
   pkcs7: Buffer[];
   certDer: Uint8Array;
+  /** SCEP PKIOperations for `scepRa` (and one for someone else), and the RA key that opens them. */
+  scep: Buffer[];
+  scepRa: { certificateDer: Uint8Array; privateKey: KeyObject };
 }
 let seeds: Seeds | undefined;
 
@@ -106,7 +110,24 @@ export function loadSeeds(): Seeds {
     buildRstRequest({ to: 'https://h/CES', requestType: 'queryTokenStatus', requestId: '12' }),
     signedRst({ to: 'https://h/CES', certDer: s.certDer, keyPem: s.keyPem, tokenB64: csr[0]!.toString('base64'), created: NOW }),
   ];
-  seeds = { soap, csr, cmc, pkcs7, certDer: s.certDer };
+  // SCEP: a client's self-signed identity, and the RA's encryption certificate as recipient.
+  const ra = signer();
+  const client = signer();
+  const other = signer();
+  const scepMsg = (messageType: 'PKCSReq' | 'RenewalReq' | 'CertPoll' | 'GetCert' | 'GetCRL', content: Uint8Array, cipher: 'aes-128-cbc' | 'aes-256-cbc' | 'des-ede3-cbc' | 'des-cbc' = 'aes-256-cbc', to = ra.certDer) =>
+    Buffer.from(buildPkiRequest({ messageType, transactionId: `fuzz-${messageType}`, senderNonce: Buffer.alloc(16, 7), envelope: sealEnvelope({ content, recipientCertDer: to, cipher }), signerCertDer: client.certDer, signerKey: client.key }));
+  const names = seq(seq(), seq());
+  const issuerAndSerial = seq(seq(), Buffer.from([0x02, 0x02, 0x01, 0x23]));
+  const scep = [
+    scepMsg('PKCSReq', csr[0]!),
+    scepMsg('PKCSReq', csr[0]!, 'des-cbc'),
+    scepMsg('RenewalReq', csr[0]!, 'aes-128-cbc'),
+    scepMsg('CertPoll', names, 'des-ede3-cbc'),
+    scepMsg('GetCert', issuerAndSerial),
+    scepMsg('GetCRL', issuerAndSerial),
+    scepMsg('PKCSReq', csr[0]!, 'aes-256-cbc', other.certDer),
+  ];
+  seeds = { soap, csr, cmc, pkcs7, certDer: s.certDer, scep, scepRa: { certificateDer: ra.certDer, privateKey: ra.key } };
   return seeds;
 }
 
@@ -361,6 +382,19 @@ export const TARGETS: FuzzTarget<unknown>[] = [
     description: "decodeRequest('pkcs7') (→ parseSignedData, src/protocol/pkcs7/signed-data.ts, and every signer verified): renewals and PKCS#7-wrapped requests",
     arbitrary: (scale: Scale) => derInputs(loadSeeds().pkcs7, scale),
     run: (b: Buffer) => decodeRequest('pkcs7', b),
+    show: showBytes,
+  }),
+  target({
+    name: 'scep-pkioperation',
+    description: 'a SCEP PKIOperation body (src/protocol/scep): parsePkiMessage (SignedData, SCEP attributes, signer verified), openEnvelope with the RA key (legacy ciphers allowed), then the content for its messageType (PKCS#10, IssuerAndSubject, IssuerAndSerialNumber)',
+    arbitrary: (scale: Scale) => derInputs(loadSeeds().scep, scale),
+    run: (b: Buffer) => {
+      const msg = parsePkiMessage(b);
+      const { content } = openEnvelope(msg.envelope, [loadSeeds().scepRa], { allowLegacy: true });
+      if (msg.messageType === 'CertPoll') return parseIssuerAndSubject(content);
+      if (msg.messageType === 'GetCert' || msg.messageType === 'GetCRL') return parseIssuerAndSerial(content);
+      return parseCsr(content);
+    },
     show: showBytes,
   }),
   target({
