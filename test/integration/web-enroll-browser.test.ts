@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -10,6 +9,7 @@ import { runCli } from '../helpers/cli.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { ensureWebBuilt } from '../../src/web/build.js';
 import { cesPath } from '../../src/http/endpoints.js';
+import { browserMissing, launchBrowser, overflowsViewport, screenshot, seriousAxeViolations } from '../helpers/browser.js';
 
 /**
  * Issue #22, web enrollment in a real Chromium (Debian's, driven by playwright-core): a user signs
@@ -19,19 +19,10 @@ import { cesPath } from '../../src/http/endpoints.js';
  * reason; sign-in with a client certificate. Every page: screenshot at 1280 and 390 px
  * (reports/screenshots/enroll/, git-ignored) and axe-core with no serious or critical violation.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const required = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
-const available = existsSync(CHROMIUM);
-if (!available && !required) console.warn(`web-enroll-browser.test.ts skipped: ${CHROMIUM} is missing (Debian package chromium)`);
-const suite = available || required ? describe : describe.skip;
-
-const SHOTS = resolve(__dirname, '../../reports/screenshots/enroll');
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const missing = browserMissing();
+if (missing) console.warn(`web-enroll-browser.test.ts skipped: ${missing}`);
+const suite = missing ? describe.skip : describe;
 const WIDTHS = [1280, 390] as const;
-
-it('chromium is installed: required under CI (.ci/run installs Debian chromium); elsewhere the suite reports a skip', () => {
-  if (required) expect(available, `${CHROMIUM} is required under CI`).toBe(true);
-});
 
 suite('web enrollment in Chromium (/enroll)', () => {
   let s: TestServer;
@@ -49,13 +40,11 @@ suite('web enrollment in Chromium (/enroll)', () => {
   const issuing = () => join(s.dataDir, 'certs/issuing_ca.crt');
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     await ensureWebBuilt();
     s = await startTestServer();
     await runOperation(s.core, 'user.add', { name: 'alice', password: 'Al1ce-pass', groups: ['staff'] }, 'test');
     await runOperation(s.core, 'user.add', { name: 'carol' }, 'test');
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage'] });
+    browser = await launchBrowser();
     context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     page = await context.newPage();
     page.setDefaultTimeout(60_000);
@@ -81,15 +70,10 @@ suite('web enrollment in Chromium (/enroll)', () => {
   const look = async (name: string) => {
     for (const width of WIDTHS) {
       await page.setViewportSize({ width, height: 900 });
-      await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
-      // No horizontal scrolling at either width: the page fits.
-      // (Expressions as text: this file is type-checked without the DOM library.)
-      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
-      expect(overflow, `${name} at ${width}px scrolls sideways`).toBeLessThanOrEqual(0);
-      // page.evaluate runs outside the page's CSP (a script element would be refused by it).
-      await page.evaluate(AXE_SOURCE);
-      const result = await page.evaluate<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown }[] }[] }>("axe.run(document, { resultTypes: ['violations'] })");
-      const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
+      await screenshot(page, 'enroll', `${name}-${width}`);
+      // No horizontal scrolling at either width: the page fits (wide tables scroll in their box).
+      expect(await overflowsViewport(page), `${name} at ${width}px scrolls sideways`).toBe(false);
+      const bad = (await seriousAxeViolations(page)).map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.join(' ')}`);
       expect(bad, `${name} at ${width}px`).toEqual([]);
     }
     await page.setViewportSize({ width: 1280, height: 900 });
@@ -281,10 +265,9 @@ suite('web enrollment in Chromium (/enroll)', () => {
       await p.getByRole('heading', { name: 'Request a certificate' }).waitFor();
       await expect(p.locator('.who').textContent()).resolves.toBe('alice');
       await expect(p.locator('.who').getAttribute('title')).resolves.toBe('signed in by certificate');
-      await p.screenshot({ path: join(SHOTS, 'signed-in-by-certificate-1280.png'), fullPage: true });
+      await screenshot(p, 'enroll', 'signed-in-by-certificate-1280');
     } finally {
       await ctx.close();
     }
-    writeFileSync(join(SHOTS, 'README.txt'), 'Screenshots of /enroll written by test/integration/web-enroll-browser.test.ts (git-ignored).\n');
   });
 });
