@@ -147,6 +147,19 @@ describe('web sessions, CSRF and headers (/console, /api/v1 with a session)', ()
     expect(r.json!.detail).toMatch(/revoked or expired/);
   });
 
+  it('limits failed sign-ins per address like the account-password sign-in (429 after 50 in 5 minutes)', async () => {
+    const bad = () => http('POST', '/console/session', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'oc_000000000000_' + 'B'.repeat(43) }) });
+    clock.advance(5 * 60_000 + 1); // past the window of the earlier tests' failure
+    for (let i = 0; i < 50; i++) expect((await bad()).status).toBe(401);
+    const limited = await bad();
+    expect(limited.status).toBe(429);
+    // A good token from that address waits too, until the window has passed.
+    const good = http('POST', '/console/session', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: tokens.manager }) });
+    expect((await good).status).toBe(429);
+    clock.advance(5 * 60_000 + 1);
+    await signIn(tokens.manager!);
+  });
+
   it('ends sessions at sign-out and after the idle timeout', async () => {
     const a = await signIn(tokens.manager!);
     const out = await http('POST', '/console/session/end', { headers: { cookie: a.cookie, 'x-csrf-token': a.csrf } });
