@@ -87,6 +87,16 @@ describe('web enrollment API (/enroll/api)', () => {
     expect(started?.details?.channel).toBe('enroll');
   });
 
+  it('limits failed password sign-ins per account as the UsernameToken path does (10 per 5 minutes): then even the right password waits', async () => {
+    await runOperation(s.core, 'user.add', { name: 'dave', password: 'D4ve-pass', groups: [] }, 'test');
+    for (let i = 0; i < 10; i++) expect((await http('POST', '/enroll/api/session/password', { json: { username: 'dave', password: `guess-${i}` } })).status).toBe(401);
+    const limited = await http('POST', '/enroll/api/session/password', { json: { username: 'dave', password: 'D4ve-pass' } });
+    expect(limited.status).toBe(429);
+    expect(limited.json!.detail).toMatch(/too many failed sign-ins/);
+    expect(limited.headers['set-cookie']).toBeUndefined();
+    expect((await events('auth.failure')).some((e) => e.principal === 'dave' && e.reason === 'rate limited' && e.details?.channel === 'enroll')).toBe(true);
+  });
+
   it('refuses a sign-in posted from another site, and every call without a session', async () => {
     const cross = await http('POST', '/enroll/api/session/password', { headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }, json: { username: 'alice', password: 'Al1ce-pass' } });
     expect(cross.status).toBe(403);

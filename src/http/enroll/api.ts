@@ -83,7 +83,7 @@ export function enrollApi(core: Core, kit: WebKit): Router {
 
   router.post('/session/password', ...signIn((req) => passwordPrincipal(core, req, bodyOf(req))));
   router.post('/session/certificate', ...signIn((req) => certificatePrincipal(core, req)));
-  router.post('/session/kerberos', ...signIn((req, res) => kerberosPrincipal(core, req, res)));
+  router.post('/session/kerberos', ...signIn((req, res) => kerberosPrincipal(core, req, res, () => kit.signInLimiter.fail(clientAddress(req)))));
   router.get('/session', ...withSession(async (_req, res, s) => void res.json(sessionView(s))));
   router.post(
     '/session/end',

@@ -30,7 +30,7 @@ export async function certificatePrincipal(core: Core, req: IncomingMessage): Pr
  * HTTP Negotiate: the principal, or null once a 401 challenge (`WWW-Authenticate: Negotiate`) is
  * sent — a browser configured for the site then retries with its Kerberos ticket.
  */
-export async function kerberosPrincipal(core: Core, req: IncomingMessage, res: ServerResponse): Promise<Principal | null> {
+export async function kerberosPrincipal(core: Core, req: IncomingMessage, res: ServerResponse, onRefused?: () => void): Promise<Principal | null> {
   if (!core.kerberos) throw new OpencesError('notFound', 'Kerberos sign-in is not configured on this server');
   const local = (req.socket as TLSSocket).getCertificate?.();
   const tlsCertificate = local && 'raw' in local && local.raw ? new Uint8Array(local.raw) : undefined;
@@ -40,7 +40,11 @@ export async function kerberosPrincipal(core: Core, req: IncomingMessage, res: S
     return principal;
   } catch (e) {
     if (!(e instanceof OpencesError) || e.kind !== 'unauthenticated') throw e;
-    if (req.headers.authorization) await core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
+    // A refused token counts as a failed sign-in; a request without one is the normal first leg.
+    if (req.headers.authorization) {
+      onRefused?.();
+      await core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
+    }
     res.writeHead(401, { 'www-authenticate': 'Negotiate', 'content-type': 'application/problem+json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({ type: 'https://opences.dev/problems/unauthenticated', title: 'Authentication required', status: 401, detail: 'Kerberos authentication required: the browser must be allowed to send its ticket to this site' }));
     return null;
