@@ -161,19 +161,35 @@ export async function startSplitProcesses(opts: { keyType: string; port: number;
 }
 
 /** `opences serve` as its own process on a fresh PostgreSQL schema (the load generator must not share its event loop). */
-export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos }): Promise<ServerUnderTest> {
+/** Where SoftHSM2's PKCS#11 module is on Debian (package softhsm2). */
+export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+
+export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos; softHsm?: boolean }): Promise<ServerUnderTest> {
   const db = await freshSchema();
   const dataDir = mkdtempSync(join(tmpdir(), 'opences-bench-'));
   const env: NodeJS.ProcessEnv = { ...process.env, ...benchEnv(db.url), OPENCES_DATA_DIR: dataDir };
   const configArgs: string[] = [];
+  let yaml = '';
   if (opts.kerberos) {
     // The bench user's Kerberos twin (bench@REALM) gets the same rights through the group mapping.
-    const file = join(dataDir, 'opences.yaml');
-    writeFileSync(file, `auth:\n  kerberos:\n    keytab: ${opts.kerberos.keytab}\n    servicePrincipal: HTTP@localhost\n`);
-    configArgs.push('--config', file);
+    yaml += `auth:\n  kerberos:\n    keytab: ${opts.kerberos.keytab}\n    servicePrincipal: HTTP@localhost\n`;
     env.KRB5_CONFIG = opts.kerberos.krb5Config;
   }
-  execFileSync('node', [CLI, 'user', 'add', 'bench', '--password-stdin'], { env, input: 'Bench-pass\n' });
+  // The CA keys (root, issuing, audit signing) in a throwaway SoftHSM2 token (docs/hsm.md), beside the data directory.
+  const tokenDir = opts.softHsm ? mkdtempSync(join(tmpdir(), 'opences-bench-token-')) : undefined;
+  if (tokenDir) {
+    writeFileSync(join(tokenDir, 'softhsm2.conf'), `directories.tokendir = ${tokenDir}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    env.SOFTHSM2_CONF = join(tokenDir, 'softhsm2.conf');
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench-ca', '--so-pin', '1111', '--pin', '2222'], { env, stdio: 'pipe' });
+    env.OPENCES_PKCS11_PIN = '2222';
+    yaml += `ca:\n  keyStore: pkcs11\n  pkcs11:\n    module: ${SOFTHSM_MODULE}\n    tokenLabel: bench-ca\n    sessions: 4\n`;
+  }
+  if (yaml) {
+    const file = join(dataDir, 'opences.yaml');
+    writeFileSync(file, yaml);
+    configArgs.push('--config', file);
+  }
+  execFileSync('node', [CLI, 'user', 'add', 'bench', '--password-stdin', ...configArgs], { env, input: 'Bench-pass\n' });
   const child = await spawnServe([...configArgs, '--port', String(opts.port), '--pki-port', String(opts.pkiPort), '--host', '127.0.0.1', '--ca-key-type', opts.keyType], env);
   return {
     url: `https://localhost:${opts.port}`,
@@ -182,6 +198,7 @@ export async function startServerProcess(opts: { keyType: string; port: number; 
       await stopChild(child);
       await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
+      if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
     },
   };
 }

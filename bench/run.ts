@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { benchCa, opensslSpeed } from './ca.js';
-import { CONCURRENCY, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, benchUnderAttack, issueTemplates, policiesExchange, probeHealthz, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
+import { CONCURRENCY, SOFTHSM_MODULE, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, benchUnderAttack, issueTemplates, policiesExchange, probeHealthz, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
 import { benchBarePolicies, benchFloor } from './floor.js';
 import { benchCfssl } from './cfssl.js';
 import { memoryCell } from './mem.js';
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
     noKerberos = e instanceof Error ? e.message : String(e);
   }
 
-  const [port, pkiPort, caPort, caPkiPort, caApiPort, splitPort, splitPkiPort, floorPort, barePort, cfsslPort] = (await freePorts(10)) as [number, number, number, number, number, number, number, number, number, number];
+  const [port, pkiPort, caPort, caPkiPort, caApiPort, splitPort, splitPkiPort, floorPort, barePort, cfsslPort, hsmPort, hsmPkiPort] = (await freePorts(12)) as [number, number, number, number, number, number, number, number, number, number, number, number];
   const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort, kerberos });
   const limit = { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores };
   let allRate = 0;
@@ -161,6 +162,20 @@ async function main(): Promise<void> {
   } finally {
     await s.stop();
     await kdc?.stop();
+  }
+
+  // The same enrollments with the CA keys in SoftHSM2 (PKCS#11, src/ca/keys/pkcs11.ts), next to the file-key row.
+  if (!onlyAttack) {
+    if (!existsSync(SOFTHSM_MODULE)) lines.push(note('CES Issue end-to-end, CA key in SoftHSM2', 'SoftHSM2 is not installed (Debian softhsm2)', 'not measured'));
+    else {
+      const hsm = await startServerProcess({ keyType: 'RSA-2048', port: hsmPort, pkiPort: hsmPkiPort, softHsm: true });
+      try {
+        const r = await benchIssue(hsm, SECONDS, `CES Issue end-to-end, RSA-2048 CA key in SoftHSM2 (PKCS#11, 4 sessions; UsernameToken, ${CONCURRENCY} conns)`);
+        lines.push(row(r, limit), note('↳ key in SoftHSM2 against the key file', `${allRate > 0 ? ((100 * r.rate) / allRate).toFixed(0) : '?'} % of the file-key rate`));
+      } finally {
+        await hsm.stop();
+      }
+    }
   }
 
   // The floor (bench/floor.ts): TLS + proof of possession + signature and nothing else, with the
