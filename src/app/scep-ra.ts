@@ -39,7 +39,7 @@ async function newRsaKeyAndCsr(commonName: string): Promise<{ privateKey: KeyObj
  * re-issued when fewer than `renewDays` remain or the issuing CA changed. The keys are RA keys on
  * this enrollment node (<data>/secrets, 0600), never the CA's.
  */
-export async function ensureScepRa(o: { dataDir: string; hostname: string; db: Db; ca: CaBackend; clock: Clock; renewDays: number }): Promise<ScepRaCredentials> {
+export async function ensureScepRa(o: { dataDir: string; hostname: string; db: Db; ca: CaBackend; clock: Clock; renewDays: number; /** false: load what is on disk, never issue (HTTP workers: the primary issues). */ issue?: boolean }): Promise<ScepRaCredentials> {
   const issued: Array<'sign' | 'encrypt'> = [];
   const one = async (kind: 'sign' | 'encrypt'): Promise<RaCredential> => {
     const certFile = join(o.dataDir, 'certs', `scep-ra-${kind}.crt`);
@@ -47,10 +47,11 @@ export async function ensureScepRa(o: { dataDir: string; hostname: string; db: D
     if (existsSync(certFile) && existsSync(keyFile)) {
       const c = new X509Certificate(readFileSync(certFile));
       const fresh = new Date(c.validTo).getTime() - o.clock.now().getTime() > o.renewDays * 86400_000;
-      if (fresh && c.checkIssued(new X509Certificate(Buffer.from(o.ca.info().issuingCertificate)))) {
+      if (o.issue === false || (fresh && c.checkIssued(new X509Certificate(Buffer.from(o.ca.info().issuingCertificate))))) {
         return { certificateDer: new Uint8Array(c.raw), privateKey: createPrivateKey(readFileSync(keyFile)) };
       }
     }
+    if (o.issue === false) throw new Error(`the SCEP RA certificate ${certFile} is missing (the primary process makes it)`);
     const template = kind === 'sign' ? INTERNAL_SCEP_RA_SIGN_PROFILE : INTERNAL_SCEP_RA_ENCRYPT_PROFILE;
     const commonName = `${o.hostname} SCEP RA${kind === 'encrypt' ? ' encryption' : ''}`;
     const { privateKey, csrDer } = await newRsaKeyAndCsr(commonName);

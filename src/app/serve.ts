@@ -17,7 +17,7 @@ import { CrlScheduler } from '../ca/crl-scheduler.js';
 import { pem } from '../ca/init.js';
 import { OpencesError } from '../errors.js';
 import { startCaApi, type CaApiServer } from '../http/ca-api.js';
-import { createScepEndpoint, type ScepEndpoint } from '../http/scep.js';
+import { createScepEndpoint, keepScepRa, scepEnabled, type ScepEndpoint } from '../http/scep.js';
 
 export interface RunningServer {
   core: CoreWithPki;
@@ -81,6 +81,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
   let control: Server | undefined;
   let caApi: CaApiServer | undefined;
   let scep: ScepEndpoint | null = null;
+  let scepRa: { stop(): void } | undefined;
   try {
     // tls.certFile + tls.keyFile: the operator's own server certificate (say, one whose key must stay out of
     // the data directory); otherwise one from our CA, made and renewed here.
@@ -89,7 +90,8 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
       : await ensureTlsCertificate({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock });
     if (parts.http) {
       // SCEP (scep.profiles, on ces nodes): its RA certificates are made before the first request.
-      scep = await createScepEndpoint(core);
+      // A cluster's workers (no schedules) load the RA certificates the primary made.
+      scep = await createScepEndpoint(core, { issue: parts.schedules });
       const s = scep;
       http = await listen({
         core,
@@ -116,6 +118,8 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
         port: config.ca.apiPort,
       });
     }
+    // A cluster's primary serves no HTTP but makes and renews the SCEP RA certificates its workers load.
+    if (!parts.http && parts.schedules && scepEnabled(config)) scepRa = await keepScepRa(core, { issue: true });
     if (parts.control) control = await startControlSocket(config.dataDir, (op, args, actor) => runOperation(core, op, args, actor));
     // Full and delta CRLs on their schedule (src/ca/crl-scheduler.ts), on nodes that hold the CA key.
     const crlScheduler =
@@ -153,6 +157,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
         }
         await front?.close();
         scep?.close();
+        scepRa?.stop();
         await core.close();
       },
     };
@@ -161,6 +166,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
     await caApi?.close().catch(() => undefined);
     await http?.close().catch(() => undefined);
     scep?.close();
+    scepRa?.stop();
     await core.close().catch(() => undefined);
     throw e;
   }

@@ -24,28 +24,47 @@ export interface ScepEndpoint {
 
 /**
  * SCEP (RFC 8894 §4) over HTTP: GetCACaps, GetCACert and PKIOperation (GET with `message`, or POST),
- * on nodes with the ces role. Needs the RA certificates, issued here by our CA on first start
- * and renewed before they expire (checked at start and twice a day).
+ * on nodes with the ces role. Needs the RA certificates, issued by our CA on first start and
+ * renewed before they expire (checked at start and every hour; src/app/scep-ra.ts).
  */
-export async function createScepEndpoint(core: Core & { pki: PkiSource }): Promise<ScepEndpoint | null> {
+/** Whether this node serves SCEP: the ces role and at least one profile. */
+export function scepEnabled(config: Core['config']): boolean {
+  return config.roles.includes('ces') && Object.keys(config.scep.profiles).length > 0;
+}
+
+/**
+ * Makes (or renews) the RA certificates now and every hour after when they near their end. `issue`
+ * false (HTTP workers of a cluster): only reload what the primary process wrote, so all workers
+ * answer with the same RA keys.
+ */
+export async function keepScepRa(core: Core, o: { issue: boolean; onChange?: (c: ScepRaCredentials) => void }): Promise<{ current: ScepRaCredentials; stop(): void }> {
   const { config } = core;
-  const profiles = scepProfiles(config);
-  if (profiles.size === 0 || !config.roles.includes('ces')) return null;
-  const ensure = () => ensureScepRa({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock, renewDays: config.scep.raRenewDays });
-  let creds: ScepRaCredentials = await ensure();
+  const ensure = () => ensureScepRa({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock, renewDays: config.scep.raRenewDays, issue: o.issue });
   const announce = async (c: ScepRaCredentials) => {
     if (c.issued.length) await core.audit.record({ type: 'scep.ra.issue', outcome: 'success', actor: 'opences', details: { certificates: c.issued } });
   };
-  await announce(creds);
-  const renew = setInterval(() => {
+  const state = { current: await ensure() };
+  await announce(state.current);
+  const timer = setInterval(() => {
     ensure()
       .then(async (c) => {
-        creds = c;
+        state.current = c;
+        o.onChange?.(c);
         await announce(c);
       })
       .catch((err: unknown) => core.log.error({ err }, 'renewing the SCEP RA certificates failed'));
-  }, 12 * 3600_000);
-  renew.unref();
+  }, 3600_000);
+  timer.unref();
+  return { get current() { return state.current; }, stop: () => clearInterval(timer) };
+}
+
+export async function createScepEndpoint(core: Core & { pki: PkiSource }, o: { issue: boolean } = { issue: true }): Promise<ScepEndpoint | null> {
+  const { config } = core;
+  const profiles = scepProfiles(config);
+  if (!scepEnabled(config)) return null;
+  let creds: ScepRaCredentials;
+  const ra = await keepScepRa(core, { issue: o.issue, onChange: (c) => (creds = c) });
+  creds = ra.current;
   const keys = (): ScepRaKeys => ({ sign: creds.sign, encrypt: creds.encrypt });
   const service = new ScepService({
     db: core.db,
@@ -138,7 +157,7 @@ export async function createScepEndpoint(core: Core & { pki: PkiSource }): Promi
       }
     },
     close() {
-      clearInterval(renew);
+      ra.stop();
     },
   };
 }

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { get } from 'node:https';
+import { get, request } from 'node:https';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import { opensslStatus, tmp } from '../helpers/openssl.js';
 import { runCli } from '../helpers/cli.js';
 import { until } from '../helpers/wait.js';
 import { Certmonger, scepClientsMissing, scepclient } from '../helpers/scep-clients.js';
-import { scepIdentity, scepRequest } from '../helpers/scep.js';
+import { scepIdentity, scepRequest, type ScepIdentity } from '../helpers/scep.js';
+import { integerFromBytes, seq } from '../../src/ca/der.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { listRows } from '../../src/store/audit-repo.js';
 import { decodeSignedData } from '../../src/protocol/pkcs7/index.js';
@@ -48,9 +49,16 @@ suite('SCEP: scepclient and certmonger enroll with one-time challenges', () => {
     return listRows(s.core.db, { type, limit: 100 });
   };
 
+  const STATIC = 'closed-network-secret-7f3a';
+  /** The server's clock: the wall clock plus `skew` (an expired challenge without waiting for it). */
+  let skew = 0;
+  const clock = { now: () => new Date(Date.now() + skew) };
   beforeAll(async () => {
     const httpPort = await freePort();
+    const secretDir = tmp('scep-secret-');
+    writeFileSync(join(secretDir, 'static.secret'), `${STATIC}\n`, { mode: 0o600 });
     s = await startTestServer({
+      clock,
       config: {
         scep: {
           httpPort,
@@ -59,6 +67,7 @@ suite('SCEP: scepclient and certmonger enroll with one-time challenges', () => {
             devices: { template: 'WebServer' },
             legacy: { template: 'WebServer', legacy: true },
             approval: { template: 'WebServerApproval', legacy: true },
+            closed: { template: 'WebServer', staticChallengeFile: join(secretDir, 'static.secret') },
           },
         },
       },
@@ -192,6 +201,107 @@ suite('SCEP: scepclient and certmonger enroll with one-time challenges', () => {
     expect(r.out).toMatch(/PENDING/);
     expect(verify(join(c3, 'client.pem')).code).toBe(0);
   }, 180_000);
+
+  /** POSTs a PKIOperation; the CertRep's status, failInfo and (SUCCESS) the first certificate of its envelope, opened with `who`'s key. */
+  async function pkiOperation(profile: string, body: Uint8Array, who?: ScepIdentity): Promise<{ status: string; failInfo?: string; cert?: X509Certificate; degenerate?: Uint8Array }> {
+    const r = await fetch(`${base}/scep/${profile}?operation=PKIOperation`, { method: 'POST', body: Buffer.from(body) });
+    expect(r.status).toBe(200);
+    const der = new Uint8Array(await r.arrayBuffer());
+    const st = certRepStatus(der);
+    if (st.status !== '0' || !who) return st;
+    const degenerate = openEnvelope(decodeSignedData(der).content!, [{ certificateDer: who.certDer, privateKey: who.key }], { allowLegacy: false }).content;
+    const first = decodeSignedData(degenerate).certificates[0];
+    return { ...st, degenerate, ...(first ? { cert: new X509Certificate(Buffer.from(first.der)) } : {}) };
+  }
+  const raEncrypt = () => new Uint8Array(new X509Certificate(readFileSync(join(s.dataDir, 'certs', 'scep-ra-encrypt.crt'))).raw);
+
+  it('CertPoll, GetCert and GetCRL: PENDING until approved, then the certificate; only for the key that asked', async () => {
+    const ch = await challenge('approval');
+    const dev = await scepIdentity('switch2.example.com', ch);
+    const tx = 'poll-tx-1';
+    expect(await pkiOperation('approval', scepRequest(dev, { recipientCertDer: raEncrypt(), transactionId: tx }))).toEqual({ status: '3' });
+    const names = seq(seq(), seq());
+    const poll = () => pkiOperation('approval', scepRequest(dev, { recipientCertDer: raEncrypt(), transactionId: tx, messageType: 'CertPoll', content: names }), dev);
+    expect(await poll()).toEqual({ status: '3' });
+    // Another key polling the same transaction learns nothing.
+    const intruder = await scepIdentity('switch2.example.com');
+    expect(await pkiOperation('approval', scepRequest(intruder, { recipientCertDer: raEncrypt(), transactionId: tx, messageType: 'CertPoll', content: names }))).toEqual({ status: '2', failInfo: '2' });
+    const pending = (await runOperation(s.core, 'request.list', { status: 'pending' }, 'test')) as { id: string; requester: string }[];
+    const id = pending.filter((x) => x.requester === 'scep:approval').map((x) => x.id).pop()!;
+    await runOperation(s.core, 'request.approve', { id }, 'test-manager');
+    const got = await poll();
+    expect(got.status).toBe('0');
+    expect(got.cert!.publicKey.export({ type: 'spki', format: 'der' }).equals(createPublicKey(dev.key).export({ type: 'spki', format: 'der' }))).toBe(true);
+
+    // GetCert by issuer and serial; an unknown serial is badCertId.
+    const issuerAndSerial = (serialHex: string) => seq(Buffer.from(decodeSignedData(got.degenerate!).certificates[0]!.issuerDer), integerFromBytes(Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex')));
+    const again = await pkiOperation('approval', scepRequest(dev, { recipientCertDer: raEncrypt(), messageType: 'GetCert', content: issuerAndSerial(got.cert!.serialNumber) }), dev);
+    expect(again.cert!.raw.equals(got.cert!.raw)).toBe(true);
+    expect(await pkiOperation('approval', scepRequest(dev, { recipientCertDer: raEncrypt(), messageType: 'GetCert', content: issuerAndSerial('0123456789abcdef') }))).toEqual({ status: '2', failInfo: '4' });
+
+    // GetCRL: the issuing CA's CRL in a degenerate PKCS#7.
+    const crl = await pkiOperation('approval', scepRequest(dev, { recipientCertDer: raEncrypt(), messageType: 'GetCRL', content: issuerAndSerial(got.cert!.serialNumber) }), dev);
+    expect(crl.status).toBe('0');
+    const p7 = join(dir, 'crl.p7');
+    writeFileSync(p7, crl.degenerate!);
+    expect(opensslStatus(['pkcs7', '-inform', 'DER', '-in', p7, '-print_certs']).out).toMatch(/Certificate Revocation List[\s\S]*Issuing CA/);
+  }, 120_000);
+
+  it('two devices racing with one challenge: exactly one gets a certificate (one UPDATE on PostgreSQL)', async () => {
+    const ch = await challenge('devices');
+    const devs = await Promise.all([1, 2, 3, 4].map((i) => scepIdentity(`race${i}.example.com`, ch)));
+    const out = await Promise.all(devs.map((d) => pkiOperation('devices', scepRequest(d, { recipientCertDer: raEncrypt() }))));
+    expect(out.filter((o) => o.status === '0')).toHaveLength(1);
+    expect(out.filter((o) => o.status === '2' && o.failInfo === '2')).toHaveLength(3);
+  }, 60_000);
+
+  it('an expired challenge is refused (badRequest) and the audit log says it expired', async () => {
+    const ch = await challenge('devices', { valid: '1m' });
+    skew = 2 * 60_000;
+    try {
+      const dev = await scepIdentity('late.example.com', ch);
+      expect(await pkiOperation('devices', scepRequest(dev, { recipientCertDer: raEncrypt() }))).toEqual({ status: '2', failInfo: '2' });
+    } finally {
+      skew = 0;
+    }
+    expect(await until(10_000, async () => (await audit('scep.request')).some((e) => /expired at/.test(e.reason ?? '')))).toBe(true);
+  }, 60_000);
+
+  it('a static per-profile secret is accepted (and keeps working); a wrong one is refused', async () => {
+    for (const cn of ['cam1.example.com', 'cam2.example.com']) {
+      const dev = await scepIdentity(cn, STATIC);
+      const r = await pkiOperation('closed', scepRequest(dev, { recipientCertDer: raEncrypt() }), dev);
+      expect(r.status).toBe('0');
+      expect(r.cert!.subject).toBe(`CN=${cn}`);
+    }
+    const wrong = await scepIdentity('cam3.example.com', `${STATIC}x`);
+    expect(await pkiOperation('closed', scepRequest(wrong, { recipientCertDer: raEncrypt() }))).toEqual({ status: '2', failInfo: '2' });
+  }, 60_000);
+
+  it('the admin API creates one-time challenges (certificate manager), not an auditor; the challenge works once', async () => {
+    const token = async (role: string) => ((await runOperation(s.core, 'token.create', { role, service: `scep-${role}` }, 'test-admin')) as { token: string }).token;
+    const api = (t: string, body: unknown) =>
+      new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+        const req = request(`${s.url}/api/v1/scep/challenges`, { method: 'POST', ca: s.rootPem, headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    expect((await api(await token('auditor'), { profile: 'devices' })).status).toBe(403);
+    const manager = await token('cert-manager');
+    expect((await api(manager, { profile: 'nosuch' })).status).toBe(404);
+    const created = await api(manager, { profile: 'devices', for: 'ap1.example.com', valid: '10m' });
+    expect(created.status).toBe(201);
+    const ch = created.json.challenge as string;
+    expect(ch).toMatch(/^[0-9A-F]{32}$/);
+    const dev = await scepIdentity('ap1.example.com', ch);
+    expect((await pkiOperation('devices', scepRequest(dev, { recipientCertDer: raEncrypt() }), dev)).status).toBe('0');
+    const twice = await scepIdentity('ap1.example.com', ch);
+    expect(await pkiOperation('devices', scepRequest(twice, { recipientCertDer: raEncrypt() }))).toEqual({ status: '2', failInfo: '2' });
+  }, 60_000);
 
   it('malformed PKIOperation bodies get a clean failure: garbage, truncated, huge, wrong recipient', async () => {
     const post = (body: Uint8Array, profile = 'devices') => fetch(`${base}/scep/${profile}?operation=PKIOperation`, { method: 'POST', body: Buffer.from(body), headers: { 'content-type': 'application/x-pki-message' } });
