@@ -37,6 +37,11 @@ export function enrollApi(core: Core, kit: WebKit): Router {
   });
   router.use(kit.json);
 
+  /** A failure that is no refusal or answer of ours (a bug, a database error): logged, then answered 500. */
+  const logUnexpected = (e: unknown, req: Request): void => {
+    if (!isOpencesError(e) || e.kind === 'internal') core.log.error({ err: e, path: req.path }, 'enrollment API failed');
+  };
+
   /** A call of a signed-in browser: the session, then (for state changes) the origin and CSRF token. */
   const withSession = (fn: Handler) => [
     kit.requireSession('enroll'),
@@ -45,6 +50,7 @@ export function enrollApi(core: Core, kit: WebKit): Router {
       try {
         await fn(req, res, sessionOf(res));
       } catch (e) {
+        logUnexpected(e, req);
         await kit.fail(req, res, e, 'enroll');
       }
     },
@@ -72,6 +78,7 @@ export function enrollApi(core: Core, kit: WebKit): Router {
         const s = await kit.sessions.create(req, res, { channel: 'enroll', principal, method: principal.method });
         res.json(sessionView(s));
       } catch (e) {
+        logUnexpected(e, req);
         // A refusal that names its audit reason was decided here: audited (rate limited) as the kit does.
         if (isOpencesError(e) && e.details.audit !== undefined) return kit.fail(req, res, e, 'enroll');
         // The others were audited by the authenticator that decided them: answered, not audited twice.
@@ -98,7 +105,8 @@ export function enrollApi(core: Core, kit: WebKit): Router {
     ...withSession(async (_req, res, s) => {
       const p = s.principal;
       const visible = visibleTemplates(p, await core.templates.list(), p.partner ? core.partners.scope(p.partner) : undefined);
-      res.json({ templates: visible.filter((v) => v.rights.enroll).map((v) => templateOffer(v.template)) });
+      // Exactly GetPolicies' list (Read plus Enroll or Autoenroll): what the RA will accept.
+      res.json({ templates: visible.map((v) => templateOffer(v.template)) });
     }),
   );
 
