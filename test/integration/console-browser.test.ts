@@ -42,7 +42,7 @@ suite('operator console in Chromium', () => {
   }
 
   /** One browser context per role (its own cookie jar), signed in through the form. */
-  async function as(who: 'manager' | 'auditor' | 'admin'): Promise<Page> {
+  async function as(who: 'manager' | 'auditor' | 'admin' | 'self'): Promise<Page> {
     if (contexts[who]) return contexts[who].page;
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
@@ -72,6 +72,8 @@ suite('operator console in Chromium', () => {
       await runOperation(s.core, 'user.add', { name: who }, 'test');
       tokens[k] = ((await runOperation(s.core, 'token.create', { role, principal: who }, 'test')) as { token: string }).token;
     }
+    // alice is also a certificate manager: she may not approve her own requests.
+    tokens.self = ((await runOperation(s.core, 'token.create', { role: 'cert-manager', principal: 'alice' }, 'test')) as { token: string }).token;
     pendingId = await pendingRequest();
     browser = await launchBrowser();
     // Another site (http://127.0.0.1:… is not https://localhost:…) with a form aimed at the console.
@@ -147,6 +149,27 @@ suite('operator console in Chromium', () => {
     expect(approve).toMatchObject({ actor: 'carol', details: { channel: 'console' } });
     serial = ((await runOperation(s.core, 'request.show', { id: pendingId }, 'test')) as { serial: string }).serial;
     expect(serial).toMatch(/^[0-9a-f]+$/);
+  });
+
+  it("refuses a manager's approval of their own request; another manager denies it with a reason the requester sees", async () => {
+    const id = await pendingRequest();
+    const self = await as('self');
+    await go(self, '/requests', 'Requests');
+    const row = self.locator(`tr[data-request-id="${id}"]`);
+    await row.getByRole('button', { name: `Approve request ${id}` }).click();
+    await row.getByRole('alert').filter({ hasText: 'cannot approve their own request' }).waitFor();
+    const manager = await as('manager');
+    await go(manager, '/requests', 'Requests');
+    const theirs = manager.locator(`tr[data-request-id="${id}"]`);
+    await theirs.getByLabel(`Reason for denying request ${id}`).fill('not a server we run');
+    await theirs.getByRole('button', { name: `Deny request ${id}` }).click();
+    await manager.getByRole('status').filter({ hasText: `Request ${id} denied.` }).waitFor();
+    // A denied request is answered with a fault that carries the reason (MS-WSTEP).
+    const denied = await postSoap(ces(), buildRstRequest({ to: ces(), securityHeaderXml: usernameHeader({ username: 'alice', password: 'Alice-pass-1' }), requestType: 'queryTokenStatus', requestId: id }), agent);
+    expect(denied.status).toBe(500);
+    expect(denied.body).toContain('not a server we run');
+    const deny = (await s.core.audit.list({ type: 'request.deny', limit: 20 })).find((e) => e.requestId === id);
+    expect(deny).toMatchObject({ actor: 'carol', reason: expect.stringContaining('not a server we run'), details: { channel: 'console' } });
   });
 
   it('revokes from the certificate page; the serial is on the next CRL', async () => {
