@@ -33,7 +33,7 @@ describe('signed audit checkpoints (truncation of the audit log is detectable)',
   beforeAll(async () => {
     // everySeconds high: only the event count and explicit `now()` make checkpoints in this test.
     s = await startTestServer({ config: { audit: { checkpoints: { everyEvents: 5, everySeconds: 3600 } } } });
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => s?.stop());
 
   it('keeps a dedicated audit signing key beside the CA keys, certified by the issuing CA for audit signing only', async () => {

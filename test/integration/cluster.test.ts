@@ -142,7 +142,7 @@ describe('serve with HTTP workers (node:cluster)', () => {
     expect(log).toContain('an HTTP worker exited while starting');
     expect(log).not.toContain('starting another');
     expect(log).not.toContain('opences is serving');
-  }, 60_000);
+  }, 180_000);
 
   it('stops the workers and itself on SIGTERM, exit 0, control socket removed', async () => {
     const kids = children(p.pid!);

@@ -120,7 +120,7 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     // Both nodes took orders to the CA (its log names the client certificate of each order).
     const signedFor = ca.out.split('\n').filter((l) => l.includes('CA API: order batch answered')).map((l) => (JSON.parse(l) as { client: string }).client);
     expect(new Set(signedFor)).toEqual(new Set(['CN=ces-a', 'CN=ces-b']));
-  }, 60_000);
+  }, 180_000);
 
   it('kill -9 of a CES node mid-load: the clients retry (the other node, or it after its restart) and all get their certificate', async () => {
     const victim = ces[0]!;
@@ -188,7 +188,7 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     await callControlSocket(a.dataDir, 'template.enable', { name: 'WebServerApproval' }, 'local:admin');
     const back = parseRstrResponse((await rst(b, { requestType: 'issue', der: makeCsr({ subject: 'CN=on.example.test', sans: ['DNS:on.example.test'], templateName: 'WebServerApproval' }).csrDer })).env!);
     expect(back.disposition).toBe('pending');
-  }, 60_000);
+  }, 180_000);
 
   it('afterwards: every certificate a client got is recorded, no request or CSR was issued twice, every issued request has its certificate', async () => {
     expect(got.length).toBe(16 * 3 + 2);

@@ -59,5 +59,5 @@ describe('template YAML read off the event loop (issue #15 item 2)', () => {
     expect(got).toHaveLength(n);
     // Relative, not absolute: a loaded machine slows the thread and the ticks alike.
     expect(maxGap, `longest gap ${maxGap.toFixed(1)} ms of ${took.toFixed(1)} ms; loop delay max ${(h.max / 1e6).toFixed(1)} ms`).toBeLessThan(took / 2);
-  }, 60_000);
+  }, 180_000);
 });

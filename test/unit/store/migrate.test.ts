@@ -75,5 +75,5 @@ describe('migrations on embedded PGlite', () => {
     })).rejects.toThrow('nope');
     expect((await again.query(`SELECT key FROM settings ORDER BY key`)).rows.map((x) => (x as { key: string }).key)).toEqual(['policy_id', 'y']);
     await again.close();
-  }, 60_000);
+  }, 180_000);
 });
