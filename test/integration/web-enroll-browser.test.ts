@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeCsr, opensslAsync, tmp, writeTmp } from '../helpers/openssl.js';
 import { runCli } from '../helpers/cli.js';
@@ -156,7 +155,7 @@ suite('web enrollment in Chromium (/enroll)', () => {
     }
   });
 
-  it('pending (WebServerApproval): shows the request ID; after approval the page collects it, and so does QueryTokenStatus', async () => {
+  it('pending (WebServerApproval): shows the request ID; a certificate manager approves it in the console; the page collects it, and so does QueryTokenStatus', async () => {
     await newRequest();
     await page.getByLabel('Certificate template').selectOption('WebServerApproval');
     await expect(page.getByText('A certificate manager must approve').first().isVisible()).resolves.toBe(true);
@@ -169,12 +168,27 @@ suite('web enrollment in Chromium (/enroll)', () => {
     const id = (await page.locator('#request-id').textContent())!;
     expect(id).toMatch(/^\d+$/);
 
-    // A certificate manager approves it through the admin API.
+    // A certificate manager (carol) approves it in the operator console, in her own browser context.
     const { token } = (await runOperation(s.core, 'token.create', { role: 'cert-manager', principal: 'carol' }, 'test')) as { token: string };
-    const admin = new Agent({ connect: { ca: s.rootPem } });
-    const approved = await request(`${s.url}/api/v1/requests/${id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, dispatcher: admin });
-    expect(approved.statusCode, await approved.body.text()).toBe(200);
-    await admin.close();
+    const manager = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+    try {
+      const desk = await manager.newPage();
+      desk.setDefaultTimeout(60_000);
+      await desk.goto(`${s.url}/console/`);
+      await desk.getByLabel('API token', { exact: true }).fill(token);
+      await desk.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await desk.getByRole('navigation', { name: 'Console sections' }).waitFor();
+      await desk.goto(`${s.url}/console/requests`);
+      const row = desk.locator(`tr[data-request-id="${id}"]`);
+      await expect.poll(() => row.count(), { timeout: 60_000 }).toBe(1);
+      expect(await row.innerText()).toContain('CN=pending.browser.test');
+      await row.getByRole('button', { name: `Approve request ${id}` }).click();
+      await desk.getByRole('status').filter({ hasText: `Request ${id} approved.` }).waitFor();
+    } finally {
+      await manager.close();
+    }
+    const approval = (await s.core.audit.list({ type: 'request.approve', limit: 20 })).find((e) => e.requestId === id && e.outcome === 'success');
+    expect(approval).toMatchObject({ actor: 'carol', details: { channel: 'console' } });
     await page.getByRole('button', { name: 'Check status' }).click();
     await page.getByRole('heading', { name: 'Certificate issued' }).waitFor();
     // The key made for this request is still in the page: the PKCS#12 can be saved now.
