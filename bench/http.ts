@@ -164,7 +164,7 @@ export async function startSplitProcesses(opts: { keyType: string; port: number;
 /** Where SoftHSM2's PKCS#11 module is on Debian (package softhsm2). */
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
-export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos; softHsm?: boolean }): Promise<ServerUnderTest> {
+export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos; softHsm?: boolean; scep?: { secret: string; yaml: (secretFile: string) => string } }): Promise<ServerUnderTest> {
   const db = await freshSchema();
   const dataDir = mkdtempSync(join(tmpdir(), 'opences-bench-'));
   const env: NodeJS.ProcessEnv = { ...process.env, ...benchEnv(db.url), OPENCES_DATA_DIR: dataDir };
@@ -183,6 +183,11 @@ export async function startServerProcess(opts: { keyType: string; port: number; 
     execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench-ca', '--so-pin', '1111', '--pin', '2222'], { env, stdio: 'pipe' });
     env.OPENCES_PKCS11_PIN = '2222';
     yaml += `ca:\n  keyStore: pkcs11\n  pkcs11:\n    module: ${SOFTHSM_MODULE}\n    tokenLabel: bench-ca\n    sessions: 4\n`;
+  }
+  if (opts.scep) {
+    // A SCEP profile with a static challenge (bench/scep.ts): every PKIOperation is a new enrollment.
+    writeFileSync(join(dataDir, 'scep.secret'), `${opts.scep.secret}\n`, { mode: 0o600 });
+    yaml += opts.scep.yaml(join(dataDir, 'scep.secret'));
   }
   if (yaml) {
     const file = join(dataDir, 'opences.yaml');

@@ -6,6 +6,7 @@ import { benchCa, opensslSpeed } from './ca.js';
 import { CONCURRENCY, SOFTHSM_MODULE, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, benchUnderAttack, issueTemplates, policiesExchange, probeHealthz, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
 import { benchBarePolicies, benchFloor } from './floor.js';
 import { benchCfssl } from './cfssl.js';
+import { benchScep, BENCH_SCEP_SECRET, scepBenchYaml } from './scep.js';
 import { memoryCell } from './mem.js';
 import { soak } from './soak.js';
 import { startKdc, type Kdc } from '../test/helpers/kdc.js';
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
   }
 
   const [port, pkiPort, caPort, caPkiPort, caApiPort, splitPort, splitPkiPort, floorPort, barePort, cfsslPort, hsmPort, hsmPkiPort] = (await freePorts(12)) as [number, number, number, number, number, number, number, number, number, number, number, number];
-  const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort, kerberos });
+  const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort, kerberos, scep: { secret: BENCH_SCEP_SECRET, yaml: scepBenchYaml } });
   const limit = { name: `openssl RSA-2048 × ${cores} cores`, rate: rsa * cores };
   let allRate = 0;
   let allCpu: number | undefined;
@@ -151,6 +152,9 @@ async function main(): Promise<void> {
     // certificate nor a fresh Negotiate token): compare them with UsernameToken from the same client.
     const sameClient = username.name.endsWith('[undici]') ? username : await benchIssue(s, SECONDS, 'CES Issue end-to-end (UsernameToken)', { kind: 'username' }, 'undici');
     if (sameClient !== username) lines.push(row(sameClient, limit));
+    // SCEP beside CES Issue (docs/scep.md): PKCSReq with a static challenge, RSA-2048 devices, AES-256 and SHA-256.
+    const scep = await benchScep(s, SECONDS, `SCEP PKIOperation end-to-end (PKCSReq, static challenge, RSA-2048 device keys, AES-256-CBC, ${CONCURRENCY} conns)`);
+    lines.push(row(scep, limit), note('↳ SCEP against CES Issue', `${((100 * scep.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken CES rate, same client (SCEP adds an RSA decryption, an RSA signature and an encryption per request)`));
     const cert = await benchIssue(s, SECONDS, 'CES Issue end-to-end (TLS client certificate)', { kind: 'certificate', ...(await benchClientCertificate(s)) });
     lines.push(row(cert, limit), note('↳ certificate auth against UsernameToken', `${((100 * cert.rate) / sameClient.rate).toFixed(0)} % of the UsernameToken rate, same client`));
     if (token) {

@@ -227,7 +227,8 @@ export class ScepService {
    */
   private async checkRenewal(profile: ScepProfile, signerDer: Uint8Array, csr: ParsedCsr, context: Record<string, unknown>): Promise<string> {
     const ids = readCertificate(decode(signerDer, 'signer certificate'));
-    const serial = Buffer.from(ids.serial).toString('hex').replace(/^0+(?=.)/, '');
+    // Hex of the serial's octets as the store keeps them (src/ca/serial.ts: 16 octets, a leading 0 digit kept).
+    const serial = Buffer.from(ids.serial).toString('hex');
     const old = await findWithOwner(this.o.db, serial);
     const now = this.o.clock.now();
     if (!old || !sameBytes(old.der, signerDer)) throw new Failure('badCertId', 'the RenewalReq is signed by a certificate this CA did not issue', { ...context, serial });

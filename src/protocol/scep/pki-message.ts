@@ -97,7 +97,7 @@ export function parseIssuerAndSerial(der: Uint8Array): { issuerDer: Uint8Array; 
   return guard('IssuerAndSerialNumber', () => {
     const [issuer, serial] = children(decode(der, 'IssuerAndSerialNumber'), 'IssuerAndSerialNumber', 2);
     if (!(issuer instanceof asn1js.Sequence)) malformed('the IssuerAndSerialNumber issuer is not a Name');
-    const hex = Buffer.from(unsignedBytes(serial, 'serial number')).toString('hex').replace(/^0+(?=.)/, '');
+    const hex = Buffer.from(unsignedBytes(serial, 'serial number')).toString('hex');
     return { issuerDer: raw(issuer), serial: hex };
   });
 }

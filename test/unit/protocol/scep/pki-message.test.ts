@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EnvelopeError, buildCertRep, caCaps, openEnvelope, parsePkiMessage, sealEnvelope } from '../../../../src/protocol/scep/index.js';
+import { EnvelopeError, buildCertRep, caCaps, openEnvelope, parseIssuerAndSerial, parsePkiMessage, sealEnvelope } from '../../../../src/protocol/scep/index.js';
+import { seq } from '../../../../src/ca/der.js';
 import { OpencesError } from '../../../../src/errors.js';
 import { scepIdentity, scepRequest, type ScepIdentity } from '../../../helpers/scep.js';
 import { tmp } from '../../../helpers/openssl.js';
@@ -80,6 +81,12 @@ describe('SCEP pkiMessage codec', () => {
     expect(Buffer.from(opened.content).equals(Buffer.from(degenerate))).toBe(true);
     const fail = buildCertRep({ transactionId: 'tx-9', recipientNonce: randomBytes(16), senderNonce: randomBytes(16), status: 'FAILURE', failInfo: 'badRequest', signerCertDer: ra.certDer, signerKey: ra.key, digest: 'sha256' });
     expect(fail.length).toBeGreaterThan(100);
+  });
+
+  it('IssuerAndSerialNumber keeps the serial as the store writes it (a leading 0 digit too)', () => {
+    const der = seq(seq(), Buffer.from([0x02, 0x03, 0x09, 0xab, 0xcd]));
+    expect(parseIssuerAndSerial(der).serial).toBe('09abcd');
+    expect(parseIssuerAndSerial(seq(seq(), Buffer.from([0x02, 0x03, 0x00, 0x89, 0xab]))).serial).toBe('89ab');
   });
 
   it('GetCACaps offers AES and SHA-256, and the legacy algorithms only in legacy mode', () => {
