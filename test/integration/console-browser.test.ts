@@ -260,6 +260,15 @@ suite('operator console in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it('returns to sign-in, saying why, when the API token behind the session is revoked', async () => {
+    const page = await as('admin');
+    await go(page, '/', 'Overview');
+    await runOperation(s.core, 'token.revoke', { id: /^oc_([0-9a-f]{12})_/.exec(tokens.admin!)![1] }, 'test');
+    await page.getByRole('link', { name: 'Accounts' }).click();
+    await page.getByRole('status').filter({ hasText: 'Your session has ended; sign in again.' }).waitFor();
+    await page.getByLabel('API token', { exact: true }).waitFor();
+  });
+
   it('signs out: the cookie is gone and the API refuses the old session', async () => {
     const page = await as('auditor');
     await go(page, '/', 'Overview');

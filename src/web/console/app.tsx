@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { SIGNED_OUT_EVENT } from '../shared/api.js';
 import { Link } from './link.js';
 import { useRoute } from './router.js';
 import { initialSession, signOut, type Role, type Session } from './session.js';
@@ -65,7 +66,25 @@ export function App() {
   useEffect(() => {
     document.title = `${section?.title ?? 'opences'} · opences console`;
   }, [section]);
-  if (!session) return <SignIn onSignedIn={setSession} />;
+  const [ended, setEnded] = useState(false);
+  useEffect(() => {
+    const out = () => {
+      setEnded(true);
+      setSession(null);
+    };
+    addEventListener(SIGNED_OUT_EVENT, out);
+    return () => removeEventListener(SIGNED_OUT_EVENT, out);
+  }, []);
+  if (!session)
+    return (
+      <SignIn
+        notice={ended ? 'Your session has ended; sign in again.' : null}
+        onSignedIn={(s) => {
+          setEnded(false);
+          setSession(s);
+        }}
+      />
+    );
   return (
     <>
       <header class="top">

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { Problem } from '../shared/api.js';
 import { signInWithCertificate, signInWithToken, type Session } from './session.js';
 
-export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
+export function SignIn({ onSignedIn, notice }: { onSignedIn: (s: Session) => void; notice?: string | null }) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -20,6 +20,11 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
   return (
     <main class="signin">
       <h1>opences console</h1>
+      {notice && !error && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      )}
       {error && (
         <p class="error" role="alert">
           {error}

@@ -16,6 +16,9 @@ export class Problem extends Error {
   }
 }
 
+/** Fired on window when an API call answers 401. */
+export const SIGNED_OUT_EVENT = 'opences:signed-out';
+
 let csrfToken = '';
 /** The session's CSRF token: sent as X-CSRF-Token on every state-changing request. */
 export function setCsrf(token: string): void {
@@ -50,6 +53,8 @@ export async function call<T>(path: string, o: CallOptions = {}): Promise<T> {
   if (res.status === 204) return undefined as T;
   const type = res.headers.get('content-type') ?? '';
   if (!res.ok) {
+    // The session ended (expired, idle, signed out elsewhere, its token revoked): the page says so and shows sign-in.
+    if (res.status === 401 && !path.endsWith('/session') && !path.endsWith('/session/certificate')) dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT));
     if (type.includes('json')) {
       const p = (await res.json()) as { status?: number; detail?: string; title?: string; field?: string; line?: number };
       throw new Problem(res.status, p.detail ?? p.title ?? `HTTP ${res.status}`, p.field, p.line);

@@ -79,3 +79,21 @@ export function Table({ caption, head, children }: { caption: string; head: stri
 }
 
 export const fmtDate = (iso: string | null | undefined): string => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—');
+
+/** Previous / next for offset-paged lists: a full page means there may be more. */
+export function Pager({ offset, limit, count, onChange, what }: { offset: number; limit: number; count: number; onChange: (offset: number) => void; what: string }) {
+  if (offset === 0 && count < limit) return null;
+  return (
+    <nav class="row pager" aria-label={`${what} pages`}>
+      <button type="button" disabled={offset === 0} onClick={() => onChange(Math.max(0, offset - limit))}>
+        Previous {limit}
+      </button>
+      <span class="muted">
+        {count ? `${offset + 1}–${offset + count}` : 'none'}
+      </span>
+      <button type="button" disabled={count < limit} onClick={() => onChange(offset + limit)}>
+        Next {limit}
+      </button>
+    </nav>
+  );
+}

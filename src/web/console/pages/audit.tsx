@@ -1,6 +1,8 @@
 import { useState } from 'preact/hooks';
 import { call } from '../../shared/api.js';
-import { ErrorBox, Loading, Table, fmtDate, message, useLoad } from '../../shared/ui.js';
+import { ErrorBox, Loading, Pager, Table, fmtDate, message, useLoad } from '../../shared/ui.js';
+
+const PAGE = 100;
 
 interface Event {
   seq: number;
@@ -28,7 +30,8 @@ interface Report {
 export function Audit() {
   const [filter, setFilter] = useState({ type: '', principal: '' });
   const [applied, setApplied] = useState(filter);
-  const { data, error, loading } = useLoad(() => call<Event[]>('/api/v1/audit', { query: { ...applied, limit: 100 } }), [applied.type, applied.principal]);
+  const [offset, setOffset] = useState(0);
+  const { data, error, loading } = useLoad(() => call<Event[]>('/api/v1/audit', { query: { ...applied, limit: PAGE, offset } }), [applied.type, applied.principal, offset]);
   const [report, setReport] = useState<Report | null>(null);
   const [verifyError, setVerifyError] = useState<string | null>(null);
   const verify = async () => {
@@ -60,6 +63,7 @@ export function Audit() {
         aria-label="Filter audit events"
         onSubmit={(e) => {
           e.preventDefault();
+          setOffset(0);
           setApplied(filter);
         }}
       >
@@ -94,6 +98,7 @@ export function Audit() {
           ))}
         </Table>
       )}
+      {data && <Pager offset={offset} limit={PAGE} count={data.length} onChange={setOffset} what="Audit events" />}
     </>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call } from '../../shared/api.js';
-import { ErrorBox, Loading, Notice, Table, fmtDate, message, useLoad } from '../../shared/ui.js';
+import { ErrorBox, Loading, Notice, Pager, Table, fmtDate, message, useLoad } from '../../shared/ui.js';
 import { Link } from '../link.js';
 import { navigate, useRoute } from '../router.js';
 import type { Role } from '../session.js';
@@ -23,6 +23,7 @@ interface CertDetail extends Cert {
   chain: { subject: string; pem: string }[];
 }
 
+const PAGE = 100;
 const FILTERS = ['search', 'requester', 'template', 'status', 'expiresAfter', 'expiresBefore'] as const;
 const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'];
 const status = (c: Cert): string => (c.revokedAt ? `revoked (${String(c.revocationReason ?? '')})` : Date.parse(c.notAfter) < Date.now() ? 'expired' : 'valid');
@@ -31,7 +32,14 @@ export function Certificates() {
   const { query } = useRoute();
   const q = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) ?? ''])) as Record<(typeof FILTERS)[number], string>;
   const [form, setForm] = useState(q);
-  const { data, error, loading } = useLoad(() => call<Cert[]>('/api/v1/certificates', { query: { ...q, limit: 200 } }), [JSON.stringify(q)]);
+  const offset = Number(query.get('offset') ?? 0) || 0;
+  const { data, error, loading } = useLoad(() => call<Cert[]>('/api/v1/certificates', { query: { ...q, limit: PAGE, offset } }), [JSON.stringify(q), offset]);
+  const page = (to: number) => {
+    const p = new URLSearchParams(query);
+    if (to) p.set('offset', String(to));
+    else p.delete('offset');
+    navigate(`/certificates?${p}`);
+  };
   const set = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.target as HTMLInputElement).value });
   const submit = (e: Event) => {
     e.preventDefault();
@@ -96,6 +104,7 @@ export function Certificates() {
         </Table>
       )}
       {data && data.length === 0 && <p>No certificates match.</p>}
+      {data && <Pager offset={offset} limit={PAGE} count={data.length} onChange={page} what="Certificates" />}
     </>
   );
 }

@@ -84,6 +84,9 @@ export function Overview({ role }: { role: Role }) {
           </div>
           <StackedBars id="issued" title="Certificates issued per day (last 30 days)" data={data.issuedPerDay} bucketLabel={day} />
           <StackedBars id="expiring" title="Certificates expiring per week (next 13 weeks)" data={data.expiringPerWeek} bucketLabel={day} />
+          <p>
+            <Link to={`/certificates?status=valid&expiresBefore=${new Date(Date.parse(data.now) + 13 * 7 * 86_400_000).toISOString().slice(0, 10)}`}>List the certificates that expire in the next 13 weeks</Link>
+          </p>
         </>
       )}
     </>
