@@ -110,7 +110,11 @@ suite('web enrollment in Chromium (/enroll)', () => {
     await page.getByLabel('Certificate template').selectOption('WebServer');
     await page.getByLabel('Key type').selectOption('ECDSA-P256');
     await page.getByLabel('Common name').fill('www.browser.test');
-    await page.getByLabel(/DNS names/).fill('www.browser.test, browser.test');
+    // A name type the template does not take is refused in the page, before a key is made.
+    await page.getByLabel(/DNS names/).fill('www.browser.test email:someone@browser.test');
+    await page.getByRole('button', { name: 'Submit request' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('does not take email names');
+    await page.getByLabel(/DNS names/).fill('www.browser.test, browser.test ip:192.0.2.10 2001:db8::10');
     await page.getByRole('button', { name: 'Submit request' }).click();
     await page.getByRole('heading', { name: 'Certificate issued' }).waitFor();
     // The new view's heading has the focus (keyboard and screen-reader users start there).
@@ -124,6 +128,8 @@ suite('web enrollment in Chromium (/enroll)', () => {
     const text = await opensslAsync(['x509', '-in', pem, '-noout', '-ext', 'subjectAltName', '-subject']);
     expect(text.out).toContain('DNS:www.browser.test');
     expect(text.out).toContain('DNS:browser.test');
+    expect(text.out).toContain('IP Address:192.0.2.10');
+    expect(text.out).toContain('IP Address:2001:DB8:0:0:0:0:0:10');
     expect(text.out).toMatch(/subject=CN\s*=\s*www\.browser\.test/);
 
     const p7b = await download(() => page.getByRole('link', { name: 'Certificate and chain (PKCS#7, DER)' }).click(), `b${id}.p7b`);

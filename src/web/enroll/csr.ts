@@ -1,6 +1,7 @@
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { HashName } from './keys.js';
+import { subjectAltNameDer, type San } from './san.js';
 
 const OID = {
   commonName: '2.5.4.3',
@@ -13,8 +14,8 @@ export interface CsrInput {
   hash: HashName;
   /** Common name; empty when the template builds the subject from the signed-in identity. */
   commonName: string;
-  /** DNS names for the subject alternative name extension. */
-  dnsNames: string[];
+  /** Subject alternative names (parseSans in san.ts). */
+  sans: San[];
 }
 
 /**
@@ -27,9 +28,8 @@ export async function buildCsr(o: CsrInput): Promise<Uint8Array> {
   csr.version = 0;
   if (o.commonName) csr.subject.typesAndValues.push(new pkijs.AttributeTypeAndValue({ type: OID.commonName, value: new asn1js.Utf8String({ value: o.commonName }) }));
   await csr.subjectPublicKeyInfo.importKey(o.keys.publicKey);
-  if (o.dnsNames.length) {
-    const san = new pkijs.GeneralNames({ names: o.dnsNames.map((d) => new pkijs.GeneralName({ type: 2, value: d })) });
-    const exts = new pkijs.Extensions({ extensions: [new pkijs.Extension({ extnID: OID.subjectAltName, critical: false, extnValue: san.toSchema().toBER(false) })] });
+  if (o.sans.length) {
+    const exts = new pkijs.Extensions({ extensions: [new pkijs.Extension({ extnID: OID.subjectAltName, critical: false, extnValue: subjectAltNameDer(o.sans) })] });
     csr.attributes = [new pkijs.Attribute({ type: OID.extensionRequest, values: [exts.toSchema()] })];
   }
   await csr.sign(o.keys.privateKey, o.hash);

@@ -4,6 +4,7 @@ import { buildCsr } from './csr.js';
 import { generateKeyPair, keyChoices, type HashName, type KeyChoice } from './keys.js';
 import { keyring } from './keyring.js';
 import { toPem } from './pem.js';
+import { parseSans } from './san.js';
 
 const HASH: Record<TemplateOffer['hashAlgorithm'], HashName> = { SHA256: 'SHA-256', SHA384: 'SHA-384', SHA512: 'SHA-512' };
 const KEY_LABEL: Record<KeyChoice, string> = { 'ECDSA-P256': 'ECDSA P-256', 'ECDSA-P384': 'ECDSA P-384', 'RSA-2048': 'RSA 2048 bits', 'RSA-3072': 'RSA 3072 bits' };
@@ -18,7 +19,7 @@ export function NewRequest({ onOutcome }: { onOutcome: (r: RequestView) => void 
   const [mode, setMode] = useState<'generate' | 'paste'>('generate');
   const [key, setKey] = useState<KeyChoice | ''>('');
   const [commonName, setCommonName] = useState('');
-  const [dnsNames, setDnsNames] = useState('');
+  const [sanText, setSanText] = useState('');
   const [pasted, setPasted] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState('');
@@ -48,12 +49,10 @@ export function NewRequest({ onOutcome }: { onOutcome: (r: RequestView) => void 
       if (mode === 'generate') {
         if (!key) throw new Error('choose a key type');
         setBusy('Generating the key pair in this browser…');
+        // Checked before a key is made: a typo costs no key generation.
+        const sans = template.enrolleeSupplies ? parseSans(sanText, template.allowedSanTypes) : [];
         const keys = await generateKeyPair(key, HASH[template.hashAlgorithm]);
-        const names = dnsNames
-          .split(/[\s,]+/)
-          .map((s) => s.trim())
-          .filter(Boolean);
-        csr = toPem('CERTIFICATE REQUEST', await buildCsr({ keys, hash: HASH[template.hashAlgorithm], commonName: commonName.trim(), dnsNames: template.enrolleeSupplies ? names : [] }));
+        csr = toPem('CERTIFICATE REQUEST', await buildCsr({ keys, hash: HASH[template.hashAlgorithm], commonName: commonName.trim(), sans }));
         privateKey = keys.privateKey;
       } else {
         if (!pasted.trim()) throw new Error('paste a certificate request (PEM)');
@@ -118,10 +117,10 @@ export function NewRequest({ onOutcome }: { onOutcome: (r: RequestView) => void 
                 <>
                   <label for="cn">Common name</label>
                   <input id="cn" value={commonName} placeholder="www.example.com" onInput={(e) => setCommonName(e.currentTarget.value)} />
-                  {template.allowedSanTypes.includes('dns') ? (
+                  {template.allowedSanTypes.length ? (
                     <>
-                      <label for="dns">DNS names (subject alternative names, separated by spaces or commas)</label>
-                      <input id="dns" value={dnsNames} placeholder="www.example.com example.com" onInput={(e) => setDnsNames(e.currentTarget.value)} />
+                      <label for="sans">{sanLabel(template.allowedSanTypes)}</label>
+                      <input id="sans" value={sanText} placeholder={template.allowedSanTypes.includes('dns') ? 'www.example.com example.com' : `${template.allowedSanTypes[0]}:…`} onInput={(e) => setSanText(e.currentTarget.value)} />
                     </>
                   ) : null}
                 </>
@@ -148,4 +147,11 @@ export function NewRequest({ onOutcome }: { onOutcome: (r: RequestView) => void 
       ) : null}
     </section>
   );
+}
+
+/** "DNS names (subject alternative names …)", naming the other types the template takes. */
+function sanLabel(types: string[]): string {
+  const others = types.filter((t) => t !== 'dns').map((t) => `${t}:…`);
+  const head = types.includes('dns') ? 'DNS names' : 'Names';
+  return `${head} (subject alternative names, separated by spaces or commas${others.length ? `; also ${others.join(', ')}` : ''})`;
 }
