@@ -258,12 +258,24 @@ suite('web enrollment in Chromium (/enroll)', () => {
     expect(status).toBe(403);
   });
 
+  it('a session that ended on the server returns the page to sign-in, saying so', async () => {
+    await s.core.db.query("DELETE FROM web_sessions WHERE channel = 'enroll'");
+    await page.getByRole('button', { name: 'My requests' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await expect(page.getByRole('status').filter({ hasText: 'Your session has ended' }).count()).resolves.toBe(1);
+    await look('session-ended');
+    await page.getByLabel('Account name').fill('alice');
+    await page.getByLabel('Password').fill('Al1ce-pass');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'Request a certificate' }).waitFor();
+  });
+
   it('signs out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     // The page runs under the strict CSP without a refusal or a script error.
     expect(problems).toEqual([]);
-    expect([...new Set(refused)].filter((r) => r !== 'GET /favicon.ico 404').sort()).toEqual(['GET /enroll/api/session 401', 'POST /enroll/api/requests 403', 'POST /enroll/api/session/password 401']);
+    expect([...new Set(refused)].filter((r) => r !== 'GET /favicon.ico 404').sort()).toEqual(['GET /enroll/api/requests 401', 'GET /enroll/api/session 401', 'POST /enroll/api/requests 403', 'POST /enroll/api/session/password 401']);
   });
 
   it('signs in with a TLS client certificate', async () => {

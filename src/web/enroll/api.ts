@@ -1,4 +1,4 @@
-import { call as sharedCall } from '../shared/api.js';
+import { Problem, call as sharedCall } from '../shared/api.js';
 
 /** What /enroll/api answers (src/http/enroll/views.ts). */
 export interface SessionInfo {
@@ -42,7 +42,18 @@ export { Problem, setCsrf } from '../shared/api.js';
 
 export const API = '/enroll/api';
 
+let sessionEnded: (() => void) | undefined;
+/** Called when the server answers 401: the session expired, went idle or was ended elsewhere. */
+export function onSessionEnded(fn: () => void): void {
+  sessionEnded = fn;
+}
+
 /** A call of /enroll/api with the shared client (the session's CSRF token on every state change). */
-export function call<T>(method: 'GET' | 'POST', path: string, json?: unknown): Promise<T> {
-  return sharedCall<T>(`${API}${path}`, { method, ...(json !== undefined ? { json } : {}) });
+export async function call<T>(method: 'GET' | 'POST', path: string, json?: unknown): Promise<T> {
+  try {
+    return await sharedCall<T>(`${API}${path}`, { method, ...(json !== undefined ? { json } : {}) });
+  } catch (e) {
+    if (e instanceof Problem && e.status === 401) sessionEnded?.();
+    throw e;
+  }
 }

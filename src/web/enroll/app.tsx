@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { Problem, call, setCsrf, type RequestView, type SessionInfo } from './api.js';
+import { Problem, call, onSessionEnded, setCsrf, type RequestView, type SessionInfo } from './api.js';
 import { keyring } from './keyring.js';
 import { MyRequests } from './my-requests.js';
 import { NewRequest } from './new-request.js';
@@ -20,6 +20,21 @@ type View = { name: 'new' } | { name: 'requests' } | { name: 'result'; request: 
 export function App({ data }: { data: PageData }) {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [view, setView] = useState<View>({ name: 'new' });
+  const [notice, setNotice] = useState('');
+  const signedInNow = useRef(false);
+  signedInNow.current = session !== null && session !== undefined;
+
+  // A 401 while signed in: the session ended (expiry, idle time, sign-out elsewhere). Back to the
+  // sign-in form, saying so. Keys made in this page stay: they are the page's, not the session's.
+  useEffect(() => {
+    onSessionEnded(() => {
+      if (!signedInNow.current) return;
+      setCsrf('');
+      setSession(null);
+      setView({ name: 'new' });
+      setNotice('Your session has ended. Sign in again to continue.');
+    });
+  }, []);
 
   useEffect(() => {
     call<SessionInfo>('GET', '/session').then(
@@ -47,6 +62,7 @@ export function App({ data }: { data: PageData }) {
   }, [session === null, view]);
 
   const signedIn = (s: SessionInfo) => {
+    setNotice('');
     setCsrf(s.csrf);
     setSession(s);
   };
@@ -87,7 +103,7 @@ export function App({ data }: { data: PageData }) {
       </header>
       <main id="main">
         {session === undefined ? <p role="status">Loading…</p> : null}
-        {session === null ? <SignIn kerberos={data.kerberos} onSignedIn={signedIn} /> : null}
+        {session === null ? <SignIn kerberos={data.kerberos} notice={notice} onSignedIn={signedIn} /> : null}
         {session && view.name === 'new' ? <NewRequest onOutcome={(request) => setView({ name: 'result', request })} /> : null}
         {session && view.name === 'requests' ? <MyRequests onOpen={(request) => setView({ name: 'result', request })} /> : null}
         {session && view.name === 'result' ? <Result request={view.request} onUpdate={(request) => setView({ name: 'result', request })} /> : null}

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { call, type SessionInfo } from './api.js';
 
 /** Sign in with an account password, the browser's client certificate, or Kerberos (Negotiate). */
-export function SignIn({ kerberos, onSignedIn }: { kerberos: boolean; onSignedIn: (s: SessionInfo) => void }) {
+export function SignIn({ kerberos, notice, onSignedIn }: { kerberos: boolean; notice: string; onSignedIn: (s: SessionInfo) => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState('');
@@ -23,6 +23,11 @@ export function SignIn({ kerberos, onSignedIn }: { kerberos: boolean; onSignedIn
   return (
     <section class="card narrow" aria-labelledby="sign-in-title">
       <h1 id="sign-in-title" tabIndex={-1}>Sign in</h1>
+      {notice ? (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      ) : null}
       <p>Sign in to request a certificate from this certification authority.</p>
       <form
         onSubmit={(e) => {
