@@ -2,16 +2,17 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { defaultTemplates } from '../../../src/policy/defaults.js';
 import { MAX_YAML_BYTES, templatesFromYaml, templatesToYaml } from '../../../src/policy/template-yaml.js';
-import { templatesFromYamlOffLoop } from '../../../src/policy/template-yaml-off-loop.js';
+import { IN_LINE_BYTES, templatesFromYamlOffLoop } from '../../../src/policy/template-yaml-off-loop.js';
 import { OpencesError } from '../../../src/errors.js';
 
 const ARC = '1.3.6.1.4.1.311.21.8.1.2.3.4.5.6';
 const T = defaultTemplates(ARC);
 
+// Deep copies: shared objects would come out as YAML anchors and aliases.
+const copies = (n: number) => Array.from({ length: n }, (_, i) => ({ ...structuredClone(T[i % T.length]!), name: `Copy${i}`, displayName: `Copy ${i}`, oid: `${ARC}.${100 + i}` }));
+
 /** As many renamed copies of the default templates as fit under the size limit. */
 function bigExport(): string {
-  // Deep copies: shared objects would come out as YAML anchors and aliases.
-  const copies = (n: number) => Array.from({ length: n }, (_, i) => ({ ...structuredClone(T[i % T.length]!), name: `Copy${i}`, displayName: `Copy ${i}`, oid: `${ARC}.${100 + i}` }));
   const each = Buffer.byteLength(templatesToYaml(copies(T.length))) / T.length;
   let n = Math.floor((MAX_YAML_BYTES * 0.97) / each);
   while (Buffer.byteLength(templatesToYaml(copies(n))) > MAX_YAML_BYTES) n -= T.length;
@@ -20,9 +21,12 @@ function bigExport(): string {
 
 describe('template YAML read off the event loop (issue #15 item 2)', () => {
   it('gives the same templates, and the same typed errors with their line, as the in-thread reader', async () => {
-    const yaml = templatesToYaml(T);
+    const yaml = templatesToYaml(copies(4 * T.length));
+    expect(Buffer.byteLength(yaml)).toBeGreaterThan(IN_LINE_BYTES);
+    expect(Buffer.byteLength(templatesToYaml(T.slice(0, 1)))).toBeLessThan(IN_LINE_BYTES);
+    expect(await templatesFromYamlOffLoop(templatesToYaml(T.slice(0, 1)))).toEqual(T.slice(0, 1));
     expect(await templatesFromYamlOffLoop(yaml)).toEqual(templatesFromYaml(yaml));
-    const broken = yaml.replace('minimalKeyLength: 2048', 'minimalKeyLength: lots');
+    const broken = yaml.replace(/minimalKeyLength: 2048(?![\s\S]*minimalKeyLength: 2048)/, 'minimalKeyLength: lots');
     const err = await templatesFromYamlOffLoop(broken).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpencesError);
     expect((err as OpencesError).kind).toBe('malformed');
