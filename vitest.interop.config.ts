@@ -1,11 +1,20 @@
 import { defineConfig } from 'vitest/config';
 
-/** `npm run test:interop`: clients nobody here wrote (cepces) against a real opences. */
+/**
+ * `npm run test:interop`: clients nobody here wrote against a real opences — cepces (from
+ * CEPCES_SRC), and the Debian-packaged clients the main suite also drives: micromdm's scepclient
+ * and certmonger's scep-submit (SCEP), and Chromium (the console and web enrollment).
+ */
 export default defineConfig({
   test: {
-    include: ['test/interop/**/*.test.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    include: [
+      'test/interop/**/*.test.ts',
+      'test/integration/scep.test.ts',
+      'test/integration/console-browser.test.ts',
+      'test/integration/web-enroll-browser.test.ts',
+    ],
+    testTimeout: 180_000,
+    hookTimeout: 240_000,
     setupFiles: ['test/helpers/setup.ts'],
     pool: 'forks',
     maxWorkers: 1,
