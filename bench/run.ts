@@ -87,6 +87,23 @@ async function main(): Promise<void> {
   // BENCH_ONLY=http skips the engine figures (for quick runs of the HTTP ones).
   // BENCH_ONLY=attack: only GetPolicies, CES Issue and the "under attack" rows (a quick look).
   const onlyAttack = process.env.BENCH_ONLY === 'attack';
+  // BENCH_ONLY=policies: GetPolicies and the bare server answering the same bytes, and their ratio (a quick look).
+  if (process.env.BENCH_ONLY === 'policies') {
+    const [port, pkiPort, barePort] = (await freePorts(3)) as [number, number, number];
+    const s = await startServerProcess({ keyType: 'RSA-2048', port, pkiPort });
+    let policies: RateResult;
+    let exchange: { body: string; answer: Buffer };
+    try {
+      exchange = await policiesExchange(s);
+      policies = await benchGetPolicies(s, SECONDS);
+    } finally {
+      await s.stop();
+    }
+    const bare = await benchBarePolicies(SECONDS, barePort, exchange.body, exchange.answer, CONCURRENCY);
+    lines.push(row(policies), row(bare), note('↳ GetPolicies against the bare server', `${((100 * policies.rate) / bare.rate).toFixed(0)} % of its rate ${mark(policies.rate >= 0.5 * bare.rate)} (target ≥ 50 %)`));
+    console.log(lines.join('\n'));
+    return;
+  }
   for (const r of process.env.BENCH_ONLY === 'http' || onlyAttack ? [] : await benchCa({ seconds: SECONDS })) {
     if (r.unit !== 'certs/s') continue;
     lines.push(note(r.name, r.ratio !== undefined ? `${(100 * r.ratio).toFixed(0)} % of ${r.reference ?? 'openssl, 1 core'}` : '', `${r.value.toFixed(0)}/s`));

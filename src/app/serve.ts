@@ -64,6 +64,12 @@ function readConfigFile(file: string, field: string): string {
   }
 }
 
+/** Says what this start made (a first start): the CA and the default templates. */
+export function reportInitialised(core: Pick<CoreWithPki, 'initialised'>, config: Pick<Config, 'dataDir'>, log: Pick<CoreWithPki['log'], 'info'>): void {
+  if (core.initialised.ca) log.info({ root: `${config.dataDir}/certs/root_ca.crt` }, 'initialised a new root CA and issuing CA');
+  if (core.initialised.templates) log.info('created the default templates User, Machine, WebServer, WebServerApproval');
+}
+
 /** `opences serve`: core + TLS + front ends for the configured roles + control socket. */
 export async function startServer(config: Config, opts: CoreOptions = {}): Promise<RunningServer> {
   const node = await startNode(config, opts, { http: true, control: true, schedules: true });
@@ -133,8 +139,7 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
         ? new AuditCheckpointer({ db: core.db, audit: core.audit, signer: core.auditSigner, clock: core.clock, log, everyEvents: config.audit.checkpoints.everyEvents, everySeconds: config.audit.checkpoints.everySeconds, file: checkpointFile(config) })
         : null;
     checkpointer?.start();
-    if (core.initialised.ca) log.info({ root: `${config.dataDir}/certs/root_ca.crt` }, 'initialised a new root CA and issuing CA');
-    if (core.initialised.templates) log.info('created the default templates User, Machine, WebServer, WebServerApproval');
+    reportInitialised(core, config, log);
     if (tls.created) log.info({ cert: `${config.dataDir}/certs/tls.crt` }, 'issued the TLS server certificate');
     const front = http;
     const ctl = control;

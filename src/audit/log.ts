@@ -96,7 +96,7 @@ export class AuditLog {
 
   /**
    * An event in the form the queue table stores, for a repository statement that writes it
-   * together with the row it records (e.g. `insertRequestsOnce`). Call `queued()` after that
+   * together with the row it records (e.g. `insertRequestOnce`). Call `queued()` after that
    * statement (or its transaction) has committed.
    */
   forQueue(e: AuditEvent): { at: Date; event: string } {

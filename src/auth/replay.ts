@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { statement, type Db } from '../store/db.js';
+import { combinedWrites, type WriteKind } from '../store/combined-writes.js';
 import type { Principal } from './principal.js';
 import { principalRef } from './identity.js';
 import { checkFreshness, DEFAULT_FRESHNESS, type FreshnessPolicy, type MessageEvidence } from './freshness.js';
@@ -18,33 +19,18 @@ import { checkFreshness, DEFAULT_FRESHNESS, type FreshnessPolicy, type MessageEv
  * A message that offers none of these is refused unless the legacy setting allows it.
  *
  * Keys are kept only while a message carrying them could still pass the freshness check (its
- * Created + window + skew), as 16-byte hashes. Cost per message: a share of one INSERT … ON
- * CONFLICT statement (messages arriving while one is in flight are written together); expired rows
- * are purged in bounded batches, at most once a minute per process.
+ * Created + window + skew), as 16-byte hashes. Cost per message: a share of one statement (messages
+ * arriving while one is in flight are written together, with the process's requests and
+ * certificates waiting then: src/store/combined-writes.ts); expired rows are purged in bounded
+ * batches, at most once a minute per process.
  */
 
-/** Keys written per statement; under load one INSERT and one commit serve this many messages. */
-const BATCH = 1000;
+/** Messages (up to three keys each) written per statement; under load one INSERT and one commit serve this many. */
+const BATCH = 300;
 /** Rows removed per purge statement, and statements per purge: short locks, bounded work. */
 const PURGE_CHUNK = 5000;
 const PURGE_ROUNDS = 200;
 const PURGE_EVERY_MS = 60_000;
-
-/**
- * A key is admitted when it is new, or when the row it meets carries the same non-null bound (a
- * Nonce with its Created; bounds never change, so this needs no UPDATE — authenticating nodes hold
- * only SELECT, INSERT and DELETE on the table). An expired row not yet purged still blocks: no
- * honest client reuses a MessageID, Nonce or signature value after the window. The join reads the
- * statement's snapshot: a Nonce row another node committed a moment ago refuses the message rather
- * than admit it (fails closed; a client sends the messages of one token one after another).
- */
-const ADMIT = statement(
-  "WITH input AS (SELECT decode(k, 'hex') AS key, b AS bound, e AS expires_at FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u (k, b, e)), " +
-    'ins AS (INSERT INTO replay_seen (key, bound, expires_at) SELECT key, bound, expires_at FROM input ON CONFLICT (key) DO NOTHING RETURNING key) ' +
-    "SELECT encode(key, 'hex') AS key FROM ins UNION ALL " +
-    "SELECT encode(r.key, 'hex') AS key FROM replay_seen r JOIN input i ON r.key = i.key WHERE i.bound IS NOT NULL AND r.bound = i.bound",
-);
-const PURGE = statement('DELETE FROM replay_seen WHERE key IN (SELECT key FROM replay_seen WHERE expires_at < $1 LIMIT ' + PURGE_CHUNK + ')');
 
 interface Key {
   hex: string;
@@ -53,11 +39,71 @@ interface Key {
   what: string;
 }
 
-interface Waiter {
+interface Message {
   keys: Key[];
   expires: Date;
-  done: (refusal: string | null | Error) => void;
 }
+
+/** Each message its own key in the combined writes: a statement sorts out duplicates itself. */
+let messageNo = 0;
+
+/**
+ * The replay kind of the process's combined writes (src/store/combined-writes.ts): messages arriving
+ * while a statement is in flight are written by the next one, together with the requests and
+ * certificates waiting then. A key is admitted when it is new, or when the row it meets carries the
+ * same non-null bound (a Nonce with its Created; bounds never change, so this needs no UPDATE —
+ * authenticating nodes hold only SELECT, INSERT and DELETE on the table). An expired row not yet
+ * purged still blocks: no honest client reuses a MessageID, Nonce or signature value after the
+ * window. The join reads the statement's snapshot: a Nonce row another node committed a moment ago
+ * refuses the message rather than admit it (fails closed; a client sends the messages of one token
+ * one after another).
+ *
+ * A key appears once per statement (the first message carrying it gives its bound and expiry); a
+ * second message with the same key in the batch shares the first one's verdict when the key may be
+ * reused with that bound, and is a replay otherwise.
+ */
+export const REPLAY_WRITES: WriteKind<Message, string | null> = {
+  name: 'replay',
+  rank: 1,
+  params: 3,
+  max: BATCH,
+  ctes: ($) =>
+    `rp_input AS (SELECT decode(k, 'hex') AS key, b AS bound, e AS expires_at FROM unnest(${$(1)}::text[], ${$(2)}::text[], ${$(3)}::timestamptz[]) AS u (k, b, e)), ` +
+    'rp_ins AS (INSERT INTO replay_seen (key, bound, expires_at) SELECT key, bound, expires_at FROM rp_input ON CONFLICT (key) DO NOTHING RETURNING key)',
+  select:
+    "SELECT 'replay'::text AS kind, NULL::integer AS ord, encode(rp_ins.key, 'hex') AS a, NULL::text AS b FROM rp_ins UNION ALL " +
+    "SELECT 'replay'::text AS kind, NULL::integer AS ord, encode(r.key, 'hex') AS a, NULL::text AS b FROM replay_seen r JOIN rp_input i ON r.key = i.key WHERE i.bound IS NOT NULL AND r.bound = i.bound",
+  values(messages) {
+    const first = firstOfEach(messages);
+    return [first.map((x) => x.k.hex), first.map((x) => x.k.bound), first.map((x) => x.expires)];
+  },
+  outcomes(rows, messages) {
+    const admitted = new Set(rows.map((x) => x.a));
+    const first = new Map(firstOfEach(messages).map((x) => [x.k.hex, x.k]));
+    const claimed = new Set<string>();
+    return messages.map((m) => {
+      let refusal: string | null = null;
+      for (const k of m.keys) {
+        const f = first.get(k.hex)!;
+        const shareable = k.bound !== null && f.bound === k.bound;
+        const ok = admitted.has(k.hex) && (shareable || !claimed.has(k.hex));
+        claimed.add(k.hex);
+        if (!ok && !refusal) refusal = `message replayed (its ${k.what} was used before)`;
+      }
+      return refusal;
+    });
+  },
+  key: () => `#${messageNo++}`,
+};
+
+/** Each key once, as the first message carrying it has it. */
+function firstOfEach(messages: Message[]): { k: Key; expires: Date }[] {
+  const first = new Map<string, { k: Key; expires: Date }>();
+  for (const m of messages) for (const k of m.keys) if (!first.has(k.hex)) first.set(k.hex, { k, expires: m.expires });
+  return [...first.values()];
+}
+
+const PURGE = statement('DELETE FROM replay_seen WHERE key IN (SELECT key FROM replay_seen WHERE expires_at < $1 LIMIT ' + PURGE_CHUNK + ')');
 
 /**
  * The principal as one string for replay keys: its canonical identity (src/auth/identity.ts, e.g.
@@ -76,8 +122,6 @@ function key(kind: string, scope: string, value: string | Uint8Array, bound: str
 export class ReplayGuard {
   private lastPurge = 0;
   private purging = false;
-  private waiting: Waiter[] = [];
-  private flushing = false;
 
   constructor(
     private readonly db: Db,
@@ -111,51 +155,9 @@ export class ReplayGuard {
     // A signature value is unforgeable and names its message whoever sends it: not per principal.
     if (e.signatureValue !== undefined) keys.push(key('signature', '', e.signatureValue.replace(/\s+/g, ''), null, 'signature'));
     if (keys.length === 0) return this.policy.allowUnprotected ? null : 'nothing identifies the message (no MessageID, Nonce or signature)';
-    const verdict = await new Promise<string | null>((resolve, reject) => {
-      this.waiting.push({ keys, expires: f.keepUntil, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
-      void this.flush();
-    });
+    const verdict = await combinedWrites(this.db).submit(REPLAY_WRITES, { keys, expires: f.keepUntil });
     this.maybePurge(now);
     return verdict;
-  }
-
-  /**
-   * Group commit: messages arriving while a write is in flight are written by the next one. A key
-   * appears once per statement (ON CONFLICT DO UPDATE may touch a row once); a second message with
-   * the same key in the batch shares the first one's verdict when the key may be reused with that
-   * bound, and is a replay otherwise.
-   */
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      while (this.waiting.length) {
-        const batch = this.waiting.splice(0, BATCH);
-        const first = new Map<string, { k: Key; expires: Date }>();
-        for (const w of batch) for (const k of w.keys) if (!first.has(k.hex)) first.set(k.hex, { k, expires: w.expires });
-        try {
-          const rows = [...first.values()];
-          const r = await this.db.query<{ key: string }>(ADMIT, [rows.map((x) => x.k.hex), rows.map((x) => x.k.bound), rows.map((x) => x.expires)]);
-          const admitted = new Set(r.rows.map((x) => x.key));
-          const claimed = new Set<string>();
-          for (const w of batch) {
-            let refusal: string | null = null;
-            for (const k of w.keys) {
-              const f = first.get(k.hex)!;
-              const shareable = k.bound !== null && f.k.bound === k.bound;
-              const ok = admitted.has(k.hex) && (shareable || !claimed.has(k.hex));
-              claimed.add(k.hex);
-              if (!ok && !refusal) refusal = `message replayed (its ${k.what} was used before)`;
-            }
-            w.done(refusal);
-          }
-        } catch (e) {
-          for (const w of batch) w.done(e instanceof Error ? e : new Error(String(e)));
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
   }
 
   /** Removes expired rows in chunks, in the background; one purge at a time per process. */

@@ -3,8 +3,7 @@ import { AUDIT_SIGNING_EKU, AUDIT_SIGNING_PROFILE } from '../audit/checkpoint.js
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db, Queryable } from '../store/db.js';
-import { findByRequestId, findBySerial, insertCertificate, recordIssuedManyIfPending, setRevocation, type IssuedRecord } from '../store/certificate-repo.js';
-import { GroupCommit } from '../store/group-commit.js';
+import { findByRequestId, findBySerial, insertCertificate, recordIssuedIfPending, setRevocation } from '../store/certificate-repo.js';
 import { describeSpki, splitCsr, spkiPublicKey, verifiedBefore, verifyCsrSignature } from '../protocol/pkcs10/index.js';
 import { nameToString } from '../protocol/pkcs10/names.js';
 import { signedByRequestKey } from '../protocol/pkcs7/possession.js';
@@ -155,12 +154,9 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
   /** Extensions fixed per template, encoded once per template object (a template edit loads a new one). */
   private readonly profileCache = new WeakMap<Template, Buffer[]>();
   private readonly internal = internalTemplates();
-  /** Certificates signed while a record statement is in flight are recorded together by the next. */
-  private readonly recorder: GroupCommit<IssuedRecord, 'issued' | 'collision' | 'notPending'>;
   private readonly rootCrl: CrlBuilder | null;
 
   constructor(private o: LocalCaOptions) {
-    this.recorder = new GroupCommit((items) => recordIssuedManyIfPending(this.o.db, items), (i) => i.certificate.requestId);
     this.random = o.random ?? pooledRandom();
     this.useGeneration(o);
     const validityHours = o.crlValidityHours ?? 168;
@@ -389,7 +385,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
 
     // Fast path, the common case: sign, then record certificate and request state in one statement
     // that holds the request's row lock only for itself (no lock across the signature, one round
-    // trip, shared with the orders signed meanwhile: src/store/group-commit.ts). A concurrent retry
+    // trip, shared with the orders signed and the requests recorded meanwhile: src/store/combined-writes.ts). A concurrent retry
     // of the same order that recorded first makes this one fall through to the careful path below,
     // which answers with the recorded certificate; the certificate signed here is then dropped,
     // never returned or published.
@@ -399,7 +395,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
       // The full response is signed while the certificate is being recorded (its signature runs in
       // libuv's pool, the statement on the database): the answer waits for the slower, not both.
       const [outcome, fullResponse] = await Promise.all([
-        this.recorder.submit({ certificate: record(serial.hex, der), csrDer: order.csrDer, approval: { needed: p.needsApproval, digest: p.approvalDigest }, ...(opts.audit ? { audit: opts.audit } : {}), ...(order.sid ? { sid: order.sid } : {}) }),
+        recordIssuedIfPending(this.o.db, { certificate: record(serial.hex, der), csrDer: order.csrDer, approval: { needed: p.needsApproval, digest: p.approvalDigest }, ...(opts.audit ? { audit: opts.audit } : {}), ...(order.sid ? { sid: order.sid } : {}) }),
         opts.fullResponse ? this.responseFor(der) : undefined,
       ]);
       if (outcome === 'issued') return { serial: serial.hex, der: new Uint8Array(der), chain: p.generation.info.chain, notBefore: p.notBefore, notAfter: p.notAfter, replayed: false, audited: opts.audit !== undefined, ...(fullResponse ? { fullResponse } : {}) };

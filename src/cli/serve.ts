@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { addCommonOptions, configFrom, type CommonOptions } from './common.js';
-import { startServer } from '../app/serve.js';
+import { reportInitialised, startServer } from '../app/serve.js';
+import { createCore } from '../app/core.js';
+import { firstStartOnly, needsFirstStart, runFirstStart } from '../app/first-start.js';
 import { isClusterWorker, runPrimary, runWorker, workerCount } from '../app/cluster.js';
 import { createLogger } from '../log.js';
 import { fail } from './exit.js';
@@ -41,6 +43,13 @@ export function serveCommand(program: Command): void {
         });
         const workers = workerCount(config);
         const log = createLogger(config.logLevel);
+        if (firstStartOnly()) {
+          // The child of runFirstStart(): make the database, the CA and the templates, then leave.
+          const core = await createCore(config, { log });
+          reportInitialised(core, config, log);
+          await core.close();
+          process.exit(0);
+        }
         // Signals are taken from the first moment: one that arrives while the node is still
         // starting stops it as soon as it has started, instead of killing it half-way.
         let server: { close(): Promise<void> } | null = null;
@@ -60,6 +69,8 @@ export function serveCommand(program: Command): void {
         process.on('SIGINT', () => stop('SIGINT'));
         // A worker whose primary is gone stops too (the primary owns the listening sockets).
         if (isClusterWorker()) process.on('disconnect', () => stop('primary gone'));
+        // The embedded database's first start in a child process: the idle server stays lean (src/app/first-start.ts).
+        if (workers <= 1 && needsFirstStart(config)) await runFirstStart();
         server = workers <= 1 ? await startServer(config, { log }) : isClusterWorker() ? await runWorker(config, log) : await runPrimary(config, workers, log);
         if (stopRequested) stop(stopRequested);
       } catch (e) {

@@ -5,7 +5,6 @@ import type { AuditLog, AuditEvent } from '../audit/log.js';
 import type { CaBackend, IssuanceOrder, PkiResponder } from '../ca/types.js';
 import type { Clock } from '../clock.js';
 import type { Db } from '../store/db.js';
-import { GroupCommit } from '../store/group-commit.js';
 import { HRESULT, OpencesError, isOpencesError } from '../errors.js';
 import type { Template } from '../policy/template.js';
 import { rightsFor } from '../policy/permissions.js';
@@ -25,10 +24,9 @@ import { isOwnRequest } from './separation.js';
 import {
   DISPOSITION,
   getRequest,
-  insertRequestsOnce,
+  insertRequestOnce,
   type NewRequest,
   type QueuedAudit,
-  type RequestOnce,
   resolveRequest,
   type RequestRow,
 } from '../store/request-repo.js';
@@ -81,19 +79,17 @@ class Denial {
  */
 export class RegistrationAuthority {
   private readonly window: number;
-  /** Requests arriving while a request statement is in flight are recorded together by the next. */
-  private readonly requests: GroupCommit<RequestOnce, { id: string; retryOf: boolean }>;
 
   constructor(private readonly o: RaOptions) {
     this.window = o.idempotencyWindowMs ?? 10 * 60_000;
-    // Same requester and CSR never share a statement: the second must see the first as its retry.
-    let unique = 0;
-    this.requests = new GroupCommit((items) => insertRequestsOnce(this.o.db, items), (i) => `${i.request.requester}\0${i.request.csrSha256 ?? `#${unique++}`}`);
   }
 
-  /** Records a request and its audit event, or finds the earlier request it retries (src/store/request-repo.ts). */
+  /**
+   * Records a request and its audit event, or finds the earlier request it retries
+   * (src/store/request-repo.ts), in the next statement the process's combined writes send.
+   */
   private recordRequest(request: NewRequest, o: { retrySince: Date; audit: QueuedAudit }): Promise<{ id: string; retryOf: boolean }> {
-    return this.requests.submit({ request, ...o });
+    return insertRequestOnce(this.o.db, { request, ...o });
   }
 
   async submit(input: SubmitInput): Promise<EnrollmentOutcome> {
@@ -115,7 +111,7 @@ export class RegistrationAuthority {
     }
     const csrSha256 = createHash('sha256').update(decoded.csrDer).digest('hex');
     // Idempotence: the same CSR from the same requester within the window gets the first answer.
-    // The check is part of the statement that records the request (insertRequestsOnce, shared with the requests arriving meanwhile): one round trip.
+    // The check is part of the statement that records the request (insertRequestOnce, shared with the writes arriving meanwhile): one round trip.
     const retrySince = new Date(now.getTime() - this.window);
 
     let template: Template | undefined;

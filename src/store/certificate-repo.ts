@@ -1,4 +1,5 @@
-import { statement, type Queryable } from './db.js';
+import { statement, type Db, type Queryable } from './db.js';
+import { combinedWrites, type WriteKind } from './combined-writes.js';
 
 export interface CertificateRecord {
   serial: string;
@@ -53,7 +54,7 @@ const toRecord = (r: DbRow): CertificateRecord => ({
 export type NewCertificate = Omit<CertificateRecord, 'issuedAt' | 'revokedAt' | 'revocationReason'>;
 
 /**
- * The issuance fast path, for many orders in one statement (src/store/group-commit.ts). Per order:
+ * The issuance fast path, for several orders in one statement (src/store/combined-writes.ts). Per order:
  * if its request is still pending, recorded this CSR, for this template, requester and SID, and — when
  * the template or the request says it waits for a certificate manager — carries an approval of
  * this very order (request_approvals, written by the admin role only), insert the
@@ -61,34 +62,74 @@ export type NewCertificate = Omit<CertificateRecord, 'issuedAt' | 'revokedAt' | 
  * park it (its serial filled in) in the audit queue. Answers per order 'issued', 'collision' (the
  * serial exists: draw another) or 'notPending' (gone, resolved, another CSR, or already issued by
  * a concurrent retry: take the careful path).
- * Request ids must be distinct (the caller's GroupCommit keys on them). Bytes travel as base64
- * text and SANs as JSON arrays, which both engines (node-postgres and PGlite) pass alike.
+ * Request ids must be distinct in a statement (the kind's key). Bytes travel as base64 text and SANs
+ * as JSON arrays, which both engines (node-postgres and PGlite) pass alike.
  */
-const RECORD_ISSUED_MANY_IF_PENDING = statement(`WITH input AS (
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[], $15::boolean[], $16::text[], $17::text[])
+export const ISSUED_WRITES: WriteKind<IssuedRecord, 'issued' | 'collision' | 'notPending'> = {
+  name: 'issued',
+  rank: 3,
+  params: 17,
+  max: 128,
+  ctes: ($) => `ci_input AS (
+       SELECT * FROM unnest(${$(1)}::bigint[], ${$(2)}::text[], ${$(3)}::text[], ${$(4)}::integer[], ${$(5)}::text[], ${$(6)}::jsonb[], ${$(7)}::text[], ${$(8)}::text[], ${$(9)}::timestamptz[],
+                            ${$(10)}::timestamptz[], ${$(11)}::text[], ${$(12)}::timestamptz[], ${$(13)}::timestamptz[], ${$(14)}::jsonb[], ${$(15)}::boolean[], ${$(16)}::text[], ${$(17)}::text[])
          AS t(request_id, csr_b64, serial, ca_id, subject, sans, template, requester, not_before, not_after, der_b64, issued_at, audit_at, audit_event, needs_approval, approval_digest, sid)
-     ), req AS (
-       SELECT requests.id FROM requests JOIN input ON requests.id = input.request_id
-       WHERE status = 'pending' AND csr_der = decode(input.csr_b64, 'base64') AND requests.template = input.template AND requests.requester = input.requester
-         AND (requests.issuance_order->>'sid') IS NOT DISTINCT FROM input.sid
-         AND (NOT (input.needs_approval OR coalesce(requests.issuance_order->>'pendReason', '') = 'approval')
-              OR EXISTS (SELECT 1 FROM request_approvals a WHERE a.request_id = requests.id AND a.order_digest = input.approval_digest))
+     ), ci_req AS (
+       SELECT requests.id FROM requests JOIN ci_input ON requests.id = ci_input.request_id
+       WHERE status = 'pending' AND csr_der = decode(ci_input.csr_b64, 'base64') AND requests.template = ci_input.template AND requests.requester = ci_input.requester
+         AND (requests.issuance_order->>'sid') IS NOT DISTINCT FROM ci_input.sid
+         AND (NOT (ci_input.needs_approval OR coalesce(requests.issuance_order->>'pendReason', '') = 'approval')
+              OR EXISTS (SELECT 1 FROM request_approvals a WHERE a.request_id = requests.id AND a.order_digest = ci_input.approval_digest))
        ORDER BY requests.id FOR UPDATE OF requests
-     ), cert AS (
+     ), ci_cert AS (
        INSERT INTO certificates (serial, ca_id, request_id, subject, sans, template, requester, not_before, not_after, der, issued_at)
-       SELECT input.serial, input.ca_id, req.id, input.subject, ARRAY(SELECT jsonb_array_elements_text(input.sans)), input.template, input.requester,
-              input.not_before, input.not_after, decode(input.der_b64, 'base64'), input.issued_at
-       FROM input JOIN req ON req.id = input.request_id
+       SELECT ci_input.serial, ci_input.ca_id, ci_req.id, ci_input.subject, ARRAY(SELECT jsonb_array_elements_text(ci_input.sans)), ci_input.template, ci_input.requester,
+              ci_input.not_before, ci_input.not_after, decode(ci_input.der_b64, 'base64'), ci_input.issued_at
+       FROM ci_input JOIN ci_req ON ci_req.id = ci_input.request_id
        ON CONFLICT (serial) DO NOTHING RETURNING certificates.serial, certificates.request_id
-     ), marked AS (
-       UPDATE requests SET status = 'issued', serial = cert.serial, disposition = 3, disposition_message = 'Issued', error_code = NULL, resolved_at = input.issued_at
-       FROM cert JOIN input ON input.request_id = cert.request_id WHERE requests.id = cert.request_id RETURNING requests.id
-     ), queued AS (
+     ), ci_marked AS (
+       UPDATE requests SET status = 'issued', serial = ci_cert.serial, disposition = 3, disposition_message = 'Issued', error_code = NULL, resolved_at = ci_input.issued_at
+       FROM ci_cert JOIN ci_input ON ci_input.request_id = ci_cert.request_id WHERE requests.id = ci_cert.request_id RETURNING requests.id
+     ), ci_queued AS (
        INSERT INTO audit_queue (at, event)
-       SELECT input.audit_at, jsonb_set(input.audit_event, '{serial}', to_jsonb(input.serial)) FROM marked JOIN input ON input.request_id = marked.id WHERE input.audit_event IS NOT NULL
-     )
-     SELECT input.request_id::text AS id, (req.id IS NOT NULL) AS pending, (marked.id IS NOT NULL) AS issued
-     FROM input LEFT JOIN req ON req.id = input.request_id LEFT JOIN marked ON marked.id = input.request_id`);
+       SELECT ci_input.audit_at, jsonb_set(ci_input.audit_event, '{serial}', to_jsonb(ci_input.serial)) FROM ci_marked JOIN ci_input ON ci_input.request_id = ci_marked.id WHERE ci_input.audit_event IS NOT NULL
+     )`,
+  select: `SELECT 'issued'::text AS kind, NULL::integer AS ord, ci_input.request_id::text AS a,
+       CASE WHEN ci_marked.id IS NOT NULL THEN 'issued' WHEN ci_req.id IS NOT NULL THEN 'collision' ELSE 'notPending' END AS b
+     FROM ci_input LEFT JOIN ci_req ON ci_req.id = ci_input.request_id LEFT JOIN ci_marked ON ci_marked.id = ci_input.request_id`,
+  values(items) {
+    const col = <T>(f: (i: IssuedRecord) => T): T[] => items.map(f);
+    const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+    return [
+      col((i) => i.certificate.requestId),
+      col((i) => b64(i.csrDer)),
+      col((i) => i.certificate.serial),
+      col((i) => i.certificate.caId),
+      col((i) => i.certificate.subject),
+      col((i) => JSON.stringify(i.certificate.sans)),
+      col((i) => i.certificate.template),
+      col((i) => i.certificate.requester),
+      col((i) => i.certificate.notBefore),
+      col((i) => i.certificate.notAfter),
+      col((i) => b64(i.certificate.der)),
+      col((i) => i.certificate.issuedAt),
+      col((i) => i.audit?.at ?? null),
+      col((i) => i.audit?.event ?? null),
+      col((i) => i.approval.needed),
+      col((i) => i.approval.digest),
+      col((i) => i.sid ?? null),
+    ];
+  },
+  outcomes(rows, items) {
+    const byId = new Map(rows.map((x) => [x.a, x.b]));
+    return items.map((i) => {
+      const outcome = byId.get(String(BigInt(i.certificate.requestId)));
+      if (outcome !== 'issued' && outcome !== 'collision' && outcome !== 'notPending') throw new Error(`no outcome for request ${i.certificate.requestId}`);
+      return outcome;
+    });
+  },
+  key: (i) => i.certificate.requestId,
+};
 
 export interface IssuedRecord {
   certificate: NewCertificate & { issuedAt: Date; requestId: string };
@@ -104,35 +145,9 @@ export interface IssuedRecord {
   sid?: string;
 }
 
-/** The issuance fast path for several orders (distinct request ids): one outcome each, in order. */
-export async function recordIssuedManyIfPending(q: Queryable, items: IssuedRecord[]): Promise<('issued' | 'collision' | 'notPending')[]> {
-  const col = <T>(f: (i: IssuedRecord) => T): T[] => items.map(f);
-  const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
-  const r = await q.query<{ id: string; pending: boolean; issued: boolean }>(RECORD_ISSUED_MANY_IF_PENDING, [
-    col((i) => i.certificate.requestId),
-    col((i) => b64(i.csrDer)),
-    col((i) => i.certificate.serial),
-    col((i) => i.certificate.caId),
-    col((i) => i.certificate.subject),
-    col((i) => JSON.stringify(i.certificate.sans)),
-    col((i) => i.certificate.template),
-    col((i) => i.certificate.requester),
-    col((i) => i.certificate.notBefore),
-    col((i) => i.certificate.notAfter),
-    col((i) => b64(i.certificate.der)),
-    col((i) => i.certificate.issuedAt),
-    col((i) => i.audit?.at ?? null),
-    col((i) => i.audit?.event ?? null),
-    col((i) => i.approval.needed),
-    col((i) => i.approval.digest),
-    col((i) => i.sid ?? null),
-  ]);
-  const byId = new Map(r.rows.map((x) => [x.id, x]));
-  return items.map((i) => {
-    const row = byId.get(String(BigInt(i.certificate.requestId)));
-    if (!row) throw new Error(`no outcome for request ${i.certificate.requestId}`);
-    return row.issued ? 'issued' : row.pending ? 'collision' : 'notPending';
-  });
+/** The issuance fast path for one order, combined with the process's other writes: its outcome. */
+export function recordIssuedIfPending(db: Db, item: IssuedRecord): Promise<'issued' | 'collision' | 'notPending'> {
+  return combinedWrites(db).submit(ISSUED_WRITES, item);
 }
 
 const FIND_BY_SERIAL = statement(`SELECT ${COLS} FROM certificates WHERE serial = $1`);

@@ -1,4 +1,5 @@
-import { statement, type Queryable } from './db.js';
+import { statement, type Db, type Queryable } from './db.js';
+import { combinedWrites, type WriteKind } from './combined-writes.js';
 
 export type RequestStatus = 'pending' | 'issued' | 'denied' | 'failed';
 export type RequestFormat = 'pkcs10' | 'cmc' | 'pkcs7';
@@ -162,42 +163,78 @@ export interface QueuedAudit {
 }
 
 /**
- * Records requests and park their audit events, many in one statement (src/store/group-commit.ts),
+ * Records requests and parks their audit events, several in one statement (src/store/combined-writes.ts),
  * each atomic on its own: unless the same requester sent the same CSR since its retrySince and
  * that request is pending or issued — then nothing is written and the earlier request's id comes
- * back (an idempotent retry) — the row and its audit event (requestId filled in) are written. Ids are drawn up front so each answer is matched to its input. Two items with the same
- * requester and CSR must not share a statement (the caller's GroupCommit keys on them). Bytes
- * travel as base64 text, which both engines pass alike.
+ * back (an idempotent retry) — the row and its audit event (requestId filled in) are written. Ids
+ * are drawn up front so each answer is matched to its input. Two items with the same requester and
+ * CSR must not share a statement (the kind's key). Bytes travel as base64 text, which both engines
+ * pass alike.
  */
-const INSERT_REQUESTS_ONCE = statement(`WITH input AS (
+/** Keys for requests without a CSR hash: each its own. */
+let uniqueKey = 0;
+
+export const REQUEST_WRITES: WriteKind<RequestOnce, { id: string; retryOf: boolean }> = {
+  name: 'request',
+  rank: 2,
+  params: 23,
+  max: 128,
+  ctes: ($) => `rq_input AS (
        SELECT t.*, nextval('request_id_seq') AS new_id
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::integer[],
-                   $12::text[], $13::bigint[], $14::text[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::jsonb[], $21::integer[],
-                   $22::text[], $23::text[])
+       FROM unnest(${$(1)}::text[], ${$(2)}::text[], ${$(3)}::text[], ${$(4)}::text[], ${$(5)}::text[], ${$(6)}::text[], ${$(7)}::text[], ${$(8)}::text[], ${$(9)}::text[], ${$(10)}::jsonb[], ${$(11)}::integer[],
+                   ${$(12)}::text[], ${$(13)}::bigint[], ${$(14)}::text[], ${$(15)}::jsonb[], ${$(16)}::timestamptz[], ${$(17)}::timestamptz[], ${$(18)}::timestamptz[], ${$(19)}::timestamptz[], ${$(20)}::jsonb[], ${$(21)}::integer[],
+                   ${$(22)}::text[], ${$(23)}::text[])
          AS t(status, requester, auth_method, client_address, template, request_format, raw_b64, csr_b64, csr_sha256, issuance_order, disposition,
               disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at, retry_since, audit_at, audit_event, ord,
               requester_kind, requester_key)
-     ), earlier AS (
-       SELECT input.ord, (SELECT requests.id FROM requests WHERE requests.requester = input.requester AND requests.csr_sha256 = input.csr_sha256
-                            AND requests.submitted_at >= input.retry_since AND requests.status IN ('pending', 'issued')
+     ), rq_earlier AS (
+       SELECT rq_input.ord, (SELECT requests.id FROM requests WHERE requests.requester = rq_input.requester AND requests.csr_sha256 = rq_input.csr_sha256
+                            AND requests.submitted_at >= rq_input.retry_since AND requests.status IN ('pending', 'issued')
                           ORDER BY requests.id DESC LIMIT 1) AS id
-       FROM input
-     ), inserted AS (
+       FROM rq_input
+     ), rq_inserted AS (
        INSERT INTO requests (id, status, requester, auth_method, client_address, template, request_format, raw_request, csr_der,
          csr_sha256, issuance_order, disposition, disposition_message, error_code, renewal_of, attributes, submitted_at, resolved_at,
          requester_kind, requester_key)
-       SELECT input.new_id, input.status, input.requester, input.auth_method, input.client_address, input.template, input.request_format,
-         decode(input.raw_b64, 'base64'), decode(input.csr_b64, 'base64'), input.csr_sha256, input.issuance_order, input.disposition,
-         input.disposition_message, input.error_code, input.renewal_of, input.attributes, input.submitted_at, input.resolved_at,
-         input.requester_kind, input.requester_key
-       FROM input JOIN earlier ON earlier.ord = input.ord WHERE earlier.id IS NULL
+       SELECT rq_input.new_id, rq_input.status, rq_input.requester, rq_input.auth_method, rq_input.client_address, rq_input.template, rq_input.request_format,
+         decode(rq_input.raw_b64, 'base64'), decode(rq_input.csr_b64, 'base64'), rq_input.csr_sha256, rq_input.issuance_order, rq_input.disposition,
+         rq_input.disposition_message, rq_input.error_code, rq_input.renewal_of, rq_input.attributes, rq_input.submitted_at, rq_input.resolved_at,
+         rq_input.requester_kind, rq_input.requester_key
+       FROM rq_input JOIN rq_earlier ON rq_earlier.ord = rq_input.ord WHERE rq_earlier.id IS NULL
        RETURNING requests.id
-     ), queued AS (
+     ), rq_queued AS (
        INSERT INTO audit_queue (at, event)
-       SELECT input.audit_at, jsonb_set(input.audit_event, '{requestId}', to_jsonb(inserted.id::text)) FROM inserted JOIN input ON input.new_id = inserted.id
-     )
-     SELECT input.ord, earlier.id::text AS retry_of, inserted.id::text AS id
-     FROM input JOIN earlier ON earlier.ord = input.ord LEFT JOIN inserted ON inserted.id = input.new_id`);
+       SELECT rq_input.audit_at, jsonb_set(rq_input.audit_event, '{requestId}', to_jsonb(rq_inserted.id::text)) FROM rq_inserted JOIN rq_input ON rq_input.new_id = rq_inserted.id
+     )`,
+  select: `SELECT 'request'::text AS kind, rq_input.ord AS ord, rq_earlier.id::text AS a, rq_inserted.id::text AS b
+     FROM rq_input JOIN rq_earlier ON rq_earlier.ord = rq_input.ord LEFT JOIN rq_inserted ON rq_inserted.id = rq_input.new_id`,
+  values(items) {
+    const b64 = (b: Uint8Array | undefined): string | null => (b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64') : null);
+    const rows = items.map((i) => requestParams(i.request));
+    const col = (k: number): unknown[] => rows.map((r) => r[k]);
+    return [
+      col(0), col(1), col(2), col(3), col(4), col(5),
+      items.map((i) => b64(i.request.rawRequest)),
+      items.map((i) => b64(i.request.csrDer)),
+      col(8), col(9), col(10), col(11), col(12), col(13), col(14), col(15), col(16),
+      items.map((i) => i.retrySince),
+      items.map((i) => i.audit.at),
+      items.map((i) => i.audit.event),
+      items.map((_, k) => k),
+      col(17), col(18),
+    ];
+  },
+  outcomes(rows, items) {
+    const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
+    return items.map((_, k) => {
+      const row = byOrd.get(k);
+      if (!row || (row.a === null && row.b === null)) throw new Error(`no outcome for request ${k} of the statement`);
+      return row.a !== null ? { id: row.a, retryOf: true } : { id: row.b!, retryOf: false };
+    });
+  },
+  // Same requester and CSR never share a statement: the second must see the first as its retry.
+  key: (i) => `${i.request.requester}\0${i.request.csrSha256 ?? `#${uniqueKey++}`}`,
+};
 
 export interface RequestOnce {
   request: NewRequest;
@@ -205,28 +242,9 @@ export interface RequestOnce {
   audit: QueuedAudit;
 }
 
-/** Records requests (or finds the requests they retry): one answer each, in order. */
-export async function insertRequestsOnce(q: Queryable, items: RequestOnce[]): Promise<{ id: string; retryOf: boolean }[]> {
-  const b64 = (b: Uint8Array | undefined): string | null => (b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64') : null);
-  const rows = items.map((i) => requestParams(i.request));
-  const col = (k: number): unknown[] => rows.map((r) => r[k]);
-  const res = await q.query<{ ord: number; retry_of: string | null; id: string | null }>(INSERT_REQUESTS_ONCE, [
-    col(0), col(1), col(2), col(3), col(4), col(5),
-    items.map((i) => b64(i.request.rawRequest)),
-    items.map((i) => b64(i.request.csrDer)),
-    col(8), col(9), col(10), col(11), col(12), col(13), col(14), col(15), col(16),
-    items.map((i) => i.retrySince),
-    items.map((i) => i.audit.at),
-    items.map((i) => i.audit.event),
-    items.map((_, k) => k),
-    col(17), col(18),
-  ]);
-  const byOrd = new Map(res.rows.map((r) => [Number(r.ord), r]));
-  return items.map((_, k) => {
-    const row = byOrd.get(k);
-    if (!row || (row.retry_of === null && row.id === null)) throw new Error(`no outcome for request ${k} of the statement`);
-    return row.retry_of !== null ? { id: row.retry_of, retryOf: true } : { id: row.id!, retryOf: false };
-  });
+/** Records requests (or finds the requests they retry): one answer each, in order (combined with the process's other writes). */
+export function insertRequestOnce(db: Db, item: RequestOnce): Promise<{ id: string; retryOf: boolean }> {
+  return combinedWrites(db).submit(REQUEST_WRITES, item);
 }
 
 const GET_REQUEST = statement(`SELECT ${COLUMNS} FROM requests WHERE id = $1`);

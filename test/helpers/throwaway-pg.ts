@@ -15,6 +15,9 @@ export class ThrowawayPg {
   readonly dir = mkdtempSync(join(tmpdir(), 'opences-pg-'));
   port = 0;
 
+  /** Extra server settings (`-c name=value ...`), e.g. to preload pg_stat_statements for bench/pg-work.ts. */
+  constructor(private readonly settings: string[] = []) {}
+
   private run(cmd: string, args: string[]): string {
     const asRoot = process.getuid?.() === 0;
     const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(BIN, cmd), ...args]] : [join(BIN, cmd), args];
@@ -44,7 +47,7 @@ export class ThrowawayPg {
   }
 
   start(): void {
-    this.run('pg_ctl', ['-D', join(this.dir, 'data'), '-l', join(this.dir, 'log'), '-w', '-t', '30', '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+    this.run('pg_ctl', ['-D', join(this.dir, 'data'), '-l', join(this.dir, 'log'), '-w', '-t', '30', '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200${this.settings.map((x) => ` -c ${x}`).join('')}`, 'start']);
   }
 
   /** `-m immediate`: like a crash, no clean shutdown. */

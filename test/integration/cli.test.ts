@@ -124,6 +124,40 @@ describe('opences serve as a process', () => {
   });
 });
 
+describe('opences serve on the embedded database', () => {
+  it('makes a fresh data directory in a child process, then serves it as on a restart', async () => {
+    const dataDir = tmp('opences-embedded-');
+    const { freePort } = await import('../helpers/server.js');
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, OPENCES_LOG_LEVEL: 'info' };
+    delete env.DATABASE_URL;
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data-dir', dataDir, '--port', String(port), '--pki-port', String(await freePort()), '--host', '127.0.0.1', '--hostname', 'localhost'], { env });
+    let out = '';
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<string>((r) => p.on('exit', (code, signal) => r(`code ${code} signal ${signal}`)));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no start: ${out}`)), 240_000);
+      p.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('opences is serving')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid: number; msg: string });
+    const made = lines.find((l) => l.msg.includes('initialised a new root CA and issuing CA'));
+    const serving = lines.find((l) => l.msg === 'opences is serving');
+    // The CA was made by another process (the first-start child), the server only opened it.
+    expect(made, out.slice(-3000)).toBeDefined();
+    expect(serving!.pid).toBe(p.pid);
+    expect(made!.pid).not.toBe(p.pid);
+    expect(existsSync(join(dataDir, 'db', 'PG_VERSION'))).toBe(true);
+    p.kill('SIGTERM');
+    expect(await exited, out.slice(-3000)).toBe('code 0 signal null');
+  });
+});
+
 describe('operator CLI without a server (direct database access)', () => {
   it('works on a data directory and database where no server runs', async () => {
     const db = await freshTestDb();

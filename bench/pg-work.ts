@@ -1,0 +1,116 @@
+import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { ThrowawayPg } from '../test/helpers/throwaway-pg.js';
+import { freePorts } from './ports.js';
+import { processTree } from './cpu.js';
+
+/**
+ * `node --import tsx bench/pg-work.ts [issue|policies] [N]`: what PostgreSQL does for N CES Issue
+ * enrollments (UsernameToken, PKCS#10, issued) or N GetPolicies — every statement with its calls,
+ * rows and time per request (pg_stat_statements), and the CPU of the cluster's processes per
+ * request (/proc/<pid>/stat of the postmaster and its children, which the machine's other clusters
+ * do not pollute). A throwaway cluster of its own (fsync and synchronous_commit on, as deployed),
+ * `opences serve` as its own process with its default workers, BENCH_CONCURRENCY clients (default
+ * 32) through undici. Counts, not rates: it is meant for a loaded machine (docs/benchmarks.md).
+ */
+const HZ = 100;
+const mode = process.argv[2] === 'policies' ? 'policies' : 'issue';
+const N = Number(process.argv[3] ?? 2000);
+const WARMUP = Number(process.env.BENCH_PG_WARMUP ?? Math.min(N, 1000));
+
+function cpuSeconds(pids: number[]): number {
+  let t = 0;
+  for (const p of pids) {
+    try {
+      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      t += (Number(f[11]) + Number(f[12])) / HZ;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return t;
+}
+
+async function main(): Promise<void> {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  const cluster = await new ThrowawayPg(['fsync=on', 'shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=top', 'pg_stat_statements.track_planning=on']).init();
+  const postmaster = Number(readFileSync(join(cluster.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  // bench/http.ts reads DATABASE_URL when it loads.
+  process.env.DATABASE_URL = cluster.url;
+  const http = await import('./http.js');
+  const { cepPath, cesPath } = await import('../src/http/endpoints.js');
+  const { buildGetPoliciesRequest } = await import('../src/protocol/xcep/index.js');
+  const { buildRstRequest } = await import('../src/protocol/wstep/index.js');
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query('CREATE EXTENSION pg_stat_statements');
+  const [port, pkiPort] = (await freePorts(2)) as [number, number];
+  const s = await http.startServerProcess({ keyType: 'RSA-2048', port, pkiPort });
+  const conns = http.CONCURRENCY;
+  const pool = new Pool(s.url, { connections: conns, pipelining: 1, connect: { rejectUnauthorized: false } });
+  const path = mode === 'issue' ? cesPath('opences Issuing CA', 'UsernamePassword') : cepPath('UsernamePassword');
+  const csrs = mode === 'issue' ? http.benchCsrs(WARMUP + N) : [];
+  const header = (): string =>
+    `<wsse:Security s:mustUnderstand="1" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"><wsse:UsernameToken><wsse:Username>bench</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">Bench-pass</wsse:Password><wsse:Nonce>${Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64')}</wsse:Nonce><wsu:Created>${new Date().toISOString()}</wsu:Created></wsse:UsernameToken></wsse:Security>`;
+  const body = (i: number): string =>
+    mode === 'issue'
+      ? buildRstRequest({ to: `${s.url}${path}`, requestType: 'issue', token: { valueType: 'pkcs10', der: csrs[i]! }, securityHeaderXml: header() })
+      : buildGetPoliciesRequest({ to: `${s.url}${path}`, securityHeaderXml: header() });
+  const expect = mode === 'issue' ? 'RequestedSecurityToken' : 'GetPoliciesResponse';
+  let next = 0;
+  let failed = 0;
+  const run = async (end: number): Promise<void> => {
+    await Promise.all(
+      Array.from({ length: conns }, async () => {
+        for (let i = next++; i < end; i = next++) {
+          const r = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: body(i) });
+          const text = await r.body.text();
+          if (r.statusCode !== 200 || !text.includes(expect)) failed++;
+        }
+      }),
+    );
+    next = end;
+  };
+  try {
+    await run(WARMUP);
+    // Let the audit sequencer chain the warm-up's events before counting.
+    await new Promise((r) => setTimeout(r, 2_000));
+    await admin.query('SELECT pg_stat_statements_reset()');
+    const pids = (): number[] => processTree(postmaster);
+    const before = cpuSeconds(pids());
+    const t0 = performance.now();
+    await run(WARMUP + N);
+    const seconds = (performance.now() - t0) / 1000;
+    // What the run parked is chained within a second or two: count it with the run.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const cpu = cpuSeconds(pids()) - before;
+    const st = await admin.query<{ calls: string; rows: string; exec: number; plan: number; query: string }>(
+      `SELECT calls::text, rows::text, total_exec_time AS exec, total_plan_time AS plan, regexp_replace(query, '\\s+', ' ', 'g') AS query
+       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC`,
+    );
+    const totalCalls = st.rows.reduce((t, r) => t + Number(r.calls), 0);
+    const execMs = st.rows.reduce((t, r) => t + r.exec + r.plan, 0);
+    console.log(`# PostgreSQL work per ${mode === 'issue' ? 'CES Issue enrollment' : 'GetPolicies'} — ${new Date().toISOString()}, ${N} requests, ${conns} connections, ${failed} failed, ${(N / seconds).toFixed(0)}/s on this machine`);
+    console.log(`statements per request: ${(totalCalls / N).toFixed(3)}; PostgreSQL CPU per request: ${((1e6 * cpu) / N).toFixed(0)} µs (its processes, /proc); statement time (plan + execute) per request: ${((1000 * execMs) / N).toFixed(0)} µs`);
+    console.log('| calls per request | rows per call | µs per request (plan + exec) | statement |\n|---|---|---|---|');
+    for (const r of st.rows) {
+      const calls = Number(r.calls);
+      console.log(`| ${(calls / N).toFixed(3)} | ${(Number(r.rows) / Math.max(1, calls)).toFixed(1)} | ${((1000 * (r.exec + r.plan)) / N).toFixed(1)} | \`${r.query.slice(0, 110)}\` |`);
+    }
+  } finally {
+    await pool.close();
+    await s.stop();
+    await admin.end();
+    cluster.destroy();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

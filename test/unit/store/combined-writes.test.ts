@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshTestDb, type TestDb } from '../../helpers/db.js';
+import { CombinedWrites, type WriteKind } from '../../../src/store/combined-writes.js';
+
+/** A kind that inserts its items into `table` (a CHECK refuses 'bad') and answers `ok:<item>` for each row written. */
+function insertKind(name: string, rank: number, table: string, opts: { max?: number; key?: (i: string) => string } = {}): WriteKind<string, string> {
+  return {
+    name,
+    rank,
+    params: 1,
+    max: opts.max ?? 100,
+    ctes: ($) => `${name}_ins AS (INSERT INTO ${table} (v) SELECT v FROM unnest(${$(1)}::text[]) AS u (v) RETURNING v)`,
+    select: `SELECT '${name}'::text AS kind, NULL::integer AS ord, v AS a, NULL::text AS b FROM ${name}_ins`,
+    values: (items) => [items],
+    outcomes: (rows, items) =>
+      items.map((i) => {
+        if (!rows.some((r) => r.a === i)) throw new Error(`no row for ${i}`);
+        return `ok:${i}`;
+      }),
+    key: opts.key ?? ((i) => i),
+  };
+}
+
+describe('combined writes (one statement for every kind waiting)', () => {
+  let db: TestDb;
+  beforeAll(async () => {
+    db = await freshTestDb({ poolSize: 4 });
+    await db.exec("CREATE TABLE cw_a (v text CHECK (v <> 'bad')); CREATE TABLE cw_b (v text CHECK (v <> 'bad'))");
+  });
+  afterAll(async () => db?.close());
+
+  const rows = async (table: string): Promise<string[]> => (await db.query<{ v: string }>(`SELECT v FROM ${table} ORDER BY v`)).rows.map((r) => r.v);
+
+  it('writes the first call alone and everything of every kind that arrived meanwhile in one statement', async () => {
+    const w = new CombinedWrites(db);
+    const a = insertKind('a', 1, 'cw_a');
+    const b = insertKind('b', 2, 'cw_b');
+    const out = await Promise.all([w.submit(a, 'a1'), w.submit(b, 'b1'), w.submit(a, 'a2'), w.submit(b, 'b2'), w.submit(a, 'a3')]);
+    expect(out).toEqual(['ok:a1', 'ok:b1', 'ok:a2', 'ok:b2', 'ok:a3']);
+    expect(w.stats).toEqual({ statements: 2, items: 5 });
+    expect(await rows('cw_a')).toEqual(['a1', 'a2', 'a3']);
+    expect(await rows('cw_b')).toEqual(['b1', 'b2']);
+  });
+
+  it('never puts two items with one key in a statement, and caps a statement at each kind’s max', async () => {
+    const w = new CombinedWrites(db);
+    const a = insertKind('a', 1, 'cw_a', { max: 2, key: (i) => i.split('#')[0]! });
+    const out = await Promise.all(['x', 'y#1', 'y#2', 'z', 'w'].map((i) => w.submit(a, `k-${i}`)));
+    expect(out).toEqual(['ok:k-x', 'ok:k-y#1', 'ok:k-y#2', 'ok:k-z', 'ok:k-w']);
+    // x alone, then [y#1, z] (y#2 waits for its key, w for the cap), then [y#2, w].
+    expect(w.stats).toEqual({ statements: 3, items: 5 });
+    expect((await rows('cw_a')).filter((v) => v.startsWith('k-'))).toEqual(['k-w', 'k-x', 'k-y#1', 'k-y#2', 'k-z']);
+  });
+
+  it('names only the kinds it carries: a kind whose table this connection cannot use does not hold up the others', async () => {
+    const w = new CombinedWrites(db);
+    const a = insertKind('a', 1, 'cw_a');
+    const broken = insertKind('nowhere', 2, 'cw_missing_table');
+    expect(await w.submit(a, 'alone')).toBe('ok:alone');
+    // Together in one statement they fail; the statement is then tried kind by kind.
+    const first = w.submit(a, 'first');
+    const both = [w.submit(a, 'with-broken'), w.submit(broken, 'b').then((v) => v, (e: Error) => e.message)];
+    expect(await first).toBe('ok:first');
+    const [ok, err] = await Promise.all(both);
+    expect(ok).toBe('ok:with-broken');
+    expect(err).toMatch(/cw_missing_table/);
+  });
+
+  it('when a combined statement fails, tries each kind alone and then item by item: only the bad item fails', async () => {
+    const w = new CombinedWrites(db);
+    const a = insertKind('a', 1, 'cw_a');
+    const b = insertKind('b', 2, 'cw_b');
+    const first = w.submit(a, 'p0');
+    const rest = [w.submit(a, 'p1'), w.submit(b, 'q1'), w.submit(a, 'bad'), w.submit(a, 'p2'), w.submit(b, 'q2')].map((p) => p.then((v) => v, (e: Error) => `error: ${e.message}`));
+    expect(await first).toBe('ok:p0');
+    const out = await Promise.all(rest);
+    expect(out.slice(0, 2)).toEqual(['ok:p1', 'ok:q1']);
+    expect(out[2]).toMatch(/^error: .*check constraint/);
+    expect(out.slice(3)).toEqual(['ok:p2', 'ok:q2']);
+    expect((await rows('cw_a')).filter((v) => /^p\d$/.test(v))).toEqual(['p0', 'p1', 'p2']);
+    expect((await rows('cw_b')).filter((v) => /^q\d$/.test(v))).toEqual(['q1', 'q2']);
+  });
+});
