@@ -155,7 +155,7 @@ describe('opences serve on the embedded database', () => {
     expect(existsSync(join(dataDir, 'db', 'PG_VERSION'))).toBe(true);
     p.kill('SIGTERM');
     expect(await exited, out.slice(-3000)).toBe('code 0 signal null');
-  });
+  }, 300_000);
 });
 
 describe('operator CLI without a server (direct database access)', () => {
