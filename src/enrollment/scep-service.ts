@@ -191,7 +191,6 @@ export class ScepService {
     }
     const signerSpki = readCertificate(decode(msg.signerCertificateDer!, 'signer certificate')).spkiDer;
     const subject = { cn: csr.subject.find((a) => a.type === 'CN')?.value, dn: csr.subjectString };
-    let renewalOf: string | undefined;
     let consumedChallenge: string | undefined;
     // A first request is signed with a self-signed certificate for the key being certified. A
     // PKCSReq signed with another certificate is a renewal in the drafts' sense (certmonger rekeys
@@ -205,12 +204,12 @@ export class ScepService {
       if (c.kind === 'one-time') consumedChallenge = c.challenge.id;
       await this.o.audit.record({ type: 'scep.challenge', outcome: 'success', principal: principal.name, method: 'scep', address, template: profile.template, details: { ...context, kind: c.kind, ...(c.kind === 'one-time' ? { challengeId: c.challenge.id, boundSubject: c.challenge.boundSubject } : {}), subject: subject.dn } });
     } else {
-      renewalOf = await this.checkRenewal(profile, msg.signerCertificateDer!, csr, context);
+      const renewalOf = await this.checkRenewal(profile, msg.signerCertificateDer!, csr, context);
       await this.o.audit.record({ type: 'scep.renewal', outcome: 'success', principal: principal.name, method: 'scep', address, template: profile.template, serial: renewalOf, reason: 'signed by the current certificate: no challenge needed', details: { ...context, subject: subject.dn } });
     }
     let out: EnrollmentOutcome;
     try {
-      out = await this.o.ra.submit({ principal, address, kind: 'issue', format: 'pkcs10', raw: csrDer, additionalContext: [{ name: 'CertificateTemplate', value: profile.template }, ...(renewalOf ? [{ name: 'scepRenewalOf', value: renewalOf }] : [])] });
+      out = await this.o.ra.submit({ principal, address, kind: 'issue', format: 'pkcs10', raw: csrDer, additionalContext: [{ name: 'CertificateTemplate', value: profile.template }] });
     } catch (e) {
       // Not recorded (the CA unreachable, a database error): the challenge can be used again.
       if (consumedChallenge) await releaseChallenge(this.o.db, consumedChallenge);
