@@ -217,6 +217,23 @@ suite('operator console in Chromium', () => {
     expect(changes).toEqual(expect.arrayContaining(['template.updated', 'template.disabled', 'template.enabled']));
   });
 
+  it('adds and disables a local account (ca-admin)', async () => {
+    const page = await as('admin');
+    await go(page, '/accounts', 'Accounts');
+    await page.getByLabel('Name', { exact: true }).fill('frank');
+    await page.getByLabel('Groups (comma-separated)').fill('web-admins, ops');
+    await page.getByLabel('Password', { exact: true }).fill('Frank-pass-123');
+    await page.getByRole('button', { name: 'Add account' }).click();
+    await page.getByRole('status').filter({ hasText: 'Account frank added.' }).waitFor();
+    await page.getByRole('button', { name: 'Disable account frank' }).click();
+    await page.getByRole('button', { name: 'Enable account frank' }).waitFor();
+    const accounts = (await runOperation(s.core, 'user.list', {}, 'test')) as { name: string; groups: string[]; disabled: boolean }[];
+    expect(accounts.find((a) => a.name === 'frank')).toMatchObject({ groups: ['web-admins', 'ops'], disabled: true });
+    const add = (await s.core.audit.list({ type: 'account.add', limit: 20 })).find((e) => e.principal === 'frank');
+    expect(add).toMatchObject({ actor: 'erin', details: { channel: 'console' } });
+    expect(JSON.stringify(add)).not.toContain('Frank-pass-123');
+  });
+
   it('renders every page at 1280 and 390 px without sideways scrolling, CSP errors or serious accessibility violations', async () => {
     const pages: [who: 'manager' | 'auditor' | 'admin', path: string, heading: string | RegExp, name: string][] = [
       ['admin', '/', 'Overview', 'overview'],
