@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AuditEvent } from './event.js';
 
-/** The browser front ends whose actions are marked in the audit log (docs/web.md). */
-export type AuditChannel = 'console' | 'enroll';
+/** The front ends whose actions are marked in the audit log: the browser ones (docs/web.md) and SCEP (docs/scep.md). */
+export type AuditChannel = 'console' | 'enroll' | 'scep';
 
 const current = new AsyncLocalStorage<AuditChannel>();
 

@@ -2,6 +2,7 @@ import type { Express, Request, Response } from 'express';
 import type { Core } from '../app/core-types.js';
 import { ensureScepRa, type ScepRaCredentials } from '../app/scep-ra.js';
 import { OpencesError, isOpencesError } from '../errors.js';
+import { withAuditChannel } from '../audit/channel.js';
 import { ScepService, type ScepRaKeys } from '../enrollment/scep-service.js';
 import { scepProfiles } from '../enrollment/scep-challenges.js';
 import { buildCertsOnly } from '../protocol/pkcs7/index.js';
@@ -120,7 +121,8 @@ export async function createScepEndpoint(core: Core & { pki: PkiSource }, o: { i
           }
           // Some clients POST base64 text instead of DER: a DER message starts with a SEQUENCE.
           if (body.length > 0 && body[0] !== 0x30 && /^[A-Za-z0-9+/=\r\n]+$/.test(Buffer.from(body).toString('latin1'))) body = Buffer.from(Buffer.from(body).toString('latin1'), 'base64');
-          const out = await service.pkiOperation(profile, body, clientAddress(req));
+          // Every event of the decision (ours, the RA's, the CA's) carries details.channel = scep.
+          const out = await withAuditChannel('scep', () => service.pkiOperation(profile, body, clientAddress(req)));
           count(out.operation, out.outcome);
           if ('httpError' in out) {
             res.status(400).type('text/plain').send(`malformed PKIOperation: ${out.message}\n`);

@@ -133,6 +133,11 @@ suite('SCEP: scepclient and certmonger enroll with one-time challenges', () => {
       const reasons = (await audit('scep.request')).map((e) => e.reason ?? '');
       return ['already used', 'wrong challenge password', 'is for router9.example.com'].every((w) => reasons.some((x) => x.includes(w)));
     })).toBe(true);
+    // The RA's and the CA's events of a SCEP enrollment are marked with the scep channel, as CES's are with theirs.
+    const issued = (await audit('enroll.issue')).filter((e) => e.principal === 'scep:legacy');
+    expect(issued.length).toBeGreaterThan(0);
+    for (const e of issued) expect(e.details).toMatchObject({ channel: 'scep' });
+    expect((await audit('scep.request')).every((e) => e.details?.channel === 'scep')).toBe(true);
   }, 180_000);
 
   it('a profile without legacy mode refuses scepclient\'s SHA-1/DES message with badAlg', async () => {
