@@ -10,3 +10,7 @@ ALTER TABLE cas ADD COLUMN key_index integer NOT NULL DEFAULT 0;
 ALTER TABLE cas DROP CONSTRAINT cas_name_key;
 ALTER TABLE cas DROP CONSTRAINT cas_slug_key;
 CREATE UNIQUE INDEX cas_slug_generation_idx ON cas (slug, generation);
+-- An intermediate (policy) CA between a root held elsewhere and the issuing CA (opences ca install
+-- --chain with root and intermediate): recorded for chains and /pki/, never signed with here.
+ALTER TABLE cas DROP CONSTRAINT cas_kind_check;
+ALTER TABLE cas ADD CONSTRAINT cas_kind_check CHECK (kind IN ('root', 'intermediate', 'issuing'));

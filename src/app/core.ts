@@ -156,7 +156,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       mkdirSync(certsDir, { recursive: true });
       writeFileSync(join(certsDir, 'root_ca.crt'), pem(info.rootCertificate));
       writeFileSync(join(certsDir, 'issuing_ca.crt'), pem(info.issuingCertificate));
-      writeFileSync(join(certsDir, 'ca_chain.crt'), pem(info.issuingCertificate) + pem(info.rootCertificate));
+      writeFileSync(join(certsDir, 'ca_chain.crt'), info.chain.map((c) => pem(c)).join(''));
     };
     writeCerts(h.info);
     // Every generation's certificate: a certificate issued before a renewal still signs in (certificate auth, renewals).
@@ -234,7 +234,8 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       },
       async crl(name) {
         const cas = await listCas(db);
-        const root = cas.find((x) => x.kind === 'root' && x.slug === name);
+        // A root's or an intermediate's CRL: ours when we hold the root key, else imported (opences ca import-crl).
+        const root = cas.find((x) => x.kind !== 'issuing' && x.slug === name);
         if (root) {
           const latest = await latestCrl(db, root.id);
           if (latest && latest.nextUpdate.getTime() > clock.now().getTime()) return latest.der;

@@ -48,7 +48,8 @@ export async function ensureTlsCertificate(o: { dataDir: string; hostname: strin
     notAfter: new Date(now.getTime() + 397 * 86400_000),
     requester: 'opences-server',
   });
-  const certPem = pem(issued.der) + pem(issued.chain[0]!);
+  // The chain up to, not including, the root (an intermediate CA too when there is one).
+  const certPem = [issued.der, ...issued.chain.slice(0, -1)].map((c) => pem(c)).join('');
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   mkdirSync(join(o.dataDir, 'certs'), { recursive: true });
   mkdirSync(join(o.dataDir, 'secrets'), { recursive: true, mode: 0o700 });

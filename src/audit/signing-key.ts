@@ -104,7 +104,7 @@ export async function ensureAuditSigner(o: { dataDir: string; db: Db; ca: LocalC
   chmodSync(secrets, 0o700);
   mkdirSync(join(o.dataDir, 'certs'), { recursive: true });
   writeAtomically(keyPath, keyPem, 0o600);
-  writeAtomically(certPath, pem(issued.der) + pem(issued.chain[0]!), 0o644);
+  writeAtomically(certPath, [issued.der, ...issued.chain.slice(0, -1)].map((c) => pem(c)).join(''), 0o644);
   const signer = signerOf(privateKey, issued.der);
   await saveSigner(o.db, signer.fingerprint, signer.certificate);
   await o.audit.record({ type: 'audit.signer', outcome: 'success', actor: 'opences', template: AUDIT_SIGNING_PROFILE, requestId, serial: issued.serial, details: { fingerprint: signer.fingerprint, notAfter: issued.notAfter.toISOString() } });
@@ -149,7 +149,7 @@ async function ensureTokenAuditSigner(o: { dataDir: string; db: Db; ca: LocalCa;
   const { requestId, at: now } = await recordLocalRequest(o, { csrDer, requester: 'opences-server', authMethod: 'local', template: AUDIT_SIGNING_PROFILE });
   const issued = await o.ca.issueInternal(auditSigningOrder(requestId, csrDer, now));
   mkdirSync(join(o.dataDir, 'certs'), { recursive: true });
-  writeAtomically(certPath, pem(issued.der) + pem(issued.chain[0]!), 0o644);
+  writeAtomically(certPath, [issued.der, ...issued.chain.slice(0, -1)].map((c) => pem(c)).join(''), 0o644);
   const out = of(signer, issued.der);
   await saveSigner(o.db, out.fingerprint, out.certificate);
   await o.audit.record({ type: 'audit.signer', outcome: 'success', actor: 'opences', template: AUDIT_SIGNING_PROFILE, requestId, serial: issued.serial, details: { fingerprint: out.fingerprint, notAfter: issued.notAfter.toISOString(), key: 'pkcs11' } });

@@ -39,7 +39,7 @@ import { REVOCATION_REASON_CODES, type CaBackend, type CaInfo, type CaSigner, ty
 import { responseStateFor, signPkiResponse } from './responses.js';
 import { CrlBuilder, type CrlKind } from './crl.js';
 import { latestCrl } from '../store/crl-repo.js';
-import { listCas } from '../store/ca-repo.js';
+import { chainForCa } from './generations.js';
 import { X509Certificate } from 'node:crypto';
 import type { Template } from '../policy/template.js';
 import { approvalDigest, checkOrder, internalTemplates, templateProfile, type NameConstraints } from '../policy/issuance.js';
@@ -447,10 +447,7 @@ export class LocalCa implements CaBackend, CrlPublisher, PkiResponder {
 
   /** The chain of the generation `caId` (a certificate issued before a renewal, answered again). */
   private async chainOf(caId: number, q: Queryable): Promise<Uint8Array[]> {
-    const chain = this.gen.info.chain;
-    if (caId === this.gen.caId) return chain;
-    const row = (await listCas(q)).find((c) => c.id === caId);
-    return row ? [row.certificate, ...chain.slice(1)] : chain;
+    return caId === this.gen.caId ? this.gen.info.chain : chainForCa(q, caId, this.gen.info.chain);
   }
 
   /** The signed CMC full response for a certificate this CA issued (src/ca/responses.ts). */

@@ -66,29 +66,48 @@ export function pemCertificates(text: string): Buffer[] {
 }
 
 /**
- * `opences ca install --cert ISSUING.pem --chain ROOT.pem`: checks that the certificate is a CA
- * certificate for the waiting key, issued by the given root (self-signed), and records both.
+ * `opences ca install --cert ISSUING.pem --chain CHAIN.pem`: checks that the certificate is a CA
+ * certificate for the waiting key, and that the chain (any order) leads from it through any
+ * intermediate (policy) CAs to a self-signed root, each certificate a CA signed by the next; then
+ * records them all: root, intermediates (never signed with here) and the issuing CA.
  */
-export async function installIssuingCa(o: { db: Db; dataDir: string; keyStore: KeyStore; certificate: Uint8Array; chain: Uint8Array[] }): Promise<{ name: string; root: string }> {
+export async function installIssuingCa(o: { db: Db; dataDir: string; keyStore: KeyStore; certificate: Uint8Array; chain: Uint8Array[] }): Promise<{ name: string; root: string; intermediates: string[] }> {
   const pending = pendingIssuingCa(o.dataDir);
   if (!pending) throw new OpencesError('notFound', `no issuing CA waits for its certificate in ${o.dataDir} (run opences ca init --issuing-only first)`);
   if ((await listCas(o.db)).length > 0) throw new OpencesError('conflict', 'this deployment already has a CA');
   const cert = new X509Certificate(Buffer.from(o.certificate));
-  if (o.chain.length !== 1) throw new OpencesError('unsupported', `--chain must hold the root certificate only (got ${o.chain.length} certificates); an intermediate between root and issuing CA is not supported`);
-  const root = new X509Certificate(Buffer.from(o.chain[0]!));
+  if (o.chain.length < 1 || o.chain.length > 4) throw new OpencesError('malformed', `--chain must hold the root and at most three intermediate CA certificates (got ${o.chain.length})`);
   const signer = await o.keyStore.open(pending.keyRef);
   const certSpki = cert.publicKey.export({ type: 'spki', format: 'der' });
   const keySpki = createPublicKey({ key: Buffer.from(signer.spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });
   if (!certSpki.equals(keySpki)) throw new OpencesError('badCsr', `the certificate is not for the waiting key ${pending.keyRef}`);
   if (!cert.ca) throw new OpencesError('badCsr', 'the certificate is not a CA certificate (basicConstraints cA)');
-  if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) throw new OpencesError('badSignature', 'the chain certificate is not a self-signed CA root');
-  if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) throw new OpencesError('badSignature', 'the certificate was not issued by the given root');
-  const rootName = root.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3) ?? 'root';
-  const name = cert.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3) ?? pending.name;
+  // From the issuing CA up: each step is a CA certificate that signed the one below, until a self-signed root.
+  const given = o.chain.map((d) => new X509Certificate(Buffer.from(d)));
+  const path: X509Certificate[] = [];
+  let below = cert;
+  for (;;) {
+    const above = given.find((c) => !path.includes(c) && below.checkIssued(c) && below.verify(c.publicKey));
+    if (!above) throw new OpencesError('badSignature', path.length === 0 ? 'the certificate was not issued by any certificate of the chain' : `"${cnOf(below)}" was not issued by any other certificate of the chain, and is not a self-signed root`);
+    if (!above.ca) throw new OpencesError('badSignature', `"${cnOf(above)}" in the chain is not a CA certificate`);
+    path.push(above);
+    if (above.checkIssued(above) && above.verify(above.publicKey)) break;
+    below = above;
+  }
+  if (path.length !== given.length) throw new OpencesError('malformed', 'the chain holds certificates that are not on the path from the issuing CA to the root');
+  const root = path[path.length - 1]!;
+  const intermediates = path.slice(0, -1).reverse(); // root's child first
+  const name = cnOf(cert) ?? pending.name;
+  const ref = (c: X509Certificate, kind: string) => `external-${kind}-${c.fingerprint256.replace(/:/g, '').slice(0, 16).toLowerCase()}`;
   await o.db.transaction(async (tx) => {
-    const rootId = await insertCa(tx, { name: rootName, slug: slugFor(rootName), kind: 'root', parentId: null, certificate: new Uint8Array(root.raw), keyRef: `external-root-${root.fingerprint256.replace(/:/g, '').slice(0, 16).toLowerCase()}`, keyType: keyTypeOfCert(root) });
-    await insertCa(tx, { name, slug: slugFor(name), kind: 'issuing', parentId: rootId, certificate: new Uint8Array(cert.raw), keyRef: pending.keyRef, keyType: pending.keyType });
+    let parentId = await insertCa(tx, { name: cnOf(root) ?? 'root', slug: slugFor(cnOf(root) ?? 'root'), kind: 'root', parentId: null, certificate: new Uint8Array(root.raw), keyRef: ref(root, 'root'), keyType: keyTypeOfCert(root) });
+    for (const c of intermediates) {
+      parentId = await insertCa(tx, { name: cnOf(c) ?? 'intermediate', slug: slugFor(cnOf(c) ?? 'intermediate'), kind: 'intermediate', parentId, certificate: new Uint8Array(c.raw), keyRef: ref(c, 'intermediate'), keyType: keyTypeOfCert(c) });
+    }
+    await insertCa(tx, { name, slug: slugFor(name), kind: 'issuing', parentId, certificate: new Uint8Array(cert.raw), keyRef: pending.keyRef, keyType: pending.keyType });
   });
   rmSync(join(o.dataDir, PENDING_FILE));
-  return { name, root: rootName };
+  return { name, root: cnOf(root) ?? 'root', intermediates: intermediates.map((c) => cnOf(c) ?? 'intermediate') };
 }
+
+const cnOf = (c: X509Certificate): string | undefined => c.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3);

@@ -4,7 +4,7 @@ import type { Queryable } from '../store/db.js';
 import { listCas, type CaRow } from '../store/ca-repo.js';
 import type { LocalCaOptions, PreviousKey } from './engine.js';
 import { loadHierarchy } from './init.js';
-import type { CaSigner } from './types.js';
+import type { CaInfo, CaSigner } from './types.js';
 
 /**
  * The generations of a renewed issuing CA (migrations/013_ca_generations.sql), numbered as ADCS
@@ -16,6 +16,8 @@ import type { CaSigner } from './types.js';
  */
 export interface IssuingGenerations {
   root: CaRow;
+  /** The current generation's issuer: the root, or an intermediate under it. */
+  parent: CaRow;
   /** The issuing CA's certificates, oldest first; the last is current. */
   rows: CaRow[];
   current: CaRow;
@@ -24,8 +26,10 @@ export interface IssuingGenerations {
 export async function issuingGenerations(q: Queryable): Promise<IssuingGenerations | null> {
   const h = await loadHierarchy(q);
   if (!h) return null;
-  const rows = (await listCas(q)).filter((c) => c.kind === 'issuing' && c.slug === h.issuing.slug).sort((a, b) => a.generation - b.generation);
-  return { root: h.root, rows, current: h.issuing };
+  const cas = await listCas(q);
+  const rows = cas.filter((c) => c.kind === 'issuing' && c.slug === h.issuing.slug).sort((a, b) => a.generation - b.generation);
+  const parent = cas.find((c) => c.id === h.issuing.parentId) ?? h.root;
+  return { root: h.root, parent, rows, current: h.issuing };
 }
 
 /** The rows signed with key index `k`, and the row its CRLs are stored under (the generation that made the key). */
@@ -69,4 +73,15 @@ export function parsePkiName(name: string): { slug: string; index: number; delta
   const m = /^(.+?)(?:\((\d{1,4})\))?(-delta)?$/.exec(name);
   if (!m) return { slug: name, index: 0, delta: false };
   return { slug: m[1]!, index: m[2] ? Number(m[2]) : 0, delta: m[3] !== undefined };
+}
+
+/**
+ * The chain to answer with for a certificate signed by the CA row `caId`: the current chain, or,
+ * for a certificate of an earlier generation (retrieved or replayed after a renewal), that
+ * generation's certificate above the same parents.
+ */
+export async function chainForCa(q: Queryable, caId: number, current: CaInfo['chain']): Promise<Uint8Array[]> {
+  const row = (await listCas(q)).find((c) => c.id === caId);
+  if (!row || row.kind !== 'issuing' || Buffer.from(row.certificate).equals(Buffer.from(current[0]!))) return current;
+  return [row.certificate, ...current.slice(1)];
 }

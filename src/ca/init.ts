@@ -114,8 +114,17 @@ export function issuingCaExtensions(o: { issuingSpki: Uint8Array; rootSpki: Uint
 export async function loadHierarchy(db: Queryable): Promise<Omit<CaHierarchy, 'created'> | null> {
   const cas = await listCas(db);
   const issuing = cas.filter((c) => c.kind === 'issuing').reduce<CaRow | undefined>((newest, c) => (!newest || c.generation > newest.generation ? c : newest), undefined);
-  const root = cas.find((c) => c.kind === 'root' && c.id === issuing?.parentId);
-  if (!issuing || !root) return null;
+  if (!issuing) return null;
+  // Up the parents: intermediates (a policy CA under a root held elsewhere), then the root.
+  const above: CaRow[] = [];
+  for (let id = issuing.parentId; id !== null && above.length < 8; ) {
+    const parent = cas.find((c) => c.id === id);
+    if (!parent) return null;
+    above.push(parent);
+    id = parent.parentId;
+  }
+  const root = above[above.length - 1];
+  if (!root || root.kind !== 'root') return null;
   return {
     root,
     issuing,
@@ -124,7 +133,7 @@ export async function loadHierarchy(db: Queryable): Promise<Omit<CaHierarchy, 'c
       slug: issuing.slug,
       issuingCertificate: issuing.certificate,
       rootCertificate: root.certificate,
-      chain: [issuing.certificate, root.certificate],
+      chain: [issuing.certificate, ...above.map((c) => c.certificate)],
     },
   };
 }

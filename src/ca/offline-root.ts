@@ -141,7 +141,7 @@ export async function importRootCrl(db: Db, crlDer: Uint8Array): Promise<{ ca: s
     const cert = new PeculiarCert(Buffer.from(c.certificate));
     if (cert.subject !== crl.issuer) continue;
     if (!(await crl.verify({ publicKey: cert }))) throw new OpencesError('badSignature', `the CRL names "${c.name}" as issuer but its signature does not verify with that CA's key`);
-    if (c.kind !== 'root') throw new OpencesError('conflict', `"${c.name}" publishes its own CRLs; only an offline root's CRL is imported`);
+    if (c.kind === 'issuing') throw new OpencesError('conflict', `"${c.name}" publishes its own CRLs; only the CRL of a root or intermediate CA held elsewhere is imported`);
     const ext = crl.extensions.find((e) => e.type === '2.5.29.20');
     if (!ext) throw new OpencesError('malformed', 'the CRL has no CRL number');
     const v = new Uint8Array(ext.value);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { insertCa, type CaRow } from '../store/ca-repo.js';
+import { insertCa, listCas, type CaRow } from '../store/ca-repo.js';
 import { buildCertificate, certificateParts } from './certificate-builder.js';
 import { buildCsr } from './external.js';
 import { issuingGenerations } from './generations.js';
@@ -14,10 +14,11 @@ import type { CaKeyType, CaSigner, KeyStore } from './types.js';
 
 /**
  * `opences ca renew [--new-key]`: a new certificate for the issuing CA, with its key or a new one
- * made in the same key store (file, or the same PKCS#11 token). When this node holds the root's
- * key (a hierarchy made by `ca init`) the root signs it at once and it becomes the next
- * generation; under a root held elsewhere a CSR goes out and `opences ca install` takes the signed
- * certificate as the next generation, as ADCS's renewal of a subordinate CA does. Until then
+ * made in the same key store (file, or the same PKCS#11 token). The issuer of the current
+ * certificate signs the next: when this node holds its key (a hierarchy made by `ca init`) at once,
+ * and it becomes the next generation; when it is held elsewhere (a root, or an intermediate under
+ * it) a CSR goes out and `opences ca install` takes the signed certificate as the next generation,
+ * as ADCS's renewal of a subordinate CA does. Until then
  * `<dataDir>/ca-renewal-pending.json` names the waiting key (a reference, never key material).
  */
 export const RENEWAL_PENDING_FILE = 'ca-renewal-pending.json';
@@ -61,15 +62,16 @@ export async function renewIssuingCa(o: RenewOptions): Promise<RenewResult> {
   const g = await issuingGenerations(o.db);
   if (!g) throw new OpencesError('notFound', 'this deployment has no issuing CA to renew (opences ca init first)');
   if (pendingRenewal(o.dataDir)) throw new OpencesError('conflict', `a renewal already waits for its certificate (${RENEWAL_PENDING_FILE}): opences ca install --cert NEW.pem`);
-  const rootHere = await o.keyStore.exists(g.root.keyRef);
-  if (!rootHere && !o.csr) throw new OpencesError('malformed', `the root "${g.root.name}" is not on this node: add --csr-out FILE, have the root sign it, then opences ca install --cert NEW.pem`);
+  // The issuer of the current certificate signs the next: our root (ca init), or a CA held elsewhere (root or intermediate).
+  const issuerHere = await o.keyStore.exists(g.parent.keyRef);
+  if (!issuerHere && !o.csr) throw new OpencesError('malformed', `"${g.parent.name}" is not on this node: add --csr-out FILE, have it signed there, then opences ca install --cert NEW.pem`);
   const keyType = (o.keyType ?? g.current.keyType) as CaKeyType;
   // Labels unique per attempt, as at init: a failed renewal leaves an unreferenced key, never one a CA row points at.
   const keyRef = o.newKey ? `issuing-ca-${randomBytes(4).toString('hex')}` : g.current.keyRef;
   const signer: CaSigner = o.newKey ? await o.keyStore.create(keyRef, keyType) : await o.keyStore.open(keyRef);
   const subjectName = certificateParts(g.current.certificate).subjectName;
 
-  if (!rootHere || o.csr) {
+  if (!issuerHere || o.csr) {
     const csrDer = await buildCsr(signer, subjectName);
     mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
     const pending: PendingRenewal = { name: g.current.name, keyRef, keyType: signer.keyType, newKey: o.newKey, createdAt: o.clock.now().toISOString() };
@@ -77,19 +79,19 @@ export async function renewIssuingCa(o: RenewOptions): Promise<RenewResult> {
     return { status: 'csr', name: g.current.name, csrDer, keyRef, newKey: o.newKey };
   }
 
-  const rootSigner = await o.keyStore.open(g.root.keyRef);
+  const rootSigner = await o.keyStore.open(g.parent.keyRef);
   const now = o.clock.now();
-  const rootEnd = notAfterOf(g.root.certificate);
+  const rootEnd = notAfterOf(g.parent.certificate);
   const wanted = addYears(now, o.years ?? 10);
   const certificate = new Uint8Array(
     await buildCertificate(rootSigner, {
       serial: newSerial((n) => randomBytes(n)).bytes,
-      issuerName: certificateParts(g.root.certificate).subjectName,
+      issuerName: certificateParts(g.parent.certificate).subjectName,
       subjectName,
       notBefore: new Date(now.getTime() - 60_000),
       notAfter: wanted.getTime() < rootEnd.getTime() ? wanted : rootEnd,
       spki: signer.spki,
-      extensions: issuingCaExtensions({ issuingSpki: signer.spki, rootSpki: rootSigner.spki, rootSlug: g.root.slug, pkiBaseUrl: o.pkiBaseUrl }),
+      extensions: issuingCaExtensions({ issuingSpki: signer.spki, rootSpki: rootSigner.spki, rootSlug: g.parent.slug, pkiBaseUrl: o.pkiBaseUrl }),
     }),
   );
   const row = await addGeneration(o.db, { certificate, keyRef, keyType: signer.keyType, newKey: o.newKey });
@@ -107,15 +109,16 @@ export async function installRenewal(o: { db: Db; dataDir: string; keyStore: Key
   const g = await issuingGenerations(o.db);
   if (!g) throw new OpencesError('notFound', 'this deployment has no issuing CA');
   const cert = new X509Certificate(Buffer.from(o.certificate));
-  const root = new X509Certificate(Buffer.from(g.root.certificate));
-  if (o.chain.length > 1 || (o.chain.length === 1 && !Buffer.from(o.chain[0]!).equals(root.raw))) {
-    throw new OpencesError('unsupported', "a renewed issuing CA stays under this deployment's root: --chain may hold that root only");
+  const issuer = new X509Certificate(Buffer.from(g.parent.certificate));
+  const recorded = (await listCas(o.db)).filter((c) => c.kind !== 'issuing').map((c) => Buffer.from(c.certificate));
+  if (o.chain.some((c) => !recorded.some((r) => r.equals(c)))) {
+    throw new OpencesError('unsupported', "a renewed issuing CA stays under this deployment's root and intermediates: --chain may hold those only");
   }
   const signer = await o.keyStore.open(pending.keyRef);
   const keySpki = createPublicKey({ key: Buffer.from(signer.spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });
   if (!cert.publicKey.export({ type: 'spki', format: 'der' }).equals(keySpki)) throw new OpencesError('badCsr', `the certificate is not for the waiting key ${pending.keyRef}`);
   if (!cert.ca) throw new OpencesError('badCsr', 'the certificate is not a CA certificate (basicConstraints cA)');
-  if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) throw new OpencesError('badSignature', `the certificate was not issued by this deployment's root (${g.root.name})`);
+  if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) throw new OpencesError('badSignature', `the certificate was not issued by "${g.parent.name}", the issuer of the current one`);
   const row = await addGeneration(o.db, { certificate: new Uint8Array(cert.raw), keyRef: pending.keyRef, keyType: pending.keyType, newKey: pending.newKey });
   rmSync(join(o.dataDir, RENEWAL_PENDING_FILE));
   return { status: 'installed', name: row.name, generation: row.generation, keyIndex: row.keyIndex, newKey: pending.newKey, certificate: new Uint8Array(cert.raw), keyRef: pending.keyRef };
@@ -130,7 +133,7 @@ async function addGeneration(db: Db, c: { certificate: Uint8Array; keyRef: strin
     const generation = g.current.generation + 1;
     // ADCS: a new key's index is the certificate index at which it appeared; a kept key keeps its index.
     const keyIndex = c.newKey ? generation : g.rows.find((r) => r.keyRef === c.keyRef)?.keyIndex ?? g.current.keyIndex;
-    const row: Omit<CaRow, 'id'> = { name: g.current.name, slug: g.current.slug, kind: 'issuing', parentId: g.root.id, certificate: c.certificate, keyRef: c.keyRef, keyType: c.keyType, generation, keyIndex };
+    const row: Omit<CaRow, 'id'> = { name: g.current.name, slug: g.current.slug, kind: 'issuing', parentId: g.parent.id, certificate: c.certificate, keyRef: c.keyRef, keyType: c.keyType, generation, keyIndex };
     const id = await insertCa(tx, row);
     return { ...row, id };
   });

@@ -145,7 +145,7 @@ export function registerCaCommands(program: Command): void {
     });
   addCommonOptions(ca.command('install').description('install the issuing CA certificate another root signed: for the key of opences ca init --issuing-only, or of opences ca renew --csr-out (the next generation)'))
     .requiredOption('--cert <file>', 'the issuing CA certificate (PEM)')
-    .option('--chain <file>', 'the root certificate (PEM); required for a first installation')
+    .option('--chain <file>', 'the root certificate and any intermediate CA certificates between it and the issuing CA (PEM); required for a first installation')
     .option('--json', 'machine-readable output')
     .action(async (opts: CommonOptions & Record<string, unknown> & { cert: string; chain?: string }) => {
       try {
@@ -164,7 +164,7 @@ export function registerCaCommands(program: Command): void {
           const r = await installIssuingCa({ db, dataDir: config.dataDir, keyStore, certificate, chain });
           const h = await loadHierarchy(db);
           const paths = h ? writeCaCertificates(config.dataDir, h.info) : null;
-          print(opts.json, { name: r.name, root: r.root, ...(paths ?? {}) }, () => `installed "${r.name}" under "${r.root}"${paths ? `\n  ${paths.root}\n  ${paths.issuing}` : ''}`);
+          print(opts.json, { name: r.name, root: r.root, intermediates: r.intermediates, ...(paths ? { files: paths } : {}) }, () => `installed "${r.name}" under ${[...[...r.intermediates].reverse(), r.root].map((n) => `"${n}"`).join(' under ')}${paths ? `\n  ${paths.root}\n  ${paths.issuing}` : ''}`);
         });
       } catch (e) {
         fail(e);

@@ -1,3 +1,4 @@
+import { chainForCa } from '../ca/generations.js';
 import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/principal.js';
 import { SID_URL_PREFIX } from '../ca/extensions.js';
@@ -306,7 +307,7 @@ export class RegistrationAuthority {
       case 'issued': {
         const cert = row.serial ? await findBySerial(this.o.db, row.serial) : null;
         if (!cert) throw new OpencesError('internal', `request ${row.id} is issued but its certificate is missing`);
-        return { status: 'issued', requestId: row.id, disposition: 3, message: MSG.issued, certificate: cert.der, chain: this.o.ca.info().chain, serial: cert.serial };
+        return { status: 'issued', requestId: row.id, disposition: 3, message: MSG.issued, certificate: cert.der, chain: await chainForCa(this.o.db, cert.caId, this.o.ca.info().chain), serial: cert.serial };
       }
       case 'pending': {
         const order = row.issuanceOrder;

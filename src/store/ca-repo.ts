@@ -4,7 +4,7 @@ export interface CaRow {
   id: number;
   name: string;
   slug: string;
-  kind: 'root' | 'issuing';
+  kind: 'root' | 'intermediate' | 'issuing';
   parentId: number | null;
   certificate: Uint8Array;
   keyRef: string;
@@ -19,7 +19,7 @@ interface DbRow {
   id: number;
   name: string;
   slug: string;
-  kind: 'root' | 'issuing';
+  kind: 'root' | 'intermediate' | 'issuing';
   parent_id: number | null;
   certificate: Uint8Array;
   key_ref: string;

@@ -245,3 +245,91 @@ describe('CA renewal under an external root', { timeout: 300_000 }, () => {
     }
   });
 });
+
+/**
+ * An issuing CA under an intermediate (policy) CA of a root held elsewhere: `ca install --chain`
+ * takes root and intermediate, the chain in CES answers and /pki/ carry the intermediate, and a
+ * renewal goes back to the intermediate that signed the current certificate.
+ */
+describe('an issuing CA under root → policy CA (openssl)', { timeout: 300_000 }, () => {
+  const dir = tmp('opences-policy-ca-');
+  const dataDir = join(dir, 'data');
+  let s: TestServer | undefined;
+  afterAll(async () => {
+    await s?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ca install --chain with root and intermediate; certificates verify to the root through both; renewal signed by the intermediate', async () => {
+    const rootKey = join(dir, 'root.key');
+    const root = join(dir, 'root.crt');
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', rootKey, '-out', root, '-subj', '/CN=Openssl Root/O=Example', '-days', '3650',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    const policyKey = join(dir, 'policy.key');
+    const policyCsr = join(dir, 'policy.csr');
+    const policy = join(dir, 'policy.crt');
+    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', policyKey, '-out', policyCsr, '-subj', '/CN=Example Policy CA/O=Example']);
+    const policyExt = join(dir, 'policy.ext');
+    writeFileSync(policyExt, 'basicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+    openssl(['x509', '-req', '-in', policyCsr, '-CA', root, '-CAkey', rootKey, '-CAcreateserial', '-days', '3000', '-extfile', policyExt, '-out', policy]);
+    const ext = join(dir, 'issuing.ext');
+    writeFileSync(ext, 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+    const signByPolicy = (csr: string, out: string) => openssl(['x509', '-req', '-in', csr, '-CA', policy, '-CAkey', policyKey, '-CAcreateserial', '-days', '1825', '-extfile', ext, '-out', out]);
+
+    const csr0 = join(dir, 'issuing0.csr');
+    expect((await runCli(['ca', 'init', '--issuing-only', '--data-dir', dataDir, '--csr-out', csr0])).code).toBe(0);
+    const gen0 = join(dir, 'issuing0.crt');
+    signByPolicy(csr0, gen0);
+    // The root alone is not enough: the issuing CA was not signed by it.
+    const rootOnly = await runCli(['ca', 'install', '--data-dir', dataDir, '--cert', gen0, '--chain', root]);
+    expect(rootOnly.code).not.toBe(0);
+    expect(rootOnly.err).toMatch(/not issued by any certificate of the chain/);
+    // The intermediate without its root is not a chain either.
+    const noRoot = await runCli(['ca', 'install', '--data-dir', dataDir, '--cert', gen0, '--chain', policy]);
+    expect(noRoot.code).not.toBe(0);
+    const bundle = join(dir, 'chain.pem');
+    writeFileSync(bundle, readFileSync(root, 'utf8') + readFileSync(policy, 'utf8')); // any order
+    const installed = await runCli(['ca', 'install', '--data-dir', dataDir, '--cert', gen0, '--chain', bundle, '--json']);
+    expect(installed.code, installed.err).toBe(0);
+    expect(JSON.parse(installed.out)).toMatchObject({ root: 'Openssl Root', intermediates: ['Example Policy CA'] });
+    expect(readFileSync(join(dataDir, 'certs/root_ca.crt'), 'utf8')).toBe(readFileSync(root, 'utf8'));
+
+    s = await startTestServer({ embedded: true, dataDir });
+    await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret' }, 'test');
+    const pw = join(dir, 'alice.pw');
+    writeFileSync(pw, 'S3cret\n');
+    const enroll = async (name: string): Promise<{ file: string; chain: X509Certificate[] }> => {
+      const file = join(dir, `${name}.crt`);
+      const r = await runCli(['req', 'enroll', '--url', `${s!.url}${cepPath('UsernamePassword')}`, '--username', 'alice', '--password-file', pw, '--ca-bundle', root,
+        '--template', 'WebServer', '--subject', `CN=${name}.example.test`, '--san', `dns:${name}.example.test`, '--key-out', join(dir, `${name}.key`), '--cert-out', file]);
+      expect(r.code, r.err).toBe(0);
+      const all = readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g)!;
+      return { file, chain: all.slice(1).map((p) => new X509Certificate(p)) };
+    };
+    // The server's TLS certificate chains to the root through the intermediate (the client trusts the root only).
+    const a = await enroll('a');
+    // The CES answer carries issuing CA, policy CA and root.
+    expect(a.chain.map((c) => c.subject.split('\n').find((l) => l.startsWith('CN='))).slice(0, 2)).toEqual(['CN=opences Issuing CA', 'CN=Example Policy CA']);
+    const untrusted = join(dir, 'untrusted.pem');
+    writeFileSync(untrusted, readFileSync(gen0, 'utf8') + readFileSync(policy, 'utf8'));
+    expect(opensslStatus(['verify', '-CAfile', root, '-untrusted', untrusted, a.file]).code).toBe(0);
+    // /pki/ serves the intermediate's certificate too.
+    const p = await request(`${s.pkiUrl}/pki/Example_Policy_CA.crt`);
+    expect(p.statusCode).toBe(200);
+    expect(Buffer.from(await p.body.arrayBuffer()).equals(new X509Certificate(readFileSync(policy)).raw)).toBe(true);
+
+    // Renewal: the CSR goes to the policy CA, which signed the current certificate.
+    const csr1 = join(dir, 'issuing1.csr');
+    const renew = await runCli(['ca', 'renew', '--new-key', '--csr-out', csr1, '--data-dir', dataDir]);
+    expect(renew.code, renew.err).toBe(0);
+    const gen1 = join(dir, 'issuing1.crt');
+    signByPolicy(csr1, gen1);
+    const inst = await runCli(['ca', 'install', '--data-dir', dataDir, '--cert', gen1, '--chain', bundle, '--json']);
+    expect(inst.code, inst.err).toBe(0);
+    expect(JSON.parse(inst.out)).toMatchObject({ generation: 1, keyIndex: 1 });
+    const b = await enroll('b');
+    expect(b.chain[0]!.raw.equals(new X509Certificate(readFileSync(gen1)).raw)).toBe(true);
+    writeFileSync(untrusted, readFileSync(gen1, 'utf8') + readFileSync(policy, 'utf8'));
+    expect(opensslStatus(['verify', '-CAfile', root, '-untrusted', untrusted, b.file]).code).toBe(0);
+  });
+});

@@ -61,7 +61,7 @@ export async function issueCaClientCertificate(
   await o.audit.record({ type: 'certificate.issue', outcome: 'success', actor: req.actor, template: CA_CLIENT_PROFILE, requestId, serial: issued.serial, reason: 'CA API client certificate' });
   return {
     serial: issued.serial,
-    certPem: pem(issued.der) + pem(issued.chain[0]!),
+    certPem: [issued.der, ...issued.chain.slice(0, -1)].map((c) => pem(c)).join(''), // up to, not including, the root
     fingerprint: new X509Certificate(Buffer.from(issued.der)).fingerprint256.replace(/:/g, '').toLowerCase(),
     notAfter: issued.notAfter,
   };
