@@ -19,7 +19,7 @@ const view = (s: { principal: { name: string }; role?: string; csrf: string; met
  */
 export function mountConsole(app: Express, core: Core): { sessionAuth: ReturnType<typeof consoleSessionAuth>; kit: WebKit } {
   const kit = webKit(app, core);
-  const certAuth = new AdminCertificateAuth(core, core.config.admin.certificates, loadTrustRoots(core.config.admin.trustRoots));
+  const certAuth = new AdminCertificateAuth(core, core.config.admin.certificates, loadTrustRoots(core.config.admin.trustRoots), kit.refusals);
   const router = express.Router();
   // Origin checks first: a cross-site state change is refused (403) before any session is looked at.
   router.use(kit.headers, kit.channel('console'), kit.sameOrigin);
@@ -67,7 +67,13 @@ export function mountConsole(app: Express, core: Core): { sessionAuth: ReturnTyp
   /** Sign in with the TLS client certificate of this connection, when admin.certificates lists it. */
   router.post('/session/certificate', async (req, res) => {
     try {
-      const caller = await certAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
+      let caller: AdminCaller | null;
+      try {
+        caller = await certAuth.fromTls(req.socket as TLSSocket, clientAddress(req));
+      } catch (e) {
+        // A certificate that is no admin credential was audited where it was refused.
+        throw isOpencesError(e) ? new OpencesError(e.kind, e.message, { ...e.details, audited: true }) : e;
+      }
       if (!caller) throw new OpencesError('unauthenticated', certAuth.enabled ? 'no client certificate was presented' : 'certificate sign-in is not configured (admin.certificates)', { audit: { reason: 'console certificate sign-in without a certificate' } });
       await signIn(req, res, caller);
     } catch (e) {

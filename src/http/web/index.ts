@@ -24,6 +24,8 @@ export { CSRF_FIELD, CSRF_HEADER } from './csrf.js';
 export interface WebKit {
   sessions: WebSessions;
   assets: WebAssets;
+  /** The rate-limited audit of refusals (20 events per address and minute), for checks that audit themselves. */
+  refusals: RefusalAudit;
   /** Sign-in failures per client address (as the account password sign-in: 50 per 5 minutes). */
   signInLimiter: FailureLimiter;
   /** Security headers (CSP and the rest) on everything the router answers. */
@@ -39,7 +41,7 @@ export interface WebKit {
   csrf: RequestHandler;
   /** For requests without a session yet (sign-in forms): refuses cross-site state changes (403, audited). */
   sameOrigin: RequestHandler;
-  /** Answers an error as problem+json; a 401/403 is audited first (rate limited per address). */
+  /** Answers an error as problem+json; a 401/403 is audited first (rate limited per address) unless `details.audited` says it was. */
   fail(req: Request, res: Response, e: unknown, channel: WebChannel): Promise<void>;
   /** The page shell of a bundle (src/web/<entry>/main.tsx). */
   page(res: Response, entry: string, o: { title: string; data?: Record<string, unknown> }): void;
@@ -64,7 +66,7 @@ export function webKit(app: Express, core: Core): WebKit {
   const signInLimiter = new FailureLimiter(50, 5 * minutes, () => core.clock.now().getTime());
 
   const fail = async (req: Request, res: Response, e: unknown, channel: WebChannel): Promise<void> => {
-    if (isOpencesError(e) && (e.kind === 'unauthenticated' || e.kind === 'forbidden')) {
+    if (isOpencesError(e) && (e.kind === 'unauthenticated' || e.kind === 'forbidden') && e.details.audited !== true) {
       const a = (e.details.audit ?? {}) as { reason?: string };
       const s = (res.locals as { session?: WebSession }).session;
       await refusals
@@ -78,6 +80,7 @@ export function webKit(app: Express, core: Core): WebKit {
   const kit: WebKit = {
     sessions,
     assets,
+    refusals,
     signInLimiter,
     headers: securityHeaders,
     channel: (channel) => (_req, _res, next) => withAuditChannel(channel, next),
