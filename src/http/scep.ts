@@ -26,7 +26,7 @@ export interface ScepEndpoint {
 /**
  * SCEP (RFC 8894 §4) over HTTP: GetCACaps, GetCACert and PKIOperation (GET with `message`, or POST),
  * on nodes with the ces role. Needs the RA certificates, issued by our CA on first start and
- * renewed before they expire (checked at start and every hour; src/app/scep-ra.ts).
+ * renewed before they expire or when the issuing CA changes (src/app/scep-ra.ts, keepScepRa).
  */
 /** Whether this node serves SCEP: the ces role and at least one profile. */
 export function scepEnabled(config: Core['config']): boolean {
@@ -34,29 +34,45 @@ export function scepEnabled(config: Core['config']): boolean {
 }
 
 /**
- * Makes (or renews) the RA certificates now and every hour after when they near their end. `issue`
- * false (HTTP workers of a cluster): only reload what the primary process wrote, so all workers
- * answer with the same RA keys.
+ * Makes (or renews) the RA certificates now, every five minutes after when they near their end or
+ * the issuing CA changed (a `ca renew` rollover), and at once when `check()` sees a new issuing CA.
+ * `issue` false (HTTP workers of a cluster): only reload what the primary process wrote, so all
+ * workers answer with the same RA keys.
  */
-export async function keepScepRa(core: Core, o: { issue: boolean; onChange?: (c: ScepRaCredentials) => void }): Promise<{ current: ScepRaCredentials; stop(): void }> {
+export async function keepScepRa(core: Core, o: { issue: boolean; onChange?: (c: ScepRaCredentials) => void }): Promise<{ current: ScepRaCredentials; check(): void; stop(): void }> {
   const { config } = core;
   const ensure = () => ensureScepRa({ dataDir: config.dataDir, hostname: config.hostname, db: core.db, ca: core.ca, clock: core.clock, renewDays: config.scep.raRenewDays, issue: o.issue });
   const announce = async (c: ScepRaCredentials) => {
     if (c.issued.length) await core.audit.record({ type: 'scep.ra.issue', outcome: 'success', actor: 'opences', details: { certificates: c.issued } });
   };
-  const state = { current: await ensure() };
+  const state: { current: ScepRaCredentials; issuing: Uint8Array; running?: Promise<void> } = { current: await ensure(), issuing: core.ca.info().issuingCertificate };
   await announce(state.current);
-  const timer = setInterval(() => {
-    ensure()
+  const refresh = (): void => {
+    if (state.running) return;
+    const issuing = core.ca.info().issuingCertificate;
+    state.running = ensure()
       .then(async (c) => {
         state.current = c;
+        state.issuing = issuing;
         o.onChange?.(c);
         await announce(c);
       })
-      .catch((err: unknown) => core.log.error({ err }, 'renewing the SCEP RA certificates failed'));
-  }, 3600_000);
+      .catch((err: unknown) => core.log.error({ err }, 'renewing the SCEP RA certificates failed'))
+      .finally(() => {
+        state.running = undefined;
+      });
+  };
+  const timer = setInterval(refresh, 5 * 60_000);
   timer.unref();
-  return { get current() { return state.current; }, stop: () => clearInterval(timer) };
+  return {
+    get current() {
+      return state.current;
+    },
+    check() {
+      if (core.ca.info().issuingCertificate !== state.issuing) refresh();
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 export async function createScepEndpoint(core: Core & { pki: PkiSource }, o: { issue: boolean } = { issue: true }): Promise<ScepEndpoint | null> {
@@ -66,7 +82,11 @@ export async function createScepEndpoint(core: Core & { pki: PkiSource }, o: { i
   let creds: ScepRaCredentials;
   const ra = await keepScepRa(core, { issue: o.issue, onChange: (c) => (creds = c) });
   creds = ra.current;
-  const keys = (): ScepRaKeys => ({ sign: creds.sign, encrypt: creds.encrypt });
+  const keys = (): ScepRaKeys => {
+    // A CA rollover since the RA certificates were made: re-issue (or reload) them in the background.
+    ra.check();
+    return { sign: creds.sign, encrypt: creds.encrypt };
+  };
   const service = new ScepService({
     db: core.db,
     ra: core.ra,

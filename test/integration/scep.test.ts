@@ -329,4 +329,24 @@ suite('SCEP: scepclient and certmonger enroll with one-time challenges', () => {
     expect(metrics).toMatch(/opences_scep_requests_total\{profile="devices",operation="PKCSReq",outcome="failure"\} [1-9]/);
     expect(metrics).toMatch(/opences_scep_requests_total\{profile="devices",operation="unknown",outcome="malformed"\} [1-9]/);
   }, 60_000);
+
+  it('after a CA rollover (`ca renew --new-key`) the RA certificates are re-issued under the new issuing CA and enrollment goes on', async () => {
+    const before = new X509Certificate(readFileSync(join(s.dataDir, 'certs', 'scep-ra-sign.crt')));
+    await runOperation(s.core, 'ca.renew', { newKey: true }, 'test-admin');
+    const issuing = () => new X509Certificate(Buffer.from(s.core.ca.info().issuingCertificate));
+    expect(before.checkIssued(issuing())).toBe(false);
+    // The first SCEP request after the rollover starts the re-issue; GetCACert soon names RA certificates of the new CA.
+    const raOf = async () => {
+      const p7 = new Uint8Array(await (await fetch(`${base}/scep/devices?operation=GetCACert`)).arrayBuffer());
+      return decodeSignedData(p7).certificates.map((c) => new X509Certificate(Buffer.from(c.der)));
+    };
+    expect(await until(30_000, async () => {
+      const certs = await raOf();
+      return certs[0]!.checkIssued(issuing()) && certs[1]!.checkIssued(issuing()) && certs[2]!.raw.equals(issuing().raw);
+    }, 250)).toBe(true);
+    const dev = await scepIdentity('after-rollover.example.com', await challenge('devices'));
+    const r = await pkiOperation('devices', scepRequest(dev, { recipientCertDer: raEncrypt() }), dev);
+    expect(r.status).toBe('0');
+    expect(r.cert!.checkIssued(issuing())).toBe(true);
+  }, 60_000);
 });
