@@ -130,6 +130,14 @@ describe('CA renewal and key rollover', { timeout: 300_000 }, () => {
     expect(revoked.code).not.toBe(0);
     expect(revoked.out).toMatch(/certificate revoked/);
     expect(verify(b.file, pki1, crl1).code, 'generation 1 certificate with its CRL').toBe(0);
+    // Each key's delta CRL (on by default): named in its full CRL's Freshest CRL, signed by that key, under ADCS's name too.
+    expect(openssl(['crl', '-in', crl0, '-noout', '-text'])).toMatch(/opences_Issuing_CA-delta\.crl/);
+    expect(openssl(['crl', '-in', crl1, '-noout', '-text'])).toMatch(/opences_Issuing_CA\(1\)-delta\.crl/);
+    for (const [name, cert] of [['opences_Issuing_CA-delta.crl', pki0], ['opences_Issuing_CA+.crl', pki0], ['opences_Issuing_CA(1)-delta.crl', pki1], ['opences_Issuing_CA(1)+.crl', pki1]] as const) {
+      const delta = await savedCrl(name);
+      expect(opensslStatus(['crl', '-in', delta, '-CAfile', cert, '-noout']).out, name).toMatch(/verify OK/);
+      expect(openssl(['crl', '-in', delta, '-noout', '-text']), name).toMatch(/Delta CRL Indicator/);
+    }
 
     // Same-key renewal: certificate index 2, key index stays 1 (ADCS), so the CRL stays (1).crl.
     const again = await runCli(['ca', 'renew', '--data-dir', dataDir, '--json']);
