@@ -79,6 +79,11 @@ export async function createScepEndpoint(core: Core & { pki: PkiSource }, o: { i
   const { config } = core;
   const profiles = scepProfiles(config);
   if (!scepEnabled(config)) return null;
+  // A profile naming a template that does not exist (or is disabled) would refuse every request: say so at start.
+  for (const p of profiles.values()) {
+    const t = await core.templates.get(p.template);
+    if (!t || !t.enabled) core.log.warn({ profile: p.name, template: p.template }, `SCEP profile ${p.name}: the template ${p.template} ${t ? 'is disabled' : 'does not exist'}; its requests will be refused`);
+  }
   let creds: ScepRaCredentials;
   const ra = await keepScepRa(core, { issue: o.issue, onChange: (c) => (creds = c) });
   creds = ra.current;
