@@ -279,6 +279,10 @@ suite('SCEP: scepclient and certmonger enroll with one-time challenges', () => {
       expect(r.status).toBe('0');
       expect(r.cert!.subject).toBe(`CN=${cn}`);
     }
+    // PKIOperation over GET (message=base64, URL-encoded), as devices without POSTPKIOperation send it.
+    const viaGet = await scepIdentity('cam4.example.com', STATIC);
+    const r = await fetch(`${base}/scep/closed/pkiclient.exe?operation=PKIOperation&message=${encodeURIComponent(Buffer.from(scepRequest(viaGet, { recipientCertDer: raEncrypt() })).toString('base64'))}`);
+    expect(certRepStatus(new Uint8Array(await r.arrayBuffer()))).toEqual({ status: '0' });
     const wrong = await scepIdentity('cam3.example.com', `${STATIC}x`);
     expect(await pkiOperation('closed', scepRequest(wrong, { recipientCertDer: raEncrypt() }))).toEqual({ status: '2', failInfo: '2' });
   }, 60_000);
