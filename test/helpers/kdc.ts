@@ -194,3 +194,15 @@ async function freeTcpUdpPort(): Promise<number> {
   }
   throw new Error('no loopback port free for both TCP and UDP');
 }
+
+/** The client half of the optional `kerberos` binding that the tests use to make SPNEGO tokens. */
+export interface KerberosClientModule {
+  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
+  GSS_MECH_OID_SPNEGO: unknown;
+}
+
+/** The `kerberos` binding, whichever way its CommonJS module comes through the ESM loader. */
+export async function loadKerberosClient(): Promise<KerberosClientModule> {
+  const m = (await import('kerberos')) as unknown as { default?: KerberosClientModule } & KerberosClientModule;
+  return m.default ?? m;
+}

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { startKdc, type Kdc } from '../helpers/kdc.js';
+import { startKdc, type Kdc, loadKerberosClient, type KerberosClientModule } from '../helpers/kdc.js';
 import { postSoap } from '../helpers/soap-client.js';
 import { signedRst } from '../helpers/wssec-sign.js';
 import { makeCsr, openssl, pemOf, tmp } from '../helpers/openssl.js';
@@ -109,11 +109,6 @@ describe('a partner user with a certificate of our CA keeps the partner’s boun
   });
 });
 
-interface KerberosClientModule {
-  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
-  GSS_MECH_OID_SPNEGO: unknown;
-}
-
 describe('a Kerberos user’s certificate signs in as that Kerberos principal, never as the same-named local account', () => {
   let kdc: Kdc;
   let s: TestServer;
@@ -128,8 +123,7 @@ describe('a Kerberos user’s certificate signs in as that Kerberos principal, n
     process.env.KRB5CCNAME = `FILE:${kdc.kinit('alice', 'Al1ce-krb')}`;
     s = await startTestServer({ config: { 'auth.kerberos': { keytab, servicePrincipal: 'HTTP@localhost', groups: {} } } });
     agent = new Agent({ connect: { ca: s.rootPem } });
-    const m = (await import('kerberos')) as unknown as { default?: KerberosClientModule } & KerberosClientModule;
-    krb = m.default ?? m;
+    krb = await loadKerberosClient();
     // The local account alice — someone else — is in staff, and only staff may use StaffWeb.
     await runOperation(s.core, 'user.add', { name: 'alice', password: 'L0cal-alice', groups: ['staff'] }, 'test');
     const web = (await listTemplates(s.core.db)).find((t) => t.name === 'WebServer')!;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { startKdc, type Kdc } from '../helpers/kdc.js';
+import { startKdc, type Kdc, loadKerberosClient, type KerberosClientModule } from '../helpers/kdc.js';
 import { startSlapd, type Slapd } from '../helpers/slapd.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import { fixedClock } from '../../src/clock.js';
@@ -16,11 +16,6 @@ import { listTemplates } from '../../src/store/template-repo.js';
 import { templatesToYaml } from '../../src/policy/template-yaml.js';
 import type { Template } from '../../src/policy/template.js';
 import { escapeFilterValue, LdapGroupLookup, type LdapGroupLookupConfig } from '../../src/auth/ldap-groups.js';
-
-interface KerberosClientModule {
-  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
-  GSS_MECH_OID_SPNEGO: unknown;
-}
 
 /**
  * Kerberos principals whose groups come from a directory: a real MIT KDC authenticates them, a real
@@ -56,8 +51,7 @@ describe('LDAP group lookup for Kerberos principals (real KDC + real slapd)', ()
 
     s = await startTestServer({ config: { 'auth.kerberos': { keytab, servicePrincipal: 'HTTP@localhost', groups: { 'bob@OPENCES.TEST': ['yaml-ops'] }, ldap: cfg } } });
     agent = new Agent({ connect: { ca: s.rootPem } });
-    const m = (await import('kerberos')) as unknown as { default?: KerberosClientModule } & KerberosClientModule;
-    krb = m.default ?? m;
+    krb = await loadKerberosClient();
 
     const base = (await listTemplates(s.core.db)).find((t) => t.name === 'User')!;
     const made: Template[] = [

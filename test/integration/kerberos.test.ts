@@ -1,18 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { startKdc, type Kdc } from '../helpers/kdc.js';
+import { startKdc, type Kdc, loadKerberosClient, type KerberosClientModule } from '../helpers/kdc.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeCsr } from '../helpers/openssl.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
 import { buildGetPoliciesRequest, parseGetPoliciesResponse } from '../../src/protocol/xcep/index.js';
 import { buildRstRequest, parseRstrResponse } from '../../src/protocol/wstep/index.js';
 import { parseEnvelope } from '../../src/protocol/soap/envelope.js';
-
-interface KerberosClientModule {
-  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
-  GSS_MECH_OID_SPNEGO: unknown;
-}
 
 describe('Kerberos (HTTP Negotiate) against a real MIT KDC', () => {
   let kdc: Kdc;
@@ -29,8 +24,7 @@ describe('Kerberos (HTTP Negotiate) against a real MIT KDC', () => {
     process.env.KRB5CCNAME = `FILE:${kdc.kinit('alice', 'Al1ce-pass')}`;
     s = await startTestServer({ config: { 'auth.kerberos': { keytab, servicePrincipal: 'HTTP@localhost', groups: { 'alice@OPENCES.TEST': ['staff'] } } } });
     agent = new Agent({ connect: { ca: s.rootPem } });
-    const m = (await import('kerberos')) as unknown as { default?: KerberosClientModule } & KerberosClientModule;
-    krb = m.default ?? m;
+    krb = await loadKerberosClient();
   });
   afterAll(async () => {
     await agent?.close();

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { Client } from 'ldapts';
-import { startKdc, type Kdc } from '../helpers/kdc.js';
+import { startKdc, type Kdc, loadKerberosClient } from '../helpers/kdc.js';
 import { startSlapd, type Slapd } from '../helpers/slapd.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeCsr, tmp } from '../helpers/openssl.js';
@@ -21,11 +21,6 @@ import { freshTestDb, type TestDb } from '../helpers/db.js';
 import { expandNestedGroups, inChainFilter, LdapGroupLookup, memberOfAnyFilter, type LdapGroupLookupConfig } from '../../src/auth/ldap-groups.js';
 import { ldapAuthenticate } from '../../src/auth/ldap.js';
 import { configSchema } from '../../src/config.js';
-
-interface KerberosClientModule {
-  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
-  GSS_MECH_OID_SPNEGO: unknown;
-}
 
 const WEIRD = 'we*rd (x)\\y';
 const INJECT = 'a)(member=*';
@@ -192,8 +187,7 @@ describe('nested directory groups (real slapd + real KDC)', () => {
     const keytab = kdc.addService('HTTP/localhost');
     process.env.KRB5_CONFIG = kdc.env.KRB5_CONFIG;
     const ccache = kdc.kinit('alice', 'alice-Kpass1');
-    const m = (await import('kerberos')) as unknown as { default?: KerberosClientModule } & KerberosClientModule;
-    const krb = m.default ?? m;
+    const krb = await loadKerberosClient();
 
     const serve = async (nestedGroups: 'walk' | false): Promise<TestServer> => {
       const s = await startTestServer({ config: { 'auth.kerberos': { keytab, servicePrincipal: 'HTTP@localhost', ldap: { ...cfg, nestedGroups, nestedGroupsBase: groupsBase } } } });

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { startKdc, type Kdc } from '../helpers/kdc.js';
+import { startKdc, type Kdc, loadKerberosClient, type KerberosClientModule } from '../helpers/kdc.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { openssl, tmp } from '../helpers/openssl.js';
 import { cepPath, cesPath } from '../../src/http/endpoints.js';
@@ -13,11 +13,6 @@ import { parseEnvelope } from '../../src/protocol/soap/envelope.js';
 import { child, readTlv } from '../../src/ca/der.js';
 import { templateInformation } from '../../src/ca/extensions.js';
 import { listTemplates } from '../../src/store/template-repo.js';
-
-interface KerberosClientModule {
-  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
-  GSS_MECH_OID_SPNEGO: unknown;
-}
 
 /**
  * Unattended machine autoenrollment as a domain-joined Windows computer does it: the computer
@@ -39,8 +34,7 @@ describe('GPO machine autoenrollment (computer account over Kerberos)', () => {
     process.env.KRB5CCNAME = `FILE:${kdc.kinit('WS01$', 'Ws01-machine-pass')}`;
     s = await startTestServer({ config: { 'auth.kerberos': { keytab, servicePrincipal: 'HTTP@localhost' } } });
     agent = new Agent({ connect: { ca: s.rootPem } });
-    const m = (await import('kerberos')) as unknown as { default?: KerberosClientModule } & KerberosClientModule;
-    krb = m.default ?? m;
+    krb = await loadKerberosClient();
   });
   afterAll(async () => {
     await agent?.close();

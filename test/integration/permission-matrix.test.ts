@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
-import { startKdc, type Kdc } from '../helpers/kdc.js';
+import { startKdc, type Kdc, loadKerberosClient, type KerberosClientModule } from '../helpers/kdc.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { postSoap, usernameHeader } from '../helpers/soap-client.js';
 import { makeCsr, pemOf } from '../helpers/openssl.js';
@@ -34,11 +34,6 @@ const USERS: Record<string, string[]> = { alice: ['staff'], bob: [], carol: ['op
 const EXPECT: Record<string, string[]> = { alice: ['StaffWeb'], bob: ['BobLocalWeb', 'BobWeb'], carol: ['OpsAutoWeb'] };
 const expected = (user: string, auth: EndpointAuth): string[] => (auth === 'Kerberos' ? EXPECT[user]!.filter((t) => t !== 'BobLocalWeb') : EXPECT[user]!);
 
-interface KerberosClientModule {
-  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
-  GSS_MECH_OID_SPNEGO: unknown;
-}
-
 describe('permission matrix: users × groups × templates × methods — listing and issuing agree', () => {
   let s: TestServer;
   let kdc: Kdc;
@@ -56,8 +51,7 @@ describe('permission matrix: users × groups × templates × methods — listing
     // The realm's principals get their groups from the opences.yaml mapping, as the local accounts have them.
     const groups = Object.fromEntries(Object.entries(USERS).filter(([, g]) => g.length).map(([n, g]) => [`${n}@${REALM}`, g]));
     s = await startTestServer({ config: { 'auth.kerberos': { keytab, servicePrincipal: 'HTTP@localhost', groups } } });
-    const m = (await import('kerberos')) as unknown as { default?: KerberosClientModule } & KerberosClientModule;
-    krb = m.default ?? m;
+    krb = await loadKerberosClient();
     const base = (await listTemplates(s.core.db)).find((t) => t.name === 'WebServer')!;
     const made: Template[] = Object.entries(ACLS).map(([name, permissions], i) => ({ ...structuredClone(base), name, displayName: name, oid: `${base.oid}.${50 + i}`, permissions }));
     // The defaults are open to everyone; switch them off so only the matrix templates count.

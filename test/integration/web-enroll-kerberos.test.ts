@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
-import { startKdc, type Kdc } from '../helpers/kdc.js';
+import { startKdc, type Kdc, loadKerberosClient, type KerberosClientModule } from '../helpers/kdc.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeCsr } from '../helpers/openssl.js';
 import { ensureWebBuilt } from '../../src/web/build.js';
-
-interface KerberosClientModule {
-  initializeClient(service: string, o: { mechOID: unknown }): Promise<{ step(challenge: string): Promise<string> }>;
-  GSS_MECH_OID_SPNEGO: unknown;
-}
 
 /**
  * Issue #22: Kerberos sign-in to /enroll (HTTP Negotiate, the same check as the _Kerberos
@@ -30,8 +25,7 @@ describe('web enrollment: Kerberos (Negotiate) sign-in', () => {
     process.env.KRB5CCNAME = `FILE:${kdc.kinit('alice', 'Al1ce-pass')}`;
     s = await startTestServer({ config: { 'auth.kerberos': { keytab, servicePrincipal: 'HTTP@localhost', groups: {} } } });
     agent = new Agent({ connect: { ca: s.rootPem } });
-    const m = (await import('kerberos')) as unknown as { default?: KerberosClientModule } & KerberosClientModule;
-    krb = m.default ?? m;
+    krb = await loadKerberosClient();
   });
   afterAll(async () => {
     await agent?.close();
