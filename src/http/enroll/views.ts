@@ -2,6 +2,9 @@ import type { EnrollmentOutcome } from '../../enrollment/types.js';
 import type { Template } from '../../policy/template.js';
 import type { RequestRow } from '../../store/request-repo.js';
 import { pem } from '../../ca/init.js';
+import type { RequestSummary, RequestView } from './wire.js';
+
+export type { RequestSummary, RequestView } from './wire.js';
 
 /**
  * What /enroll/api answers, as JSON: a template as the enrollment page needs it (the key kinds
@@ -35,17 +38,6 @@ export function templateOffer(t: Template): TemplateOffer {
   };
 }
 
-export interface RequestView {
-  /** Absent only for a request too malformed to be recorded. */
-  requestId?: string;
-  status: 'issued' | 'pending' | 'denied';
-  message: string;
-  serial?: string;
-  /** PEM of the issued certificate, and of its chain (issuing CA first, root last). */
-  certificate?: string;
-  chain?: string[];
-}
-
 export function outcomeView(out: EnrollmentOutcome): RequestView {
   switch (out.status) {
     case 'issued':
@@ -57,16 +49,6 @@ export function outcomeView(out: EnrollmentOutcome): RequestView {
   }
 }
 
-/** One line of "my requests". A request that failed at the CA reads as denied, with its reason. */
-export interface RequestSummary {
-  requestId: string;
-  status: 'issued' | 'pending' | 'denied';
-  template: string | null;
-  message: string;
-  submittedAt: string;
-  resolvedAt: string | null;
-  serial: string | null;
-}
 
 export function requestSummary(r: RequestRow): RequestSummary {
   return {

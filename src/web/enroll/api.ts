@@ -1,4 +1,7 @@
 import { Problem, call as sharedCall } from '../shared/api.js';
+import type { RequestSummary, RequestView } from '../../http/enroll/wire.js';
+
+export type { RequestSummary, RequestView };
 
 /** What /enroll/api answers (src/http/enroll/views.ts). */
 export interface SessionInfo {
@@ -17,25 +20,6 @@ export interface TemplateOffer {
   allowedSanTypes: string[];
   requireSan: string[];
   approval: boolean;
-}
-
-export interface RequestView {
-  requestId?: string;
-  status: 'issued' | 'pending' | 'denied';
-  message: string;
-  serial?: string;
-  certificate?: string;
-  chain?: string[];
-}
-
-export interface RequestSummary {
-  requestId: string;
-  status: 'issued' | 'pending' | 'denied';
-  template: string | null;
-  message: string;
-  submittedAt: string;
-  resolvedAt: string | null;
-  serial: string | null;
 }
 
 export { Problem, setCsrf } from '../shared/api.js';

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { message, ErrorBox } from '../shared/ui.js';
 import { call, type RequestSummary, type RequestView } from './api.js';
 
 /** The signed-in principal's latest requests, and collecting one by its ID. */
@@ -10,7 +11,7 @@ export function MyRequests({ onOpen }: { onOpen: (r: RequestView) => void }) {
   useEffect(() => {
     call<{ requests: RequestSummary[] }>('GET', '/requests').then(
       (r) => setRows(r.requests),
-      (e: unknown) => setError(e instanceof Error ? e.message : String(e)),
+      (e: unknown) => setError(message(e)),
     );
   }, []);
 
@@ -19,7 +20,7 @@ export function MyRequests({ onOpen }: { onOpen: (r: RequestView) => void }) {
     try {
       onOpen(await call<RequestView>('GET', `/requests/${encodeURIComponent(id.trim())}`));
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(message(e));
     }
   };
 
@@ -37,11 +38,7 @@ export function MyRequests({ onOpen }: { onOpen: (r: RequestView) => void }) {
         <input id="lookup" inputMode="numeric" pattern="[0-9]+" required value={lookup} onInput={(e) => setLookup(e.currentTarget.value)} />
         <button type="submit">Collect</button>
       </form>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorBox error={error} />
       {rows === null && !error ? <p role="status">Loading…</p> : null}
       {rows && rows.length === 0 ? <p>You have made no requests yet.</p> : null}
       {rows && rows.length > 0 ? (

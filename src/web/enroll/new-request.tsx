@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { message, ErrorBox } from '../shared/ui.js';
 import { call, type RequestView, type TemplateOffer } from './api.js';
 import { buildCsr } from './csr.js';
 import { generateKeyPair, keyChoices, type HashName, type KeyChoice } from './keys.js';
@@ -30,7 +31,7 @@ export function NewRequest({ onOutcome }: { onOutcome: (r: RequestView) => void 
         setTemplates(r.templates);
         if (r.templates[0]) setName(r.templates[0].name);
       },
-      (e: unknown) => setError(e instanceof Error ? e.message : String(e)),
+      (e: unknown) => setError(message(e)),
     );
   }, []);
 
@@ -63,7 +64,7 @@ export function NewRequest({ onOutcome }: { onOutcome: (r: RequestView) => void 
       if (privateKey && out.requestId && out.status !== 'denied') keyring.keep(out.requestId, privateKey);
       onOutcome(out);
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(message(e));
     } finally {
       setBusy('');
     }
@@ -140,11 +141,7 @@ export function NewRequest({ onOutcome }: { onOutcome: (r: RequestView) => void 
         </form>
       ) : null}
       {busy ? <p role="status">{busy}</p> : null}
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorBox error={error} />
     </section>
   );
 }

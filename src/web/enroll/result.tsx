@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { message, ErrorBox } from '../shared/ui.js';
 import { API, call, type RequestView } from './api.js';
 import { saveFile } from './downloads.js';
 import { keyring } from './keyring.js';
@@ -18,7 +19,7 @@ export function Result({ request, onUpdate }: { request: RequestView; onUpdate: 
     try {
       onUpdate(await call<RequestView>('GET', `/requests/${encodeURIComponent(id)}`));
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(message(e));
     } finally {
       setBusy(false);
     }
@@ -53,18 +54,14 @@ export function Result({ request, onUpdate }: { request: RequestView; onUpdate: 
       </dl>
       {request.status === 'pending' ? (
         <>
-          <p>A certificate manager must approve this request. Note its ID; you can collect the certificate here later (My requests), or with the request ID from any enrollment client.</p>
+          <p>A certificate manager must approve this request. Note its ID; you can collect the certificate here later (My requests), or with the request ID from another enrollment client (certreq, opences req retrieve).</p>
           <button type="button" disabled={busy} onClick={() => void check()}>
             Check status
           </button>
         </>
       ) : null}
       {request.status === 'issued' && id ? <Downloads id={id} request={request} /> : null}
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorBox error={error} />
     </section>
   );
 }
@@ -94,7 +91,7 @@ function Downloads({ id, request }: { id: string; request: RequestView }) {
       setConfirm('');
       setSaved(true);
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(message(e));
     } finally {
       setBusy(false);
     }
@@ -135,11 +132,7 @@ function Downloads({ id, request }: { id: string; request: RequestView }) {
         </form>
       ) : null}
       {saved ? <p role="status">PKCS#12 saved; the private key is no longer kept in this page.</p> : null}
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorBox error={error} />
     </>
   );
 }

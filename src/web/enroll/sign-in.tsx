@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { message, ErrorBox } from '../shared/ui.js';
 import { call, type SessionInfo } from './api.js';
 
 /** Sign in with an account password, the browser's client certificate, or Kerberos (Negotiate). */
@@ -14,7 +15,7 @@ export function SignIn({ kerberos, notice, onSignedIn }: { kerberos: boolean; no
     try {
       onSignedIn(await call<SessionInfo>('POST', path, body));
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(message(e));
     } finally {
       setBusy(false);
     }
@@ -56,11 +57,7 @@ export function SignIn({ kerberos, notice, onSignedIn }: { kerberos: boolean; no
           </button>
         ) : null}
       </div>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorBox error={error} />
     </section>
   );
 }

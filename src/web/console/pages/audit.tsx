@@ -1,23 +1,14 @@
 import { useState } from 'preact/hooks';
+import type { AuditEvent } from '../../../audit/event.js';
 import { call } from '../../shared/api.js';
 import { ErrorBox, Loading, Pager, Table, fmtDate, message, useLoad } from '../../shared/ui.js';
 
 const PAGE = 100;
 
-interface Event {
+/** An event as GET /api/v1/audit/events answers it: the recorded fields, its place, its time as text. */
+interface Event extends AuditEvent {
   seq: number;
   at: string;
-  type: string;
-  outcome: string;
-  actor?: string;
-  principal?: string;
-  method?: string;
-  address?: string;
-  template?: string;
-  requestId?: string;
-  serial?: string;
-  reason?: string;
-  details?: Record<string, unknown>;
 }
 interface Report {
   ok: boolean;
