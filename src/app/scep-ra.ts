@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { X509Certificate, createPrivateKey, generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPair, webcrypto, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pkcs10CertificateRequestGenerator } from '@peculiar/x509';
@@ -23,7 +24,8 @@ export interface ScepRaCredentials {
 }
 
 async function newRsaKeyAndCsr(commonName: string): Promise<{ privateKey: KeyObject; csrDer: Uint8Array }> {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  // Off the event loop: a rollover re-issues these while the node serves.
+  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
   const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const keys = {
     privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), alg, false, ['sign']),
