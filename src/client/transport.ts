@@ -168,6 +168,12 @@ export class SoapTransport {
     const fault = parseFault(env);
     if (fault) {
       if (/authentication failed/i.test(fault.reason)) throw new OpencesError('unauthenticated', `${url}: the server refused the credentials`);
+      // A Receiver fault whose request was not refused (InvalidRequest false: the CA unreachable,
+      // an internal error) is the server's failure, not a denial: certreq reports it as an error
+      // (exit 1), and the request may be sent again.
+      if (fault.code === 'Receiver' && fault.detail?.invalidRequest !== true) {
+        throw new OpencesError('unavailable', `${url}: the server could not process the request: ${fault.reason}`, { hresult: fault.detail?.errorCode });
+      }
       throw new EnrollmentDenied(fault.reason, fault.detail?.errorCode, fault.detail?.requestId, fault.detail?.invalidRequest ?? false);
     }
     return env;

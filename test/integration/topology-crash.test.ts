@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { freshTestDb, urlWithSchema, type TestDb } from '../helpers/db.js';
 import { makeCsr, opensslStatus, pemOf, tmp, writeTmp, type Csr } from '../helpers/openssl.js';
 import { postSoap, usernameHeader } from '../helpers/soap-client.js';
-import { cliAsync, dbRoleUrls, NodeProcess } from '../helpers/topology.js';
+import { CLI, cliAsync, dbRoleUrls, NodeProcess } from '../helpers/topology.js';
 import { callControlSocket } from '../../src/ops/control-socket.js';
 import { cesPath } from '../../src/http/endpoints.js';
 import { buildRstRequest, parseFault, parseRstrResponse } from '../../src/protocol/wstep/index.js';
@@ -139,6 +140,7 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
 
   it('kill -9 of the CA node mid-load: the CES nodes fault with "the CA is unreachable", and after its restart every retry is issued', async () => {
     let during: string[] = [];
+    let reqWhileDown = { code: -1, err: '' };
     const r = await load('cacrash', 16, 4, {
       trigger: 3,
       during: async () => {
@@ -148,6 +150,16 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
         const to = `${ces[1]!.url}${cesPath('opences Issuing CA', 'UsernamePassword')}`;
         const f = await postSoap(to, buildRstRequest({ to, requestType: 'issue', securityHeaderXml: usernameHeader({ username: 'alice', password: PASSWORD }), token: { valueType: 'pkcs10', der: csr.csrDer } }), agents.get('ces-b')!);
         during = [`${f.status}`, (f.env && parseFault(f.env)?.reason) ?? f.body];
+        // certreq's semantics: the CA being down is an error (exit 1), not a denial (exit 2).
+        const dir = tmp('opences-crash-req-');
+        writeFileSync(join(dir, 'pw'), `${PASSWORD}\n`);
+        writeFileSync(join(dir, 'root.crt'), rootPem);
+        writeFileSync(join(dir, 'req.csr'), csr.csrPem);
+        reqWhileDown = await new Promise((resolve) => {
+          execFile(process.execPath, ['--import', 'tsx', CLI, 'req', 'submit', '--url', to, '--username', 'alice', '--password-file', join(dir, 'pw'), '--ca-bundle', join(dir, 'root.crt'), join(dir, 'req.csr')], { encoding: 'utf8', env: { ...process.env, OPENCES_LOG_LEVEL: 'silent' } }, (err, _out, stderr) => {
+            resolve({ code: err ? Number(err.code) : 0, err: stderr });
+          });
+        });
         await ca.start();
         // The client that got the fault retries the same request: now issued.
         got.push(await enroll(csr, 1));
@@ -156,6 +168,8 @@ describe('two CES nodes and a CA under load, with kill -9', () => {
     expect(r).toHaveLength(16);
     expect(during[0]).toBe('500');
     expect(during[1]).toContain('the CA is unreachable');
+    expect(reqWhileDown.code, reqWhileDown.err).toBe(1);
+    expect(reqWhileDown.err).toMatch(/could not process the request: the CA is unreachable/);
     expect(r.some((x) => x.errors.some((e) => e.includes('the CA is unreachable')))).toBe(true);
     // While it stayed down the circuit was open: faults without another attempt, saying when to retry.
     expect(r.some((x) => x.errors.some((e) => /the CA is unreachable \(.*\); retry in \d+ s/.test(e)))).toBe(true);
