@@ -26,38 +26,44 @@ export function malformed(message: string): never {
 export const MAX_OID_BYTES = 64;
 
 /**
- * Whether `b` holds an OBJECT IDENTIFIER longer than MAX_OID_BYTES: one linear pre-order pass over
- * the TLV headers (indefinite lengths and end-of-contents included; primitive contents skipped),
- * before asn1js builds anything. 630 OIDs of 271 bytes in a 173 KB CMC request cost ~300 ms of CPU
- * to decode (fuzz campaign, docs/testing.md). Anything structurally odd is left to asn1js to report.
+ * One linear pre-order pass over the TLV headers (indefinite lengths and end-of-contents included;
+ * primitive contents skipped), before asn1js builds anything: refuses an OBJECT IDENTIFIER longer
+ * than MAX_OID_BYTES (630 OIDs of 271 bytes in a 173 KB CMC request cost ~300 ms of CPU to
+ * decode) and more than MAX_NODES values (asn1js builds every node up to its own limit before it
+ * gives up: a 104 KB CMC request of small values took ~100 ms of CPU under load to be refused so,
+ * fuzz campaign, docs/testing.md). Anything structurally odd is left to asn1js to report.
  */
-function hasLongOid(b: Uint8Array): boolean {
+function preScan(b: Uint8Array): 'longOid' | 'tooManyNodes' | undefined {
   let off = 0;
+  let nodes = 0;
   while (off + 2 <= b.length) {
+    if (++nodes > MAX_NODES) return 'tooManyNodes';
     const tag = b[off++]!;
     if ((tag & 0x1f) === 0x1f) while (off < b.length && b[off++]! & 0x80);
-    if (off >= b.length) return false;
+    if (off >= b.length) return undefined;
     let len = b[off++]!;
     const indefinite = len === 0x80;
     if (len & 0x80 && !indefinite) {
       const n = len & 0x7f;
-      if (n > 4 || off + n > b.length) return false;
+      if (n > 4 || off + n > b.length) return undefined;
       len = 0;
       for (let i = 0; i < n; i++) len = len * 256 + b[off++]!;
     }
-    if (tag === 0x06 && !indefinite && len > MAX_OID_BYTES) return true;
+    if (tag === 0x06 && !indefinite && len > MAX_OID_BYTES) return 'longOid';
     if (tag & 0x20) continue; // constructed: its contents are the next TLVs
-    if (indefinite) return false;
+    if (indefinite) return undefined;
     off += len;
   }
-  return false;
+  return undefined;
 }
 
 /** Decodes exactly one BER/DER value filling all of `der`. */
 export function decode(der: Uint8Array, what: string): asn1js.AsnType {
   if (!(der instanceof Uint8Array) || der.length === 0) malformed(`the ${what} is empty`);
   if (der.length > MAX_BYTES) throw new OpencesError('tooLarge', `the ${what} is larger than ${MAX_BYTES} bytes`);
-  if (hasLongOid(der)) malformed(`the ${what} holds an OBJECT IDENTIFIER longer than ${MAX_OID_BYTES} bytes`);
+  const odd = preScan(der);
+  if (odd === 'longOid') malformed(`the ${what} holds an OBJECT IDENTIFIER longer than ${MAX_OID_BYTES} bytes`);
+  if (odd === 'tooManyNodes') malformed(`the ${what} is not valid DER: it holds more than ${MAX_NODES} ASN.1 values`);
   const r = asn1js.fromBER(der, { maxDepth: MAX_DEPTH, maxNodes: MAX_NODES, maxContentLength: MAX_BYTES, parseEmbedded: false });
   if (r.offset === -1 || r.result.error) {
     const why = r.result.error || 'undecodable';
