@@ -15,6 +15,7 @@ export default defineConfig({
     ],
     testTimeout: 180_000,
     hookTimeout: 240_000,
+    globalSetup: ['test/helpers/global-tmp.ts'],
     setupFiles: ['test/helpers/setup.ts'],
     pool: 'forks',
     maxWorkers: 1,
