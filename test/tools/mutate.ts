@@ -27,7 +27,7 @@ export const SLICES: Record<string, Slice> = {
   'ca-api': { mutate: ['src/http/ca-api.ts'], testFiles: ['test/unit/http/ca-api*.test.ts'] },
   'ca-keys': {
     mutate: ['src/ca/keypolicy.ts', 'src/ca/lint.ts'],
-    testFiles: ['test/unit/ca/keypolicy.test.ts', 'test/unit/policy/request-limits.test.ts', 'test/unit/protocol/bad-csr-corpus.test.ts'],
+    testFiles: ['test/unit/ca/keypolicy*.test.ts', 'test/unit/ca/lint.test.ts', 'test/unit/policy/request-limits.test.ts', 'test/unit/protocol/bad-csr-corpus.test.ts'],
   },
   ca: {
     mutate: ['src/ca/engine.ts', 'src/ca/extensions.ts', 'src/ca/backends/**/*.ts'],
