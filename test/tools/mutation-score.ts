@@ -1,11 +1,11 @@
 /**
- * `npm run mutate:score`: the mutation score per directory from StrykerJS's JSON report
- * (reports/mutation/mutation.json, mutation-testing-report-schema), as the Markdown table that
+ * `npm run mutate:score [report.json…]`: the mutation score per directory from StrykerJS's JSON
+ * reports (by default every slice's, reports/mutation/*.json; mutation-testing-report-schema), as the Markdown table that
  * docs/testing.md carries. Score = killed + timed out over all valid mutants (Stryker's definition:
  * "no coverage" counts against the score; compile errors and ignored mutants do not count).
  */
-import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 interface Mutant {
   status: 'Killed' | 'Survived' | 'NoCoverage' | 'Timeout' | 'CompileError' | 'RuntimeError' | 'Ignored' | 'Pending';
@@ -14,10 +14,13 @@ interface Report {
   files: Record<string, { mutants: Mutant[] }>;
 }
 
-const file = process.argv[2] ?? 'reports/mutation/mutation.json';
-const report = JSON.parse(readFileSync(file, 'utf8')) as Report;
+const dir = 'reports/mutation';
+const files = process.argv.length > 2 ? process.argv.slice(2) : readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => join(dir, f));
+// Slices mutate disjoint files (test/tools/mutate.ts); a file in two reports counts once, from the last.
+const merged: Report['files'] = {};
+for (const file of files) Object.assign(merged, (JSON.parse(readFileSync(file, 'utf8')) as Report).files);
 const rows = new Map<string, { killed: number; survived: number; noCoverage: number; timeout: number }>();
-for (const [path, f] of Object.entries(report.files)) {
+for (const [path, f] of Object.entries(merged)) {
   const dir = dirname(path.replace(/^.*?(src\/)/, '$1'));
   const r = rows.get(dir) ?? { killed: 0, survived: 0, noCoverage: 0, timeout: 0 };
   for (const m of f.mutants) {

@@ -44,6 +44,8 @@ describe('pre-issuance lint', () => {
     expect(outcome({ serial: Buffer.from('7f0000000000000001', 'hex') })).toBeNull();
     expect(outcome({ serial: Buffer.alloc(20, 0x11) })).toBeNull();
     expect(outcome({ sans: [{ type: 'dns', value: '*.example.test' }, { type: 'email', value: 'not a dns name' }] })).toBeNull();
+    // One-character labels are labels (RFC 1035), first, middle and last.
+    expect(outcome({ sans: [{ type: 'dns', value: 'a.b.example.test' }, { type: 'dns', value: 'x' }, { type: 'dns', value: 'host.example.t' }] })).toBeNull();
   });
 
   it.each<[string, Partial<LintInput>, string]>([
