@@ -1,7 +1,8 @@
-// Mutation testing of the trust core (issue #18): `npm run mutate`, or for one area
-// `npm run mutate -- --mutate 'src/audit/**/*.ts'`. Not part of `npm test`: a full run takes hours
-// on two cores. Incremental: reports/stryker-incremental.json remembers every mutant's verdict, so
-// a run after a change re-tests only the mutants in code or tests that changed.
+// Mutation testing of the trust core (issue #18). `npm run mutate [slice…]` (test/tools/mutate.ts)
+// runs it one slice at a time, each slice's mutants against that slice's own unit tests, with its
+// own incremental file and report; it overrides mutate, testFiles, incrementalFile and the report
+// file names below. A bare `npx stryker run` mutates the whole core against every unit test and
+// would take days on two cores (docs/testing.md "Mutation testing").
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
