@@ -29,5 +29,5 @@ describe('the same chain on embedded PGlite', () => {
     await db.query('DELETE FROM audit_events WHERE seq = 6');
     expect(await log.verify()).toMatchObject({ ok: false, firstBrokenSeq: 7 });
     await db.close();
-  }, 60_000);
+  });
 });

@@ -30,5 +30,5 @@ describe('replay store on PGlite (embedded mode)', () => {
       await db.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  });
 });
