@@ -32,7 +32,7 @@ const PURGE_CHUNK = 5000;
 const PURGE_ROUNDS = 200;
 const PURGE_EVERY_MS = 60_000;
 
-interface Key {
+export interface Key {
   hex: string;
   /** Null: usable once. Otherwise the same key with the same bound is admitted again. */
   bound: string | null;
@@ -47,54 +47,71 @@ interface Message {
 /** Each message its own key in the combined writes: a statement sorts out duplicates itself. */
 let messageNo = 0;
 
+/** What the combined statement says of one message: refused, admitted, or keys met again to compare bounds with. */
+export type ReplayVerdict = { refused: string } | { admitted: true } | { recheck: Key[] };
+
 /**
  * The replay kind of the process's combined writes (src/store/combined-writes.ts): messages arriving
  * while a statement is in flight are written by the next one, together with the requests and
- * certificates waiting then. A key is admitted when it is new, or when the row it meets carries the
- * same non-null bound (a Nonce with its Created; bounds never change, so this needs no UPDATE —
- * authenticating nodes hold only SELECT, INSERT and DELETE on the table). An expired row not yet
- * purged still blocks: no honest client reuses a MessageID, Nonce or signature value after the
- * window. The join reads the statement's snapshot: a Nonce row another node committed a moment ago
- * refuses the message rather than admit it (fails closed; a client sends the messages of one token
- * one after another).
+ * certificates waiting then. The statement only inserts (`ON CONFLICT DO NOTHING`, which finds a
+ * key met before through the primary key whatever the planner thinks of the table): a key it
+ * inserted is new. A key it did not insert was met before; when it may come back (a Nonce with its
+ * Created), `admit` compares the stored bound in a statement of its own (`recheck`) — rare: a
+ * client's second message under one token, or a replay. Bounds never change, so this needs no
+ * UPDATE — authenticating nodes hold only SELECT, INSERT and DELETE on the table. An expired row not
+ * yet purged still blocks: no honest client reuses a MessageID, Nonce or signature value after the
+ * window.
  *
  * A key appears once per statement (the first message carrying it gives its bound and expiry); a
  * second message with the same key in the batch shares the first one's verdict when the key may be
  * reused with that bound, and is a replay otherwise.
+ *
+ * Why not one statement that also reads the rows met again: as a join (or a subquery per key) in a
+ * prepared statement, PostgreSQL planned a scan of the whole table while it was small and kept that
+ * plan as it grew (docs/benchmarks.md, the eighth session; test/unit/store/hot-plans.test.ts).
  */
-export const REPLAY_WRITES: WriteKind<Message, string | null> = {
+export const REPLAY_WRITES: WriteKind<Message, ReplayVerdict> = {
   name: 'replay',
   rank: 1,
   params: 3,
   max: BATCH,
   ctes: ($) =>
-    `rp_input AS (SELECT decode(k, 'hex') AS key, b AS bound, e AS expires_at FROM unnest(${$(1)}::text[], ${$(2)}::text[], ${$(3)}::timestamptz[]) AS u (k, b, e)), ` +
-    'rp_ins AS (INSERT INTO replay_seen (key, bound, expires_at) SELECT key, bound, expires_at FROM rp_input ON CONFLICT (key) DO NOTHING RETURNING key)',
-  select:
-    "SELECT 'replay'::text AS kind, NULL::integer AS ord, encode(rp_ins.key, 'hex') AS a, NULL::text AS b FROM rp_ins UNION ALL " +
-    "SELECT 'replay'::text AS kind, NULL::integer AS ord, encode(r.key, 'hex') AS a, NULL::text AS b FROM replay_seen r JOIN rp_input i ON r.key = i.key WHERE i.bound IS NOT NULL AND r.bound = i.bound",
+    `rp_ins AS (INSERT INTO replay_seen (key, bound, expires_at) SELECT decode(k, 'hex'), b, e FROM unnest(${$(1)}::text[], ${$(2)}::text[], ${$(3)}::timestamptz[]) AS u (k, b, e) ` +
+    'ON CONFLICT (key) DO NOTHING RETURNING key)',
+  select: "SELECT 'replay'::text AS kind, NULL::integer AS ord, encode(rp_ins.key, 'hex') AS a, NULL::text AS b FROM rp_ins",
   values(messages) {
     const first = firstOfEach(messages);
     return [first.map((x) => x.k.hex), first.map((x) => x.k.bound), first.map((x) => x.expires)];
   },
   outcomes(rows, messages) {
-    const admitted = new Set(rows.map((x) => x.a));
+    const inserted = new Set(rows.map((x) => x.a));
     const first = new Map(firstOfEach(messages).map((x) => [x.k.hex, x.k]));
     const claimed = new Set<string>();
     return messages.map((m) => {
       let refusal: string | null = null;
+      const recheck: Key[] = [];
       for (const k of m.keys) {
         const f = first.get(k.hex)!;
         const shareable = k.bound !== null && f.bound === k.bound;
-        const ok = admitted.has(k.hex) && (shareable || !claimed.has(k.hex));
+        if (!shareable && (claimed.has(k.hex) || !inserted.has(k.hex))) refusal ??= `message replayed (its ${k.what} was used before)`;
+        // Met before this statement, and may come back with the same bound: compare it.
+        else if (shareable && !inserted.has(k.hex)) recheck.push(k);
         claimed.add(k.hex);
-        if (!ok && !refusal) refusal = `message replayed (its ${k.what} was used before)`;
       }
-      return refusal;
+      return refusal ? { refused: refusal } : recheck.length ? { recheck } : { admitted: true };
     });
   },
   key: () => `#${messageNo++}`,
 };
+
+/**
+ * The stored bound of keys met again, read fresh (planned per call: the table's size now decides
+ * the plan). A key whose row another node committed a moment ago is seen here too.
+ */
+async function storedBounds(db: Db, keys: Key[]): Promise<Map<string, string | null>> {
+  const r = await db.query<{ k: string; bound: string | null }>("SELECT encode(key, 'hex') AS k, bound FROM replay_seen WHERE key = ANY($1::bytea[])", [keys.map((k) => Buffer.from(k.hex, 'hex'))]);
+  return new Map(r.rows.map((x) => [x.k, x.bound]));
+}
 
 /** Each key once, as the first message carrying it has it. */
 function firstOfEach(messages: Message[]): { k: Key; expires: Date }[] {
@@ -157,7 +174,11 @@ export class ReplayGuard {
     if (keys.length === 0) return this.policy.allowUnprotected ? null : 'nothing identifies the message (no MessageID, Nonce or signature)';
     const verdict = await combinedWrites(this.db).submit(REPLAY_WRITES, { keys, expires: f.keepUntil });
     this.maybePurge(now);
-    return verdict;
+    if ('refused' in verdict) return verdict.refused;
+    if ('admitted' in verdict) return null;
+    const stored = await storedBounds(this.db, verdict.recheck);
+    const met = verdict.recheck.find((k) => stored.get(k.hex) !== k.bound);
+    return met ? `message replayed (its ${met.what} was used before)` : null;
   }
 
   /** Removes expired rows in chunks, in the background; one purge at a time per process. */
