@@ -38,6 +38,7 @@ function header(user: string, pass: string, nonce = randomBytes(16).toString('ba
 
 /** The bench account's UsernameToken with wrk's per-request placeholders (bench/wrk.ts). */
 const templateHeader = (): string => header('bench', 'Bench-pass', '@@NONCE@@', '@@CREATED@@');
+export const benchHeaderTemplate = templateHeader;
 const TEMPLATE_ID = 'urn:uuid:@@ID@@';
 /** Where the server runs, as wrk dials it (it does not resolve `localhost` to 127.0.0.1 first). */
 export const wrkUrl = (url: string): string => url.replace('//localhost:', '//127.0.0.1:');
