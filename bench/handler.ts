@@ -16,6 +16,7 @@ import { buildRstRequest } from '../src/protocol/wstep/index.js';
 import { NS, PASSWORD_TEXT } from '../src/protocol/soap/namespaces.js';
 import { freshTestDb, urlWithSchema } from '../test/helpers/db.js';
 import { benchCsrs } from './http.js';
+import { combinedWrites } from '../src/store/combined-writes.js';
 
 /**
  * `node --import tsx bench/handler.ts policies|issue [N] [IN_FLIGHT]`: opences' own CPU per SOAP
@@ -107,6 +108,8 @@ async function main(): Promise<void> {
       session.connect();
       await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     }
+    const writes = combinedWrites(s.core.db);
+    const w0 = { ...writes.stats };
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     await run(warm, N - warm);
@@ -119,7 +122,11 @@ async function main(): Promise<void> {
     }
     const n = N - warm;
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`# bench/handler.ts ${mode}: ${n} requests, ${IN_FLIGHT} in flight, ${(n / seconds).toFixed(0)}/s; this process's CPU per request: ${((c.user + c.system) / n).toFixed(0)} µs (user ${(c.user / n).toFixed(0)}, system ${(c.system / n).toFixed(0)})`);
+    const statements = writes.stats.statements - w0.statements;
+    console.log(
+      `# bench/handler.ts ${mode}: ${n} requests, ${IN_FLIGHT} in flight, ${(n / seconds).toFixed(0)}/s; this process's CPU per request: ${((c.user + c.system) / n).toFixed(0)} µs (user ${(c.user / n).toFixed(0)}, system ${(c.system / n).toFixed(0)}); ` +
+        `combined statements per request ${(statements / n).toFixed(3)}, ${((writes.stats.items - w0.items) / Math.max(1, statements)).toFixed(1)} items each`,
+    );
   } finally {
     await s.close();
     await db.close();

@@ -38,6 +38,12 @@ export const configSchema = z
     /** Hot statements as named prepared statements; off only behind a pooler that cannot keep them (PgBouncer < 1.21 in transaction mode). */
     databasePreparedStatements: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
     /**
+     * Statements that write only replay keys commit without waiting for PostgreSQL's WAL flush
+     * (`synchronous_commit = off` for their transaction). Other nodes see the keys at once either
+     * way; a crash of PostgreSQL itself may forget the last ~0.6 s of them (docs/authentication.md).
+     */
+    databaseAsyncReplayCommit: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+    /**
      * HTTP worker processes (node:cluster) sharing the ports: `auto` = one per core on PostgreSQL,
      * 1 on the embedded database (it belongs to one process).
      */
@@ -413,6 +419,7 @@ const ENV: Record<string, string> = {
   OPENCES_WORKER_SEMI_SPACE_MB: 'workerSemiSpaceMb',
   OPENCES_DATABASE_POOL_SIZE: 'databasePoolSize',
   OPENCES_DATABASE_PREPARED_STATEMENTS: 'databasePreparedStatements',
+  OPENCES_DATABASE_ASYNC_REPLAY_COMMIT: 'databaseAsyncReplayCommit',
   OPENCES_DATABASE_ALLOW_EXCESS_PRIVILEGES: 'databaseAllowExcessPrivileges',
   OPENCES_CA_URL: 'ca.url',
   OPENCES_CA_CLIENT_CERT: 'ca.clientCertFile',

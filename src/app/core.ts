@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../audit/log.js';
+import { configureCombinedWrites } from '../store/combined-writes.js';
 import { startCacheBus } from './cache-bus.js';
 import { CrlBuilder } from '../ca/crl.js';
 import { LocalCa } from '../ca/engine.js';
@@ -97,6 +98,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
   const log = opts.log ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = await openDb({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, prepare: config.databasePreparedStatements });
+  configureCombinedWrites(db, { relaxedCommit: config.databaseAsyncReplayCommit });
   // Resources to release on close or on a failed start (the PKCS#11 module's sessions).
   const opened: Array<() => void> = [];
   try {

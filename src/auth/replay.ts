@@ -75,6 +75,8 @@ export const REPLAY_WRITES: WriteKind<Message, ReplayVerdict> = {
   rank: 1,
   params: 3,
   max: BATCH,
+  // A database crash may forget the last moments' keys (databaseAsyncReplayCommit, docs/authentication.md).
+  relaxed: true,
   ctes: ($) =>
     `rp_ins AS (INSERT INTO replay_seen (key, bound, expires_at) SELECT decode(k, 'hex'), b, e FROM unnest(${$(1)}::text[], ${$(2)}::text[], ${$(3)}::timestamptz[]) AS u (k, b, e) ` +
     'ON CONFLICT (key) DO NOTHING RETURNING key)',

@@ -51,6 +51,20 @@ export interface WriteKind<I, O> {
   key(item: I): string;
   /** Most items of this kind per statement. */
   readonly max: number;
+  /**
+   * Its rows may be lost if PostgreSQL itself crashes before flushing its WAL (replay keys: the
+   * price is a replay window after a database crash, docs/authentication.md). A statement carrying
+   * only such kinds commits without waiting for the WAL flush when `relaxedCommit` is on.
+   */
+  readonly relaxed?: boolean;
+}
+
+export interface CombinedWritesOptions {
+  /**
+   * Statements of relaxed kinds only commit asynchronously (`synchronous_commit = off` for their
+   * transaction; other nodes see them at once, as before). Config `databaseAsyncReplayCommit`.
+   */
+  relaxedCommit?: boolean;
 }
 
 interface Waiter<I, O> {
@@ -71,10 +85,15 @@ export class CombinedWrites {
   /** Statements run and items they carried, for tests and measurements. */
   readonly stats = { statements: 0, items: 0 };
 
+  relaxedCommit: boolean;
+
   constructor(
     private readonly db: Db,
     private readonly gapMs = 2,
-  ) {}
+    o: CombinedWritesOptions = {},
+  ) {
+    this.relaxedCommit = o.relaxedCommit ?? true;
+  }
 
   submit<I, O>(kind: WriteKind<I, O>, item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
@@ -177,9 +196,14 @@ export class CombinedWrites {
     for (const [kind, ws] of batch) ws.forEach((w, i) => w.resolve(out.get(kind)![i]));
   }
 
-  /** The statement for a set of kinds (fixed text per set, so each set is prepared once per connection). */
+  /**
+   * The statement for a set of kinds (fixed text per set, so each set is prepared once per
+   * connection). When every kind is relaxed, one more row sets `synchronous_commit` off for the
+   * statement's own transaction (set_config's is_local: it reverts when the statement commits).
+   */
   private statementFor(kinds: AnyKind[]): Statement {
-    const id = kinds.map((k) => k.name).join('+');
+    const relax = this.relaxedCommit && kinds.every((k) => k.relaxed === true);
+    const id = kinds.map((k) => k.name).join('+') + (relax ? '~' : '');
     let s = this.statements.get(id);
     if (!s) {
       let base = 0;
@@ -189,12 +213,17 @@ export class CombinedWrites {
         ctes.push(k.ctes((n) => `$${offset + n}`));
         base += k.params;
       }
-      s = statement(`WITH ${ctes.join(',\n')}\n${kinds.map((k) => k.select).join('\nUNION ALL ')}`);
+      const selects = kinds.map((k) => k.select);
+      if (relax) selects.push(`SELECT '${RELAXED}'::text AS kind, NULL::integer AS ord, set_config('synchronous_commit', 'off', true) AS a, NULL::text AS b`);
+      s = statement(`WITH ${ctes.join(',\n')}\n${selects.join('\nUNION ALL ')}`);
       this.statements.set(id, s);
     }
     return s;
   }
 }
+
+/** The kind name of the row that relaxes a statement's commit (no kind is named so). */
+export const RELAXED = 'relaxed-commit';
 
 const perDb = new WeakMap<Db, CombinedWrites>();
 
@@ -203,4 +232,9 @@ export function combinedWrites(db: Db): CombinedWrites {
   let c = perDb.get(db);
   if (!c) perDb.set(db, (c = new CombinedWrites(db)));
   return c;
+}
+
+/** Sets the options of a database handle's combined writer (the composition root, once per process). */
+export function configureCombinedWrites(db: Db, o: CombinedWritesOptions): void {
+  combinedWrites(db).relaxedCommit = o.relaxedCommit ?? true;
 }

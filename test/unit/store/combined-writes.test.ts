@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshTestDb, type TestDb } from '../../helpers/db.js';
 import { CombinedWrites, type WriteKind } from '../../../src/store/combined-writes.js';
+import { sqlText, type Db, type Statement } from '../../../src/store/db.js';
 
 /** A kind that inserts its items into `table` (a CHECK refuses 'bad') and answers `ok:<item>` for each row written. */
 function insertKind(name: string, rank: number, table: string, opts: { max?: number; key?: (i: string) => string } = {}): WriteKind<string, string> {
@@ -79,5 +80,44 @@ describe('combined writes (one statement for every kind waiting)', () => {
     expect(out.slice(3)).toEqual(['ok:p2', 'ok:q2']);
     expect((await rows('cw_a')).filter((v) => /^p\d$/.test(v))).toEqual(['p0', 'p1', 'p2']);
     expect((await rows('cw_b')).filter((v) => /^q\d$/.test(v))).toEqual(['q1', 'q2']);
+  });
+
+  it('commits a statement of relaxed kinds only without waiting for the WAL flush, and only that statement', async () => {
+    const texts: string[] = [];
+    // A handle that notes each statement's text and runs it on one connection.
+    const one = await freshTestDb({ poolSize: 1 });
+    try {
+      await one.exec('CREATE TABLE cw_a (v text); CREATE TABLE cw_b (v text)');
+      const spy: Db = {
+        engine: one.engine,
+        query: <R,>(sql: string | Statement, params?: unknown[]) => {
+          texts.push(sqlText(sql));
+          return one.query<R>(sql, params);
+        },
+        exec: (sql) => one.exec(sql),
+        transaction: (fn) => one.transaction(fn),
+        ping: () => one.ping(),
+        close: () => one.close(),
+      };
+      const w = new CombinedWrites(spy);
+      const relaxed = { ...insertKind('a', 1, 'cw_a'), relaxed: true };
+      const durable = insertKind('b', 2, 'cw_b');
+      expect(await w.submit(relaxed, 'r1')).toBe('ok:r1');
+      expect(texts.pop()).toMatch(/set_config\('synchronous_commit', 'off', true\)/);
+      // The setting was the statement's transaction's own: the connection is back to synchronous commits.
+      expect((await one.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")).rows[0]!.s).toBe('on');
+      // With a durable kind in the statement, every row waits for the flush.
+      await Promise.all([w.submit(relaxed, 'r2'), w.submit(relaxed, 'r3'), w.submit(durable, 'd1')]);
+      expect(texts.slice(-1)[0]).not.toMatch(/set_config/);
+      expect(await w.submit(durable, 'd2')).toBe('ok:d2');
+      expect(texts.pop()).not.toMatch(/set_config/);
+      // Switched off (databaseAsyncReplayCommit: false), relaxed kinds commit synchronously too.
+      const strict = new CombinedWrites(spy, 2, { relaxedCommit: false });
+      expect(await strict.submit(relaxed, 'r4')).toBe('ok:r4');
+      expect(texts.pop()).not.toMatch(/set_config/);
+      expect((await one.query<{ v: string }>('SELECT v FROM cw_a ORDER BY v')).rows.map((r) => r.v)).toEqual(['r1', 'r2', 'r3', 'r4']);
+    } finally {
+      await one.close();
+    }
   });
 });
