@@ -21,11 +21,9 @@ export default defineConfig({
   test: {
     ...base.test,
     include: ['test/unit/**/*.test.ts'],
-    // One module graph for every run of a test runner: Stryker starts vitest once per mutant, and
-    // re-evaluating the sources and their dependencies (@peculiar/x509, pkijs, asn1js) cost ~5 s a
-    // run on a loaded machine. Stryker switches mutants through a global, so a cached module still
-    // runs the active mutant.
-    isolate: false,
+    // Not `isolate: false`: a cached module keeps the Stryker namespace object it saw first, so
+    // after the next run's setup replaced it the cached code never saw another active mutant — a
+    // mutant that breaks every envelope test was reported as survived (2026-12-03).
     // CPU budgets of the XML limit tests (test/unit/protocol/soap/xml-limits.test.ts): in Stryker's
     // worker thread process.cpuUsage() counts the whole process.
     env: { OPENCES_TEST_CPU_SCALE: '20' },
