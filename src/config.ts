@@ -82,6 +82,21 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * A SOAP body refused before any credential was checked (a soapLimits violation, not
+     * well-formed XML, over maxBodyBytes) is answered after `delayMs`, its connection no longer
+     * read, then closed (src/http/tarpit.ts): a sender waiting for the answer sends one body per
+     * delay instead of one per parse. At most `maxHeld` connections per HTTP worker are held;
+     * beyond that, refusals go out at once. `delayMs: 0` answers every refusal at once.
+     * The delay stays well under the server's request timeout (60 s).
+     */
+    tarpit: z
+      .object({
+        delayMs: z.coerce.number().int().min(0).max(30_000).default(1000),
+        maxHeld: z.coerce.number().int().min(1).max(100_000).default(256),
+      })
+      .strict()
+      .prefault({}),
     ca: z
       .object({
         name: z.string().default('opences Issuing CA'),

@@ -115,8 +115,8 @@ export async function startNode(config: Config, opts: CoreOptions, parts: ServeP
         core,
         tls: { cert: tls.cert, key: tls.key },
         pki: core.pki,
-        mount: (app: Express, metrics: Metrics, direct) => {
-          mountServices(app, core, metrics, direct);
+        mount: (app: Express, metrics: Metrics, direct, tarpit) => {
+          mountServices(app, core, metrics, direct, tarpit);
           s?.mount(app, metrics);
         },
         ...(s && config.scep.httpPort !== undefined ? { plainScep: { port: config.scep.httpPort, mount: (app: Express, metrics: Metrics) => s.mount(app, metrics) } } : {}),

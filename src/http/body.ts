@@ -48,11 +48,14 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
  * chunk is at most what one socket read delivered, so the sink's work is spread over the body
  * instead of held in one piece). The first error the sink throws ends the read: the rest of the
  * body is left unread (answer with `Connection: close`) and the promise rejects with that error.
+ * A body declared larger than `limit` is refused before any of it is read.
  */
 export function streamBody(req: IncomingMessage, limit: number, sink: (chunk: Buffer) => void): Promise<void> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
+    // Not one byte of it is read (the answer closes the connection), nor drained while a refusal
+    // is held (src/http/tarpit.ts).
+    req.pause();
     return Promise.reject(new OpencesError('tooLarge', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
   }
   return new Promise((resolve, reject) => {

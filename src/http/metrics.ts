@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Prometheus metrics for /metrics; one registry per server so tests can run several. */
 export class Metrics {
@@ -8,6 +8,8 @@ export class Metrics {
   readonly enrollments: Counter<'template' | 'disposition'>;
   readonly authFailures: Counter<'method'>;
   readonly scep: Counter<'profile' | 'operation' | 'outcome'>;
+  readonly tarpit: Counter<'outcome'>;
+  readonly tarpitHeld: Gauge;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -40,6 +42,17 @@ export class Metrics {
       name: 'opences_scep_requests_total',
       help: 'SCEP requests by profile, operation (GetCACaps, GetCACert, PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL) and outcome (success, pending, failure, malformed)',
       labelNames: ['profile', 'operation', 'outcome'],
+      registers: [this.registry],
+    });
+    this.tarpit = new Counter({
+      name: 'opences_tarpit_refusals_total',
+      help: 'SOAP bodies refused before authentication (XML limits, not well-formed, too large), by what the tarpit did: held (answered after tarpit.delayMs), full (tarpit.maxHeld reached: answered at once), immediate (tarpit off, or shutting down)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    this.tarpitHeld = new Gauge({
+      name: 'opences_tarpit_held_connections',
+      help: 'Connections whose refusal the tarpit holds right now (this process)',
       registers: [this.registry],
     });
   }

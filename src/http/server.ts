@@ -9,6 +9,7 @@ import { mountHealth } from './health.js';
 import { Metrics } from './metrics.js';
 import { mountPki, type PkiSource } from './pki.js';
 import type { SoapHandler } from './soap-endpoint.js';
+import { Tarpit } from './tarpit.js';
 
 export interface HttpFrontEnds {
   httpsServer: HttpsServer;
@@ -27,9 +28,9 @@ export interface ListenOptions {
   pki: PkiSource;
   /**
    * Mounts the role-specific routes (CEP, CES, admin) on the HTTPS app, and puts the SOAP POST
-   * handlers into `direct` by exact path.
+   * handlers into `direct` by exact path; they hold refusals of strangers' hostile bodies in `tarpit`.
    */
-  mount: (app: Express, metrics: Metrics, direct: Map<string, SoapHandler>) => void | Promise<void>;
+  mount: (app: Express, metrics: Metrics, direct: Map<string, SoapHandler>, tarpit: Tarpit) => void | Promise<void>;
   /** SCEP on plain HTTP as well (scep.httpPort, off by default): NDES serves it so; the messages are signed and encrypted. */
   plainScep?: { port: number; mount: (app: Express, metrics: Metrics) => void };
 }
@@ -50,7 +51,8 @@ export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
   mountHealth(app, o.core.db, metrics, o.core.keyHealth);
   mountPki(app, o.pki);
   const direct = new Map<string, SoapHandler>();
-  await o.mount(app, metrics, direct);
+  const tarpit = new Tarpit(config.tarpit, metrics, o.core.log);
+  await o.mount(app, metrics, direct, tarpit);
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found\n');
   });
@@ -123,6 +125,8 @@ export async function listen(o: ListenOptions): Promise<HttpFrontEnds> {
     ...(scepServer ? { scepHttpPort: (scepServer.address() as AddressInfo).port } : {}),
     metrics,
     async close() {
+      // Held refusals go out now: their connections close, and no timer outlives the server.
+      tarpit.close();
       await Promise.all([closeServer(httpsServer), closeServer(pkiServer), ...(scepServer ? [closeServer(scepServer)] : [])]);
     },
   };

@@ -10,6 +10,7 @@ import { cepOperation } from './cep.js';
 import { cesOperation, clientAddress } from './ces.js';
 import { cepPath, cesPath, type EndpointAuth } from './endpoints.js';
 import type { Metrics } from './metrics.js';
+import type { Tarpit } from './tarpit.js';
 import { soapEndpoint, type EndpointAuthenticator, type SoapHandler } from './soap-endpoint.js';
 import { authenticateWith, createAuthenticator } from '../auth/passport.js';
 import { mountAdmin } from './admin/index.js';
@@ -124,13 +125,13 @@ function wsdlHandler(file: string, address: string) {
  * POST handler also goes into `direct` under its exact path, for the HTTPS server to call without
  * express's routing (src/http/server.ts); express keeps them for other spellings of the path.
  */
-export function mountServices(app: Express, core: Core, metrics: Metrics, direct?: Map<string, SoapHandler>): void {
+export function mountServices(app: Express, core: Core, metrics: Metrics, direct?: Map<string, SoapHandler>, tarpit?: Tarpit): void {
   const { config } = core;
   const passport = soapPassport(core);
   // Kerberos endpoints exist when Kerberos is configured; the others as policy.cesAuth says.
   const wanted = [...new Set([...config.policy.cesAuth.filter((a) => a !== 'Kerberos' || core.kerberos), ...(core.kerberos ? (['Kerberos'] as const) : [])])];
   const auths = wanted.filter((a) => authenticatorFor(core, passport, a) !== null);
-  const common = { maxBodyBytes: config.maxBodyBytes, xmlLimits: config.soapLimits, log: core.log, metrics };
+  const common = { maxBodyBytes: config.maxBodyBytes, xmlLimits: config.soapLimits, log: core.log, metrics, ...(tarpit ? { tarpit } : {}) };
 
   if (config.roles.includes('cep')) {
     const op = cepOperation(core, auths);

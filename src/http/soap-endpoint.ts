@@ -10,6 +10,7 @@ import { streamBody } from './body.js';
 import type { EndpointAuth } from './endpoints.js';
 import type { Metrics } from './metrics.js';
 import { sendFault, sendSoap } from './soap-reply.js';
+import type { Tarpit } from './tarpit.js';
 
 /** Authenticates a caller for one endpoint kind; throws OpencesError('unauthenticated'). */
 export interface EndpointAuthenticator {
@@ -36,6 +37,8 @@ export interface SoapEndpointOptions {
   xmlLimits: XmlLimits;
   log: Logger;
   metrics: Metrics;
+  /** Holds refusals of bodies refused before any credential was checked (absent: sent at once). */
+  tarpit?: Tarpit;
 }
 
 /** A SOAP endpoint's handler: plain Node request and response, so it runs with or without express. */
@@ -52,13 +55,18 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
     let relatesTo: string | undefined;
     // WCF's ActivityId header: the activity's GUID, and a GUID of this message as its CorrelationId.
     const activity = { activityId: randomUUID(), correlationId: randomUUID() };
+    // True while the body is read and parsed by a caller not yet authenticated: a failure then is
+    // a stranger's unreadable (hostile) body, and its refusal goes through the tarpit.
+    let strangersBody = false;
     try {
       let principal = o.authenticator.transport ? await o.authenticator.transport(req, res) : null;
       if (res.headersSent) return; // the transport step answered (401 challenge)
       // Parsed as it arrives: a body breaking a limit is refused at that byte, unread beyond it.
       const reader = new EnvelopeReader({ maxBytes: o.maxBodyBytes, limits: o.xmlLimits });
+      strangersBody = principal === null;
       await streamBody(req, o.maxBodyBytes, (chunk) => reader.push(chunk));
       const env = reader.end();
+      strangersBody = false;
       relatesTo = env.header.messageId;
       const action = env.header.action;
       if (!action || !o.operation.actions.includes(action)) {
@@ -76,9 +84,12 @@ export function soapEndpoint(o: SoapEndpointOptions): SoapHandler {
       o.metrics.requests.inc({ endpoint, outcome: 'fault' });
       if (e instanceof OpencesError && e.kind === 'unauthenticated') o.metrics.authFailures.inc({ method: o.auth });
       if (!(e instanceof OpencesError) || e.kind === 'internal') o.log.error({ err: e, endpoint }, 'request failed');
+      // A stranger's unreadable body (over a limit, not well-formed, not SOAP 1.2): held, then closed.
+      const hostile = strangersBody && e instanceof OpencesError && e.kind !== 'internal';
       // Refused before its end (a parser limit, too large): close rather than read the rest.
-      if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
-      sendFault(res, e, o.operation.service, relatesTo, activity);
+      if ((hostile || !req.complete) && !res.headersSent) res.setHeader('connection', 'close');
+      if (hostile && o.tarpit) o.tarpit.hold(req, () => sendFault(res, e, o.operation.service, relatesTo, activity));
+      else sendFault(res, e, o.operation.service, relatesTo, activity);
     } finally {
       end();
     }

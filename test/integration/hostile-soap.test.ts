@@ -16,7 +16,8 @@ const GETPOL = readFileSync(join(__dirname, '../fixtures/soap/cepces-getpolicies
  * Issue #15: hostile SOAP bodies sent without credentials to every SOAP endpoint are refused by
  * the parser limits with a Sender fault naming the limit, while a legitimate client keeps being
  * served, and no request holds the event loop. The server runs in this process, so the event-loop
- * delay measured here is the server's.
+ * delay measured here is the server's. It runs with the default settings, so each fault is held
+ * by the tarpit (tarpit.delayMs) before it goes out.
  */
 describe('hostile SOAP bodies without credentials, at every CEP and CES endpoint', () => {
   let s: TestServer;
@@ -83,6 +84,10 @@ describe('hostile SOAP bodies without credentials, at every CEP and CES endpoint
     }
     expect(legit.length).toBeGreaterThan(0);
     expect(legit.every((st) => st === 200)).toBe(true);
+    // With the default settings every one was held by the tarpit before its fault went out.
+    const metrics = await s.http.metrics.registry.metrics();
+    expect(metrics).toMatch(new RegExp(`^opences_tarpit_refusals_total\\{outcome="held"\\} ${faults.length}$`, 'm'));
+    expect(metrics).toMatch(/^opences_tarpit_held_connections 0$/m);
     // Before the limits one deep body held the loop for minutes. The bound is ~50 ms per request
     // (each parse's CPU is checked in test/unit/protocol/soap/xml-limits.test.ts); this loop also
     // carries the test's own client (TLS for ~44 MiB of bodies) and, on a loaded CI machine, waits
