@@ -4,7 +4,7 @@ import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { Pool } from 'undici';
+import { Pool, buildConnector } from 'undici';
 import { bitString, bmp, explicit, implicitCons, integer, octetString, oid, seq, set } from '../src/ca/der.js';
 import { extension, subjectAltName } from '../src/ca/extensions.js';
 import { encodeName } from '../src/ca/name.js';
@@ -320,6 +320,30 @@ export interface ProbeResult {
   p50ms: number;
   p99ms: number;
   maxMs: number;
+  /** Under attack: the slowest probe, and how many connections the prober opened. */
+  slowest?: SlowProbe;
+  connects?: number;
+}
+
+/** The slowest probe under attack: when (s after the attack began, in which phase) and on what connection. */
+export interface SlowProbe {
+  ms: number;
+  at: number;
+  phase: string;
+  newConnection: boolean;
+  port: number;
+  /** `ss` on both ends of the probe's connection, one second into the probe (probes over 1 s). */
+  ss?: string;
+}
+
+/** Both ends of the loopback connection from `port`, as `ss -tnpoie` shows them (empty: none). */
+function socketsOf(port: number): string {
+  if (!port) return '(no connection yet)';
+  try {
+    return execFileSync('ss', ['-tnpoieH', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8', timeout: 2000 }).trim() || '(no socket)';
+  } catch (e) {
+    return `(ss failed: ${e instanceof Error ? e.message : String(e)})`;
+  }
 }
 
 /**
@@ -329,6 +353,11 @@ export interface ProbeResult {
  * /healthz is probed one request at a time from this process.
  */
 export async function benchUnderAttack(s: ServerUnderTest, seconds: number, senders = 8): Promise<{ getPolicies: RateResult; issue: RateResult; healthz: ProbeResult; attack: AttackSummary }> {
+  // The CES bodies are built before the attack and the probing start: building them (thousands of
+  // CSRs, synchronously) held this process's event loop for 4–9 s, and the /healthz probe that
+  // was in flight then waited for it with its answer already in its socket (the "/healthz stall").
+  const path = cesPath('opences Issuing CA', 'UsernamePassword');
+  const issueBodies = wrkAvailable() ? issueTemplates(`${s.url}${path}`, benchCsrs(Math.max(4000, seconds * 2000))) : [];
   const attacker = spawn('node', ['--import', 'tsx', join(process.cwd(), 'bench/attack.ts'), s.url, String(senders)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   attacker.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -339,27 +368,58 @@ export async function benchUnderAttack(s: ServerUnderTest, seconds: number, send
   const began = performance.now();
   let probing = true;
   const lat: number[] = [];
-  const probePool = new Pool(s.url, { connections: 1, connect: { rejectUnauthorized: false } });
+  // What the slowest probe met (the "/healthz stall"): when it started, in which phase, whether it
+  // needed a new connection, and both ends of its connection as `ss` saw them one second in.
+  const phases: { at: number; name: string }[] = [{ at: 0, name: 'attack only' }];
+  const phase = (name: string): void => void phases.push({ at: performance.now() - began, name });
+  const probeConnector = buildConnector({ rejectUnauthorized: false });
+  let probePort = 0;
+  let probeConnects = 0;
+  const probePool = new Pool(s.url, {
+    connections: 1,
+    connect: (opts, cb) =>
+      probeConnector(opts, (err, socket) => {
+        if (socket) {
+          probeConnects++;
+          probePort = socket.localPort ?? 0;
+        }
+        (cb as (e: Error | null, so: typeof socket | null) => void)(err, socket);
+      }),
+  });
+  let slowest: SlowProbe | undefined;
   const probe = (async () => {
     while (probing) {
       const t = performance.now();
+      const connects = probeConnects;
+      let seen: string | undefined;
+      const watch = setTimeout(() => (seen = socketsOf(probePort)), 1000);
       const r = await probePool.request({ path: '/healthz', method: 'GET' });
       await r.body.text();
-      if (r.statusCode === 200) lat.push(performance.now() - t);
+      clearTimeout(watch);
+      const ms = performance.now() - t;
+      if (r.statusCode === 200) lat.push(ms);
+      if (!slowest || ms > slowest.ms) {
+        const at = t - began;
+        slowest = { ms, at, phase: phases.filter((p) => p.at <= at).pop()!.name, newConnection: probeConnects > connects, port: probePort, ...(seen ? { ss: seen } : {}) };
+      }
     }
   })();
   try {
-    const path = cesPath('opences Issuing CA', 'UsernamePassword');
+    phase('GetPolicies (warm-up, then measured)');
     const getPolicies = await (async () => {
       const gp = cepPath('UsernamePassword');
       if (!wrkAvailable()) return benchGetPolicies(s, seconds);
       const body = buildGetPoliciesRequest({ to: `${s.url}${gp}`, messageId: TEMPLATE_ID, securityHeaderXml: templateHeader() });
       return wrkLoop(`CEP GetPolicies under attack (${senders} hostile senders)`, { url: wrkUrl(s.url), path: gp, bodies: [body], connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'GetPoliciesResponse', classes: s.cpu });
     })();
+    phase('CES Issue (warm-up, then measured)');
     const issue = wrkAvailable()
-      ? await wrkLoop(`CES Issue under attack (${senders} hostile senders, UsernameToken)`, { url: wrkUrl(s.url), path, bodies: issueTemplates(`${s.url}${path}`, benchCsrs(Math.max(4000, seconds * 2000))), connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken', classes: s.cpu })
+      ? await wrkLoop(`CES Issue under attack (${senders} hostile senders, UsernameToken)`, { url: wrkUrl(s.url), path, bodies: issueBodies, connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken', classes: s.cpu })
       : await benchIssue(s, seconds, `CES Issue under attack (${senders} hostile senders)`, { kind: 'username' }, 'undici');
-    return { getPolicies, issue, healthz: probeSummary(lat), attack: await stopAttacker() };
+    phase('stopping');
+    const healthz = { ...probeSummary(lat), ...(slowest ? { slowest } : {}), connects: probeConnects };
+    if (slowest?.ss) console.error(`slowest /healthz probe (${slowest.ms.toFixed(0)} ms, local port ${slowest.port}), its connection 1 s in:\n${slowest.ss}`);
+    return { getPolicies, issue, healthz, attack: await stopAttacker() };
   } finally {
     probing = false;
     await probe.catch(() => undefined);

@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { benchCa, opensslSpeed } from './ca.js';
-import { CONCURRENCY, SOFTHSM_MODULE, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, benchUnderAttack, issueTemplates, policiesExchange, probeHealthz, startServerProcess, startSplitProcesses, type ServerKerberos } from './http.js';
+import { CONCURRENCY, SOFTHSM_MODULE, benchClientCertificate, benchCsrs, benchGetPolicies, benchIssue, benchUnderAttack, issueTemplates, policiesExchange, probeHealthz, startServerProcess, startSplitProcesses, type ServerKerberos, type SlowProbe } from './http.js';
 import { benchBarePolicies, benchFloor } from './floor.js';
 import { benchCfssl } from './cfssl.js';
 import { benchScep, BENCH_SCEP_SECRET, scepBenchYaml } from './scep.js';
@@ -45,6 +45,8 @@ const row = (r: RateResult, ref?: { name: string; rate: number }): string =>
 
 /** A row of words only (the ratios, rows not measured). */
 const note = (what: string, text: string, rate = ''): string => `| ${what} | ${rate} | | | | | | ${text} |`;
+const slowProbe = (p: SlowProbe, connects: number): string =>
+  `${p.ms.toFixed(0)} ms, started ${(p.at / 1000).toFixed(1)} s into the attack (${p.phase}), ${p.newConnection ? 'on a new connection' : 'on its kept-alive connection'}; the prober opened ${connects} connection(s)`;
 
 const mark = (ok: boolean): string => (ok ? '✔' : '✘');
 
@@ -159,6 +161,7 @@ async function main(): Promise<void> {
       row(attacked.issue, versus(username)),
       note('↳ CES Issue under attack', share(attacked.issue, username)),
       note('↳ /healthz under attack (one request at a time)', `p50 ${attacked.healthz.p50ms.toFixed(1)} ms, p99 ${attacked.healthz.p99ms.toFixed(1)} ms ${mark(attacked.healthz.p99ms < 100)} (target < 100 ms), max ${attacked.healthz.maxMs.toFixed(1)} ms over ${attacked.healthz.count} probes; unattacked p99 ${calm.p99ms.toFixed(1)} ms`),
+      ...(attacked.healthz.slowest ? [note('↳ the slowest /healthz probe', slowProbe(attacked.healthz.slowest, attacked.healthz.connects ?? 0))] : []),
       note('↳ the attack', `${a.sent} hostile bodies (~1 MiB each) sent, ${a.senderFaults} answered with a SOAP Sender fault, statuses ${JSON.stringify(a.statuses)}`, `${(a.sent / a.seconds).toFixed(0)}/s`),
     );
     if (onlyAttack) {
