@@ -80,4 +80,15 @@ describe('Kerberos (HTTP Negotiate) against a real MIT KDC', () => {
     expect(kerberosFailures.map((e) => e.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/^the Kerberos token was refused: .*replay/i)]));
     expect(kerberosFailures.every((e) => /^the Kerberos token was refused: \S/.test(e.reason ?? ''))).toBe(true);
   });
+
+  it('drains the body of a challenged request to keep the connection, but not one larger than any message', async () => {
+    const small = await post(cep(), buildGetPoliciesRequest({ to: cep() }));
+    expect(small.status).toBe(401);
+    expect(small.headers.connection).not.toBe('close');
+    // Twice maxBodyBytes: challenged, and the connection closed rather than the body read.
+    const big = await post(cep(), 'x'.repeat(2 * s.config.maxBodyBytes));
+    expect(big.status).toBe(401);
+    expect(big.headers['www-authenticate']).toBe('Negotiate');
+    expect(big.headers.connection).toBe('close');
+  });
 });
