@@ -1,16 +1,21 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OpencesError } from '../errors.js';
 
 /**
  * Reads the request body up to `limit` bytes. Refuses early on a declared Content-Length above
  * the limit and stops reading (without buffering the rest) when a chunked body grows past it,
- * so an oversize body costs neither memory nor time.
+ * so an oversize body costs neither memory nor time: the rest is never read, and the answer to
+ * `res` closes the connection (draining it would decrypt whatever size a stranger chose to send).
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<Buffer> {
+  const refuse = (message: string): OpencesError => {
+    req.pause();
+    if (!res.headersSent) res.setHeader('connection', 'close');
+    return new OpencesError('tooLarge', message);
+  };
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    return Promise.reject(new OpencesError('tooLarge', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+    return Promise.reject(refuse(`request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -22,8 +27,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         done = true;
         chunks.length = 0;
-        req.resume();
-        reject(new OpencesError('tooLarge', `request body exceeds the limit of ${limit} bytes`));
+        reject(refuse(`request body exceeds the limit of ${limit} bytes`));
         return;
       }
       chunks.push(c);

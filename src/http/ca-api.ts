@@ -216,7 +216,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     let out: unknown;
     try {
       const client = await authorize(req);
-      const body = await readBody(req, BODY_LIMIT);
+      const body = await readBody(req, res, BODY_LIMIT);
       checkJsonDepth(body);
       out = await signBatch(JSON.parse(body.toString('utf8')), client);
     } catch (e) {

@@ -138,7 +138,7 @@ export async function createScepEndpoint(core: Core & { pki: PkiSource }, o: { i
         case 'PKIOperation': {
           let body: Uint8Array;
           if (req.method === 'POST') {
-            body = await readBody(req, MAX_PKI_MESSAGE_BYTES);
+            body = await readBody(req, res, MAX_PKI_MESSAGE_BYTES);
           } else {
             const m = typeof req.query.message === 'string' ? req.query.message : '';
             if (m.length > (MAX_PKI_MESSAGE_BYTES * 4) / 3 + 8) throw new OpencesError('tooLarge', 'the message parameter is too large');
