@@ -4,7 +4,7 @@ import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { Pool, buildConnector } from 'undici';
+import { Pool } from 'undici';
 import { bitString, bmp, explicit, implicitCons, integer, octetString, oid, seq, set } from '../src/ca/der.js';
 import { extension, subjectAltName } from '../src/ca/extensions.js';
 import { encodeName } from '../src/ca/name.js';
@@ -14,6 +14,7 @@ import { buildRstRequest, parseRstrResponse } from '../src/protocol/wstep/index.
 import { parseEnvelope } from '../src/protocol/soap/envelope.js';
 import { NS, PASSWORD_TEXT } from '../src/protocol/soap/namespaces.js';
 import { closedLoop, type RateResult } from './stats.js';
+import type { ProbeReport } from './probe.js';
 import { wrkAvailable, wrkLoop } from './wrk.js';
 import { byCommand, processTree, type CpuClasses } from './cpu.js';
 
@@ -325,7 +326,7 @@ export interface ProbeResult {
   connects?: number;
 }
 
-/** The slowest probe under attack: when (s after the attack began, in which phase) and on what connection. */
+/** The slowest probe under attack: when (ms after the attack began, in which phase) and on what connection. */
 export interface SlowProbe {
   ms: number;
   at: number;
@@ -336,75 +337,49 @@ export interface SlowProbe {
   ss?: string;
 }
 
-/** Both ends of the loopback connection from `port`, as `ss -tnpoie` shows them (empty: none). */
-function socketsOf(port: number): string {
-  if (!port) return '(no connection yet)';
-  try {
-    return execFileSync('ss', ['-tnpoieH', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8', timeout: 2000 }).trim() || '(no socket)';
-  } catch (e) {
-    return `(ss failed: ${e instanceof Error ? e.message : String(e)})`;
-  }
+/**
+ * A bench helper in a process of its own (bench/attack.ts, bench/probe.ts), so that neither its
+ * work nor this process's shares an event loop: started, it resolves once the child writes `ready`
+ * to stderr; `stop()` sends SIGTERM and resolves with the last line it printed.
+ */
+async function startChild(script: string, args: string[], ready: string): Promise<{ stop(): Promise<string>; kill(): void }> {
+  const child = spawn('node', ['--import', 'tsx', join(process.cwd(), script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (c: Buffer) => (c.toString().includes(ready) ? resolve() : process.stderr.write(c)));
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+  return {
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      return out.trim().split('\n').pop() ?? '{}';
+    },
+    kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
 }
 
 /**
  * The "under attack" row (issue #15): bench/attack.ts's unauthenticated senders post worst-case
  * bodies to every SOAP endpoint while the usual client measures GetPolicies and CES Issue
  * (through wrk, on the already warm server, after a short warm-up under the same attack), and
- * /healthz is probed one request at a time from this process.
+ * bench/probe.ts probes /healthz one request at a time.
  */
 export async function benchUnderAttack(s: ServerUnderTest, seconds: number, senders = 8): Promise<{ getPolicies: RateResult; issue: RateResult; healthz: ProbeResult; attack: AttackSummary }> {
-  // The CES bodies are built before the attack and the probing start: building them (thousands of
-  // CSRs, synchronously) held this process's event loop for 4–9 s, and the /healthz probe that
-  // was in flight then waited for it with its answer already in its socket (the "/healthz stall").
   const path = cesPath('opences Issuing CA', 'UsernamePassword');
   const issueBodies = wrkAvailable() ? issueTemplates(`${s.url}${path}`, benchCsrs(Math.max(4000, seconds * 2000))) : [];
-  const attacker = spawn('node', ['--import', 'tsx', join(process.cwd(), 'bench/attack.ts'), s.url, String(senders)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  attacker.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  await new Promise<void>((resolve, reject) => {
-    attacker.stderr!.on('data', (c: Buffer) => (c.toString().includes('attacking') ? resolve() : process.stderr.write(c)));
-    attacker.once('exit', (code) => reject(new Error(`bench/attack.ts exited ${code}`)));
-  });
+  const attacker = await startChild('bench/attack.ts', [s.url, String(senders)], 'attacking');
   const began = performance.now();
-  let probing = true;
-  const lat: number[] = [];
-  // What the slowest probe met (the "/healthz stall"): when it started, in which phase, whether it
-  // needed a new connection, and both ends of its connection as `ss` saw them one second in.
-  const phases: { at: number; name: string }[] = [{ at: 0, name: 'attack only' }];
-  const phase = (name: string): void => void phases.push({ at: performance.now() - began, name });
-  const probeConnector = buildConnector({ rejectUnauthorized: false });
-  let probePort = 0;
-  let probeConnects = 0;
-  const probePool = new Pool(s.url, {
-    connections: 1,
-    connect: (opts, cb) =>
-      probeConnector(opts, (err, socket) => {
-        if (socket) {
-          probeConnects++;
-          probePort = socket.localPort ?? 0;
-        }
-        (cb as (e: Error | null, so: typeof socket | null) => void)(err, socket);
-      }),
-  });
-  let slowest: SlowProbe | undefined;
-  const probe = (async () => {
-    while (probing) {
-      const t = performance.now();
-      const connects = probeConnects;
-      let seen: string | undefined;
-      const watch = setTimeout(() => (seen = socketsOf(probePort)), 1000);
-      const r = await probePool.request({ path: '/healthz', method: 'GET' });
-      await r.body.text();
-      clearTimeout(watch);
-      const ms = performance.now() - t;
-      if (r.statusCode === 200) lat.push(ms);
-      if (!slowest || ms > slowest.ms) {
-        const at = t - began;
-        slowest = { ms, at, phase: phases.filter((p) => p.at <= at).pop()!.name, newConnection: probeConnects > connects, port: probePort, ...(seen ? { ss: seen } : {}) };
-      }
-    }
-  })();
+  // When each phase began (epoch ms), to say in which the slowest probe started.
+  const phases: { at: number; name: string }[] = [{ at: Date.now(), name: 'attack only' }];
+  const phase = (name: string): void => void phases.push({ at: Date.now(), name });
+  let prober: Awaited<ReturnType<typeof startChild>> | undefined;
   try {
+    prober = await startChild('bench/probe.ts', [s.url], 'probing');
     phase('GetPolicies (warm-up, then measured)');
     const getPolicies = await (async () => {
       const gp = cepPath('UsernamePassword');
@@ -416,22 +391,19 @@ export async function benchUnderAttack(s: ServerUnderTest, seconds: number, send
     const issue = wrkAvailable()
       ? await wrkLoop(`CES Issue under attack (${senders} hostile senders, UsernameToken)`, { url: wrkUrl(s.url), path, bodies: issueBodies, connections: CONCURRENCY, seconds, warmupSeconds: 3, expect: 'RequestedSecurityToken', classes: s.cpu })
       : await benchIssue(s, seconds, `CES Issue under attack (${senders} hostile senders)`, { kind: 'username' }, 'undici');
-    phase('stopping');
-    const healthz = { ...probeSummary(lat), ...(slowest ? { slowest } : {}), connects: probeConnects };
-    if (slowest?.ss) console.error(`slowest /healthz probe (${slowest.ms.toFixed(0)} ms, local port ${slowest.port}), its connection 1 s in:\n${slowest.ss}`);
-    return { getPolicies, issue, healthz, attack: await stopAttacker() };
+    const report = JSON.parse(await prober.stop()) as ProbeReport;
+    const slow = report.slowest;
+    if (slow?.ss) console.error(`slowest /healthz probe (${slow.ms.toFixed(0)} ms, local port ${slow.port}), its connection 1 s in:\n${slow.ss}`);
+    const healthz: ProbeResult = {
+      ...probeSummary(report.latencies),
+      connects: report.connects,
+      ...(slow ? { slowest: { ms: slow.ms, at: slow.startedAt - phases[0]!.at, phase: phases.filter((p) => p.at <= slow.startedAt).pop()!.name, newConnection: slow.newConnection, port: slow.port, ...(slow.ss ? { ss: slow.ss } : {}) } } : {}),
+    };
+    const attack = { ...(JSON.parse(await attacker.stop()) as Omit<AttackSummary, 'seconds'>), seconds: (performance.now() - began) / 1000 };
+    return { getPolicies, issue, healthz, attack };
   } finally {
-    probing = false;
-    await probe.catch(() => undefined);
-    await probePool.close();
-    if (attacker.exitCode === null) attacker.kill('SIGKILL');
-  }
-
-  async function stopAttacker(): Promise<AttackSummary> {
-    const exited = new Promise((r) => attacker.once('exit', r));
-    attacker.kill('SIGTERM');
-    await exited;
-    return { ...(JSON.parse(out.trim().split('\n').pop() ?? '{}') as Omit<AttackSummary, 'seconds'>), seconds: (performance.now() - began) / 1000 };
+    prober?.kill();
+    attacker.kill();
   }
 }
 
@@ -441,17 +413,13 @@ function probeSummary(lat: number[]): ProbeResult {
   return { count: s.length, p50ms: q(0.5), p99ms: q(0.99), maxMs: s[s.length - 1] ?? NaN };
 }
 
-/** /healthz latency with nothing else running, for the row beside it. */
+/** /healthz latency with nothing else running, for the row beside it (the same prober process). */
 export async function probeHealthz(s: ServerUnderTest, seconds: number): Promise<ProbeResult> {
-  const p = new Pool(s.url, { connections: 1, connect: { rejectUnauthorized: false } });
-  const lat: number[] = [];
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    const t = performance.now();
-    const r = await p.request({ path: '/healthz', method: 'GET' });
-    await r.body.text();
-    if (r.statusCode === 200) lat.push(performance.now() - t);
+  const prober = await startChild('bench/probe.ts', [s.url], 'probing');
+  try {
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    return probeSummary((JSON.parse(await prober.stop()) as ProbeReport).latencies);
+  } finally {
+    prober.kill();
   }
-  await p.close();
-  return probeSummary(lat);
 }
