@@ -166,7 +166,7 @@ export async function startSplitProcesses(opts: { keyType: string; port: number;
 /** Where SoftHSM2's PKCS#11 module is on Debian (package softhsm2). */
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
-export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos; softHsm?: boolean; scep?: { secret: string; yaml: (secretFile: string) => string } }): Promise<ServerUnderTest> {
+export async function startServerProcess(opts: { keyType: string; port: number; pkiPort: number; kerberos?: ServerKerberos; softHsm?: boolean; scep?: { secret: string; yaml: (secretFile: string) => string }; yaml?: string }): Promise<ServerUnderTest> {
   const db = await freshSchema();
   const dataDir = mkdtempSync(join(tmpdir(), 'opences-bench-'));
   const env: NodeJS.ProcessEnv = { ...process.env, ...benchEnv(db.url), OPENCES_DATA_DIR: dataDir };
@@ -191,6 +191,7 @@ export async function startServerProcess(opts: { keyType: string; port: number; 
     writeFileSync(join(dataDir, 'scep.secret'), `${opts.scep.secret}\n`, { mode: 0o600 });
     yaml += opts.scep.yaml(join(dataDir, 'scep.secret'));
   }
+  if (opts.yaml) yaml += opts.yaml;
   if (yaml) {
     const file = join(dataDir, 'opences.yaml');
     writeFileSync(file, yaml);
@@ -342,7 +343,7 @@ export interface SlowProbe {
  * work nor this process's shares an event loop: started, it resolves once the child writes `ready`
  * to stderr; `stop()` sends SIGTERM and resolves with the last line it printed.
  */
-async function startChild(script: string, args: string[], ready: string): Promise<{ stop(): Promise<string>; kill(): void }> {
+export async function startChild(script: string, args: string[], ready: string): Promise<{ stop(): Promise<string>; kill(): void }> {
   const child = spawn('node', ['--import', 'tsx', join(process.cwd(), script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
