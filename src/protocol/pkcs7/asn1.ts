@@ -26,6 +26,17 @@ export function malformed(message: string): never {
 export const MAX_OID_BYTES = 64;
 
 /**
+ * The longest character string accepted anywhere in a request. asn1js decodes every string value
+ * eagerly, byte by byte: a 707 KB UTF8String cost 130–350 ms of CPU under load (fuzz campaign,
+ * docs/testing.md). Names have RFC 5280 upper bounds far below this; a CMC name/value pair or a
+ * SAN list is a few KB.
+ */
+export const MAX_STRING_BYTES = 65_536;
+
+/** Universal tags of the character string types (X.680 §41), primitive or constructed. */
+const STRING_TAGS = new Set([0x0c, 0x12, 0x13, 0x14, 0x15, 0x16, 0x19, 0x1a, 0x1b, 0x1c, 0x1e]);
+
+/**
  * One linear pre-order pass over the TLV headers (indefinite lengths and end-of-contents included;
  * primitive contents skipped), before asn1js builds anything: refuses an OBJECT IDENTIFIER longer
  * than MAX_OID_BYTES (630 OIDs of 271 bytes in a 173 KB CMC request cost ~300 ms of CPU to
@@ -33,7 +44,7 @@ export const MAX_OID_BYTES = 64;
  * gives up: a 104 KB CMC request of small values took ~100 ms of CPU under load to be refused so,
  * fuzz campaign, docs/testing.md). Anything structurally odd is left to asn1js to report.
  */
-function preScan(b: Uint8Array): 'longOid' | 'tooManyNodes' | undefined {
+function preScan(b: Uint8Array): 'longOid' | 'tooManyNodes' | 'longString' | undefined {
   let off = 0;
   let nodes = 0;
   while (off + 2 <= b.length) {
@@ -50,6 +61,7 @@ function preScan(b: Uint8Array): 'longOid' | 'tooManyNodes' | undefined {
       for (let i = 0; i < n; i++) len = len * 256 + b[off++]!;
     }
     if (tag === 0x06 && !indefinite && len > MAX_OID_BYTES) return 'longOid';
+    if (STRING_TAGS.has(tag & 0xdf) && !indefinite && len > MAX_STRING_BYTES) return 'longString';
     if (tag & 0x20) continue; // constructed: its contents are the next TLVs
     if (indefinite) return undefined;
     off += len;
@@ -63,6 +75,7 @@ export function decode(der: Uint8Array, what: string): asn1js.AsnType {
   if (der.length > MAX_BYTES) throw new OpencesError('tooLarge', `the ${what} is larger than ${MAX_BYTES} bytes`);
   const odd = preScan(der);
   if (odd === 'longOid') malformed(`the ${what} holds an OBJECT IDENTIFIER longer than ${MAX_OID_BYTES} bytes`);
+  if (odd === 'longString') malformed(`the ${what} holds a character string longer than ${MAX_STRING_BYTES} bytes`);
   if (odd === 'tooManyNodes') malformed(`the ${what} is not valid DER: it holds more than ${MAX_NODES} ASN.1 values`);
   const r = asn1js.fromBER(der, { maxDepth: MAX_DEPTH, maxNodes: MAX_NODES, maxContentLength: MAX_BYTES, parseEmbedded: false });
   if (r.offset === -1 || r.result.error) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSignedData } from '../../../src/protocol/pkcs7/index.js';
 import { parsePkiData } from '../../../src/protocol/cmc/index.js';
-import { MAX_NODES, MAX_OID_BYTES } from '../../../src/protocol/pkcs7/asn1.js';
+import { MAX_NODES, MAX_OID_BYTES, MAX_STRING_BYTES } from '../../../src/protocol/pkcs7/asn1.js';
 import { seq, set, integer, oid, explicit, octetString, tlv } from '../../../src/ca/der.js';
 
 /**
@@ -26,6 +26,17 @@ describe('CMS/CMC decoding: node budget', () => {
     const sd = seq(oid('1.2.840.113549.1.7.2'), explicit(0, seq(integer(1), set(), seq(oid('1.2.840.113549.1.7.1'), explicit(0, octetString(Buffer.from('x')))), set(...few))));
     // Structure read (1,900 nodes); refused only for what the signer infos are.
     expect(() => parseSignedData(sd)).toThrow(expect.objectContaining({ kind: 'malformed', message: expect.not.stringMatching(/node count|ASN\.1 values/) }));
+  });
+
+  it('refuses a character string longer than 64 KiB before asn1js decodes it (a 707 KB UTF8String cost 130–350 ms of CPU under load)', () => {
+    expect(MAX_STRING_BYTES).toBe(65_536);
+    const long = tlv(0x0c, Buffer.alloc(MAX_STRING_BYTES + 1, 0x41));
+    expect(() => parsePkiData(long)).toThrow(expect.objectContaining({ kind: 'malformed', message: 'the CMC request holds a character string longer than 65536 bytes' }));
+    // Every string type, and inside a structure: a BMPString in a SEQUENCE of a SignedData.
+    expect(() => parseSignedData(seq(oid('1.2.840.113549.1.7.2'), explicit(0, seq(tlv(0x1e, Buffer.alloc(70_000, 0))))))).toThrow(expect.objectContaining({ message: 'the PKCS#7 request holds a character string longer than 65536 bytes' }));
+    // At the bound, and as OCTET STRING contents (never decoded as text), not refused for that.
+    expect(() => parsePkiData(tlv(0x0c, Buffer.alloc(MAX_STRING_BYTES, 0x41)))).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/character string longer/) }));
+    expect(() => parsePkiData(seq(octetString(Buffer.alloc(70_000, 0x41))))).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/character string longer/) }));
   });
 
   it('refuses an OBJECT IDENTIFIER longer than 64 bytes before asn1js decodes it (630 of 271 bytes cost ~300 ms of CPU)', () => {
