@@ -42,7 +42,7 @@ export const configSchema = z
      * (`synchronous_commit = off` for their transaction). Other nodes see the keys at once either
      * way; a crash of PostgreSQL itself may forget the last ~0.6 s of them (docs/authentication.md).
      */
-    databaseAsyncReplayCommit: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+    databaseAsyncReplayCommit: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(false),
     /**
      * HTTP worker processes (node:cluster) sharing the ports: `auto` = one per core on PostgreSQL,
      * 1 on the embedded database (it belongs to one process).
