@@ -94,3 +94,18 @@ export async function withCpu<T>(classes: CpuClasses, run: () => Promise<T>): Pr
   }
   return { result, cpuSeconds };
 }
+
+/** User + system CPU seconds of these processes so far, from /proc (a process gone meanwhile counts 0). */
+export function cpuSeconds(pids: number[]): number {
+  let t = 0;
+  for (const p of pids) {
+    try {
+      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      t += (Number(f[11]) + Number(f[12])) / HZ;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return t;
+}

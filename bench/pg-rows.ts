@@ -10,7 +10,7 @@ import { REPLAY_WRITES } from '../src/auth/replay.js';
 import { REQUEST_WRITES, type RequestOnce } from '../src/store/request-repo.js';
 import { ISSUED_WRITES, type IssuedRecord } from '../src/store/certificate-repo.js';
 import { systemClock } from '../src/clock.js';
-import { processTree } from './cpu.js';
+import { cpuSeconds, processTree } from './cpu.js';
 import { benchCsrs } from './http.js';
 
 /**
@@ -25,24 +25,10 @@ import { benchCsrs } from './http.js';
  * its own (fsync and synchronous commit on); prints the cluster's CPU and WAL per enrollment.
  * Run it twice in a row for an A/B; the rows are fabricated (real CSRs, random certificate bytes).
  */
-const HZ = 100;
 const N = Number(process.argv[2] ?? 6000);
 const BATCH = Number(process.argv[3] ?? 8);
 const PER_AUDIT_RUN = Number(process.argv[4] ?? 50);
 
-function cpuSeconds(pids: number[]): number {
-  let t = 0;
-  for (const p of pids) {
-    try {
-      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      t += (Number(f[11]) + Number(f[12])) / HZ;
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return t;
-}
 
 async function main(): Promise<void> {
   const cluster = await new ThrowawayPg(['fsync=on']).init();

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { ThrowawayPg } from '../test/helpers/throwaway-pg.js';
 import { freePorts } from './ports.js';
-import { processTree } from './cpu.js';
+import { cpuSeconds, processTree } from './cpu.js';
 
 /**
  * `node --import tsx bench/pg-work.ts [issue|policies] [N]`: what PostgreSQL does for N CES Issue
@@ -17,7 +17,6 @@ import { processTree } from './cpu.js';
  * `opences serve` as its own process with its default workers, BENCH_CONCURRENCY clients (default
  * 32) through undici. Counts, not rates: it is meant for a loaded machine (docs/benchmarks.md).
  */
-const HZ = 100;
 const mode = process.argv[2] === 'policies' ? 'policies' : 'issue';
 const N = Number(process.argv[3] ?? 2000);
 const WARMUP = Number(process.env.BENCH_PG_WARMUP ?? Math.min(N, 1000));
@@ -37,19 +36,6 @@ function cpuByKind(pids: number[]): Map<string, number> {
   return out;
 }
 
-function cpuSeconds(pids: number[]): number {
-  let t = 0;
-  for (const p of pids) {
-    try {
-      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      t += (Number(f[11]) + Number(f[12])) / HZ;
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return t;
-}
 
 async function main(): Promise<void> {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });

@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { EnvelopeReader, NS, parseEnvelope } from '../../../../src/protocol/soap/index.js';
 import { OpencesError } from '../../../../src/errors.js';
+import { thrown } from '../../../helpers/thrown.js';
 
 const OPTS = { maxBytes: 1 << 20 };
 const env = (header: string, body = '<o:Op xmlns:o="urn:op"/>'): string => `<s:Envelope xmlns:s="${NS.soap12}" xmlns:a="${NS.wsa}"><s:Header>${header}</s:Header><s:Body>${body}</s:Body></s:Envelope>`;
 
-function thrown(f: () => unknown): OpencesError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof OpencesError) return e;
-    throw e;
-  }
-  throw new Error('expected an OpencesError');
-}
 
 /** Feeds the message to the streaming reader in chunks of `size` bytes, as a socket would. */
 function streamed(bytes: Buffer, size: number, maxBytes = OPTS.maxBytes): ReturnType<EnvelopeReader['end']> {

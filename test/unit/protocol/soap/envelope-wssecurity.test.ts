@@ -2,20 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { NS, PASSWORD_DIGEST, PASSWORD_TEXT, parseEnvelope } from '../../../../src/protocol/soap/index.js';
 import { parseDateTime, type SecurityHeader } from '../../../../src/protocol/soap/wssecurity.js';
 import { OpencesError } from '../../../../src/errors.js';
+import { thrown } from '../../../helpers/thrown.js';
 
 const OPTS = { maxBytes: 1 << 20 };
 const security = (inner: string): SecurityHeader =>
   parseEnvelope(`<s:Envelope xmlns:s="${NS.soap12}" xmlns:o="${NS.wsse}" xmlns:u="${NS.wsu}"><s:Header><o:Security>${inner}</o:Security></s:Header><s:Body/></s:Envelope>`, OPTS).header.security!;
 
-function thrown(f: () => unknown): OpencesError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof OpencesError) return e;
-    throw e;
-  }
-  throw new Error('expected an OpencesError');
-}
 
 const ut = (inner: string): string => `<o:UsernameToken>${inner}</o:UsernameToken>`;
 

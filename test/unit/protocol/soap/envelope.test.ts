@@ -3,21 +3,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildFaultEnvelope, buildResponseEnvelope, buildUsernameTokenHeader, esc, parseEnvelope, parseSoapFault, NS, PASSWORD_TEXT, WSA_FAULT_ACTION } from '../../../../src/protocol/soap/index.js';
 import { OpencesError } from '../../../../src/errors.js';
+import { thrown } from '../../../helpers/thrown.js';
 
 const FIX = join(__dirname, '../../../fixtures/soap');
 const GETPOL = readFileSync(join(FIX, 'cepces-getpolicies-request.xml'));
 const RST = readFileSync(join(FIX, 'cepces-rst-issue-request.xml'));
 const OPTS = { maxBytes: 1 << 20 };
 
-function thrown(f: () => unknown): OpencesError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof OpencesError) return e;
-    throw e;
-  }
-  throw new Error('expected an OpencesError');
-}
 
 describe('parseEnvelope on the cepces captures', () => {
   it('reads WS-Addressing and the UsernameToken of the GetPolicies capture', () => {

@@ -5,22 +5,13 @@ import { EnvelopeReader, parseEnvelope } from '../../../../src/protocol/soap/env
 import { DEFAULT_XML_LIMITS, XmlLimitScanner, type XmlLimits } from '../../../../src/protocol/soap/xml-limits.js';
 import { OpencesError } from '../../../../src/errors.js';
 import { hostileBodies, HOSTILE_LIMIT } from '../../../helpers/hostile-xml.js';
+import { thrown as refusal } from '../../../helpers/thrown.js';
 
 const FIX = join(__dirname, '../../../fixtures/soap');
 const GETPOL = readFileSync(join(FIX, 'cepces-getpolicies-request.xml'));
 const RST = readFileSync(join(FIX, 'cepces-rst-issue-request.xml'));
 const MIB = 1 << 20;
 const OPTS = { maxBytes: MIB };
-
-function refusal(f: () => unknown): OpencesError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof OpencesError) return e;
-    throw e;
-  }
-  throw new Error('expected an OpencesError');
-}
 
 /**
  * CPU budgets are multiplied by this. The mutation run (vitest.mutate.config.ts) sets 20: Stryker
