@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { rmSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { writeHeapSnapshot } from 'node:v8';
 import { tmpdir } from 'node:os';
@@ -31,6 +31,24 @@ import { combinedWrites } from '../src/store/combined-writes.js';
 const mode = process.argv[2] === 'issue' ? 'issue' : 'policies';
 const N = Number(process.argv[3] ?? (mode === 'issue' ? 3000 : 20000));
 const IN_FLIGHT = Number(process.argv[4] ?? 32);
+
+/** CPU seconds of this process's main thread and of all its other threads (libuv's pool, V8's helpers). */
+function threadCpu(): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const st = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      const t = (Number(f[11]) + Number(f[12])) / 100;
+      if (Number(tid) === process.pid) main += t;
+      else others += t;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { main, others };
+}
 
 interface FakeResponse {
   headersSent: boolean;
@@ -106,14 +124,19 @@ async function main(): Promise<void> {
     const post = (method: string, params?: object): Promise<unknown> => new Promise((res, rej) => session!.post(method, params, (e, r) => (e ? rej(e) : res(r))));
     if (session) {
       session.connect();
-      await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.BENCH_HEAP_MINOR !== '0' });
     }
     const writes = combinedWrites(s.core.db);
     const w0 = { ...writes.stats };
     const c0 = process.cpuUsage();
+    const th0 = threadCpu();
     const t0 = performance.now();
+    // BENCH_HEAP_SNAPSHOTS: and one in the middle of the run, with requests in flight.
+    const mid = process.env.BENCH_HEAP_SNAPSHOTS ? setTimeout(() => writeHeapSnapshot(join(process.env.BENCH_HEAP_SNAPSHOTS!, 'during.heapsnapshot')), 8_000) : undefined;
     await run(warm, N - warm);
+    clearTimeout(mid);
     const c = process.cpuUsage(c0);
+    const th1 = threadCpu();
     if (process.env.BENCH_HEAP_SNAPSHOTS) writeHeapSnapshot(join(process.env.BENCH_HEAP_SNAPSHOTS, 'after.heapsnapshot'));
     if (session) {
       const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: unknown };
@@ -124,7 +147,7 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const statements = writes.stats.statements - w0.statements;
     console.log(
-      `# bench/handler.ts ${mode}: ${n} requests, ${IN_FLIGHT} in flight, ${(n / seconds).toFixed(0)}/s; this process's CPU per request: ${((c.user + c.system) / n).toFixed(0)} µs (user ${(c.user / n).toFixed(0)}, system ${(c.system / n).toFixed(0)}); ` +
+      `# bench/handler.ts ${mode}: ${n} requests, ${IN_FLIGHT} in flight, ${(n / seconds).toFixed(0)}/s; this process's CPU per request: ${((c.user + c.system) / n).toFixed(0)} µs (user ${(c.user / n).toFixed(0)}, system ${(c.system / n).toFixed(0)}; main thread ${((1e6 * (th1.main - th0.main)) / n).toFixed(0)}, other threads ${((1e6 * (th1.others - th0.others)) / n).toFixed(0)}); ` +
         `combined statements per request ${(statements / n).toFixed(3)}, ${((writes.stats.items - w0.items) / Math.max(1, statements)).toFixed(1)} items each`,
     );
   } finally {

@@ -20,9 +20,17 @@ import { wsdlDocuments, type WsdlDocuments } from './wsdl.js';
 
 const WSDL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'wsdl');
 
-/** The SOAP request being authenticated (message-level strategies read its WS-Security header). */
+/**
+ * The SOAP request being authenticated (message-level strategies read its WS-Security header).
+ * Entries are deleted as soon as the strategy has run, not left for the request to be collected:
+ * V8's young-generation collector keeps alive what an entry of a long-lived WeakMap points to, so
+ * every request's envelope, tree and body survived two scavenges and was promoted to the old
+ * generation (~2.7 MB per scavenge, nearly all a request allocates), to be freed only by the next
+ * full collection — costing CPU and tens of MB of RSS per worker (docs/benchmarks.md, the eighth
+ * session).
+ */
 const envelopes = new WeakMap<IncomingMessage, SoapEnvelope>();
-/** The mutual-authentication token GSSAPI produced, returned in WWW-Authenticate. */
+/** The mutual-authentication token GSSAPI produced, returned in WWW-Authenticate (deleted once read, as above). */
 const negotiateTokens = new WeakMap<IncomingMessage, string | undefined>();
 
 /**
@@ -58,7 +66,12 @@ function soapPassport(core: Core) {
 function authenticatorFor(core: Core, p: ReturnType<typeof soapPassport>, auth: EndpointAuth): EndpointAuthenticator | null {
   const message = (strategy: string, missing: string) => async (env: SoapEnvelope, req: IncomingMessage, res: ServerResponse) => {
     envelopes.set(req, env);
-    const principal = await authenticateWith(p, strategy, req, res);
+    let principal: Awaited<ReturnType<typeof authenticateWith>>;
+    try {
+      principal = await authenticateWith(p, strategy, req, res);
+    } finally {
+      envelopes.delete(req);
+    }
     if (!principal) throw new OpencesError('unauthenticated', missing);
     return principal;
   };
@@ -78,6 +91,7 @@ function authenticatorFor(core: Core, p: ReturnType<typeof soapPassport>, auth: 
           try {
             const principal = await authenticateWith(p, 'negotiate', req, res);
             const token = negotiateTokens.get(req);
+            negotiateTokens.delete(req);
             if (token) res.setHeader('www-authenticate', `Negotiate ${token}`);
             return principal;
           } catch (e) {
