@@ -128,6 +128,8 @@ async function main(): Promise<void> {
     }
     const writes = combinedWrites(s.core.db);
     const w0 = { ...writes.stats };
+    let peakRss = 0;
+    const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
     const c0 = process.cpuUsage();
     const th0 = threadCpu();
     const t0 = performance.now();
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
     clearTimeout(mid);
     const c = process.cpuUsage(c0);
     const th1 = threadCpu();
+    clearInterval(rssTimer);
     if (process.env.BENCH_HEAP_SNAPSHOTS) writeHeapSnapshot(join(process.env.BENCH_HEAP_SNAPSHOTS, 'after.heapsnapshot'));
     if (session) {
       const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: unknown };
@@ -148,7 +151,8 @@ async function main(): Promise<void> {
     const statements = writes.stats.statements - w0.statements;
     console.log(
       `# bench/handler.ts ${mode}: ${n} requests, ${IN_FLIGHT} in flight, ${(n / seconds).toFixed(0)}/s; this process's CPU per request: ${((c.user + c.system) / n).toFixed(0)} µs (user ${(c.user / n).toFixed(0)}, system ${(c.system / n).toFixed(0)}; main thread ${((1e6 * (th1.main - th0.main)) / n).toFixed(0)}, other threads ${((1e6 * (th1.others - th0.others)) / n).toFixed(0)}); ` +
-        `combined statements per request ${(statements / n).toFixed(3)}, ${((writes.stats.items - w0.items) / Math.max(1, statements)).toFixed(1)} items each`,
+        `combined statements per request ${(statements / n).toFixed(3)}, ${((writes.stats.items - w0.items) / Math.max(1, statements)).toFixed(1)} items each; ` +
+        `RSS peak ${(peakRss / 2 ** 20).toFixed(0)} MiB, at the end ${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)} MiB`,
     );
   } finally {
     await s.close();

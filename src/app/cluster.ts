@@ -50,10 +50,17 @@ export interface Primary {
  * The primary: initialises the data dir and database first (CA, templates, TLS certificate), so
  * workers find them made, then starts `workers` HTTP workers and replaces any that dies.
  */
-/** The workers' command-line flags: the primary's, plus the nursery size unless one is set already. */
-export function workerExecArgv(config: Config, execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
-  const set = [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(a));
-  return config.workerSemiSpaceMb > 0 && !set ? [...execArgv, `--max-semi-space-size=${config.workerSemiSpaceMb}`] : [...execArgv];
+/**
+ * The workers' command-line flags: the primary's, plus the nursery size and the old generation's
+ * growing factor (workerSemiSpaceMb, workerHeapGrowingPercent), each unless it is set already.
+ */
+export function workerExecArgv(config: Pick<Config, 'workerSemiSpaceMb' | 'workerHeapGrowingPercent'>, execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)];
+  const isSet = (flag: RegExp): boolean => given.some((a) => flag.test(a));
+  const out = [...execArgv];
+  if (config.workerSemiSpaceMb > 0 && !isSet(/^--max[-_]semi[-_]space[-_]size(=|$)/)) out.push(`--max-semi-space-size=${config.workerSemiSpaceMb}`);
+  if (config.workerHeapGrowingPercent > 0 && !isSet(/^--heap[-_]growing[-_]percent(=|$)/)) out.push(`--heap-growing-percent=${config.workerHeapGrowingPercent}`);
+  return out;
 }
 
 /**

@@ -64,10 +64,12 @@ describe('serve with HTTP workers (node:cluster)', () => {
   };
 
   it('runs two workers under the primary, which announces them once', () => {
-    // Each worker runs with the configured nursery (workerSemiSpaceMb, default 16 MiB) and two
+    // Each worker runs with the configured nursery (workerSemiSpaceMb, default 16 MiB), old
+    // generation growing factor (workerHeapGrowingPercent, default 50) and two
     // malloc arenas (src/app/cluster.ts workerEnv), which bound its RSS.
     for (const pid of children(p.pid!)) {
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=16');
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--heap-growing-percent=50');
       if (!process.env.MALLOC_ARENA_MAX) expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     }
     const line = out.split('\n').find((l) => l.includes('opences is serving'))!;
