@@ -62,7 +62,8 @@ export interface WriteKind<I, O> {
 export interface CombinedWritesOptions {
   /**
    * Statements of relaxed kinds only commit asynchronously (`synchronous_commit = off` for their
-   * transaction; other nodes see them at once, as before). Config `databaseAsyncReplayCommit`.
+   * transaction; other nodes see them at once, as before). Config `databaseAsyncReplayCommit`;
+   * off unless asked for, as the config's default is.
    */
   relaxedCommit?: boolean;
 }
@@ -92,7 +93,7 @@ export class CombinedWrites {
     private readonly gapMs = 2,
     o: CombinedWritesOptions = {},
   ) {
-    this.relaxedCommit = o.relaxedCommit ?? true;
+    this.relaxedCommit = o.relaxedCommit ?? false;
   }
 
   submit<I, O>(kind: WriteKind<I, O>, item: I): Promise<O> {
@@ -236,5 +237,5 @@ export function combinedWrites(db: Db): CombinedWrites {
 
 /** Sets the options of a database handle's combined writer (the composition root, once per process). */
 export function configureCombinedWrites(db: Db, o: CombinedWritesOptions): void {
-  combinedWrites(db).relaxedCommit = o.relaxedCommit ?? true;
+  combinedWrites(db).relaxedCommit = o.relaxedCommit ?? false;
 }

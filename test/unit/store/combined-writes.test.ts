@@ -99,7 +99,7 @@ describe('combined writes (one statement for every kind waiting)', () => {
         ping: () => one.ping(),
         close: () => one.close(),
       };
-      const w = new CombinedWrites(spy);
+      const w = new CombinedWrites(spy, 2, { relaxedCommit: true });
       const relaxed = { ...insertKind('a', 1, 'cw_a'), relaxed: true };
       const durable = insertKind('b', 2, 'cw_b');
       expect(await w.submit(relaxed, 'r1')).toBe('ok:r1');
@@ -111,8 +111,8 @@ describe('combined writes (one statement for every kind waiting)', () => {
       expect(texts.slice(-1)[0]).not.toMatch(/set_config/);
       expect(await w.submit(durable, 'd2')).toBe('ok:d2');
       expect(texts.pop()).not.toMatch(/set_config/);
-      // Switched off (databaseAsyncReplayCommit: false), relaxed kinds commit synchronously too.
-      const strict = new CombinedWrites(spy, 2, { relaxedCommit: false });
+      // Off (databaseAsyncReplayCommit: false, the default), relaxed kinds commit synchronously too.
+      const strict = new CombinedWrites(spy);
       expect(await strict.submit(relaxed, 'r4')).toBe('ok:r4');
       expect(texts.pop()).not.toMatch(/set_config/);
       expect((await one.query<{ v: string }>('SELECT v FROM cw_a ORDER BY v')).rows.map((r) => r.v)).toEqual(['r1', 'r2', 'r3', 'r4']);
