@@ -91,7 +91,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     /**
-     * A SOAP body refused before any credential was checked (a soapLimits violation, not
+     * A SOAP body refused before a credential was checked (a soapLimits violation, not
      * well-formed XML, over maxBodyBytes) is answered after `delayMs`, its connection no longer
      * read, then closed (src/http/tarpit.ts): a sender waiting for the answer sends one body per
      * delay instead of one per parse. At most `maxHeld` connections per HTTP worker are held;

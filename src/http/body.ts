@@ -52,7 +52,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limit: numbe
  * chunk is at most what one socket read delivered, so the sink's work is spread over the body
  * instead of held in one piece). The first error the sink throws ends the read: the rest of the
  * body is left unread (answer with `Connection: close`) and the promise rejects with that error.
- * A body declared larger than `limit` is refused before any of it is read.
+ * A body declared larger than `limit` is refused before a byte of it is read.
  */
 export function streamBody(req: IncomingMessage, limit: number, sink: (chunk: Buffer) => void): Promise<void> {
   const declared = Number(req.headers['content-length'] ?? NaN);

@@ -98,7 +98,7 @@ function authenticatorFor(core: Core, p: ReturnType<typeof soapPassport>, auth: 
             if (!(e instanceof OpencesError) || e.kind !== 'unauthenticated') throw e;
             if (req.headers.authorization) await core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
             // The body is drained so the client can retry on this connection — unless it is
-            // larger than any message (or of unknown length): a stranger's gigabyte is not read.
+            // larger than every message (or of unknown length): a stranger's gigabyte is not read.
             const declared = Number(req.headers['content-length'] ?? NaN);
             if (Number.isFinite(declared) && declared <= core.config.maxBodyBytes) req.resume();
             else res.setHeader('connection', 'close');

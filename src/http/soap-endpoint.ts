@@ -37,7 +37,7 @@ export interface SoapEndpointOptions {
   xmlLimits: XmlLimits;
   log: Logger;
   metrics: Metrics;
-  /** Holds refusals of bodies refused before any credential was checked (absent: sent at once). */
+  /** Holds refusals of bodies refused before a credential was checked (absent: sent at once). */
   tarpit?: Tarpit;
 }
 

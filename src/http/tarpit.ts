@@ -18,7 +18,7 @@ interface Held {
 const FULL_LOG_INTERVAL_MS = 60_000;
 
 /**
- * Holds the refusal of a hostile SOAP body (one refused before any credential was checked) for a
+ * Holds the refusal of a hostile SOAP body (one refused before a credential was checked) for a
  * while before sending it, with the connection no longer read: TCP back-pressure stops the
  * sender, and a sender that waits for its answer before the next try sends one body per delay
  * instead of one per parse. Answering at once let each unauthenticated sender cost the server a
