@@ -49,7 +49,6 @@ const running = Promise.all(Array.from({ length: senders }, (_, k) => sender(k))
 process.once('SIGTERM', () => {
   stop = true;
   void running.then(() => {
-    process.stdout.write(`${JSON.stringify({ sent, statuses, senderFaults })}\n`);
-    process.exit(0);
+    process.stdout.write(`${JSON.stringify({ sent, statuses, senderFaults })}\n`, () => process.exit(0));
   });
 });

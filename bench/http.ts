@@ -353,9 +353,11 @@ export async function startChild(script: string, args: string[], ready: string):
   });
   return {
     async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
+      // 'close', not 'exit': the child's last lines (a report of ~200 KB) may still be in the pipe
+      // when it exits.
+      const closed = new Promise((r) => child.once('close', r));
       child.kill('SIGTERM');
-      await exited;
+      await closed;
       return out.trim().split('\n').pop() ?? '{}';
     },
     kill() {

@@ -75,7 +75,7 @@ process.once('SIGTERM', () => {
   stop = true;
   void running.then(async () => {
     await pool.close();
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    process.exit(0);
+    // Exit once the report is flushed: a pipe's write may complete after write() returns.
+    process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0));
   });
 });
