@@ -96,12 +96,16 @@ export const configSchema = z
      * read, then closed (src/http/tarpit.ts): a sender waiting for the answer sends one body per
      * delay instead of one per parse. At most `maxHeld` connections per HTTP worker are held;
      * beyond that, refusals go out at once. `delayMs: 0` answers every refusal at once.
-     * The delay stays well under the server's request timeout (60 s).
+     * The delay stays well under the server's request timeout (60 s). Each source address (an
+     * IPv6 caller's /64) has its first `freePerAddress` refusals answered at once (refilled at that
+     * many a minute), and all sources together at most `freePerSecond` a second per worker.
      */
     tarpit: z
       .object({
         delayMs: z.coerce.number().int().min(0).max(30_000).default(1000),
         maxHeld: z.coerce.number().int().min(1).max(100_000).default(256),
+        freePerAddress: z.coerce.number().int().min(0).max(10_000).default(64),
+        freePerSecond: z.coerce.number().int().min(0).max(10_000).default(16),
       })
       .strict()
       .prefault({}),

@@ -46,7 +46,7 @@ export class Metrics {
     });
     this.tarpit = new Counter({
       name: 'opences_tarpit_refusals_total',
-      help: 'SOAP bodies refused before authentication (XML limits, not well-formed, too large), by what the tarpit did: held (answered after tarpit.delayMs), full (tarpit.maxHeld reached: answered at once), immediate (tarpit off, or shutting down)',
+      help: 'SOAP bodies refused before authentication (XML limits, not well-formed, too large), by what the tarpit did: held (answered after tarpit.delayMs), free (within the source’s tarpit.freePerAddress: answered at once), full (tarpit.maxHeld reached: answered at once), immediate (tarpit off, or shutting down)',
       labelNames: ['outcome'],
       registers: [this.registry],
     });

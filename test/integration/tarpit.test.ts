@@ -57,8 +57,9 @@ describe('tarpit: a stranger’s hostile body is held while legitimate callers a
   let s: TestServer;
   let agent: Agent;
   beforeAll(async () => {
-    // A long delay, so "answered while the other is held" cannot depend on the machine's speed.
-    s = await startTestServer({ config: { tarpit: { delayMs: 5000 } } });
+    // A long delay, so "answered while the other is held" cannot depend on the machine's speed;
+    // two free refusals per address, and a worker-wide refill too slow to matter here.
+    s = await startTestServer({ config: { tarpit: { delayMs: 5000, freePerAddress: 2, freePerSecond: 0 } } });
     agent = new Agent({ connect: { ca: s.rootPem }, connections: 8 });
     await runOperation(s.core, 'user.add', { name: 'alice', password: 'S3cret' }, 'test');
   }, 120_000);
@@ -67,10 +68,18 @@ describe('tarpit: a stranger’s hostile body is held while legitimate callers a
     await s?.stop();
   });
 
-  it('answers the hostile body with its Sender fault after the delay, and a concurrent GetPolicies before it', async () => {
+  it('answers a source’s first hostile bodies at once (tarpit.freePerAddress), then holds the next one past the delay while a concurrent GetPolicies is answered', async () => {
     const cep = `${s.url}${cepPath('UsernamePassword')}`;
     const warm = await postSoap(cep, refreshCapture(GETPOL, { to: cep, username: 'alice' }), agent);
     expect(warm.status).toBe(200);
+
+    // The first two come back at once: nothing is held while they are answered.
+    for (let i = 0; i < 2; i++) {
+      expectLimitFault(await postSoap(cep, deep.body, agent), 'maxDepth');
+      expect(await held(s)).toBe(0);
+    }
+    expect(await refusals(s, 'free')).toBe(2);
+    expect(await refusals(s, 'held')).toBe(0);
 
     const hostile = track(postSoap(cep, deep.body, agent));
     await until('the hostile request is held', async () => (await held(s)) === 1);
@@ -90,7 +99,8 @@ describe('tarpit: a stranger’s hostile body is held while legitimate callers a
   }, 120_000);
 
   it('does not hold faults after authentication: a wrong password or a refused request is answered at once, on a kept-alive connection', async () => {
-    const before = (await refusals(s, 'held')) + (await refusals(s, 'full')) + (await refusals(s, 'immediate'));
+    const outcomes = async (): Promise<number> => (await refusals(s, 'held')) + (await refusals(s, 'full')) + (await refusals(s, 'immediate')) + (await refusals(s, 'free'));
+    const before = await outcomes();
     const cep = `${s.url}${cepPath('UsernamePassword')}`;
     const wrong = await postSoap(cep, refreshCapture(GETPOL, { to: cep, username: 'alice', password: 'wrong' }), agent);
     expect(wrong.status).toBe(500);
@@ -102,7 +112,7 @@ describe('tarpit: a stranger’s hostile body is held while legitimate callers a
     const denied = await postSoap(ces, rst, agent);
     expect(denied.status).toBe(500);
     expect(denied.headers.connection).not.toBe('close');
-    expect((await refusals(s, 'held')) + (await refusals(s, 'full')) + (await refusals(s, 'immediate'))).toBe(before);
+    expect(await outcomes()).toBe(before);
   }, 60_000);
 });
 
@@ -111,7 +121,7 @@ describe('tarpit: bounded', () => {
   let agent: Agent;
   let stopped = false;
   beforeAll(async () => {
-    s = await startTestServer({ config: { tarpit: { delayMs: 30_000, maxHeld: 2 } } });
+    s = await startTestServer({ config: { tarpit: { delayMs: 30_000, maxHeld: 2, freePerAddress: 0 } } });
     agent = new Agent({ connect: { ca: s.rootPem }, connections: 8 });
   }, 120_000);
   afterAll(async () => {
