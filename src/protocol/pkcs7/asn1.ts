@@ -33,6 +33,15 @@ export const MAX_OID_BYTES = 64;
  */
 export const MAX_STRING_BYTES = 65_536;
 
+/**
+ * The most OBJECT IDENTIFIERs one value may hold. asn1js decodes each at ~16–30 µs of CPU (a
+ * 2-core machine at load ~11), far more than any other small value: 2,040 OIDs of 8 bytes (20 KB,
+ * within the node budget) cost 34–58 ms, several times what 2,040 INTEGERs or strings cost. Windows'
+ * CMC full response with its chain holds 58; a renewal with a four-certificate chain ~150.
+ * RELATIVE-OIDs (which no request of ours carries) count with them: they cost the same.
+ */
+export const MAX_OIDS = 512;
+
 /** Universal tags of the character string types (X.680 §41), primitive or constructed. */
 const STRING_TAGS = new Set([0x0c, 0x12, 0x13, 0x14, 0x15, 0x16, 0x19, 0x1a, 0x1b, 0x1c, 0x1e]);
 
@@ -40,13 +49,14 @@ const STRING_TAGS = new Set([0x0c, 0x12, 0x13, 0x14, 0x15, 0x16, 0x19, 0x1a, 0x1
  * One linear pre-order pass over the TLV headers (indefinite lengths and end-of-contents included;
  * primitive contents skipped), before asn1js builds anything: refuses an OBJECT IDENTIFIER longer
  * than MAX_OID_BYTES (630 OIDs of 271 bytes in a 173 KB CMC request cost ~300 ms of CPU to
- * decode) and more than MAX_NODES values (asn1js builds every node up to its own limit before it
+ * decode), more than MAX_OIDS of them, and more than MAX_NODES values (asn1js builds every node up to its own limit before it
  * gives up: a 104 KB CMC request of small values took ~100 ms of CPU under load to be refused so,
  * fuzz campaign, docs/testing.md). Anything structurally odd is left to asn1js to report.
  */
-function preScan(b: Uint8Array): 'longOid' | 'tooManyNodes' | 'longString' | undefined {
+function preScan(b: Uint8Array): 'longOid' | 'tooManyOids' | 'tooManyNodes' | 'longString' | undefined {
   let off = 0;
   let nodes = 0;
+  let oids = 0;
   while (off + 2 <= b.length) {
     if (++nodes > MAX_NODES) return 'tooManyNodes';
     const tag = b[off++]!;
@@ -60,7 +70,10 @@ function preScan(b: Uint8Array): 'longOid' | 'tooManyNodes' | 'longString' | und
       len = 0;
       for (let i = 0; i < n; i++) len = len * 256 + b[off++]!;
     }
-    if (tag === 0x06 && !indefinite && len > MAX_OID_BYTES) return 'longOid';
+    // OBJECT IDENTIFIER and RELATIVE-OID: asn1js decodes both arc by arc, at the same cost.
+    const isOid = tag === 0x06 || tag === 0x0d;
+    if (isOid && !indefinite && len > MAX_OID_BYTES) return 'longOid';
+    if (isOid && ++oids > MAX_OIDS) return 'tooManyOids';
     if (STRING_TAGS.has(tag & 0xdf) && !indefinite && len > MAX_STRING_BYTES) return 'longString';
     if (tag & 0x20) continue; // constructed: its contents are the next TLVs
     if (indefinite) return undefined;
@@ -75,6 +88,7 @@ export function decode(der: Uint8Array, what: string): asn1js.AsnType {
   if (der.length > MAX_BYTES) throw new OpencesError('tooLarge', `the ${what} is larger than ${MAX_BYTES} bytes`);
   const odd = preScan(der);
   if (odd === 'longOid') malformed(`the ${what} holds an OBJECT IDENTIFIER longer than ${MAX_OID_BYTES} bytes`);
+  if (odd === 'tooManyOids') malformed(`the ${what} holds more than ${MAX_OIDS} OBJECT IDENTIFIERs`);
   if (odd === 'longString') malformed(`the ${what} holds a character string longer than ${MAX_STRING_BYTES} bytes`);
   if (odd === 'tooManyNodes') malformed(`the ${what} is not valid DER: it holds more than ${MAX_NODES} ASN.1 values`);
   const r = asn1js.fromBER(der, { maxDepth: MAX_DEPTH, maxNodes: MAX_NODES, maxContentLength: MAX_BYTES, parseEmbedded: false });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseSignedData } from '../../../src/protocol/pkcs7/index.js';
 import { parsePkiData } from '../../../src/protocol/cmc/index.js';
-import { MAX_NODES, MAX_OID_BYTES, MAX_STRING_BYTES } from '../../../src/protocol/pkcs7/asn1.js';
+import { MAX_NODES, MAX_OIDS, MAX_OID_BYTES, MAX_STRING_BYTES } from '../../../src/protocol/pkcs7/asn1.js';
+import { parsePkiMessage } from '../../../src/protocol/scep/index.js';
 import { seq, set, integer, oid, explicit, octetString, tlv } from '../../../src/ca/der.js';
 
 /**
@@ -46,5 +47,22 @@ describe('CMS/CMC decoding: node budget', () => {
     // A long OID inside an OCTET STRING (not decoded) or a 40-byte one is not refused for that.
     expect(() => parsePkiData(seq(octetString(tlv(0x06, Buffer.alloc(271, 0x82)))))).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/longer than 64/) }));
     expect(() => parsePkiData(seq(tlv(0x06, Buffer.from([...Array(39).fill(0x81), 0x01]))))).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/longer than 64/) }));
+  });
+
+  it('refuses more than 512 OBJECT IDENTIFIERs before asn1js decodes them (2,040 short ones, 20 KB within the node budget, cost 34–58 ms of CPU under load)', () => {
+    expect(MAX_OIDS).toBe(512);
+    const rsa = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01]);
+    const oids = (n: number) => Array.from({ length: n }, () => tlv(0x06, rsa));
+    expect(() => parsePkiData(seq(...oids(513)))).toThrow(expect.objectContaining({ kind: 'malformed', message: 'the CMC request holds more than 512 OBJECT IDENTIFIERs' }));
+    // Counted wherever they are: spread over nested structures, or as the chunks of a constructed
+    // OCTET STRING (the shape of the 20 KB SCEP input of the fuzz campaign, refused by asn1js only
+    // after it had decoded every chunk).
+    expect(() => parseSignedData(seq(oid('1.2.840.113549.1.7.2'), explicit(0, seq(...Array.from({ length: 300 }, () => seq(...oids(2)))))))).toThrow(expect.objectContaining({ message: 'the PKCS#7 request holds more than 512 OBJECT IDENTIFIERs' }));
+    const chunks = tlv(0x24, Buffer.concat([...oids(2000), octetString(Buffer.from('x'))]));
+    expect(() => parsePkiMessage(seq(oid('1.2.840.113549.1.7.2'), explicit(0, seq(integer(1), set(), seq(oid('1.2.840.113549.1.7.1'), explicit(0, chunks))))))).toThrow(expect.objectContaining({ kind: 'malformed', message: expect.stringMatching(/more than 512 OBJECT IDENTIFIERs/) }));
+    // RELATIVE-OIDs cost asn1js the same and count with them.
+    expect(() => parsePkiData(seq(...oids(300), ...Array.from({ length: 300 }, () => tlv(0x0d, rsa))))).toThrow(expect.objectContaining({ message: 'the CMC request holds more than 512 OBJECT IDENTIFIERs' }));
+    // 512 are not refused for their number.
+    expect(() => parsePkiData(seq(...oids(512)))).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/OBJECT IDENTIFIERs/) }));
   });
 });
