@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { OpencesError } from '../../../src/errors.js';
 import { defaultTemplates } from '../../../src/policy/defaults.js';
 import { IN_LINE_BYTES, templatesFromYamlOffLoop } from '../../../src/policy/template-yaml-off-loop.js';
-import { MAX_YAML_BYTES, templatesFromYaml, templatesToYaml } from '../../../src/policy/template-yaml.js';
+import { MAX_YAML_BYTES, templatesToYaml } from '../../../src/policy/template-yaml.js';
 
 /**
  * What the off-loop reader answers, without the event-loop timing of template-yaml-off-loop.test.ts
@@ -29,20 +29,17 @@ describe('template YAML read off the event loop: answers (src/policy/template-ya
     expect(e).toMatchObject({ kind: 'malformed', details: { line: 8 } });
   });
 
-  it('a large document is read in a thread: the same templates, and its refusal with the same kind, message and details', async () => {
+  it('a large document is read in a thread: the same templates, and its refusal with the kind, message and details of the in-thread reader', async () => {
     const yaml = templatesToYaml(copies(3 * T.length));
     expect(Buffer.byteLength(yaml)).toBeGreaterThan(IN_LINE_BYTES);
-    expect(await templatesFromYamlOffLoop(yaml)).toEqual(templatesFromYaml(yaml));
+    // Compared with known answers, not with a call of the in-thread reader here: that call would
+    // make this thread-starting test cover (and cost) every mutant of the reader itself.
+    expect(await templatesFromYamlOffLoop(yaml)).toEqual(copies(3 * T.length));
     const broken = yaml.replace(/keySpec: 1(?![\s\S]*keySpec: 1)/, 'keySpec: 9');
-    const inThread = await caught(templatesFromYamlOffLoop(broken));
-    let inLine: unknown;
-    try {
-      templatesFromYaml(broken);
-    } catch (x) {
-      inLine = x;
-    }
-    expect(inLine).toBeInstanceOf(OpencesError);
-    expect({ kind: inThread.kind, message: inThread.message, details: inThread.details }).toEqual({ kind: (inLine as OpencesError).kind, message: (inLine as OpencesError).message, details: (inLine as OpencesError).details });
+    const line = broken.split('\n').findIndex((l) => l.includes('keySpec: 9')) + 1;
+    const last = 3 * T.length - 1;
+    const e = await caught(templatesFromYamlOffLoop(broken));
+    expect({ kind: e.kind, message: e.message, details: e.details }).toEqual({ kind: 'malformed', message: `line ${line}: templates[${last}].privateKey.keySpec: Invalid input: expected 1`, details: { field: `templates[${last}].privateKey.keySpec`, line } });
   }, 60_000);
 
   it('refuses an oversized document as tooLarge before starting a thread', async () => {
