@@ -1,8 +1,7 @@
 import { firstSan } from './certificate-names.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { X509Certificate } from 'node:crypto';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
+import { checkDer, contents, elements, oidString, smallInteger, text } from '../protocol/der-reader.js';
 import type { AuditLog } from '../audit/log.js';
 import { systemClock, type Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
@@ -433,6 +432,8 @@ function issuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
  */
 export function pathRefusal(path: X509Certificate[], now: number): string | null {
   const facts = path.map(certFacts);
+  // A leaf we cannot read is not one we vouch for, constrained or not.
+  if (facts[0]!.unreadable) return `${dn(path[0]!)} cannot be read (${facts[0]!.unreadable})`;
   for (let k = path.length - 1; k >= 1; k--) {
     const ca = path[k]!;
     const f = facts[k]!;
@@ -508,63 +509,127 @@ function certFacts(cert: X509Certificate): CertFacts {
   return f;
 }
 
+/**
+ * What path building needs of a certificate, read with the small DER reader (src/protocol/der-reader.ts):
+ * the certificate is a stranger's until its path is found (a TLS client certificate or a
+ * WS-Security token, before anyone is authenticated), and pkijs spends ~200 µs of CPU on each RDN
+ * and each GeneralName — a name of 1,000 RDNs (26 KB) held the event loop 240–330 ms.
+ */
 function readFacts(der: Uint8Array): CertFacts {
-  const c = pkijs.Certificate.fromBER(der);
-  const hex = (n: pkijs.RelativeDistinguishedNames): string => Buffer.from(n.toSchema().toBER()).toString('hex');
-  const subjectDer = hex(c.subject);
-  const issuerDer = hex(c.issuer);
-  const f: CertFacts = { subjectDer, issuerDer, selfIssued: subjectDer === issuerDer, ca: false, keyCertSign: undefined, pathLen: null, nameConstraints: null, subject: atvs(c.subject), sans: [] };
-  for (const e of c.extensions ?? []) {
-    const body = e.extnValue.valueBlock.valueHexView;
-    if (e.extnID === OID.keyUsage) {
-      const bits = asn1js.fromBER(body).result;
-      if (!(bits instanceof asn1js.BitString)) throw new Error('malformed keyUsage');
-      const b = bits.valueBlock.valueHexView;
-      f.keyCertSign = b.length > 0 && (b[0]! & 0x04) !== 0;
-    } else if (e.extnID === OID.basicConstraints) {
-      const bc = new pkijs.BasicConstraints({ schema: asn1js.fromBER(body).result });
-      f.ca = bc.cA;
-      const p = bc.pathLenConstraint;
-      if (bc.cA && p !== undefined) f.pathLen = typeof p === 'number' ? p : p.valueBlock.valueDec;
-    } else if (e.extnID === OID.nameConstraints) {
-      const nc = new pkijs.NameConstraints({ schema: asn1js.fromBER(body).result });
-      f.nameConstraints = { permitted: (nc.permittedSubtrees ?? []).map((s) => generalName(s.base)), excluded: (nc.excludedSubtrees ?? []).map((s) => generalName(s.base)) };
-    } else if (e.extnID === OID.san) {
-      f.sans = new pkijs.AltName({ schema: asn1js.fromBER(body).result }).altNames.map(generalName);
+  checkDer(der, 32);
+  const top = der[0] === 0x30 ? elements(der) : [];
+  const tbs = top[0]?.[0] === 0x30 ? elements(top[0]) : [];
+  // TBSCertificate: [0] version (optional), serialNumber, signature, issuer, validity, subject, spki, [1], [2], [3] extensions
+  const rest = tbs[0]?.[0] === 0xa0 ? tbs.slice(1) : tbs;
+  const [, , issuer, , subject] = rest;
+  if (top.length !== 3 || !issuer || !subject || issuer[0] !== 0x30 || subject[0] !== 0x30) throw new Error('malformed certificate');
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+  const subjectDer = hex(subject);
+  const issuerDer = hex(issuer);
+  const f: CertFacts = { subjectDer, issuerDer, selfIssued: subjectDer === issuerDer, ca: false, keyCertSign: undefined, pathLen: null, nameConstraints: null, subject: atvsFromDer(subject), sans: [] };
+  const extensions = rest.slice(6).find((e) => e[0] === 0xa3);
+  const list = extensions ? elements(extensions) : [];
+  if (extensions && (list.length !== 1 || list[0]![0] !== 0x30)) throw new Error('malformed extensions');
+  for (const e of list.length ? elements(list[0]!) : []) {
+    const parts = e[0] === 0x30 ? elements(e) : [];
+    const value = parts[parts.length - 1];
+    if (parts.length < 2 || parts.length > 3 || parts[0]![0] !== 0x06 || value?.[0] !== 0x04) throw new Error('malformed extension');
+    const id = oidString(parts[0]!);
+    const body = contents(value);
+    if (id === OID.keyUsage) {
+      if (body[0] !== 0x03) throw new Error('malformed keyUsage');
+      // BIT STRING contents: the count of unused bits, then the bits; keyCertSign is bit 5.
+      const bits = contents(body);
+      f.keyCertSign = bits.length > 1 && (bits[1]! & 0x04) !== 0;
+    } else if (id === OID.basicConstraints) {
+      if (body[0] !== 0x30) throw new Error('malformed basicConstraints');
+      const items = elements(body);
+      let i = 0;
+      if (items[0]?.[0] === 0x01) f.ca = contents(items[i++]!)[0] !== 0;
+      const p = items[i];
+      if (p && p[0] !== 0x02) throw new Error('malformed basicConstraints');
+      if (f.ca && p) f.pathLen = smallInteger(p);
+    } else if (id === OID.nameConstraints) {
+      f.nameConstraints = nameConstraintsFromDer(body);
+    } else if (id === OID.san) {
+      f.sans = generalNamesFromDer(body, 'subjectAltName');
     }
   }
   return f;
 }
 
-function atvs(n: pkijs.RelativeDistinguishedNames): Atv[] {
-  return n.typesAndValues.map((t) => ({ type: t.type, value: stringOf(t.value) }));
+/** The most GeneralNames read from one SAN extension or one list of name constraints. */
+export const MAX_GENERAL_NAMES = 1024;
+
+/**
+ * GeneralNames (a SAN extension's value, or the bases of GeneralSubtrees) read with the small DER
+ * reader: pkijs spends 100–200 µs of CPU on each GeneralName (its schema is a CHOICE it tries
+ * alternative by alternative), so a stranger's certificate of 1,500 dNSNames held the event loop
+ * ~300 ms before its path was even looked for.
+ */
+function generalNamesFromDer(der: Uint8Array, what: string): GName[] {
+  checkDer(der, 16);
+  if (der[0] !== 0x30) throw new Error(`malformed ${what}`);
+  const names = elements(der);
+  if (names.length > MAX_GENERAL_NAMES) throw new Error(`${what} holds more than ${MAX_GENERAL_NAMES} names`);
+  return names.map(generalName);
 }
 
-function stringOf(v: unknown): string {
-  if (v && typeof v === 'object' && 'valueBlock' in v) {
-    const b = (v as { valueBlock: { value?: unknown; valueHexView?: Uint8Array } }).valueBlock;
-    if (typeof b.value === 'string') return b.value;
-    if (b.valueHexView) return Buffer.from(b.valueHexView).toString('hex');
-  }
-  return '';
-}
-
-function generalName(g: pkijs.GeneralName): GName {
-  const v: unknown = g.value;
-  switch (g.type) {
+function generalName(gn: Uint8Array): GName {
+  const tag = gn[0]!;
+  const n = tag & 0x1f;
+  const constructed = (tag & 0x20) !== 0;
+  if ((tag & 0xc0) !== 0x80) return { form: 'other', tag: -1 };
+  switch (n) {
     case 1:
-      return { form: 'email', value: typeof v === 'string' ? v : stringOf(v) };
     case 2:
-      return { form: 'dns', value: typeof v === 'string' ? v : stringOf(v) };
-    case 4:
-      return v instanceof pkijs.RelativeDistinguishedNames ? { form: 'dir', value: atvs(v) } : { form: 'other', tag: 4 };
     case 6:
-      return { form: 'uri', value: typeof v === 'string' ? v : stringOf(v) };
+      if (constructed) return { form: 'other', tag: n };
+      return { form: n === 1 ? 'email' : n === 2 ? 'dns' : 'uri', value: Buffer.from(contents(gn)).toString('latin1') };
+    case 4: {
+      // [4] EXPLICIT Name
+      const inner = constructed ? elements(gn) : [];
+      const name = inner.length === 1 && inner[0]![0] === 0x30 ? inner[0]! : null;
+      return name ? { form: 'dir', value: atvsFromDer(name) } : { form: 'other', tag: 4 };
+    }
     case 7:
-      return v instanceof asn1js.OctetString ? { form: 'ip', value: new Uint8Array(v.valueBlock.valueHexView) } : { form: 'other', tag: 7 };
+      return constructed ? { form: 'other', tag: 7 } : { form: 'ip', value: new Uint8Array(contents(gn)) };
     default:
-      return { form: 'other', tag: g.type };
+      return { form: 'other', tag: n };
   }
+}
+
+/** A Name's attributes in order: the type's dotted OID and the value's text (hex when not a string). */
+function atvsFromDer(name: Uint8Array): Atv[] {
+  const out: Atv[] = [];
+  for (const rdn of elements(name)) {
+    if (rdn[0] !== 0x31) throw new Error('malformed Name: an RDN is not a SET');
+    for (const atv of elements(rdn)) {
+      const parts = atv[0] === 0x30 ? elements(atv) : [];
+      if (parts.length !== 2) throw new Error('malformed Name: an attribute is not {type, value}');
+      out.push({ type: oidString(parts[0]!), value: text(parts[1]) ?? Buffer.from(contents(parts[1]!)).toString('hex') });
+    }
+  }
+  return out;
+}
+
+/** NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees OPTIONAL, excludedSubtrees [1] … }, each subtree's base. */
+function nameConstraintsFromDer(der: Uint8Array): NameConstraints {
+  checkDer(der, 16);
+  if (der[0] !== 0x30) throw new Error('malformed nameConstraints');
+  const out: NameConstraints = { permitted: [], excluded: [] };
+  for (const part of elements(der)) {
+    const list = part[0] === 0xa0 ? out.permitted : part[0] === 0xa1 ? out.excluded : null;
+    if (!list) throw new Error('malformed nameConstraints: neither permitted nor excluded subtrees');
+    const subtrees = elements(part);
+    if (list.length + subtrees.length > MAX_GENERAL_NAMES) throw new Error(`nameConstraints holds more than ${MAX_GENERAL_NAMES} subtrees`);
+    for (const st of subtrees) {
+      const base = st[0] === 0x30 ? elements(st)[0] : undefined;
+      if (!base) throw new Error('malformed nameConstraints: a subtree without a base');
+      list.push(generalName(base));
+    }
+  }
+  return out;
 }
 
 // ---- Name constraints (RFC 5280 §4.2.1.10) ----
