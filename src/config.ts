@@ -13,6 +13,16 @@ import { DEFAULT_XML_LIMITS } from './protocol/soap/xml-limits.js';
 export const ROLES = ['cep', 'ces', 'ca', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * What a CA API client may be allowed (src/http/ca-api.ts): `sign` issues orders and answers CMC
+ * responses (every enrollment node, and admin nodes for approved requests); `revoke` revokes and
+ * unrevokes; `crl` publishes a CRL now. Reading the CA's info and features needs none of them.
+ */
+export const CA_API_OPERATIONS = ['sign', 'revoke', 'crl'] as const;
+export type CaApiOperation = (typeof CA_API_OPERATIONS)[number];
+/** A client listed without operations: an enrollment front end, which only orders certificates (least privilege). */
+export const DEFAULT_CA_API_OPERATIONS: readonly CaApiOperation[] = ['sign'];
+
 const roleList = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
@@ -177,8 +187,19 @@ export const configSchema = z
           .optional(),
         clients: z
           .object({
-            /** Subjects (DN, attributes in any order) of the enrollment nodes' client certificates. */
-            allowedSubjects: z.array(z.string().min(3)).default([]),
+            /**
+             * The nodes that may call, by the subject (DN, attribute order free) of their client
+             * certificate: a plain DN may do what an enrollment node needs (`sign`); an entry
+             * `{subject, operations}` names what that node may do (an admin node: sign, revoke, crl).
+             */
+            allowedSubjects: z
+              .array(
+                z.union([
+                  z.string().min(3),
+                  z.object({ subject: z.string().min(3), operations: z.array(z.enum(CA_API_OPERATIONS)).min(1).default([...DEFAULT_CA_API_OPERATIONS]) }).strict(),
+                ]),
+              )
+              .default([]),
             /** Extra CA files for client certificates not issued by `opences ca client-cert issue`. */
             trustRoots: z.array(z.string()).default([]),
           })

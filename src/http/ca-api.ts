@@ -15,7 +15,10 @@ import type { Db } from '../store/db.js';
 import { findBySerial } from '../store/certificate-repo.js';
 import { getRequest } from '../store/request-repo.js';
 import { CA_CLIENT_AUTH_METHOD, CA_CLIENT_PROFILE } from '../ca/backends/client-cert.js';
-import { dnParts } from './admin/client-cert.js';
+import { RefusalAudit } from './admin/refusal-audit.js';
+import { CaClientGrants, type CaClientEntry } from './ca-api-access.js';
+import type { CaApiOperation } from '../config.js';
+import { systemClock } from '../clock.js';
 import { readBody } from './body.js';
 import { checkJsonDepth } from './json-limits.js';
 
@@ -31,10 +34,19 @@ export interface CaApiOptions {
   tls: { cert: string; key: string };
   /** PEM CA certificates a client certificate must chain to (this deployment's root, plus ca.clients.trustRoots). */
   clientRoots: string[];
-  /** DNs (any attribute order) of the enrollment nodes allowed to call. */
-  allowedSubjects: string[];
+  /**
+   * The nodes allowed to call, by their certificate's DN (attribute order free): a plain DN may
+   * `sign` (an enrollment node); `{subject, operations}` grants what it names.
+   */
+  allowedSubjects: readonly CaClientEntry[];
   host: string;
   port: number;
+}
+
+/** A caller that passed the certificate checks, and what it may do. */
+interface Client {
+  name: string;
+  operations: ReadonlySet<CaApiOperation>;
 }
 
 export interface CaApiServer {
@@ -73,12 +85,17 @@ export const AUTHORIZED_FOR_MS = 5_000;
  * nodes only. The TLS handshake already refuses client certificates that do not chain to
  * `clientRoots`; each request then needs a subject from `allowedSubjects`, the client-auth EKU,
  * and — for certificates this CA issued — a record made by `opences ca client-cert issue` that is
- * not revoked (an enrollee's certificate with the same subject is no credential). Orders are
+ * not revoked (an enrollee's certificate with the same subject is no credential). Each operation
+ * (sign, revoke, crl) is then allowed only to the clients granted it, checked before the body is
+ * read: an enrollment node that is taken over cannot revoke or publish anything. Orders are
  * re-checked by LocalCa (enabled template, key policy, proof of possession) before signing.
  * Errors become problem+json with our error kind, in this one place.
  */
 export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
-  const allowed = o.allowedSubjects.map((s) => dnParts(s, /(?<!\\),/).join('\n').toLowerCase());
+  const grants = new CaClientGrants(o.allowedSubjects);
+  // A refused operation is one audit event per request, bounded per address: a taken-over node
+  // looping on revocations must not grow the audit chain without limit (as on the admin API).
+  const denials = new RefusalAudit(o.audit, systemClock);
   const app = express();
   app.disable('x-powered-by');
   /** Errors become our typed errors here, in one place; anything unexpected is logged and said no more of. */
@@ -100,22 +117,22 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   // A connection's client certificate cannot change, so its verdict is kept on the connection for
   // a few seconds (orders arrive over long-lived keep-alive connections): no parse, signature check
   // and two lookups per order, and a revocation still takes effect within AUTHORIZED_FOR_MS.
-  const verdicts = new WeakMap<TLSSocket, { name: string; until: number }>();
-  const authorize = async (req: IncomingMessage): Promise<string> => {
+  const verdicts = new WeakMap<TLSSocket, { client: Client; until: number }>();
+  const authorize = async (req: IncomingMessage): Promise<Client> => {
     const socket = req.socket as TLSSocket;
     const kept = verdicts.get(socket);
-    if (kept && kept.until > Date.now()) return kept.name;
-    const name = await authorizeAfresh(req, socket);
-    verdicts.set(socket, { name, until: Date.now() + AUTHORIZED_FOR_MS });
-    return name;
+    if (kept && kept.until > Date.now()) return kept.client;
+    const client = await authorizeAfresh(req, socket);
+    verdicts.set(socket, { client, until: Date.now() + AUTHORIZED_FOR_MS });
+    return client;
   };
-  const authorizeAfresh = async (req: IncomingMessage, socket: TLSSocket): Promise<string> => {
+  const authorizeAfresh = async (req: IncomingMessage, socket: TLSSocket): Promise<Client> => {
     const peer = socket.getPeerCertificate();
     if (!socket.authorized || !peer?.raw?.length) return refuse(req, `no trusted client certificate (${String(socket.authorizationError ?? 'none presented')})`);
     const cert = new X509Certificate(peer.raw);
-    const subject = dnParts(cert.subject, /\n/).join('\n').toLowerCase();
     const name = cert.subject.replace(/\n/g, ', ');
-    if (!allowed.includes(subject)) return refuse(req, `${name} is not in ca.clients.allowedSubjects`);
+    const operations = grants.of(cert.subject);
+    if (!operations) return refuse(req, `${name} is not in ca.clients.allowedSubjects`);
     const ekus = cert.keyUsage;
     if (ekus && ekus.length && !ekus.includes(CLIENT_AUTH)) return refuse(req, `${name} does not allow client authentication`);
     // Issued by any generation of this CA (a renewal leaves client certificates of the earlier ones valid): then it must be a recorded CA client certificate.
@@ -126,14 +143,48 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
       if (!rec || rec.template !== CA_CLIENT_PROFILE || made?.authMethod !== CA_CLIENT_AUTH_METHOD) return refuse(req, `${name} (serial ${cert.serialNumber.toLowerCase()}) was not issued as a CA client certificate`);
       if (rec.revokedAt) return refuse(req, `${name} (serial ${rec.serial}) is revoked`);
     }
-    return name;
+    return { name, operations };
   };
 
+  /**
+   * The caller, when it may call `operation` (null: reading the CA's public info, which every
+   * listed client may). A refusal is a 403 naming the operation, audited as `authz.denied`.
+   */
+  const permit = async (req: IncomingMessage, operation: CaApiOperation | null): Promise<string> => {
+    const client = await authorize(req);
+    if (operation === null || client.operations.has(operation)) return client.name;
+    const granted = [...client.operations].join(', ');
+    const serial = /^\/ca\/v1\/certificates\/([^/?]{1,128})\//.exec(req.url ?? '')?.[1];
+    await denials.record({
+      type: 'authz.denied',
+      outcome: 'denied',
+      actor: client.name,
+      method: 'ca-client',
+      address: req.socket.remoteAddress ?? '',
+      reason: `CA API: ${client.name} may not ${operation} (granted: ${granted})`,
+      details: { operation, caller: client.name, ...(serial ? { serial } : {}) },
+    });
+    o.log.warn({ client: client.name, operation }, 'CA API: operation not granted to this client');
+    throw new OpencesError('forbidden', `${client.name} may not ${operation} through the CA API (ca.clients.allowedSubjects grants it: ${granted})`, { operation });
+  };
+
+  // Who was let through, from the guard to its route (the body is parsed in between).
+  const callers = new WeakMap<IncomingMessage, string>();
+  /** Authorises the operation before anything reads the body. */
+  const guard =
+    (operation: CaApiOperation | null) =>
+    (req: Request, _res: Response, next: NextFunction): void => {
+      permit(req, operation).then((client) => {
+        callers.set(req, client);
+        next();
+      }, next);
+    };
   const route =
     (fn: (req: Request, client: string) => Promise<{ status?: number; body?: unknown }>) =>
     (req: Request, res: Response, next: NextFunction): void => {
-      authorize(req)
-        .then((client) => fn(req, client))
+      const client = callers.get(req);
+      if (client === undefined) return next(new OpencesError('internal', 'a CA API route without its guard'));
+      fn(req, client)
         .then((r) => {
           if (r.body === undefined) res.status(r.status ?? 204).end();
           else res.status(r.status ?? 200).type('application/json').send(JSON.stringify(r.body));
@@ -215,7 +266,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
     let status = 200;
     let out: unknown;
     try {
-      const client = await authorize(req);
+      const client = await permit(req, 'sign');
       const body = await readBody(req, res, BODY_LIMIT);
       checkJsonDepth(body);
       out = await signBatch(JSON.parse(body.toString('utf8')), client);
@@ -233,11 +284,13 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
 
   // A batch of MAX_BATCH orders with RSA-4096 requests stays well below this.
   // Nesting is checked on the raw bytes before JSON.parse builds anything (issue #15).
-  app.use(express.json({ limit: BODY_LIMIT, strict: true, verify: (_req, _res, buf) => checkJsonDepth(buf) }));
-  app.get(`${CA_API_PREFIX}/info`, route(async () => ({ body: encodeInfo(o.ca.info()) })));
-  app.get(`${CA_API_PREFIX}/features`, route(async () => ({ body: { features: [...FEATURES] } })));
+  const json = express.json({ limit: BODY_LIMIT, strict: true, verify: (_req, _res, buf) => checkJsonDepth(buf) });
+  app.get(`${CA_API_PREFIX}/info`, guard(null), route(async () => ({ body: encodeInfo(o.ca.info()) })));
+  app.get(`${CA_API_PREFIX}/features`, guard(null), route(async () => ({ body: { features: [...FEATURES] } })));
   app.post(
     `${CA_API_PREFIX}/orders`,
+    guard('sign'),
+    json,
     route(async (req, client) => {
       let issued;
       let order;
@@ -255,10 +308,14 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   );
   app.post(
     `${CA_API_PREFIX}/orders/batch`,
+    guard('sign'),
+    json,
     route(async (req, client) => ({ body: await signBatch(req.body, client) })),
   );
   app.post(
     `${CA_API_PREFIX}/responses`,
+    guard('sign'),
+    json,
     route(async (req) => {
       const r = parse(pkiResponseRequestSchema, req.body, 'CMC response request');
       return { body: { response: Buffer.from(await o.ca.pkiResponse(r.requestId)).toString('base64') } };
@@ -266,6 +323,8 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   );
   app.post(
     `${CA_API_PREFIX}/certificates/:serial/revoke`,
+    guard('revoke'),
+    json,
     route(async (req) => {
       const r = parse(revokeSchema, req.body, 'revocation');
       await o.ca.revoke(String(req.params.serial), r.reason, r.at);
@@ -274,6 +333,8 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   );
   app.post(
     `${CA_API_PREFIX}/certificates/:serial/unrevoke`,
+    guard('revoke'),
+    json,
     route(async (req) => {
       await o.ca.unrevoke(String(req.params.serial));
       return {};
@@ -281,6 +342,8 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   );
   app.post(
     `${CA_API_PREFIX}/crls`,
+    guard('crl'),
+    json,
     route(async (req) => {
       const r = parse(crlRequestSchema, req.body ?? {}, 'CRL request');
       return { body: { crl: Buffer.from(await o.ca.publishCrl({ delta: r.delta })).toString('base64') } };
