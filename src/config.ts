@@ -191,6 +191,8 @@ export const configSchema = z
              * The nodes that may call, by the subject (DN, attribute order free) of their client
              * certificate: a plain DN may do what an enrollment node needs (`sign`); an entry
              * `{subject, operations}` names what that node may do (an admin node: sign, revoke, crl).
+             * Every node orders its own TLS server certificate through the API (first start,
+             * renewal), so a node granted no `sign` needs that certificate from elsewhere.
              */
             allowedSubjects: z
               .array(

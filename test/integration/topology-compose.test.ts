@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config.js';
+import { CaClientGrants } from '../../src/http/ca-api-access.js';
 import { tmp, writeTmp } from '../helpers/openssl.js';
 
 const ROOT = join(__dirname, '../..');
@@ -114,7 +115,10 @@ describe('docker-compose.yml', () => {
     // The subjects ca-bootstrap issues are exactly the allowed ones.
     const boot = compose.services['ca-bootstrap']!.command!.join('\n');
     const issued = [...boot.matchAll(/for n in ([a-z ]+);/g)][0]![1]!.split(' ').map((n) => `CN=opences-${n}`);
-    expect([...ca.ca.clients.allowedSubjects].sort()).toEqual(issued.sort());
+    expect(ca.ca.clients.allowedSubjects.map((e) => (typeof e === 'string' ? e : e.subject)).sort()).toEqual(issued.sort());
+    // Least privilege: only the admin node may revoke or publish CRLs.
+    const grants = new CaClientGrants(ca.ca.clients.allowedSubjects);
+    expect(Object.fromEntries(['ces', 'cep', 'admin'].map((n) => [n, [...grants.of(`CN=opences-${n}`)!].sort()]))).toEqual({ ces: ['sign'], cep: ['sign'], admin: ['crl', 'revoke', 'sign'] });
     for (const name of ['ces', 'cep', 'admin']) {
       const s = compose.services[name]!;
       const c = loadConfig({ env: env(s), flags: flags(s.command!).flags });
