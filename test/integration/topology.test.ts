@@ -72,7 +72,7 @@ describe('split deployment: ca, ces, cep and admin nodes as separate processes, 
     roles = await dbRoleUrls(dbUrl);
     const strict = { databaseAllowExcessPrivileges: false };
     certs = tmp('opences-topo-certs-');
-    ca = new NodeProcess('ca', { databaseUrl: roles.urls.ca, roles: 'ca', config: { ...strict, ca: { clients: { allowedSubjects: ['CN=ces-node,O=opences test', 'O=opences test,CN=cep-node', 'CN=admin-node,O=opences test', 'CN=impostor'] } } } });
+    ca = new NodeProcess('ca', { databaseUrl: roles.urls.ca, roles: 'ca', config: { ...strict, ca: { clients: { allowedSubjects: ['CN=ces-node,O=opences test', 'O=opences test,CN=cep-node', { subject: 'CN=admin-node,O=opences test', operations: ['sign', 'revoke', 'crl'] }, 'CN=impostor'] } } } });
     await ca.start();
     rootPem = readFileSync(join(ca.dataDir, 'certs', 'root_ca.crt'), 'utf8');
     const [cesCert, cepCert, adminCert] = await Promise.all([issueClientCert('ces-node'), issueClientCert('cep-node'), issueClientCert('admin-node')]);
@@ -205,15 +205,21 @@ describe('split deployment: ca, ces, cep and admin nodes as separate processes, 
     }
   };
 
-  it('revocation and CRL publication from an enrollment node go to the CA node', async () => {
+  it('revocation and CRL publication: an enrollment node may not (ca.clients grants it sign only), the admin node goes to the CA node', async () => {
     const row = await db.query<{ serial: string }>(`SELECT serial FROM certificates WHERE template = 'WebServer' ORDER BY issued_at LIMIT 1`);
     const serial = row.rows[0]!.serial;
-    // `opences cert revoke` / `crl publish` on the ces node (its control socket): RemoteCa → /ca/v1.
-    await callControlSocket(ces.dataDir, 'cert.revoke', { serial, reason: 'superseded' }, 'local:admin');
-    const after = await db.query<{ revocation_reason: number | null }>('SELECT revocation_reason FROM certificates WHERE serial = $1', [serial]);
-    expect(after.rows[0]!.revocation_reason).toBe(4);
-    await expect(callControlSocket(ces.dataDir, 'cert.revoke', { serial, reason: 'superseded' }, 'local:admin')).rejects.toThrow(/already revoked/);
-    await callControlSocket(ces.dataDir, 'crl.publish', {}, 'local:admin');
+    const revocation = async () => (await db.query<{ revocation_reason: number | null }>('SELECT revocation_reason FROM certificates WHERE serial = $1', [serial])).rows[0]!.revocation_reason;
+    // A taken-over internet-facing node cannot revoke anyone's certificate: the CA node refuses it.
+    await expect(callControlSocket(ces.dataDir, 'cert.revoke', { serial, reason: 'superseded' }, 'local:admin')).rejects.toThrow(/CN=ces-node, O=opences test may not revoke through the CA API/);
+    await expect(callControlSocket(ces.dataDir, 'crl.publish', {}, 'local:admin')).rejects.toThrow(/may not crl through the CA API/);
+    expect(await revocation()).toBeNull();
+    const denied = await db.query<{ reason: string }>(`SELECT reason FROM audit_events WHERE type = 'authz.denied' AND reason LIKE 'CA API:%' ORDER BY seq`);
+    expect(denied.rows.map((x) => x.reason)).toEqual(['CA API: CN=ces-node, O=opences test may not revoke (granted: sign)', 'CA API: CN=ces-node, O=opences test may not crl (granted: sign)']);
+    // `opences cert revoke` / `crl publish` on the admin node (its control socket): RemoteCa → /ca/v1.
+    await callControlSocket(admin.dataDir, 'cert.revoke', { serial, reason: 'superseded' }, 'local:admin');
+    expect(await revocation()).toBe(4);
+    await expect(callControlSocket(admin.dataDir, 'cert.revoke', { serial, reason: 'superseded' }, 'local:admin')).rejects.toThrow(/already revoked/);
+    await callControlSocket(admin.dataDir, 'crl.publish', {}, 'local:admin');
     const crl = await db.query<{ der: Buffer }>(`SELECT l.der FROM crls l JOIN cas c ON c.id = l.ca_id WHERE c.kind = 'issuing' AND NOT l.delta ORDER BY l.number DESC LIMIT 1`);
     const text = openssl(['crl', '-inform', 'DER', '-noout', '-text', '-CAfile', join(ca.dataDir, 'certs/issuing_ca.crt')], crl.rows[0]!.der);
     expect(text.toUpperCase()).toContain(serial.toUpperCase());
