@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Agent, request } from 'undici';
 import { AuditLog } from '../../../src/audit/log.js';
-import { CA_CLIENT_AUTH_METHOD, CA_CLIENT_PROFILE, issueCaClientCertificate } from '../../../src/ca/backends/client-cert.js';
+import { CA_CLIENT_AUTH_METHOD, CA_CLIENT_PROFILE } from '../../../src/ca/backends/client-cert.js';
 import { encodeOrder } from '../../../src/ca/backends/wire.js';
 import { pem } from '../../../src/ca/init.js';
 import { newKeyAndCsr, recordLocalRequest } from '../../../src/ca/local-request.js';
@@ -12,21 +9,10 @@ import { createLogger } from '../../../src/log.js';
 import { startCaApi, type CaApiServer } from '../../../src/http/ca-api.js';
 import type { CaClientEntry } from '../../../src/http/ca-api-access.js';
 import { findBySerial } from '../../../src/store/certificate-repo.js';
-import { makeCsr, openssl, tmp } from '../../helpers/openssl.js';
+import { makeCsr } from '../../helpers/openssl.js';
 import { opensslRootCa, type OpensslCa } from '../../helpers/openssl-ca.js';
 import { fixtureTemplates, newRequestId, order, setupCa, type CaFixture } from '../ca/ca-fixture.js';
-
-interface Credential {
-  cert: string;
-  key: string;
-}
-
-interface Answer {
-  status: number;
-  type: string;
-  body: string;
-  json: Record<string, unknown>;
-}
+import { callApi, caClientCert, serverIdentity, type Answer, type Credential } from './ca-api-fixture.js';
 
 /**
  * The CA node's signing API (src/http/ca-api.ts) as the enrollment and admin nodes meet it: the
@@ -41,12 +27,7 @@ describe('CA API: who may call, and which operation', () => {
   let serverCa = '';
   const creds: Record<string, Credential> = {};
 
-  /** A CA client certificate made the proper way (recorded under the CA client profile). */
-  const clientCert = async (subject: { type: string; value: string }[]): Promise<Credential> => {
-    const { privateKey, csrDer } = await newKeyAndCsr('ignored');
-    const r = await issueCaClientCertificate({ ca: f.ca, db: f.db, audit, clock: systemClock }, { csrDer, subject, actor: 'test' });
-    return { cert: r.certPem, key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
-  };
+  const clientCert = (subject: { type: string; value: string }[]): Promise<Credential> => caClientCert(f, audit, subject);
 
   /** A certificate of our CA under the CA client profile, with other key purposes. */
   const otherCert = async (cn: string, o: { template: string; authMethod: string; ekus: string[] }): Promise<Credential> => {
@@ -85,23 +66,7 @@ describe('CA API: who may call, and which operation', () => {
     return (await f.ca.issue(order(id, csr.csrDer))).serial;
   };
 
-  const call = async (who: string, method: 'GET' | 'POST', path: string, body?: string | Buffer, contentType = 'application/json'): Promise<Answer> => {
-    const c = creds[who]!;
-    const agent = new Agent({ connect: { ca: serverCa, cert: c.cert, key: c.key, servername: 'localhost' } });
-    try {
-      const r = await request(`https://localhost:${api.port}${path}`, { method, dispatcher: agent, ...(body !== undefined ? { body, headers: { 'content-type': contentType } } : {}) });
-      const text = await r.body.text();
-      let json: Record<string, unknown> = {};
-      try {
-        json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-      } catch {
-        // not JSON: the assertions on `body` say so
-      }
-      return { status: r.statusCode, type: String(r.headers['content-type'] ?? ''), body: text, json };
-    } finally {
-      await agent.close();
-    }
-  };
+  const call = (who: string, method: 'GET' | 'POST', path: string, body?: string | Buffer, contentType?: string): Promise<Answer> => callApi(api.port, serverCa, creds[who]!, method, path, body, contentType);
 
   /** Newest first. */
   const events = async (type: string) => (await audit.list({ type })).map((e) => ({ reason: e.reason ?? '', actor: e.actor, details: e.details }));
@@ -112,10 +77,8 @@ describe('CA API: who may call, and which operation', () => {
     f = await setupCa('P-256');
     audit = new AuditLog(f.db, systemClock);
     partner = opensslRootCa('Partner Root');
-    // The API's own TLS identity (the CA node's tls.crt in production): a server certificate the clients trust.
-    const d = tmp();
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(d, 'k.pem'), '-out', join(d, 'c.pem'), '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=DNS:localhost']);
-    serverCa = readFileSync(join(d, 'c.pem'), 'utf8');
+    const tls = serverIdentity();
+    serverCa = tls.cert;
     const stranger = opensslRootCa('Stranger Root');
 
     creds.ces = await clientCert([{ type: 'CN', value: 'ces-1' }, { type: 'O', value: 'Example' }]);
@@ -144,7 +107,7 @@ describe('CA API: who may call, and which operation', () => {
       db: f.db,
       audit,
       log: createLogger('silent'),
-      tls: { cert: serverCa, key: readFileSync(join(d, 'k.pem'), 'utf8') },
+      tls,
       clientRoots: [f.rootPem, partner.certPem],
       allowedSubjects: clients,
       host: '127.0.0.1',
