@@ -61,6 +61,22 @@ describe('template YAML documents (src/policy/template-yaml.ts)', () => {
     expect(refusal('templates: []').message).toMatch(/^line 1: templates: /);
   });
 
+  it('refuses an empty document, a null one and a list that is no list, with a line where there is one', () => {
+    expect(refusal('')).toMatchObject({ kind: 'malformed', message: '(document): Invalid input: expected object, received null', details: { field: '' } });
+    expect(refusal('').details.line).toBeUndefined();
+    expect(refusal('~').message).toBe('line 1: (document): Invalid input: expected object, received null');
+    expect(refusal('templates: 5').message).toBe('line 1: templates: Invalid input: expected array, received number');
+  });
+
+  it('reports the first broken template of a list, even when a later one is broken deeper', () => {
+    const a = T('User');
+    a.name = '!bad';
+    const b = T('Machine');
+    (b.privateKey as { keySpec: number }).keySpec = 7;
+    expect(refusal(templatesToYaml([a, b])).message).toBe('line 2: templates[0].name: letters, digits, space, _ . - (max 64)');
+    expect(refusal(templatesToYaml([T('User'), b, a])).message).toMatch(/^line \d+: templates\[1\]\.privateKey\.keySpec: /);
+  });
+
   it('names the line of a syntax error and of a repeated key', () => {
     expect(refusal('a: 1\na: 2\n')).toMatchObject({ kind: 'malformed', message: 'line 2: Map keys must be unique', details: { line: 2 } });
     expect(refusal('a: [\n').message).toMatch(/^line 2: Flow sequence/);
