@@ -116,6 +116,8 @@ describe('identity-built names must be the requester\'s (checkOrder)', () => {
     expect(checkOrder(m, orderFor(m, ws1, 'host/@AD.TEST'), {})?.reason).toMatch(/not the requester/);
     expect(checkOrder(m, orderFor(m, ws1, 'ws1@AD.TEST'), {})?.reason).toMatch(/not the requester/);
     expect(checkOrder(m, orderFor(m, { subject: [{ type: 'CN', value: '$.ad.test' }], sans: [{ type: 'dns', value: '$.ad.test' }] }, '$@AD.TEST'), {})?.reason).toMatch(/not the requester/);
+    // `host/` with no name after it names no host, not even an empty one.
+    expect(checkOrder(m, orderFor(m, { subject: [], sans: [{ type: 'dns', value: '' }] }, 'host/@AD.TEST'), {})?.reason).toBe('the DNS name  is not the requester host/@AD.TEST\'s');
     // The CN may be the computer's DNS name.
     expect(checkOrder(m, orderFor(m, ws1, 'host/ws1.ad.test@AD.TEST'), {})).toBeNull();
   });
@@ -133,6 +135,12 @@ describe('identity-built names must be the requester\'s (checkOrder)', () => {
     expect(checkOrder(u, orderFor(u, { subject: [{ type: 'CN', value: 'l'.repeat(64) }], sans: [] }, long), {})).toBeNull();
     expect(checkOrder(u, orderFor(u, { subject: [{ type: 'CN', value: 'l'.repeat(63) }], sans: [] }, long), {})?.reason).toMatch(/common name/);
     expect(checkOrder(u, orderFor(u, { subject: [{ type: 'CN', value: 'alice' }], sans: [] }, 'alice@AD.TEST'), {})).toBeNull();
+    // A partner's user is named by its mapped name: its UPN and CN, not the partner prefix's.
+    const partner = 'partner:acme/bob@partner.example';
+    expect(checkOrder(u, orderFor(u, { subject: [{ type: 'CN', value: 'bob' }], sans: [{ type: 'upn', value: 'bob@partner.example' }] }, partner), {})).toBeNull();
+    expect(checkOrder(u, orderFor(u, { subject: [{ type: 'CN', value: 'Bob@Partner.Example' }], sans: [] }, partner), {})).toBeNull();
+    expect(checkOrder(u, orderFor(u, { subject: [], sans: [{ type: 'upn', value: 'bob@acme' }] }, partner), {})?.reason).toMatch(/not the requester/);
+    expect(checkOrder(u, orderFor(u, { subject: [{ type: 'CN', value: 'acme' }], sans: [] }, partner), {})?.reason).toMatch(/common name acme is not the requester/);
     // The subject e-mail and the e-mail SAN must agree.
     expect(checkOrder(u, orderFor(u, { subject: [{ type: 'CN', value: 'alice' }, { type: 'E', value: 'alice@example.test' }], sans: [{ type: 'email', value: 'boss@example.test' }] }), {})?.reason).toBe('the subject e-mail address and the e-mail SAN differ');
     expect(checkOrder(u, orderFor(u, { subject: [{ type: 'CN', value: 'alice' }, { type: 'E', value: 'Alice@Example.test' }], sans: [{ type: 'email', value: 'alice@example.test' }] }), {})).toBeNull();
