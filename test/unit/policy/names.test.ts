@@ -77,6 +77,9 @@ describe('DNS names and SAN syntax (src/policy/subject.ts)', () => {
     expect(checkSan({ type: 'upn', value: 'alice' })).toBe('"alice" is not a user principal name');
     expect(checkSan({ type: 'uri', value: 'https://example.test/a' })).toBeNull();
     expect(checkSan({ type: 'uri', value: 'no scheme' })).toBe('"no scheme" is not a URI');
+    // A scheme starts with a letter, at the start of the value.
+    expect(checkSan({ type: 'uri', value: '1http://x' })).toMatch(/not a URI/);
+    expect(checkSan({ type: 'uri', value: ' https://x' })).toMatch(/not a URI/);
     expect(checkSan({ type: 'uri', value: 'https://example.test/a b' })).toMatch(/not a URI/);
     expect(checkSan({ type: 'dns', value: 'bad_name.test' })).toBe('"bad_name.test" is not a valid DNS name');
   });
@@ -106,6 +109,14 @@ describe('subject decisions at their edges (src/policy/subject.ts)', () => {
     expect(ask(signing, 'bad_host.example.test')).toBeNull();
   });
 
+  it('a host-like CN is a whole value without spaces; only DNS names are lowercased', () => {
+    const ask = (cn: string) => refusedWith(decideSubject({ principal: alice, template: T('WebServer'), requestedSubject: [{ type: 'CN', value: cn }], requestedSans: [] }));
+    expect(ask('Ops bad_x.test')).toBeNull();
+    expect(ask('bad_x.test Ops')).toBeNull();
+    const d = decideSubject({ principal: alice, template: T('WebServer'), requestedSubject: [], requestedSans: [{ type: 'ip', value: '2001:DB8::1' }, { type: 'dns', value: 'WWW.Example.Test' }] });
+    expect('refused' in d ? d.reason : d.sans).toEqual([{ type: 'ip', value: '2001:DB8::1' }, { type: 'dns', value: 'www.example.test' }]);
+  });
+
   it('refuses a request that would carry no name, and each missing required SAN with its own HRESULT', () => {
     expect(refusedWith(decideSubject({ principal: alice, template: T('WebServer'), requestedSubject: [], requestedSans: [] }))).toEqual({ reason: 'the certificate would have neither a subject nor a subject alternative name', hresult: HRESULT.CERTSRV_E_SUBJECT_ALT_NAME_REQUIRED });
     const upn = T('WebServer');
@@ -126,6 +137,28 @@ describe('subject decisions at their edges (src/policy/subject.ts)', () => {
     const u = decideSubject({ principal: long, template: T('User'), requestedSubject: [], requestedSans: [] });
     // No e-mail address: no E attribute and no e-mail SAN; the UPN is the principal's own.
     expect('refused' in u ? u.reason : { subject: u.subject, sans: u.sans }).toEqual({ subject: [{ type: 'CN', value: 'D'.repeat(64) }], sans: [{ type: 'upn', value: 'alice@ad.test' }] });
+  });
+
+  it('the CN comes from the DNS name only on templates that build a DNS SAN; e-mail only in the full format', () => {
+    const ws: Principal = { name: 'WS1$@AD.TEST', displayName: 'Workstation One', groups: ['authenticated'], method: 'kerberos', dnsName: 'ws1.ad.test', email: 'ws1@ad.test' };
+    const u = T('User');
+    u.subject.fromIdentity = { subjectFormat: 'commonName', sanDns: false, sanUpn: false, sanEmail: false };
+    const d = decideSubject({ principal: ws, template: u, requestedSubject: [], requestedSans: [] });
+    expect('refused' in d ? d.reason : { subject: d.subject, sans: d.sans, dropped: d.dropped }).toEqual({ subject: [{ type: 'CN', value: 'Workstation One' }], sans: [], dropped: {} });
+    const m = T('Machine');
+    m.subject.requireSan = [];
+    const noDns = decideSubject({ principal: { ...ws, dnsName: undefined, displayName: undefined }, template: m, requestedSubject: [], requestedSans: [] });
+    expect('refused' in noDns ? noDns.reason : { subject: noDns.subject, sans: noDns.sans }).toEqual({ subject: [{ type: 'CN', value: 'WS1$@AD.TEST' }], sans: [] });
+  });
+
+  it('a requested name of another type is another name, even with the same value', () => {
+    const p: Principal = { ...alice, email: 'alice@example.test' };
+    const strict = T('User');
+    strict.subject.strict = true;
+    const sans = decideSubject({ principal: p, template: strict, requestedSubject: [], requestedSans: [{ type: 'upn', value: 'alice@example.test' }, { type: 'email', value: 'alice' }] });
+    expect(refusedWith(sans)?.reason).toMatch(/may not supply subject alternative names/);
+    const subject = decideSubject({ principal: p, template: strict, requestedSubject: [{ type: 'O', value: 'alice' }, { type: 'E', value: 'alice@example.test' }], requestedSans: [] });
+    expect(refusedWith(subject)?.reason).toMatch(/may not supply a subject/);
   });
 
   it('a request that asks for exactly the identity names (SANs in either case) drops nothing; strict mode accepts it', () => {

@@ -21,7 +21,7 @@ const grant = (principal: string, enroll: boolean, autoenroll: boolean) => [{ pr
 // ESC-exploitable template written silently, and a finding it invents blocks a safe one.
 describe('template lint: who counts as broad, and when (src/policy/template-lint.ts)', () => {
   it('knows every broad group by name and well-known SID, whatever the spelling of a domain prefix', () => {
-    for (const g of ['Everyone', 'USERS', 'Authenticated Users', 'S-1-5-32-545', 's-1-5-7', 'S-1-1-0', 'ADTEST\\Everyone', 'a\\b\\Domain Users']) expect(isBroadGroup(g), g).toBe(true);
+    for (const g of ['Everyone', 'USERS', 'Authenticated Users', 'S-1-5-32-545', 's-1-5-7', 'S-1-1-0', 'S-1-5-21-1004336348-1177238915-682003330-513', 'ADTEST\\Everyone', 'a\\b\\Domain Users']) expect(isBroadGroup(g), g).toBe(true);
     for (const g of ['S-1-5-21-1-2-3-5130', 'S-1-5-21-1-2-513', 'xS-1-5-21-1-2-3-513', 'ADTEST\\Domain Admins', 'Users2', '']) expect(isBroadGroup(g), g).toBe(false);
   });
 
