@@ -66,6 +66,16 @@ describe('template lint: what a finding says', () => {
     expect(bare.reason).toMatch(/^the enrollee supplies the subject, the certificate has no EKU \(\w+ purpose\), no manager/);
   });
 
+  it('lists every broad group and every authentication EKU; ESC15 falls back to the template EKUs when there are none', () => {
+    const two = lintTemplate(shape('two', (t) => ((t.extensions.ekus = [CLIENT_AUTH, '1.3.6.1.4.1.311.20.2.2']), (t.permissions = [...grant('group:authenticated', true, false), ...grant('group:Everyone', false, true)]))))[0]!;
+    expect(two.reason).toContain(`has an authentication EKU (${CLIENT_AUTH}, 1.3.6.1.4.1.311.20.2.2), no manager approves it, and group:authenticated, group:Everyone may enroll`);
+    const v1 = lintTemplate(shape('v1', (t) => ((t.schemaVersion = 1), (t.extensions.ekus = []))));
+    expect(v1.map((f) => f.id)).toEqual(['ESC1', 'ESC2', 'ESC15']);
+    expect(v1[2]!.reason).toMatch(/on top of the template's EKUs$/);
+    const v1two = lintTemplate(shape('v1two', (t) => ((t.schemaVersion = 1), (t.extensions.ekus = ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.3']))));
+    expect(v1two[0]!.reason).toMatch(/on top of 1\.3\.6\.1\.5\.5\.7\.3\.1, 1\.3\.6\.1\.5\.5\.7\.3\.3$/);
+  });
+
   it('ESC2 says which of no EKU and the all-purpose EKU it is; ESC3 names its holder; each is formatted with its fix', () => {
     expect(lintTemplate(shape('n', (t) => (t.extensions.ekus = []), user))[0]!.reason).toMatch(/^the certificate has no EKU, so it is good for every purpose/);
     expect(lintTemplate(shape('a', (t) => (t.extensions.ekus = ['2.5.29.37.0']), user))[0]!.reason).toMatch(/^the certificate has the \w+-purpose EKU \(2\.5\.29\.37\.0\), so/);
