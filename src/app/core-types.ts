@@ -1,4 +1,5 @@
 import type { AuditLog } from '../audit/log.js';
+import type { RefusalAudit } from '../audit/refusal-audit.js';
 import type { CaBackend, CrlPublisher, KeyStore } from '../ca/types.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
@@ -22,6 +23,11 @@ export interface Core {
   clock: Clock;
   log: Logger;
   audit: AuditLog;
+  /**
+   * The audit log behind a bound per source address, for failed authentications at the enrollment
+   * endpoints (src/audit/refusal-audit.ts): strangers must not write the log at network speed.
+   */
+  authFailures: RefusalAudit;
   /** Absent on nodes without the `ca` role that have no remote CA configured. */
   ca: CaBackend & Partial<CrlPublisher>;
   templates: TemplateService;

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../audit/log.js';
+import { RefusalAudit } from '../audit/refusal-audit.js';
 import { configureCombinedWrites } from '../store/combined-writes.js';
 import { startCacheBus } from './cache-bus.js';
 import { CrlBuilder } from '../ca/crl.js';
@@ -183,8 +184,10 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
     });
     // One replay store for both message-level methods: a message is accepted once on any node.
     const replay = new ReplayGuard(db, { windowMs: config.auth.replay.windowSeconds * 1000, skewMs: config.auth.replay.clockSkewSeconds * 1000, allowUnprotected: config.auth.replay.allowUnprotectedMessages });
-    const usernameAuth = new UsernameAuthenticator({ db, clock, audit, domains: config.auth.domains, ldap: config.auth.ldap, replay });
-    const certificateAuth = new CertificateAuthenticator({ db, clock, audit, issuers: () => issuers, domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners, replay, signature: { allowSha1: config.auth.messageSignature.allowSha1 } });
+    // Failed authentications at the enrollment endpoints: at most 20 events per source a minute.
+    const authFailures = new RefusalAudit(audit, clock);
+    const usernameAuth = new UsernameAuthenticator({ db, clock, audit: authFailures, domains: config.auth.domains, ldap: config.auth.ldap, replay });
+    const certificateAuth = new CertificateAuthenticator({ db, clock, audit: authFailures, issuers: () => issuers, domains: config.auth.domains, accountRealms: config.auth.accountRealms, kerberosGroups: config.auth.kerberos?.groups, partners, replay, signature: { allowSha1: config.auth.messageSignature.allowSha1 } });
 
     // A change made in this process (operator command, admin API) reaches the other processes on
     // the database — cluster workers, other nodes — and theirs reach this one (src/app/cache-bus.ts).
@@ -261,6 +264,7 @@ export async function createCore(config: Config, opts: CoreOptions = {}): Promis
       clock,
       log,
       audit,
+      authFailures,
       ca,
       templates,
       ra,

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import type { AuditLog } from '../audit/log.js';
+import type { FailureAudit } from '../audit/refusal-audit.js';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db } from '../store/db.js';
@@ -17,7 +17,8 @@ import type { SoapEnvelope } from '../protocol/soap/envelope.js';
 export interface CertificateAuthOptions {
   db: Db;
   clock: Clock;
-  audit: AuditLog;
+  /** Where failed authentications are recorded (a RefusalAudit: bounded per source address). */
+  audit: FailureAudit;
   /** Issuing CA certificates whose end-entity certificates are trusted for authentication. */
   issuers: () => Uint8Array[];
   /** Partner organisations trusted through their own roots. */

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { BoundedCache } from '../bounded-cache.js';
-import type { AuditLog } from '../audit/log.js';
+import type { FailureAudit } from '../audit/refusal-audit.js';
 import type { Clock } from '../clock.js';
 import { OpencesError } from '../errors.js';
 import type { Db } from '../store/db.js';
@@ -27,7 +27,8 @@ export interface UsernameToken {
 export interface UsernameAuthOptions {
   db: Db;
   clock: Clock;
-  audit: AuditLog;
+  /** Where failed authentications are recorded (a RefusalAudit: bounded per source address). */
+  audit: FailureAudit;
   /** Realms / NetBIOS domains accepted as `alice@domain` or `DOMAIN\alice`; an empty list accepts every domain. */
   domains?: string[];
   /** Optional directory: users without a local account are checked with an LDAP simple bind. */

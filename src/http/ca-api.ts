@@ -15,7 +15,7 @@ import type { Db } from '../store/db.js';
 import { findBySerial } from '../store/certificate-repo.js';
 import { getRequest } from '../store/request-repo.js';
 import { CA_CLIENT_AUTH_METHOD, CA_CLIENT_PROFILE } from '../ca/backends/client-cert.js';
-import { RefusalAudit } from './admin/refusal-audit.js';
+import { RefusalAudit } from '../audit/refusal-audit.js';
 import { CaClientGrants, type CaClientEntry } from './ca-api-access.js';
 import type { CaApiOperation } from '../config.js';
 import { systemClock } from '../clock.js';

@@ -96,7 +96,7 @@ function authenticatorFor(core: Core, p: ReturnType<typeof soapPassport>, auth: 
             return principal;
           } catch (e) {
             if (!(e instanceof OpencesError) || e.kind !== 'unauthenticated') throw e;
-            if (req.headers.authorization) await core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
+            if (req.headers.authorization) await core.authFailures.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
             // The body is drained so the client can retry on this connection — unless it is
             // larger than every message (or of unknown length): a stranger's gigabyte is not read.
             const declared = Number(req.headers['content-length'] ?? NaN);

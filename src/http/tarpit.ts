@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
 import type { Metrics } from './metrics.js';
-import { AddressBudget, addressKey } from './address-budget.js';
+import { AddressBudget, addressKey } from '../address-budget.js';
 
 export interface TarpitOptions {
   /** How long a refusal is held before it is sent; 0 sends it at once. */

@@ -6,7 +6,7 @@
 import { checkFreshness, DEFAULT_FRESHNESS, messageEvidence } from '../../src/auth/freshness.js';
 import 'reflect-metadata';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -29,7 +29,9 @@ import { validTemplate } from '../../src/ops/operations.js';
 import { batchSchema, decodeOrder, encodeOrder, parse } from '../../src/ca/backends/wire.js';
 import { verifyMessageSignature } from '../../src/auth/message-signature.js';
 import { attribute, buildTestCsr, ext, nameValuePair } from '../unit/pkcs10/csr-builder.js';
-import { bmp, implicitPrim, seq } from '../../src/ca/der.js';
+import { bitString, bmp, boolean, explicit, implicitCons, implicitPrim, integer, octetString, oid, seq, set, utcTime, utf8 } from '../../src/ca/der.js';
+import { pathTo } from '../../src/auth/partners.js';
+import { certificateSans } from '../../src/auth/certificate-names.js';
 import { openssl, tmp } from '../helpers/openssl.js';
 import { signedRst } from '../helpers/wssec-sign.js';
 import { showBytes, showText, type FuzzTarget } from './engine.js';
@@ -54,6 +56,8 @@ interface Seeds {
   /** SCEP PKIOperations for `scepRa` (and one for someone else), and the RA key that opens them. */
   scep: Buffer[];
   scepRa: { certificateDer: Uint8Array; privateKey: KeyObject };
+  /** A partner root, and certificates under it (SANs of every form, nameConstraints, pathLen) as a stranger would present them. */
+  partner: { root: X509Certificate; certs: Buffer[] };
 }
 let seeds: Seeds | undefined;
 
@@ -127,8 +131,38 @@ export function loadSeeds(): Seeds {
     scepMsg('GetCRL', issuerAndSerial),
     scepMsg('PKCSReq', csr[0]!, 'aes-256-cbc', other.certDer),
   ];
-  seeds = { soap, csr, cmc, pkcs7, certDer: s.certDer, scep, scepRa: { certificateDer: ra.certDer, privateKey: ra.key } };
+  seeds = { soap, csr, cmc, pkcs7, certDer: s.certDer, scep, scepRa: { certificateDer: ra.certDer, privateKey: ra.key }, partner: partnerSeeds([s.certDer, ra.certDer]) };
   return seeds;
+}
+
+/** A partner hierarchy built here: a root, a constrained intermediate, leaves with names of every GeneralName form. */
+function partnerSeeds(others: Uint8Array[]): Seeds['partner'] {
+  const alg = seq(oid('1.2.840.10045.4.3.2'));
+  const name = (...rdns: [string, string][]): Buffer => seq(...rdns.map(([t, v]) => set(seq(oid(t), utf8(v)))));
+  const x = (id: string, value: Buffer, critical = false): Buffer => seq(oid(id), ...(critical ? [boolean(true)] : []), octetString(value));
+  const cert = (subject: Buffer, issuer: Buffer, key: KeyObject, signer: KeyObject, exts: Buffer[]): Buffer => {
+    const tbs = seq(explicit(0, integer(2)), integer(7), alg, issuer, seq(utcTime(new Date('2026-01-01T00:00:00Z')), utcTime(new Date('2027-01-01T00:00:00Z'))), subject, key.export({ type: 'spki', format: 'der' }), explicit(3, seq(...exts)));
+    return seq(tbs, alg, bitString(sign('sha256', tbs, signer)));
+  };
+  const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const root = ec();
+  const rootName = name(['2.5.4.10', 'Partner'], ['2.5.4.3', 'Partner Root']);
+  const ca = { bc: x('2.5.29.19', seq(boolean(true), integer(1)), true), ku: x('2.5.29.15', bitString(Buffer.from([0x06]), 1), true) };
+  const nc = x('2.5.29.30', seq(implicitCons(0, [seq(implicitPrim(2, Buffer.from('partner.example'))), seq(implicitPrim(1, Buffer.from('partner.example'))), seq(implicitCons(4, [name(['2.5.4.10', 'Partner'])]))]), implicitCons(1, [seq(implicitPrim(7, Buffer.from([10, 0, 0, 0, 255, 0, 0, 0])))])), true);
+  const sub = ec();
+  const subName = name(['2.5.4.10', 'Partner'], ['2.5.4.3', 'Partner Issuing']);
+  const leaf = ec();
+  const sans = x('2.5.29.17', seq(implicitPrim(2, Buffer.from('www.partner.example')), implicitPrim(1, Buffer.from('bob@partner.example')), implicitPrim(6, Buffer.from('https://partner.example/')), implicitPrim(7, Buffer.from([10, 0, 0, 1])), implicitCons(4, [name(['2.5.4.3', 'dir name'])]), implicitCons(0, [oid('1.3.6.1.4.1.311.20.2.3'), explicit(0, utf8('bob@partner.example'))])));
+  const rootDer = cert(rootName, rootName, root.publicKey, root.privateKey, [ca.bc, ca.ku]);
+  return {
+    root: new X509Certificate(rootDer),
+    certs: [
+      cert(subName, rootName, sub.publicKey, root.privateKey, [ca.bc, ca.ku, nc]),
+      cert(name(['2.5.4.10', 'Partner'], ['2.5.4.3', 'bob'], ['1.2.840.113549.1.9.1', 'bob@partner.example']), rootName, leaf.publicKey, root.privateKey, [sans, x('2.5.29.37', seq(oid('1.3.6.1.5.5.7.3.2')))]),
+      rootDer,
+      ...others.map((d) => Buffer.from(d)),
+    ],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,6 +428,23 @@ export const TARGETS: FuzzTarget<unknown>[] = [
       if (msg.messageType === 'CertPoll') return parseIssuerAndSubject(content);
       if (msg.messageType === 'GetCert' || msg.messageType === 'GetCRL') return parseIssuerAndSerial(content);
       return parseCsr(content);
+    },
+    show: showBytes,
+  }),
+  target({
+    name: 'partner-certificate',
+    description: "a stranger's certificate (TLS client certificate or WS-Security token) as partner path building reads it before anyone is authenticated: OpenSSL's parse (X509Certificate), then pathTo (src/auth/partners.ts: names, keyUsage, basicConstraints, SAN, nameConstraints read with the DER reader) against a partner root, and certificateSans (src/auth/certificate-names.ts)",
+    arbitrary: (scale: Scale) => derInputs(loadSeeds().partner.certs, scale),
+    run: (b: Buffer) => {
+      let c: X509Certificate;
+      try {
+        c = new X509Certificate(b);
+      } catch {
+        // OpenSSL refuses it: the TLS handshake or the token's parse ends there, before path building.
+        return 'not a certificate';
+      }
+      const { root } = loadSeeds().partner;
+      return { path: pathTo(c, [c, root], [root], NOW.getTime()), sans: certificateSans(c) };
     },
     show: showBytes,
   }),

@@ -3,7 +3,7 @@ import { Agent, request } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { fixedClock } from '../../src/clock.js';
-import { RefusalAudit } from '../../src/http/admin/refusal-audit.js';
+import { RefusalAudit } from '../../src/audit/refusal-audit.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import type { AuditLog } from '../../src/audit/log.js';
 
@@ -15,7 +15,8 @@ describe('admin API refusals are audited, rate limited per source', () => {
   const clock = fixedClock(new Date());
   beforeAll(async () => {
     s = await startTestServer({ clock });
-    agent = new Agent({ connect: { ca: s.rootPem } });
+    // Few connections: 120 TLS handshakes at once timed out (10 s) on a machine at load 20.
+    agent = new Agent({ connect: { ca: s.rootPem }, connections: 16 });
     await runOperation(s.core, 'user.add', { name: 'dave' }, 'test'); // token create --for names an existing principal
     auditor = ((await runOperation(s.core, 'token.create', { role: 'auditor', principal: 'dave' }, 'test')) as { token: string }).token;
   });

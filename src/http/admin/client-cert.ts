@@ -2,7 +2,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { Core } from '../../app/core-types.js';
-import type { RefusalAudit } from './refusal-audit.js';
+import type { RefusalAudit } from '../../audit/refusal-audit.js';
 import type { AdminRole } from '../../auth/api-tokens.js';
 import type { Principal } from '../../auth/principal.js';
 import { OpencesError } from '../../errors.js';

@@ -8,7 +8,7 @@ import { clientAddress } from '../ces.js';
 import { AdminCertificateAuth, loadTrustRoots, type AdminCaller } from './client-cert.js';
 import { TEXT_BODY_TYPES, loadOpenApi, type OperationSpec } from './openapi.js';
 import { sendProblem } from './problem.js';
-import { RefusalAudit } from './refusal-audit.js';
+import { RefusalAudit } from '../../audit/refusal-audit.js';
 import { checkJsonDepth } from '../json-limits.js';
 import { ROUTES } from './routes.js';
 import { withAuditChannel } from '../../audit/channel.js';

@@ -43,7 +43,7 @@ export async function kerberosPrincipal(core: Core, req: IncomingMessage, res: S
     // A refused token counts as a failed sign-in; a request without one is the normal first leg.
     if (req.headers.authorization) {
       onRefused?.();
-      await core.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
+      await core.authFailures.record({ type: 'auth.failure', outcome: 'failure', method: 'kerberos', address: clientAddress(req), reason: e.message });
     }
     res.writeHead(401, { 'www-authenticate': 'Negotiate', 'content-type': 'application/problem+json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({ type: 'https://opences.dev/problems/unauthenticated', title: 'Authentication required', status: 401, detail: 'Kerberos authentication required: the browser must be allowed to send its ticket to this site' }));

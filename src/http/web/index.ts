@@ -5,7 +5,7 @@ import { FailureLimiter } from '../../auth/rate-limit.js';
 import { OpencesError, isOpencesError } from '../../errors.js';
 import { JSON_LIMIT } from '../admin/index.js';
 import { sendProblem } from '../admin/problem.js';
-import { RefusalAudit } from '../admin/refusal-audit.js';
+import { RefusalAudit } from '../../audit/refusal-audit.js';
 import { clientAddress } from '../ces.js';
 import { checkJsonDepth } from '../json-limits.js';
 import { ASSET_PATH, WebAssets } from './assets.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AddressBudget, addressKey } from '../../../src/http/address-budget.js';
+import { AddressBudget, addressKey } from '../../src/address-budget.js';
 
 describe('addressKey: what a source address is counted under', () => {
   it('keeps IPv4 as is and unwraps IPv4-mapped IPv6', () => {
