@@ -441,10 +441,15 @@ export const TARGETS: FuzzTarget<unknown>[] = [
         c = new X509Certificate(b);
       } catch {
         // OpenSSL refuses it: the TLS handshake or the token's parse ends there, before path building.
-        return 'not a certificate';
+        throw new OpencesError('malformed', 'not a certificate');
       }
       const { root } = loadSeeds().partner;
-      return { path: pathTo(c, [c, root], [root], NOW.getTime()), sans: certificateSans(c) };
+      const found = pathTo(c, [c, root], [root], NOW.getTime());
+      const sans = certificateSans(c);
+      // As the certificate authenticator answers: no partner vouches for it, or one refuses it.
+      if (!found) throw new OpencesError('unauthenticated', 'not issued by a trusted CA');
+      if ('refused' in found) throw new OpencesError('unauthenticated', found.refused);
+      return { path: found.path, sans };
     },
     show: showBytes,
   }),
