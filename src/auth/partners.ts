@@ -463,7 +463,7 @@ export function pathRefusal(path: X509Certificate[], now: number): string | null
   return null;
 }
 
-// ---- Extension facts, read from the DER (pkijs) and cached by fingerprint ----
+// ---- Extension facts, read from the DER (the small DER reader) and cached by fingerprint ----
 
 type Atv = { type: string; value: string };
 type GName = { form: 'dns' | 'email' | 'uri'; value: string } | { form: 'dir'; value: Atv[] } | { form: 'ip'; value: Uint8Array } | { form: 'other'; tag: number };
