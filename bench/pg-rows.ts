@@ -24,11 +24,29 @@ import { benchCsrs } from './http.js';
  * enrollments the audit sequencer chains what was parked (src/audit/log.ts). A throwaway cluster of
  * its own (fsync and synchronous commit on); prints the cluster's CPU and WAL per enrollment.
  * Run it twice in a row for an A/B; the rows are fabricated (real CSRs, random certificate bytes).
+ * It also prints each table's counters per enrollment (scans, rows written, HOT updates), from
+ * pg_stat_user_tables reset when the measured run starts.
  */
 const N = Number(process.argv[2] ?? 6000);
 const BATCH = Number(process.argv[3] ?? 8);
 const PER_AUDIT_RUN = Number(process.argv[4] ?? 50);
 
+
+interface TableCounts {
+  relname: string;
+  seq_scan: string;
+  seq_tup_read: string;
+  idx_scan: string;
+  n_tup_ins: string;
+  n_tup_upd: string;
+  n_tup_hot_upd: string;
+  n_tup_del: string;
+  autovacuum_count: string;
+}
+
+const TABLE_COUNTS = `SELECT relname, seq_scan::text, seq_tup_read::text, coalesce(idx_scan, 0)::text AS idx_scan, n_tup_ins::text, n_tup_upd::text,
+    n_tup_hot_upd::text, n_tup_del::text, autovacuum_count::text
+  FROM pg_stat_user_tables WHERE seq_scan + coalesce(idx_scan, 0) + n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY relname`;
 
 async function main(): Promise<void> {
   const cluster = await new ThrowawayPg(['fsync=on']).init();
@@ -86,6 +104,7 @@ async function main(): Promise<void> {
     const pids = processTree(postmaster);
     const admin = await openDb({ url: cluster.url, poolSize: 1, migrate: false });
     await admin.query("SELECT pg_stat_reset_shared('wal')");
+    await admin.query('SELECT pg_stat_reset()');
     const before = cpuSeconds(pids);
     const statements0 = writes.stats.statements;
     const t0 = performance.now();
@@ -96,12 +115,17 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(processTree(postmaster)) - before;
     const wal = (await admin.query<{ wal_records: string; wal_bytes: string; wal_fpi: string }>('SELECT wal_records::text, wal_bytes::text, wal_fpi::text FROM pg_stat_wal')).rows[0]!;
+    // Per-table counters (the statistics collector flushes a backend's counts within a second or so).
+    await new Promise((r) => setTimeout(r, 1500));
+    const tables = (await admin.query<TableCounts>(TABLE_COUNTS)).rows;
     await admin.close();
     console.log(
       `# bench/pg-rows.ts ${new Date().toISOString()}: ${N} enrollments in batches of ${BATCH}, an audit run per ${PER_AUDIT_RUN}; ${(N / seconds).toFixed(0)}/s; ` +
         `${((writes.stats.statements - statements0) / N).toFixed(3)} combined statements per enrollment\n` +
         `PostgreSQL CPU per enrollment: ${((1e6 * cpu) / N).toFixed(0)} µs; WAL per enrollment: ${(Number(wal.wal_records) / N).toFixed(1)} records, ${(Number(wal.wal_bytes) / N).toFixed(0)} bytes, ${(Number(wal.wal_fpi) / N).toFixed(2)} full-page images`,
     );
+    const per = (x: string): string => (Number(x) / N).toFixed(2);
+    for (const t of tables) console.log(`  ${t.relname}: seq scans ${per(t.seq_scan)}, rows read by them ${per(t.seq_tup_read)}, index scans ${per(t.idx_scan)}, inserts ${per(t.n_tup_ins)}, updates ${per(t.n_tup_upd)} (HOT ${per(t.n_tup_hot_upd)}), deletes ${per(t.n_tup_del)}; autovacuum runs ${t.autovacuum_count}`);
   } finally {
     await db.close();
     cluster.destroy();
