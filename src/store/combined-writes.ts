@@ -17,7 +17,11 @@ import { statement, type Db, type Statement } from './db.js';
  * Under load, statements are paced: the next one starts no sooner than `gapMs` (2 ms) after the
  * previous one started, so a fast database does not answer each lone item with a statement of its
  * own — messages arriving within the gap share one (a micro-batch; GetPolicies' replay keys are
- * the case). After a quiet spell longer than the gap, a write is sent at once.
+ * the case). After a quiet spell longer than the gap, a write is sent at the end of the current
+ * event-loop turn (setImmediate): what else is submitted in that turn — the other kinds of one
+ * enrollment, the requests whose data arrived in the same poll — rides the same statement instead
+ * of the first item going alone and the rest in a second statement (docs/benchmarks.md, the ninth
+ * session). The wait is the rest of the turn, microseconds, not a timer.
  *
  * Items of one kind with the same key never share a statement (two rows for one request would
  * contend inside it): a later one waits for the next. When a combined statement fails, each kind is
@@ -82,6 +86,8 @@ export class CombinedWrites {
   private readonly waiting = new Map<AnyKind, AnyWaiter[]>();
   private readonly statements = new Map<string, Statement>();
   private flushing = false;
+  /** A flush is due at the end of this event-loop turn. */
+  private due = false;
   private lastStart = -Infinity;
   /** Statements run and items they carried, for tests and measurements. */
   readonly stats = { statements: 0, items: 0 };
@@ -102,6 +108,16 @@ export class CombinedWrites {
       let q = this.waiting.get(k);
       if (!q) this.waiting.set(k, (q = []));
       q.push({ item, resolve: resolve as (o: unknown) => void, reject });
+      this.kick();
+    });
+  }
+
+  /** Starts a flush at the end of this turn, unless one is running (its loop takes what arrives) or due. */
+  private kick(): void {
+    if (this.flushing || this.due) return;
+    this.due = true;
+    setImmediate(() => {
+      this.due = false;
       void this.flush();
     });
   }
