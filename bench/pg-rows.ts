@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   const cluster = await new ThrowawayPg(['fsync=on']).init();
   const postmaster = Number(readFileSync(join(cluster.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
   const db = await openDb({ url: cluster.url, poolSize: 2 });
+  let closed = false;
   try {
     // PG_ROWS_DDL="…": SQL run after the migrations, to see what a schema change would save before making it.
     if (process.env.PG_ROWS_DDL) await db.query(process.env.PG_ROWS_DDL);
@@ -84,7 +85,8 @@ async function main(): Promise<void> {
         certificate: { serial: randomBytes(16).toString('hex'), caId, requestId: recorded.id, subject: `CN=h${i}.bench.test`, sans: [`dns:h${i}.bench.test`], template: 'WebServer', requester: 'bench', notBefore: now, notAfter: new Date(order.notAfter), der: randomBytes(1000), issuedAt: now },
         csrDer,
         approval: { needed: false, digest: null },
-        audit: audit.forQueue({ type: 'certificate.issue', outcome: 'success', principal: 'bench', method: 'username', template: 'WebServer', requestId: recorded.id }),
+        // PG_ROWS_NO_ISSUE_EVENT=1, a what-if only: the certificate without its audit event, to price one event's whole way (queue, guard, chain).
+        ...(process.env.PG_ROWS_NO_ISSUE_EVENT ? {} : { audit: audit.forQueue({ type: 'certificate.issue', outcome: 'success', principal: 'bench', method: 'username', template: 'WebServer', requestId: recorded.id }) }),
       };
     };
 
@@ -101,6 +103,8 @@ async function main(): Promise<void> {
     // Warm-up: plans, caches, the tables' first pages.
     for (let i = 0; i < Math.min(1000, N); i += BATCH) await batch(i);
     await audit.flush();
+    // An idle backend reports its counts within 10 s: the warm-up's must land before the reset below.
+    await new Promise((r) => setTimeout(r, 11_000));
     const pids = processTree(postmaster);
     const admin = await openDb({ url: cluster.url, poolSize: 1, migrate: false });
     await admin.query("SELECT pg_stat_reset_shared('wal')");
@@ -115,8 +119,10 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(processTree(postmaster)) - before;
     const wal = (await admin.query<{ wal_records: string; wal_bytes: string; wal_fpi: string }>('SELECT wal_records::text, wal_bytes::text, wal_fpi::text FROM pg_stat_wal')).rows[0]!;
-    // Per-table counters (the statistics collector flushes a backend's counts within a second or so).
-    await new Promise((r) => setTimeout(r, 1500));
+    // Per-table counters: an idle backend may hold its counts for up to 10 s, one that exits reports them.
+    await db.close();
+    closed = true;
+    await new Promise((r) => setTimeout(r, 300));
     const tables = (await admin.query<TableCounts>(TABLE_COUNTS)).rows;
     await admin.close();
     console.log(
@@ -127,7 +133,7 @@ async function main(): Promise<void> {
     const per = (x: string): string => (Number(x) / N).toFixed(2);
     for (const t of tables) console.log(`  ${t.relname}: seq scans ${per(t.seq_scan)}, rows read by them ${per(t.seq_tup_read)}, index scans ${per(t.idx_scan)}, inserts ${per(t.n_tup_ins)}, updates ${per(t.n_tup_upd)} (HOT ${per(t.n_tup_hot_upd)}), deletes ${per(t.n_tup_del)}; autovacuum runs ${t.autovacuum_count}`);
   } finally {
-    await db.close();
+    if (!closed) await db.close();
     cluster.destroy();
   }
 }
