@@ -93,8 +93,9 @@ export const AUTHORIZED_FOR_MS = 5_000;
  */
 export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
   const grants = new CaClientGrants(o.allowedSubjects);
-  // A refused operation is one audit event per request, bounded per address: a taken-over node
-  // looping on revocations must not grow the audit chain without limit (as on the admin API).
+  // A refused client or operation is one audit event per request, bounded per address: a taken-over
+  // node looping on revocations, or a stranger knocking, must not grow the audit chain without
+  // limit (as on the admin API).
   const denials = new RefusalAudit(o.audit, systemClock);
   const app = express();
   app.disable('x-powered-by');
@@ -110,7 +111,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
           : (o.log.error({ err: e instanceof Error ? e.message : String(e) }, 'CA API: unexpected error'), new OpencesError('internal', 'internal error'));
 
   const refuse = async (req: IncomingMessage, reason: string): Promise<never> => {
-    await o.audit.record({ type: 'auth.failure', outcome: 'failure', method: 'ca-client', address: req.socket.remoteAddress ?? '', reason: `CA API: ${reason}` });
+    await denials.record({ type: 'auth.failure', outcome: 'failure', method: 'ca-client', address: req.socket.remoteAddress ?? '', reason: `CA API: ${reason}` });
     throw new OpencesError('forbidden', 'this client certificate may not use the CA signing API');
   };
 
