@@ -104,6 +104,8 @@ describe('template YAML documents (src/policy/template-yaml.ts)', () => {
     expect(refusal(`a:\n${'- '.repeat(65)}x\n`).message).toBe('line 2: the YAML is nested deeper than 128 columns');
     expect(refusal(`a:\n${': '.repeat(65)}x\n`).message).toBe('line 2: the YAML is nested deeper than 128 columns');
     expect(refusal(`a:\n${'? '.repeat(65)}x\n`).message).toBe('line 2: the YAML is nested deeper than 128 columns');
+    // A block indicator at the end of its line counts too.
+    expect(refusal(`a:\n${'- '.repeat(64)}-\n`).message).toBe('line 2: the YAML is nested deeper than 128 columns');
     // Dashes inside a value are no indentation.
     expect(refusal(`a: ${'-'.repeat(200)}\n`).message).not.toMatch(/nested deeper/);
   });
@@ -120,6 +122,10 @@ describe('template YAML documents (src/policy/template-yaml.ts)', () => {
     expect(refusal(`a: "\\" ${'['.repeat(65)}"\n`).message).not.toMatch(/nests flow/);
     expect(refusal(`a: 1 # [[[\nb: ${'['.repeat(65)}\n`).message).toMatch(/nests flow collections 65 deep/);
     expect(refusal(`a: '${'['.repeat(65)}'\nb: ${'['.repeat(65)}\n`).message).toMatch(/nests flow collections 65 deep/);
+    // A quoted scalar or a comment may start the document; a backslash escapes nothing in single quotes.
+    expect(refusal(`"${'['.repeat(65)}"\n`).message).not.toMatch(/nests flow/);
+    expect(refusal(`#${'['.repeat(65)}\na: 1\n`).message).not.toMatch(/nests flow/);
+    expect(refusal(`a: 'x\\' ${'['.repeat(65)}\n`).message).toMatch(/nests flow collections 65 deep/);
     // Closing brackets beyond the opened ones do not lower the count below zero.
     expect(refusal(`a: ]]] ${'['.repeat(65)}\n`).message).toMatch(/nests flow collections 65 deep/);
   });
