@@ -66,6 +66,21 @@ describe('template lint: what a finding says', () => {
     expect(bare.reason).toMatch(/^the enrollee supplies the subject, the certificate has no EKU \(\w+ purpose\), no manager/);
   });
 
+  it('every finding says why and names the template field that fixes it', () => {
+    const links = { issuancePolicyGroupLinks: { '1.2.3.4': 'Domain Admins' } };
+    const f = (t: Template) => lintTemplate(t, links)[0]!;
+    const esc2 = f(shape('n', (t) => (t.extensions.ekus = ['2.5.29.37.0']), user));
+    expect([esc2.id, esc2.fix]).toEqual(['ESC2', expect.stringMatching(/^list the EKUs the certificates are for \(extensions\.ekus\)/)]);
+    const esc3 = f(shape('a', (t) => (t.extensions.ekus = [AGENT]), user));
+    expect([esc3.reason, esc3.fix]).toEqual([expect.stringMatching(/its holder can request certificates on behalf of /), expect.stringMatching(/enrollment agents' own group only, or set enrollment\.pendAllRequests/)]);
+    const esc9 = f(shape('s', (t) => (t.extensions.securityExtension = false), user));
+    expect(esc9.reason).toMatch(/^the template leaves out the SID security extension \(CT_FLAG_NO_SECURITY_EXTENSION\)/);
+    const esc13 = f(shape('p', (t) => (t.extensions.issuancePolicies = ['1.2.3.4']), user));
+    expect([esc13.id, esc13.fix]).toEqual(['ESC13', expect.stringMatching(/^remove the group link from the issuance policy OID/)]);
+    const esc15 = lintTemplate(shape('v1', (t) => ((t.schemaVersion = 1), (t.extensions.ekus = ['1.3.6.1.5.5.7.3.1']))))[0]!;
+    expect(esc15.reason).toMatch(/^a schema-1 template with an enrollee-supplied subject: Windows CAs take application policies/);
+  });
+
   it('lists every broad group and every authentication EKU; ESC15 falls back to the template EKUs when there are none', () => {
     const two = lintTemplate(shape('two', (t) => ((t.extensions.ekus = [CLIENT_AUTH, '1.3.6.1.4.1.311.20.2.2']), (t.permissions = [...grant('group:authenticated', true, false), ...grant('group:Everyone', false, true)]))))[0]!;
     expect(two.reason).toContain(`has an authentication EKU (${CLIENT_AUTH}, 1.3.6.1.4.1.311.20.2.2), no manager approves it, and group:authenticated, group:Everyone may enroll`);
