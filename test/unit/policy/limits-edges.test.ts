@@ -1,9 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { implicitPrim, oid, seq, set, utf8 } from '../../../src/ca/der.js';
+import { implicitPrim, octetString, oid, seq, set, utf8 } from '../../../src/ca/der.js';
 import { HRESULT, OpencesError } from '../../../src/errors.js';
 import { defaultTemplates, generateEnterpriseArc } from '../../../src/policy/defaults.js';
-import { checkCertificateNames, checkRequestLimits, checkRequestSignatures, maxSansOf } from '../../../src/policy/request-limits.js';
+import { checkCertificateNames, checkRequestLimits, checkRequestSignatures, MAX_CSR_BYTES, maxSansOf } from '../../../src/policy/request-limits.js';
 import { parseCsr } from '../../../src/protocol/pkcs10/index.js';
 import { attribute, buildTestCsr, ext } from '../pkcs10/csr-builder.js';
 
@@ -38,6 +38,17 @@ describe('request limits at their edges (src/policy/request-limits.ts)', () => {
     const csr = parseCsr(buildTestCsr({ key: privateKey, attributes: attrs, extensions: [ext('1.2.3', Buffer.from([5, 0]))] }));
     expect(csr.attributes.reduce((n, a) => n + a.values.length, 0)).toBe(64);
     expect(refusal(() => checkRequestLimits(csr, web))).toBeNull();
+  });
+
+  it('a request of exactly 128 KiB is accepted, one byte more is not', () => {
+    // Ed25519: a signature of fixed size, so the request's size follows the padding exactly.
+    const ed = generateKeyPairSync('ed25519').privateKey;
+    const csrOf = (pad: number) => buildTestCsr({ key: ed, attributes: [attribute('1.2.3.4', octetString(Buffer.alloc(pad)))] });
+    const pad = MAX_CSR_BYTES - 300 + (MAX_CSR_BYTES - csrOf(MAX_CSR_BYTES - 300).length);
+    const at = parseCsr(csrOf(pad));
+    expect(at.der.length).toBe(MAX_CSR_BYTES);
+    expect(refusal(() => checkRequestLimits(at, web))).toBeNull();
+    expect(refusal(() => checkRequestLimits(parseCsr(csrOf(pad + 1)), web))).toMatchObject({ kind: 'policyDenied', message: `the certificate request is ${MAX_CSR_BYTES + 1} bytes; at most ${MAX_CSR_BYTES} are accepted`, details: { hresult: HRESULT.E_INVALIDARG } });
   });
 
   it('a requested subject past its bound is denied as a bad subject', () => {
