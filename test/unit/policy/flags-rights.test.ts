@@ -91,6 +91,12 @@ describe('template rights (src/policy/permissions.ts)', () => {
     expect(rightsFor(carol, withAcl([{ principal: 'group:carol', read: true, enroll: true, autoenroll: true }]))).toEqual({ read: false, enroll: false, autoenroll: false });
   });
 
+  it('an anonymous caller has no rights, even from an entry naming it or a group it claims; another kind prefix names no group', () => {
+    const anon: Principal = { name: 'anonymous', groups: ['authenticated'], method: 'anonymous' };
+    expect(rightsFor(anon, withAcl([{ principal: 'user:anonymous', read: true, enroll: true, autoenroll: true }, { principal: 'group:authenticated', read: true, enroll: true, autoenroll: true }]))).toEqual({ read: false, enroll: false, autoenroll: false });
+    expect(rightsFor(carol, withAcl([{ principal: 'role:pki-ops', read: true, enroll: true, autoenroll: true }]))).toEqual({ read: false, enroll: false, autoenroll: false });
+  });
+
   it("a partner's principal is held to the partner's scope (by name, case-insensitively) whatever the ACL grants", () => {
     const p: Principal = { ...carol, partner: 'acme' };
     const t = withAcl([{ principal: 'group:authenticated', read: true, enroll: true, autoenroll: false }], 'WebServer');

@@ -6,7 +6,7 @@ import { defaultTemplates } from '../../../src/policy/defaults.js';
 import { nameBoundsProblem } from '../../../src/policy/name-bounds.js';
 import { checkSan, decideSubject, validDnsName } from '../../../src/policy/subject.js';
 import type { Template } from '../../../src/policy/template.js';
-import { chooseTemplateName } from '../../../src/policy/template-choice.js';
+import { chooseTemplateName, type TemplateHints } from '../../../src/policy/template-choice.js';
 
 const ARC = '1.3.6.1.4.1.311.21.8.5.5';
 const templates = defaultTemplates(ARC);
@@ -117,6 +117,14 @@ describe('subject decisions at their edges (src/policy/subject.ts)', () => {
     expect('refused' in d ? d.reason : d.sans).toEqual([{ type: 'ip', value: '2001:DB8::1' }, { type: 'dns', value: 'www.example.test' }]);
   });
 
+  it('only a CN is held to host-name syntax; only refused SAN types are recorded as dropped; a required SAN is one of its kind', () => {
+    const o = decideSubject({ principal: alice, template: T('WebServer'), requestedSubject: [{ type: 'O', value: 'bad_x.test' }], requestedSans: [{ type: 'dns', value: 'www.example.test' }] });
+    expect('refused' in o ? o.reason : o.dropped).toEqual({});
+    const req = T('WebServer');
+    req.subject.requireSan = ['dns'];
+    expect(refusedWith(decideSubject({ principal: alice, template: req, requestedSubject: [{ type: 'CN', value: 'x' }], requestedSans: [{ type: 'ip', value: '10.0.0.1' }] }))?.hresult).toBe(HRESULT.CERTSRV_E_SUBJECT_DNS_REQUIRED);
+  });
+
   it('refuses a request that would carry no name, and each missing required SAN with its own HRESULT', () => {
     expect(refusedWith(decideSubject({ principal: alice, template: T('WebServer'), requestedSubject: [], requestedSans: [] }))).toEqual({ reason: 'the certificate would have neither a subject nor a subject alternative name', hresult: HRESULT.CERTSRV_E_SUBJECT_ALT_NAME_REQUIRED });
     const upn = T('WebServer');
@@ -195,6 +203,17 @@ describe('which template a request names, at its edges (src/policy/template-choi
     // A template named like another's display name wins over it.
     const clash = [...templates, { ...T('User'), name: 'Computer', displayName: 'Clash', oid: `${ARC}.9` }];
     expect(chooseTemplateName({ ...none, csrTemplateName: 'Computer' }, clash).name).toBe('Computer');
+  });
+
+  it('names where an unknown template was found, for each place a client can put it', () => {
+    const where = (h: Partial<TemplateHints>) => thrown(() => chooseTemplateName({ ...none, ...h }, templates)).message;
+    expect(where({ additionalContext: [{ name: 'CertificateTemplate', value: 'Nope' }] })).toBe('the request names the template "Nope" (in the AdditionalContext item CertificateTemplate), which does not exist');
+    expect(where({ csrNameValuePairs: { CertificateTemplate: 'Nope' } })).toBe('the request names the template "Nope" (in the request\'s CertificateTemplate attribute), which does not exist');
+    expect(where({ csrTemplateName: 'Nope' })).toBe('the request names the template "Nope" (in the certificate template name extension (1.3.6.1.4.1.311.20.2)), which does not exist');
+    expect(where({ csrTemplateOid: '1.2.3' })).toBe('the request names the template "1.2.3" (in the certificate template extension (1.3.6.1.4.1.311.21.7)), which does not exist');
+    expect(where({})).toBe('the request does not name a certificate template (looked in AdditionalContext, CMC and request attributes, and the template extensions)');
+    // An AdditionalContext item of another name is not the template.
+    expect(where({ additionalContext: [{ name: 'Other', value: 'User' }] })).toMatch(/does not name a certificate template/);
   });
 
   it('skips empty values and other pairs, and refuses an unknown or disabled template naming where it was found', () => {

@@ -30,6 +30,8 @@ describe('template lint: who counts as broad, and when (src/policy/template-lint
     expect(ids(shape('auto', (t) => ((t.permissions = grant('GROUP:Everyone', false, true)), esc1(t))))).toEqual(['ESC1']);
     expect(ids(shape('read', (t) => ((t.permissions = grant('group:Everyone', false, false)), esc1(t))))).toEqual([]);
     expect(ids(shape('user', (t) => ((t.permissions = grant('user:Everyone', true, false)), esc1(t))))).toEqual([]);
+    // A user whose name ends like a broad group is still a user.
+    expect(ids(shape('userx', (t) => ((t.permissions = grant('user:xEveryone', true, false)), esc1(t))))).toEqual([]);
   });
 
   it('an enrollment-agent signature is a control like approval; ESC9 needs none of that, only an authentication EKU', () => {
