@@ -97,6 +97,24 @@ describe('template YAML documents (src/policy/template-yaml.ts)', () => {
     expect(refusal(over)).toMatchObject({ kind: 'tooLarge', message: `the YAML document of ${Buffer.byteLength(over)} bytes exceeds ${MAX_YAML_BYTES} bytes` });
   });
 
+  it('the limits at their edges: 1,000 templates, exactly 256 KiB, each refusal naming its field', () => {
+    // 1,000 (broken) templates are read as far as the first; 1,001 are refused by count.
+    expect(refusal(`templates:\n${'  - {name: a}\n'.repeat(1000)}`).message).toMatch(/^templates\[0\]\.displayName: /);
+    expect(refusal(`templates:\n${'  - {name: a}\n'.repeat(1001)}`).details).toMatchObject({ field: 'templates' });
+    const base = templatesToYaml([T('User')]);
+    const room = MAX_YAML_BYTES - Buffer.byteLength(base) - 3;
+    const exact = `${base}# ${'é'.repeat(Math.floor(room / 2))}${'x'.repeat(room % 2)}\n`;
+    expect(Buffer.byteLength(exact)).toBe(MAX_YAML_BYTES);
+    expect(templatesFromYaml(exact)).toHaveLength(1);
+    expect(refusal(`${exact}#`)).toMatchObject({ kind: 'tooLarge', details: { field: 'body' } });
+  });
+
+  it('exports long values on one line', () => {
+    const t = T('User');
+    t.displayName = 'D'.repeat(200);
+    expect(templatesToYaml([t]).split('\n').some((l) => l.trim() === `displayName: ${'D'.repeat(200)}`)).toBe(true);
+  });
+
   it('refuses indentation past 128 columns (block indicators count) on the line where it is', () => {
     const at = (cols: number) => `a: 1\nb:\n${' '.repeat(cols - 2)}- x\n`;
     expect(refusal(at(128)).message).not.toMatch(/nested deeper/);
@@ -106,6 +124,11 @@ describe('template YAML documents (src/policy/template-yaml.ts)', () => {
     expect(refusal(`a:\n${'? '.repeat(65)}x\n`).message).toBe('line 2: the YAML is nested deeper than 128 columns');
     // A block indicator at the end of its line counts too.
     expect(refusal(`a:\n${'- '.repeat(64)}-\n`).message).toBe('line 2: the YAML is nested deeper than 128 columns');
+    // A dash followed by a letter is no indicator; a word followed by a space is no indentation.
+    expect(refusal(`a:\n${' '.repeat(128)}-x\n`).message).not.toMatch(/nested deeper/);
+    expect(refusal(`${'x '.repeat(100)}\n`).message).not.toMatch(/nested deeper/);
+    // A document may start with an empty line: the lines after it are still checked.
+    expect(refusal(`\na:\n${' '.repeat(130)}- x\n`).message).toBe('line 3: the YAML is nested deeper than 128 columns');
     // Dashes inside a value are no indentation.
     expect(refusal(`a: ${'-'.repeat(200)}\n`).message).not.toMatch(/nested deeper/);
   });
@@ -126,6 +149,12 @@ describe('template YAML documents (src/policy/template-yaml.ts)', () => {
     expect(refusal(`"${'['.repeat(65)}"\n`).message).not.toMatch(/nests flow/);
     expect(refusal(`#${'['.repeat(65)}\na: 1\n`).message).not.toMatch(/nests flow/);
     expect(refusal(`a: 'x\\' ${'['.repeat(65)}\n`).message).toMatch(/nests flow collections 65 deep/);
+    // A quote or '#' starts a token after a space, whatever follows it.
+    expect(refusal(`a: 'x ${'['.repeat(65)}'\n`).message).not.toMatch(/nests flow/);
+    expect(refusal(`a: x #${'['.repeat(65)}\n`).message).not.toMatch(/nests flow/);
+    // Closed collections one after another are one deep.
+    expect(refusal(`a: ${'[] '.repeat(65)}\n`).message).not.toMatch(/nests flow/);
+    expect(refusal(`a: ${'{} '.repeat(65)}\n`).message).not.toMatch(/nests flow/);
     // Closing brackets beyond the opened ones do not lower the count below zero.
     expect(refusal(`a: ]]] ${'['.repeat(65)}\n`).message).toMatch(/nests flow collections 65 deep/);
   });
