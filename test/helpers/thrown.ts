@@ -10,3 +10,14 @@ export function thrown(f: () => unknown): OpencesError {
   }
   throw new Error('expected an OpencesError');
 }
+
+/** The OpencesError `f` throws, or null when it throws none (any other error is rethrown). */
+export function refusal(f: () => void): OpencesError | null {
+  try {
+    f();
+    return null;
+  } catch (e) {
+    if (e instanceof OpencesError) return e;
+    throw e;
+  }
+}

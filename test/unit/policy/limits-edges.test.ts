@@ -6,20 +6,12 @@ import { defaultTemplates, generateEnterpriseArc } from '../../../src/policy/def
 import { checkCertificateNames, checkRequestLimits, checkRequestSignatures, MAX_CSR_BYTES, maxSansOf } from '../../../src/policy/request-limits.js';
 import { parseCsr } from '../../../src/protocol/pkcs10/index.js';
 import { attribute, buildTestCsr, ext } from '../pkcs10/csr-builder.js';
+import { refusal } from '../../helpers/thrown.js';
 
 const web = defaultTemplates('1.3.6.1.4.1.311.21.8.1').find((t) => t.name === 'WebServer')!;
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const dnsNames = (n: number) => seq(...Array.from({ length: n }, (_, i) => implicitPrim(2, Buffer.from(`h${i}.example.test`))));
 
-function refusal(f: () => void): OpencesError | null {
-  try {
-    f();
-    return null;
-  } catch (e) {
-    if (e instanceof OpencesError) return e;
-    throw e;
-  }
-}
 
 describe('request limits at their edges (src/policy/request-limits.ts)', () => {
   it('a template cannot raise the SAN limit past the shared ceiling of 256', () => {

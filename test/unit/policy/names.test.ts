@@ -7,6 +7,7 @@ import { nameBoundsProblem } from '../../../src/policy/name-bounds.js';
 import { checkSan, decideSubject, validDnsName } from '../../../src/policy/subject.js';
 import type { Template } from '../../../src/policy/template.js';
 import { chooseTemplateName, type TemplateHints } from '../../../src/policy/template-choice.js';
+import { thrown } from '../../helpers/thrown.js';
 
 const ARC = '1.3.6.1.4.1.311.21.8.5.5';
 const templates = defaultTemplates(ARC);
@@ -186,15 +187,6 @@ describe('subject decisions at their edges (src/policy/subject.ts)', () => {
 
 describe('which template a request names, at its edges (src/policy/template-choice.ts)', () => {
   const none = { additionalContext: [], cmcNameValuePairs: {}, csrNameValuePairs: {} };
-  const thrown = (f: () => unknown): OpencesError => {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof OpencesError) return e;
-      throw e;
-    }
-    throw new Error('no error');
-  };
 
   it('matches the name (case-insensitively, trimmed), then the display name, then the OID', () => {
     expect(chooseTemplateName({ ...none, additionalContext: [{ name: 'certificateTEMPLATE', value: ' webserver ' }] }, templates).name).toBe('WebServer');

@@ -9,21 +9,13 @@ import { parseCsr } from '../../../src/protocol/pkcs10/index.js';
 import { explicit, integer, octetString, oid, seq, implicitPrim, utf8 } from '../../../src/ca/der.js';
 import { HRESULT, OpencesError } from '../../../src/errors.js';
 import { attribute, buildTestCsr, ext } from '../pkcs10/csr-builder.js';
+import { refusal } from '../../helpers/thrown.js';
 
 const web = defaultTemplates('1.3.6.1.4.1.311.21.8.1').find((t) => t.name === 'WebServer')!;
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 const dnsNames = (n: number) => seq(...Array.from({ length: n }, (_, i) => implicitPrim(2, Buffer.from(`h${i}.example.test`))));
 
-function refusal(f: () => void): OpencesError | null {
-  try {
-    f();
-    return null;
-  } catch (e) {
-    if (e instanceof OpencesError) return e;
-    throw e;
-  }
-}
 
 describe('request limits (src/policy/request-limits.ts)', () => {
   it('counts every requested SAN, kept or not, against the template limit (default 100, requests.maxSans)', () => {
