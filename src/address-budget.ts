@@ -1,6 +1,6 @@
 /**
  * Token buckets keyed by the caller's network address, for deciding who gets a cheap answer now.
- * An IPv6 caller is keyed by its /64 (one host usually holds a whole /64, and can pick any address
+ * An IPv6 caller is keyed by its /64 (one host usually holds a whole /64, and can pick every address
  * in it), an IPv4-mapped IPv6 address by its IPv4 address.
  */
 

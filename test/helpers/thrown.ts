@@ -11,7 +11,7 @@ export function thrown(f: () => unknown): OpencesError {
   throw new Error('expected an OpencesError');
 }
 
-/** The OpencesError `f` throws, or null when it throws none (any other error is rethrown). */
+/** The OpencesError `f` throws, or null when it throws none (other errors are rethrown). */
 export function refusal(f: () => void): OpencesError | null {
   try {
     f();

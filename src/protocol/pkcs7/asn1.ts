@@ -35,7 +35,7 @@ export const MAX_STRING_BYTES = 65_536;
 
 /**
  * The most OBJECT IDENTIFIERs one value may hold. asn1js decodes each at ~16–30 µs of CPU (a
- * 2-core machine at load ~11), far more than any other small value: 2,040 OIDs of 8 bytes (20 KB,
+ * 2-core machine at load ~11), far more than every other small value: 2,040 OIDs of 8 bytes (20 KB,
  * within the node budget) cost 34–58 ms, several times what 2,040 INTEGERs or strings cost. Windows'
  * CMC full response with its chain holds 58; a renewal with a four-certificate chain ~150.
  * RELATIVE-OIDs (which no request of ours carries) count with them: they cost the same.
