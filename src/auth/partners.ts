@@ -512,7 +512,7 @@ function certFacts(cert: X509Certificate): CertFacts {
 /**
  * What path building needs of a certificate, read with the small DER reader (src/protocol/der-reader.ts):
  * the certificate is a stranger's until its path is found (a TLS client certificate or a
- * WS-Security token, before anyone is authenticated), and pkijs spends ~200 µs of CPU on each RDN
+ * WS-Security token, before the caller is authenticated), and pkijs spends ~200 µs of CPU on each RDN
  * and each GeneralName — a name of 1,000 RDNs (26 KB) held the event loop 240–330 ms.
  */
 function readFacts(der: Uint8Array): CertFacts {

@@ -18,7 +18,7 @@ export function certificateSubjectKey(subject: string): string {
 /**
  * Which CA API operations each listed client may call (least privilege: an internet-facing
  * enrollment node that is taken over can still only order certificates, which the CA re-checks,
- * and cannot revoke anyone's). A subject listed twice is a configuration mistake, refused at start
+ * and cannot revoke a certificate). A subject listed twice is a configuration mistake, refused at start
  * rather than silently merged: the two entries might grant different things.
  */
 export class CaClientGrants {

@@ -87,7 +87,7 @@ export const AUTHORIZED_FOR_MS = 5_000;
  * and — for certificates this CA issued — a record made by `opences ca client-cert issue` that is
  * not revoked (an enrollee's certificate with the same subject is no credential). Each operation
  * (sign, revoke, crl) is then allowed only to the clients granted it, checked before the body is
- * read: an enrollment node that is taken over cannot revoke or publish anything. Orders are
+ * read: an enrollment node that is taken over can neither revoke nor publish a CRL. Orders are
  * re-checked by LocalCa (enabled template, key policy, proof of possession) before signing.
  * Errors become problem+json with our error kind, in this one place.
  */
@@ -171,7 +171,7 @@ export async function startCaApi(o: CaApiOptions): Promise<CaApiServer> {
 
   // Who was let through, from the guard to its route (the body is parsed in between).
   const callers = new WeakMap<IncomingMessage, string>();
-  /** Authorises the operation before anything reads the body. */
+  /** Authorises the operation before the body is read. */
   const guard =
     (operation: CaApiOperation | null) =>
     (req: Request, _res: Response, next: NextFunction): void => {

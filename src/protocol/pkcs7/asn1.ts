@@ -26,7 +26,7 @@ export function malformed(message: string): never {
 export const MAX_OID_BYTES = 64;
 
 /**
- * The longest character string accepted anywhere in a request. asn1js decodes every string value
+ * The longest character string accepted in a request. asn1js decodes every string value
  * eagerly, byte by byte: a 707 KB UTF8String cost 130–350 ms of CPU under load (fuzz campaign,
  * docs/testing.md). Names have RFC 5280 upper bounds far below this; a CMC name/value pair or a
  * SAN list is a few KB.
