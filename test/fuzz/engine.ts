@@ -49,6 +49,11 @@ export interface FuzzReport {
   /** The most CPU time one input took (best of three for slow ones), and the most wall time. */
   slowestMs: number;
   slowestWallMs: number;
+  /**
+   * The slowest inputs by CPU time, slowest first: their run numbers replay them (`--replay RUN`
+   * with the same seed and scale) so a figure taken on a loaded machine can be re-timed on a quiet one.
+   */
+  slowestRuns: { run: number; ms: number }[];
 }
 
 export interface FuzzOptions {
@@ -58,6 +63,8 @@ export interface FuzzOptions {
   hangMs?: number;
   /** Findings kept per kind (all are counted). */
   keep?: number;
+  /** How many of the slowest inputs are remembered (default 5). */
+  keepSlowest?: number;
   /** Called every `progressEvery` inputs (the CLI prints a line). */
   progress?: (done: number, report: FuzzReport) => void;
   progressEvery?: number;
@@ -95,7 +102,8 @@ export async function fuzzTarget<T>(t: FuzzTarget<T>, o: FuzzOptions): Promise<F
   const hangMs = o.hangMs ?? 100;
   const keep = o.keep ?? 10;
   const arb = await t.arbitrary(o.scale);
-  const report: FuzzReport = { target: t.name, runs: 0, seed: o.seed, seconds: 0, inputsPerSecond: 0, accepted: 0, refused: {}, crashes: [], crashCount: 0, hangs: [], hangCount: 0, slowestMs: 0, slowestWallMs: 0 };
+  const report: FuzzReport = { target: t.name, runs: 0, seed: o.seed, seconds: 0, inputsPerSecond: 0, accepted: 0, refused: {}, crashes: [], crashCount: 0, hangs: [], hangCount: 0, slowestMs: 0, slowestWallMs: 0, slowestRuns: [] };
+  const keepSlowest = o.keepSlowest ?? 5;
   const started = performance.now();
   const every = o.progressEvery ?? 0;
   await fc.assert(
@@ -109,6 +117,7 @@ export async function fuzzTarget<T>(t: FuzzTarget<T>, o: FuzzOptions): Promise<F
       }
       report.slowestMs = Math.max(report.slowestMs, r.ms);
       report.slowestWallMs = Math.max(report.slowestWallMs, r.wallMs);
+      rememberSlow(report.slowestRuns, { run, ms: r.ms }, keepSlowest);
       if (r.ms >= hangMs) {
         report.hangCount++;
         if (report.hangs.length < keep) report.hangs.push({ run, ms: Math.round(r.ms), wallMs: Math.round(r.wallMs), error: r.threw ? describeError(r.error) : 'answered', input: t.show(input) });
@@ -135,6 +144,57 @@ export async function fuzzTarget<T>(t: FuzzTarget<T>, o: FuzzOptions): Promise<F
   report.inputsPerSecond = report.runs / report.seconds;
   report.slowestMs = Math.round(report.slowestMs * 10) / 10;
   report.slowestWallMs = Math.round(report.slowestWallMs * 10) / 10;
+  report.slowestRuns = report.slowestRuns.map((s) => ({ run: s.run, ms: Math.round(s.ms * 10) / 10 }));
+  return report;
+}
+
+/** Keeps `list` as the `keep` slowest entries, slowest first (a handful: insertion is enough). */
+function rememberSlow(list: { run: number; ms: number }[], entry: { run: number; ms: number }, keep: number): void {
+  if (keep <= 0 || (list.length >= keep && entry.ms <= list[list.length - 1].ms)) return;
+  const at = list.findIndex((s) => s.ms < entry.ms);
+  list.splice(at < 0 ? list.length : at, 0, entry);
+  if (list.length > keep) list.pop();
+}
+
+export interface ReplayReport {
+  target: string;
+  run: number;
+  /** CPU milliseconds of each timing, in order. */
+  ms: number[];
+  bestMs: number;
+  medianMs: number;
+  outcome: string;
+}
+
+/**
+ * Draws run number `run` of a campaign again (fast-check's `path` replays one generated value of a
+ * seed without shrinking) and times it `times` times: the way to re-time, on a quiet core, an input
+ * a loaded machine reported near the bound.
+ */
+export async function replayRun<T>(t: FuzzTarget<T>, o: { seed: number; scale: Scale; run: number; times: number; warmup?: number }): Promise<ReplayReport> {
+  const arb = await t.arbitrary(o.scale);
+  // A campaign times its inputs in a warm process (the JIT has compiled the parsers); a lone
+  // replay would time the compiler. Warm up on the campaign's first inputs, as the server is warm.
+  if (o.warmup) {
+    await fc.assert(fc.asyncProperty(arb, async (input) => { await once(t, input); return true; }), { seed: o.seed, numRuns: o.warmup, endOnFailure: true });
+  }
+  let report: ReplayReport | undefined;
+  await fc.assert(
+    fc.asyncProperty(arb, async (input) => {
+      const ms: number[] = [];
+      let outcome = 'answered';
+      for (let i = 0; i < o.times; i++) {
+        const r = await once(t, input);
+        ms.push(Math.round(r.ms * 10) / 10);
+        if (r.threw) outcome = describeError(r.error).split('\n')[0];
+      }
+      const sorted = [...ms].sort((a, b) => a - b);
+      report = { target: t.name, run: o.run, ms, bestMs: sorted[0], medianMs: sorted[Math.floor(sorted.length / 2)], outcome };
+      return true;
+    }),
+    { seed: o.seed, path: String(o.run), numRuns: 1, endOnFailure: true },
+  );
+  if (!report) throw new Error(`run ${o.run} of seed ${o.seed} was not drawn`);
   return report;
 }
 

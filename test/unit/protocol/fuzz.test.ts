@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fuzzTarget } from '../../fuzz/engine.js';
+import fc from 'fast-check';
+import { fuzzTarget, replayRun, type FuzzTarget } from '../../fuzz/engine.js';
 import { SHORT } from '../../fuzz/mutators.js';
 import { TARGETS, loadSeeds } from '../../fuzz/targets.js';
 
@@ -32,4 +33,50 @@ describe('fuzz campaign, short seeded pass: no crash, no hang, on every target',
       expect(Object.values(r.refused).reduce((a, b) => a + b, 0)).toBeGreaterThan(RUNS / 10);
     }, 120_000);
   }
+});
+
+describe('fuzz campaign bookkeeping', () => {
+  // A target that records what it was given: the slowest runs it reports must be the inputs it
+  // timed longest, and a replay must draw exactly the input the campaign drew at that run.
+  function recorder(): { target: FuzzTarget<number[]>; seen: number[][] } {
+    const seen: number[][] = [];
+    const target: FuzzTarget<number[]> = {
+      name: 'recorder',
+      description: 'spins for five milliseconds of CPU per unit of its input',
+      // Light inputs and heavy ones far apart (0–5 ms against 60 ms), so a busy machine cannot swap them.
+      arbitrary: () => fc.array(fc.constantFrom(0, 1, 12), { minLength: 1, maxLength: 1 }),
+      run(input) {
+        seen.push(input);
+        // User plus system time, as the campaign counts it (reading the clock is itself a syscall).
+        const cpu = () => { const u = process.cpuUsage(); return u.user + u.system; };
+        const until = cpu() + input.reduce((a, b) => a + b, 0) * 5000;
+        while (cpu() < until) { /* burn CPU time, the campaign's measure */ }
+      },
+      show: (input) => JSON.stringify(input),
+    };
+    return { target, seen };
+  }
+
+  it('reports the slowest runs, slowest first, and --replay draws the same input again', async () => {
+    const { target, seen } = recorder();
+    const r = await fuzzTarget(target, { runs: 30, seed: 99, scale: SHORT, keepSlowest: 3 });
+    expect(r.slowestRuns).toHaveLength(3);
+    expect(r.slowestRuns.map((s) => s.ms)).toEqual([...r.slowestRuns.map((s) => s.ms)].sort((a, b) => b - a));
+    expect(seen.filter((i) => i[0] === 12).length).toBeGreaterThanOrEqual(3);
+    expect(r.slowestRuns.map((s) => seen[s.run][0])).toEqual([12, 12, 12]);
+
+    const campaign = [...seen];
+    for (const { run } of r.slowestRuns) {
+      const campaignInput = campaign[run];
+      seen.length = 0;
+      const replay = await replayRun(target, { seed: 99, scale: SHORT, run, times: 2 });
+      expect(seen).toEqual([campaignInput, campaignInput]);
+      expect(replay.ms).toHaveLength(2);
+      expect(replay.outcome).toBe('answered');
+    }
+    // The same seed draws the same campaign again.
+    const { target: fresh, seen: again } = recorder();
+    await fuzzTarget(fresh, { runs: 30, seed: 99, scale: SHORT });
+    expect(again).toEqual(campaign);
+  });
 });
